@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <babeltrace2/babeltrace.h>
+
+#include <utility>
+
+namespace vmtrace::bt2 {
+
+// Owns exactly one babeltrace2 reference to a `T`.  Component code holds
+// its objects through these so that no path, the error ones included,
+// leaks or double-puts a reference.  A plain `T*` next to one of these is a
+// borrowed reference: valid while the owner lives.
+template <typename T, auto GetRef, auto PutRef>
+class Shared {
+public:
+    Shared() = default;
+
+    // Takes over a reference that the caller already owns (what a
+    // `*_create()` returns).
+    static Shared adopt(T* object) { return Shared(object); }
+
+    // Acquires a new reference to a borrowed object.
+    static Shared acquire(T* object) {
+        if (object != nullptr) {
+            GetRef(object);
+        }
+        return Shared(object);
+    }
+
+    Shared(const Shared& other) : object_(other.object_) {
+        if (object_ != nullptr) {
+            GetRef(object_);
+        }
+    }
+    Shared(Shared&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
+    Shared& operator=(Shared other) noexcept {
+        std::swap(object_, other.object_);
+        return *this;
+    }
+    ~Shared() { reset(); }
+
+    void reset() {
+        if (object_ != nullptr) {
+            PutRef(object_);
+            object_ = nullptr;
+        }
+    }
+
+    // Gives the reference away (to a babeltrace2 call that steals it).
+    [[nodiscard]] T* release() { return std::exchange(object_, nullptr); }
+
+    [[nodiscard]] T* get() const { return object_; }
+    explicit operator bool() const { return object_ != nullptr; }
+
+private:
+    explicit Shared(T* object) : object_(object) {}
+
+    T* object_ = nullptr;
+};
+
+using TraceClassRef = Shared<bt_trace_class, bt_trace_class_get_ref, bt_trace_class_put_ref>;
+using TraceRef = Shared<bt_trace, bt_trace_get_ref, bt_trace_put_ref>;
+using StreamClassRef = Shared<bt_stream_class, bt_stream_class_get_ref, bt_stream_class_put_ref>;
+using StreamRef = Shared<bt_stream, bt_stream_get_ref, bt_stream_put_ref>;
+using PacketRef = Shared<bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
+using ClockClassRef = Shared<bt_clock_class, bt_clock_class_get_ref, bt_clock_class_put_ref>;
+using FieldClassRef = Shared<bt_field_class, bt_field_class_get_ref, bt_field_class_put_ref>;
+using EventClassRef = Shared<bt_event_class, bt_event_class_get_ref, bt_event_class_put_ref>;
+using MessageRef = Shared<const bt_message, bt_message_get_ref, bt_message_put_ref>;
+using MessageIteratorRef = Shared<bt_message_iterator, bt_message_iterator_get_ref, bt_message_iterator_put_ref>;
+using ValueRef = Shared<bt_value, bt_value_get_ref, bt_value_put_ref>;
+using GraphRef = Shared<bt_graph, bt_graph_get_ref, bt_graph_put_ref>;
+using PluginRef = Shared<const bt_plugin, bt_plugin_get_ref, bt_plugin_put_ref>;
+
+}  // namespace vmtrace::bt2

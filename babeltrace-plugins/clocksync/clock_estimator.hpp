@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "linear_transform.hpp"
+#include "sync_quality.hpp"
+
+namespace vmtrace::clocksync {
+
+// A guest->host clock estimator: fed with one-way messages whose send and
+// receive times are known on both sides, it yields the transform that maps
+// guest time to host time.  Every estimator method (the convex hull over
+// vmsync handshakes; later the exact one from KVM's TSC offset and scaling)
+// implements this interface so the sync filter stays the same.
+//
+// All times are nanoseconds from each clock's origin.
+class ClockEstimator {
+public:
+    virtual ~ClockEstimator() = default;
+
+    [[nodiscard]] virtual std::string_view method() const = 0;
+
+    // A message the guest sent at guest time `guest_sent`, which the host
+    // received at host time `host_received`.
+    virtual void add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) = 0;
+
+    // A message the host sent at host time `host_sent`, which the guest
+    // received at guest time `guest_received`.
+    virtual void add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) = 0;
+
+    [[nodiscard]] virtual SyncQuality quality() const = 0;
+
+    // The current best transform; identity while quality() is absent or
+    // incomplete.
+    [[nodiscard]] virtual const LinearTransform& transform() const = 0;
+
+    // A bound on |transform().apply(x) - true host time of x| given the
+    // messages seen so far, in ns; negative when no bound is known.
+    [[nodiscard]] virtual std::int64_t bound_at(std::int64_t guest_time) const = 0;
+
+    // Changes whenever transform() changes, so callers can cache results.
+    [[nodiscard]] virtual std::uint64_t generation() const = 0;
+};
+
+}  // namespace vmtrace::clocksync

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+#include "convex_hull_estimator.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace vmtrace::clocksync {
+namespace {
+
+using Point = ConvexHullEstimator::Point;
+
+// Slopes are reduced to this fixed denominator before they are combined,
+// so that applying a transform never overflows 128 bits even for traces
+// of days; 2^-52 of slope error is 0.02 ns over three hours.
+constexpr int kSlopeShift = 52;
+
+Int128 cross(const Point& o, const Point& a, const Point& b) {
+    return static_cast<Int128>(a.x - o.x) * (b.y - o.y) - static_cast<Int128>(a.y - o.y) * (b.x - o.x);
+}
+
+// Value of the hull chain at x by linear interpolation, rounded towards
+// `round_up` so that the returned interval never shrinks.
+std::optional<Int128> chain_at(const std::vector<Point>& hull, std::int64_t x, bool round_up) {
+    if (hull.empty() || x < hull.front().x || x > hull.back().x) {
+        return std::nullopt;
+    }
+    auto it = std::lower_bound(hull.begin(), hull.end(), x,
+                               [](const Point& p, std::int64_t value) { return p.x < value; });
+    if (it->x == x) {
+        return it->y;
+    }
+    const Point& right = *it;
+    const Point& left = *(it - 1);
+    const Int128 num = static_cast<Int128>(x - left.x) * (right.y - left.y);
+    const Int128 den = right.x - left.x;
+    Int128 q = num / den;
+    const Int128 r = num % den;
+    if (r != 0 && ((r > 0) == round_up)) {
+        q += round_up ? 1 : -1;
+    }
+    return left.y + q;
+}
+
+}  // namespace
+
+void add_to_hull(std::vector<Point>& hull, Point p, bool lower) {
+    // A turn that is not strictly convex in the right direction makes the
+    // middle point redundant.
+    auto redundant = [lower](const Point& o, const Point& a, const Point& b) {
+        const Int128 c = cross(o, a, b);
+        return lower ? c <= 0 : c >= 0;
+    };
+    if (hull.empty() || p.x > hull.back().x) {
+        while (hull.size() >= 2 && redundant(hull[hull.size() - 2], hull.back(), p)) {
+            hull.pop_back();
+        }
+        hull.push_back(p);
+        return;
+    }
+    // Out of order or equal x: rebuild from the hull and the new point,
+    // which has the same hull as all the points seen.
+    std::vector<Point> points = hull;
+    points.push_back(p);
+    std::sort(points.begin(), points.end(), [lower](const Point& a, const Point& b) {
+        if (a.x != b.x) {
+            return a.x < b.x;
+        }
+        return lower ? a.y < b.y : a.y > b.y;
+    });
+    hull.clear();
+    for (const Point& q : points) {
+        if (!hull.empty() && hull.back().x == q.x) {
+            continue;  // the first of equal x is the binding one
+        }
+        while (hull.size() >= 2 && redundant(hull[hull.size() - 2], hull.back(), q)) {
+            hull.pop_back();
+        }
+        hull.push_back(q);
+    }
+}
+
+void ConvexHullEstimator::add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) {
+    const Point p{guest_sent, host_received};
+    ++above_count_;
+    if (!above_hull_.empty() && above_hull_.back().x == p.x) {
+        if (p.y >= above_hull_.back().y) {
+            return;
+        }
+    }
+    add_to_hull(above_hull_, p, true);
+    recompute();
+}
+
+void ConvexHullEstimator::add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) {
+    const Point p{guest_received, host_sent};
+    ++below_count_;
+    if (!below_hull_.empty() && below_hull_.back().x == p.x) {
+        if (p.y <= below_hull_.back().y) {
+            return;
+        }
+    }
+    add_to_hull(below_hull_, p, false);
+    recompute();
+}
+
+std::optional<ConvexHullEstimator::Line> ConvexHullEstimator::max_slope_line() const {
+    // min over below-vertex b left of above-vertex a of slope(b, a)
+    std::optional<Line> best;
+    for (const Point& b : below_hull_) {
+        for (const Point& a : above_hull_) {
+            if (a.x <= b.x) {
+                continue;
+            }
+            const Int128 dy = static_cast<Int128>(a.y) - b.y;
+            const Int128 dx = static_cast<Int128>(a.x) - b.x;
+            if (!best || dy * best->dx < best->dy * dx) {
+                best = Line{b, dy, dx};
+            }
+        }
+    }
+    return best;
+}
+
+std::optional<ConvexHullEstimator::Line> ConvexHullEstimator::min_slope_line() const {
+    // max over above-vertex a left of below-vertex b of slope(a, b)
+    std::optional<Line> best;
+    for (const Point& a : above_hull_) {
+        for (const Point& b : below_hull_) {
+            if (b.x <= a.x) {
+                continue;
+            }
+            const Int128 dy = static_cast<Int128>(b.y) - a.y;
+            const Int128 dx = static_cast<Int128>(b.x) - a.x;
+            if (!best || dy * best->dx > best->dy * dx) {
+                best = Line{a, dy, dx};
+            }
+        }
+    }
+    return best;
+}
+
+bool ConvexHullEstimator::feasible(const Line& line) const {
+    // y_line(x) = through.y + (x - through.x) * dy / dx, compared exactly
+    auto scaled_line = [&](const Point& p) {
+        return static_cast<Int128>(line.through.y) * line.dx + static_cast<Int128>(p.x - line.through.x) * line.dy;
+    };
+    for (const Point& a : above_hull_) {
+        if (scaled_line(a) > static_cast<Int128>(a.y) * line.dx) {
+            return false;
+        }
+    }
+    for (const Point& b : below_hull_) {
+        if (scaled_line(b) < static_cast<Int128>(b.y) * line.dx) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void ConvexHullEstimator::set_transform(const LinearTransform& transform, SyncQuality quality) {
+    const bool changed = quality != quality_ || transform.x0 != transform_.x0 || transform.y0 != transform_.y0 ||
+                         transform.slope_num != transform_.slope_num || transform.slope_den != transform_.slope_den;
+    transform_ = transform;
+    quality_ = quality;
+    if (changed) {
+        ++generation_;
+    }
+}
+
+void ConvexHullEstimator::recompute() {
+    if (above_hull_.empty() && below_hull_.empty()) {
+        set_transform(LinearTransform::identity(), SyncQuality::absent);
+        return;
+    }
+    if (above_hull_.empty() || below_hull_.empty()) {
+        set_transform(LinearTransform::identity(), SyncQuality::incomplete);
+        return;
+    }
+    if (quality_ == SyncQuality::fail) {
+        return;  // contradictory messages are never forgiven by later ones
+    }
+    const auto hi = max_slope_line();
+    const auto lo = min_slope_line();
+    if (!hi || !lo) {
+        // Slope unbounded: assume equal rates and take the middle of the
+        // feasible offsets, y - x in [max over below, min over above].
+        Int128 offset_lo = std::numeric_limits<std::int64_t>::min();
+        Int128 offset_hi = std::numeric_limits<std::int64_t>::max();
+        for (const Point& b : below_hull_) {
+            offset_lo = std::max<Int128>(offset_lo, static_cast<Int128>(b.y) - b.x);
+        }
+        for (const Point& a : above_hull_) {
+            offset_hi = std::min<Int128>(offset_hi, static_cast<Int128>(a.y) - a.x);
+        }
+        if (offset_lo > offset_hi) {
+            set_transform(transform_, SyncQuality::fail);
+            return;
+        }
+        const Point& anchor = above_hull_.front();
+        LinearTransform t;
+        t.x0 = anchor.x;
+        t.y0 = static_cast<std::int64_t>(anchor.x + div_round(offset_lo + offset_hi, 2));
+        set_transform(t, SyncQuality::approximate);
+        return;
+    }
+    if (hi->dy * lo->dx < lo->dy * hi->dx || !feasible(*hi) || !feasible(*lo)) {
+        set_transform(transform_, SyncQuality::fail);
+        return;
+    }
+    // Anchor the transform in the middle of the synchronised range so that
+    // rounding errors stay symmetric.
+    const std::int64_t first_x = std::min(above_hull_.front().x, below_hull_.front().x);
+    const std::int64_t last_x = std::max(above_hull_.back().x, below_hull_.back().x);
+    LinearTransform t;
+    t.x0 = first_x + (last_x - first_x) / 2;
+    auto line_at = [&](const Line& line) {
+        return line.through.y + div_round(static_cast<Int128>(t.x0 - line.through.x) * line.dy, line.dx);
+    };
+    t.y0 = static_cast<std::int64_t>(div_round(line_at(*hi) + line_at(*lo), 2));
+    const Int128 hi_num = div_round(hi->dy << kSlopeShift, hi->dx);
+    const Int128 lo_num = div_round(lo->dy << kSlopeShift, lo->dx);
+    t.slope_num = hi_num + lo_num;
+    t.slope_den = static_cast<Int128>(2) << kSlopeShift;
+    set_transform(t, SyncQuality::accurate);
+}
+
+std::int64_t ConvexHullEstimator::bound_at(std::int64_t guest_time) const {
+    if (quality_ != SyncQuality::accurate && quality_ != SyncQuality::approximate) {
+        return -1;
+    }
+    const auto upper = chain_at(above_hull_, guest_time, true);
+    const auto lower = chain_at(below_hull_, guest_time, false);
+    if (!upper || !lower) {
+        return -1;
+    }
+    const Int128 estimate = transform_.apply(guest_time);
+    const Int128 bound = std::max(estimate - *lower, *upper - estimate);
+    return bound < 0 ? 0 : static_cast<std::int64_t>(bound);
+}
+
+std::int64_t ConvexHullEstimator::max_bound() const {
+    if (above_hull_.empty() || below_hull_.empty()) {
+        return -1;
+    }
+    const std::int64_t from = std::max(above_hull_.front().x, below_hull_.front().x);
+    const std::int64_t to = std::min(above_hull_.back().x, below_hull_.back().x);
+    if (from > to) {
+        return -1;
+    }
+    // The gap between two piecewise-linear chains peaks at a vertex.
+    std::int64_t worst = std::max(bound_at(from), bound_at(to));
+    for (const auto* hull : {&above_hull_, &below_hull_}) {
+        for (const Point& p : *hull) {
+            if (p.x >= from && p.x <= to) {
+                worst = std::max(worst, bound_at(p.x));
+            }
+        }
+    }
+    return worst;
+}
+
+}  // namespace vmtrace::clocksync

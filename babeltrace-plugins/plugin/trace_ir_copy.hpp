@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <babeltrace2/babeltrace.h>
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "bt2/shared_object.hpp"
+
+namespace vmtrace::plugin {
+
+// Mirrors upstream trace IR (traces, streams, packets, and their classes)
+// into new objects owned by a filter, so that the filter can emit the same
+// events under a different clock class.  Classes are copied once, on first
+// use; per event only field values are copied.
+//
+// Every field class type of babeltrace2 2.0 is supported; dynamic array
+// lengths and variant/option selectors are re-linked to the copies of
+// their length/selector field classes.
+class TraceIrCopier {
+public:
+    // Makes the output clock class for an input one.
+    using ClockMaker = std::function<bt2::ClockClassRef(const bt_clock_class*)>;
+
+    TraceIrCopier(bt_self_component* self, ClockMaker clock_maker,
+                  std::vector<std::pair<std::string, std::string>> extra_environment);
+
+    // The output stream that mirrors `in` (created on first call).
+    bt_stream* stream(const bt_stream* in);
+    // The output packet that mirrors `in`, with its context copied.
+    bt_packet* packet(const bt_packet* in);
+    // Drops the mapping of a packet that ended.
+    void forget_packet(const bt_packet* in);
+    bt_event_class* event_class(const bt_event_class* in);
+
+    // Copies every field of `in` into `out` (same class layout).
+    static void copy_event_fields(const bt_event* in, bt_event* out);
+    static void copy_field(const bt_field* in, bt_field* out);
+
+private:
+    struct StreamClassMap {
+        bt_stream_class* out = nullptr;  // owned by its trace class
+        std::unordered_map<const bt_field_class*, bt_field_class*> field_classes;
+        std::unordered_map<const bt_event_class*, bt_event_class*> event_classes;
+    };
+
+    bt_trace_class* trace_class(const bt_trace_class* in);
+    StreamClassMap& stream_class(const bt_stream_class* in);
+    bt_trace* trace(const bt_trace* in);
+    bt2::FieldClassRef copy_field_class(const bt_field_class* in, bt_trace_class* out_tc, StreamClassMap& map,
+                                        const bt_stream_class* in_sc, const bt_event_class* in_ec);
+    bt_field_class* resolve(const bt_field_path* path, StreamClassMap& map, const bt_stream_class* in_sc,
+                            const bt_event_class* in_ec);
+
+    bt_self_component* self_;
+    ClockMaker clock_maker_;
+    std::vector<std::pair<std::string, std::string>> extra_environment_;
+    std::unordered_map<const bt_trace_class*, bt2::TraceClassRef> trace_classes_;
+    std::unordered_map<const bt_stream_class*, StreamClassMap> stream_classes_;
+    std::unordered_map<const bt_clock_class*, bt2::ClockClassRef> clock_classes_;
+    std::unordered_map<const bt_trace*, bt2::TraceRef> traces_;
+    std::unordered_map<const bt_stream*, bt2::StreamRef> streams_;
+    std::unordered_map<const bt_packet*, bt2::PacketRef> packets_;
+};
+
+}  // namespace vmtrace::plugin

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+#include "ground_truth_writer.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace vmtrace::scenario {
+
+GroundTruthWriter::GroundTruthWriter(const std::string& path, bool with_intervals)
+    : path_(path), with_intervals_(with_intervals) {
+    file_ = std::fopen(path.c_str(), "w");
+    if (file_ == nullptr) {
+        throw std::runtime_error(fmt::format("cannot write ground truth file `{}`: {}", path, std::strerror(errno)));
+    }
+}
+
+GroundTruthWriter::~GroundTruthWriter() {
+    if (file_ != nullptr) {
+        std::fclose(file_);
+    }
+}
+
+void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
+    const ScenarioConfig& config = simulator.config();
+    host_origin_ns_ = simulator.host_clock().ns_from_origin_at(0);
+    vcpus_per_guest_ = config.vcpus_per_guest;
+    totals_.assign(static_cast<std::size_t>(config.guests) * config.vcpus_per_guest, {});
+    counts_.assign(totals_.size(), {});
+
+    nlohmann::json header;
+    header["seed"] = config.seed;
+    header["duration_ns"] = config.duration_ns;
+    header["host"] = {{"hostname", simulator.host_hostname()},
+                      {"cpus", simulator.host_cpus()},
+                      {"clock_offset_ns", simulator.host_clock().offset_ns},
+                      {"origin_ns", host_origin_ns_}};
+    nlohmann::json guests = nlohmann::json::array();
+    for (unsigned g = 0; g < simulator.guests().size(); ++g) {
+        const GuestIdentity& id = simulator.guests()[g];
+        nlohmann::json tids = nlohmann::json::array();
+        for (unsigned v = 0; v < config.vcpus_per_guest; ++v) {
+            tids.push_back(simulator.vcpu_tid(g, v));
+        }
+        guests.push_back({{"hostname", id.hostname},
+                          {"vm_uid", id.vm_uid},
+                          {"vm_uid_hex", fmt::format("{:#x}", id.vm_uid)},
+                          {"qemu_pid", id.qemu_pid},
+                          {"vcpu_tids", tids},
+                          {"offset_s", id.offset_s},
+                          {"drift_ppm", id.drift_ppm},
+                          {"transform",
+                           {{"guest_origin_ns", id.clock.ns_from_origin_at(0)},
+                            {"host_origin_ns", host_origin_ns_},
+                            {"drift_ppb", id.clock.drift_ppb}}}});
+    }
+    header["guests"] = guests;
+    header["states"] = {"guest", "hypervisor", "preempted", "idle"};
+    std::string text = header.dump();
+    text.pop_back();  // reopen the object to stream the intervals into it
+    fmt::print(file_, "{},\"intervals\":[", text);
+}
+
+void GroundTruthWriter::on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start,
+                                    std::int64_t end) {
+    const std::size_t index = static_cast<std::size_t>(guest) * vcpus_per_guest_ + vcpu;
+    totals_[index][static_cast<unsigned>(state)] += end - start;
+    ++counts_[index][static_cast<unsigned>(state)];
+    if (with_intervals_) {
+        fmt::print(file_, "{}[{},{},\"{}\",{},{}]", first_interval_ ? "" : ",", guest, vcpu, to_string(state),
+                   host_origin_ns_ + start, host_origin_ns_ + end);
+        first_interval_ = false;
+    }
+}
+
+void GroundTruthWriter::finish() {
+    nlohmann::json totals = nlohmann::json::array();
+    for (std::size_t i = 0; i < totals_.size(); ++i) {
+        nlohmann::json entry{{"guest", i / vcpus_per_guest_}, {"vcpu", i % vcpus_per_guest_}};
+        for (unsigned s = 0; s < 4; ++s) {
+            const char* name = to_string(static_cast<VcpuState>(s));
+            entry[fmt::format("{}_ns", name)] = totals_[i][s];
+            entry[fmt::format("{}_intervals", name)] = counts_[i][s];
+        }
+        totals.push_back(entry);
+    }
+    fmt::print(file_, "],\"totals\":{}}}\n", totals.dump());
+    const bool failed = std::ferror(file_) != 0;
+    const int closed = std::fclose(file_);
+    file_ = nullptr;
+    if (failed || closed != 0) {
+        throw std::runtime_error(fmt::format("cannot write ground truth file `{}`", path_));
+    }
+}
+
+}  // namespace vmtrace::scenario

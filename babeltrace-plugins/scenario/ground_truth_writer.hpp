@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "scenario_simulator.hpp"
+
+namespace vmtrace::scenario {
+
+// Streams the simulator's ground truth to a JSON file: the true clock
+// transform of every guest, then (optionally) every vCPU state interval as
+// it happens, then per-vCPU totals.  Memory stays constant however long
+// the run.  Times are host ns from origin.
+//
+// A guest event whose clock reads G (ns from origin) truly happened at
+// host time  host_origin_ns + (G - guest_origin_ns) * 1e9 / (1e9 + drift_ppb).
+class GroundTruthWriter final : public StateObserver {
+public:
+    GroundTruthWriter(const std::string& path, bool with_intervals);
+    ~GroundTruthWriter() override;
+    GroundTruthWriter(const GroundTruthWriter&) = delete;
+    GroundTruthWriter& operator=(const GroundTruthWriter&) = delete;
+
+    // Writes the header; call once, before the simulation runs.
+    void begin(const ScenarioSimulator& simulator);
+    void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) override;
+    // Writes the totals and closes the file; throws on I/O errors.
+    void finish();
+
+private:
+    std::string path_;
+    std::FILE* file_ = nullptr;
+    bool with_intervals_;
+    bool first_interval_ = true;
+    std::int64_t host_origin_ns_ = 0;
+    unsigned vcpus_per_guest_ = 0;
+    std::vector<std::array<std::int64_t, 4>> totals_;  // per vCPU, per state
+    std::vector<std::array<std::uint64_t, 4>> counts_;
+};
+
+}  // namespace vmtrace::scenario

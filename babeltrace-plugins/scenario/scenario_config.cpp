@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+#include "scenario_config.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace vmtrace::scenario {
+namespace {
+
+void require(bool condition, std::string_view parameter, std::string_view rule) {
+    if (!condition) {
+        throw std::invalid_argument(fmt::format("parameter `{}`: {}", parameter, rule));
+    }
+}
+
+}  // namespace
+
+void ScenarioConfig::validate() const {
+    require(guests <= 64, "guests", "at most 64 guests");
+    require(vcpus_per_guest >= 1 && vcpus_per_guest <= 64, "vcpus", "between 1 and 64");
+    require(host_cpus == 0 || host_cpus > guests * vcpus_per_guest, "host-cpus",
+            "must exceed the total number of vCPUs");
+    require(duration_ns > 0, "duration-ms", "must be positive");
+    require(max_guest_offset_s >= 0 && max_guest_offset_s <= 3600, "max-guest-offset-s", "between 0 and 3600");
+    require(max_drift_ppm >= 0 && max_drift_ppm <= 1000, "max-drift-ppm", "between 0 and 1000");
+    require(guest_offsets_s.empty() || guest_offsets_s.size() == guests, "guest-offsets-s",
+            "needs one value per guest");
+    require(guest_drifts_ppm.empty() || guest_drifts_ppm.size() == guests, "guest-drifts-ppm",
+            "needs one value per guest");
+    for (double drift : guest_drifts_ppm) {
+        require(drift > -1000 && drift < 1000, "guest-drifts-ppm", "each between -1000 and 1000");
+    }
+    require(sync_period_ns >= 100'000, "sync-period-us", "at least 100 us");
+    require(latency_min_ns >= 1'000, "latency-min-ns", "at least 1000 ns");
+    require(latency_mean_ns >= 0, "latency-mean-ns", "must not be negative");
+    require(latency_max_ns >= latency_min_ns, "latency-max-ns", "must be at least latency-min-ns");
+    require(latency_max_ns * 4 < sync_period_ns, "latency-max-ns", "must be below a quarter of the sync period");
+    require(mean_guest_run_ns >= 5'000, "mean-guest-run-ns", "at least 5000 ns");
+    require(mean_guest_switch_ns >= 10'000, "mean-guest-switch-ns", "at least 10000 ns");
+    require(preempt_probability >= 0 && preempt_probability <= 1, "preempt-probability", "between 0 and 1");
+    require(migrate_probability >= 0 && migrate_probability <= 1, "migrate-probability", "between 0 and 1");
+    require(mean_preempt_ns >= 1'000, "mean-preempt-ns", "at least 1000 ns");
+    require(mean_idle_ns >= 1'000, "mean-idle-ns", "at least 1000 ns");
+    require(threads_per_vcpu >= 2, "threads-per-vcpu", "at least 2");
+    require(packet_events >= 16, "packet-events", "at least 16");
+    require(host_receive_delay_ns >= 0, "host-receive-delay-ns", "must not be negative");
+    require(cnt_corruption_every >= 2, "corrupt-cnt-every", "at least 2");
+}
+
+CntCorruption parse_cnt_corruption(std::string_view text) {
+    if (text == "none") {
+        return CntCorruption::none;
+    }
+    if (text == "duplicate") {
+        return CntCorruption::duplicate;
+    }
+    if (text == "reorder") {
+        return CntCorruption::reorder;
+    }
+    throw std::invalid_argument(
+        fmt::format("parameter `corrupt-cnt`: `{}` is not one of none, duplicate, reorder", text));
+}
+
+}  // namespace vmtrace::scenario

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+
+namespace vmtrace::scenario {
+
+// The event kinds the simulator emits; each maps to one schema event of
+// docs/events.json.
+enum class EventType : std::uint8_t {
+    sched_switch,
+    sched_migrate_task,
+    kvm_entry,
+    kvm_exit,
+    vmsync_gh_guest,
+    vmsync_hg_guest,
+    vmsync_gh_host,
+    vmsync_hg_host,
+};
+inline constexpr unsigned kEventTypeCount = 8;
+
+// One simulated event.  Only the fields of its type are meaningful; the
+// strings point into the simulator's thread tables and stay valid for the
+// simulator's lifetime.
+struct SimEvent {
+    std::int64_t time = 0;  // true time: ns since the start of the simulation
+    unsigned machine = 0;   // 0: host, 1..N: guest N-1
+    unsigned cpu = 0;       // physical CPU on the host, vCPU in a guest
+    EventType type = EventType::sched_switch;
+
+    // sched_switch (prev_*, next_*); sched_migrate_task uses prev_* as its
+    // comm, tid and prio.
+    const char* prev_comm = "";
+    std::int32_t prev_tid = 0;
+    std::int32_t prev_prio = 0;
+    std::int64_t prev_state = 0;
+    const char* next_comm = "";
+    std::int32_t next_tid = 0;
+    std::int32_t next_prio = 0;
+    std::int32_t orig_cpu = 0;
+    std::int32_t dest_cpu = 0;
+
+    // kvm_x86_entry / kvm_x86_exit / vmsync_*_host
+    std::uint32_t vcpu_id = 0;
+    std::uint64_t rip = 0;  // rip on entry, guest_rip on exit
+    std::uint32_t exit_reason = 0;
+    std::uint32_t isa = 0;
+    std::uint64_t info1 = 0;
+    std::uint64_t info2 = 0;
+    std::uint32_t intr_info = 0;
+    std::uint32_t error_code = 0;
+
+    // vmsync_*
+    std::uint32_t cnt = 0;
+    std::uint64_t vm_uid = 0;
+};
+
+// SVM exit codes the simulator produces (AMD APM vol. 2, appendix C).
+namespace svm_exit {
+inline constexpr std::uint32_t intr = 0x060;
+inline constexpr std::uint32_t cpuid = 0x072;
+inline constexpr std::uint32_t hlt = 0x078;
+inline constexpr std::uint32_t ioio = 0x07b;
+inline constexpr std::uint32_t msr = 0x07c;
+inline constexpr std::uint32_t vmmcall = 0x081;
+inline constexpr std::uint32_t npf = 0x400;
+}  // namespace svm_exit
+
+inline constexpr std::uint32_t kIsaSvm = 2;
+
+}  // namespace vmtrace::scenario

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#include "sync/guest_mode_tracker.hpp"
+
+#include <gtest/gtest.h>
+
+namespace vmtrace::sync {
+namespace {
+
+using Verdict = GuestModeTracker::Verdict;
+
+TEST(GuestModeTracker, FollowsAVcpuThreadAcrossCpus) {
+    GuestModeTracker tracker(1'000'000);
+    tracker.on_sched_switch(0, 501, 100);  // vCPU thread 501 on CPU 0
+    tracker.on_kvm_entry(0, 200);
+    tracker.on_vcpu_identified(0, 0xabc, 1);
+    tracker.on_kvm_exit(0, 300);
+    tracker.on_sched_switch(0, 0, 310);
+    tracker.on_sched_switch(3, 501, 400);  // migrated to CPU 3
+    tracker.on_kvm_entry(3, 420);
+    tracker.on_kvm_exit(3, 500);
+    tracker.on_kvm_entry(3, 600);
+
+    EXPECT_EQ(tracker.check(0xabc, 1, 250), Verdict::inside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 350), Verdict::outside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 450), Verdict::inside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 550), Verdict::outside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 600), Verdict::inside);  // still in guest mode
+    EXPECT_EQ(tracker.check(0xabc, 1, 50), Verdict::unknown);  // before the thread was seen
+    EXPECT_EQ(tracker.check(0xabc, 1, 10'000), Verdict::unknown);  // after the host trace
+    EXPECT_EQ(tracker.check(0xabc, 0, 250), Verdict::unknown);  // unidentified vCPU
+    EXPECT_EQ(tracker.check(0xdef, 1, 250), Verdict::unknown);
+}
+
+TEST(GuestModeTracker, ForgetsIntervalsBeyondItsRetention) {
+    GuestModeTracker tracker(1'000);
+    tracker.on_sched_switch(0, 7, 0);
+    tracker.on_vcpu_identified(0, 1, 0);
+    for (std::int64_t t = 10; t < 100'000; t += 100) {
+        tracker.on_kvm_entry(0, t);
+        tracker.on_kvm_exit(0, t + 50);
+    }
+    EXPECT_LE(tracker.retained_intervals(), 12u);
+    EXPECT_EQ(tracker.check(1, 0, 30), Verdict::unknown);
+    EXPECT_EQ(tracker.check(1, 0, 99'930), Verdict::inside);
+    EXPECT_EQ(tracker.check(1, 0, 99'890), Verdict::outside);
+}
+
+}  // namespace
+}  // namespace vmtrace::sync

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmtrace guest probes: the guest half of the vmsync handshake (a periodic
+ * hypercall on every vCPU, bracketed by vmsync_gh_guest and
+ * vmsync_hg_guest) and the GVA->GPA mappings of user processes.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/workqueue.h>
+#include <linux/percpu.h>
+#include <linux/cpu.h>
+#include <linux/dmi.h>
+#include <linux/random.h>
+#include <linux/kprobes.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/pgtable.h>
+#include <asm/kvm_para.h>
+
+#include <lttng/events.h>
+#include <lttng/tracer.h>
+#include <wrapper/tracepoint.h>
+#include <wrapper/vmalloc.h>
+
+#include <vmtrace/guest_tracepoints.h>
+#include <vmtrace/vmsync.h>
+
+#define LTTNG_PACKAGE_BUILD
+#define TP_MODULE_NOAUTOLOAD
+#define TRACE_INCLUDE_PATH vmtrace_events
+
+#define CREATE_TRACE_POINTS
+#define TRACE_INCLUDE_FILE vmsync_guest
+#include <vmtrace_events/vmsync_guest.h>
+#undef TRACE_INCLUDE_FILE
+
+/* Each provider header needs the LTTng event macros defined afresh. */
+#undef LTTNG_TRACEPOINT_EVENT_H
+#define CREATE_TRACE_POINTS
+#define TRACE_INCLUDE_FILE guest_mm
+#include <vmtrace_events/guest_mm.h>
+#undef TRACE_INCLUDE_FILE
+
+LTTNG_DEFINE_TRACE(vmsync_gh_guest,
+	PARAMS(u32 cnt, u64 vm_uid),
+	PARAMS(cnt, vm_uid));
+LTTNG_DEFINE_TRACE(vmsync_hg_guest,
+	PARAMS(u32 cnt, u64 vm_uid),
+	PARAMS(cnt, vm_uid));
+LTTNG_DEFINE_TRACE(guest_mm_map,
+	PARAMS(s32 pid, s32 tid, u64 gva, u64 gpa, u8 access),
+	PARAMS(pid, tid, gva, gpa, access));
+LTTNG_DEFINE_TRACE(guest_mm_unmap,
+	PARAMS(s32 pid, s32 tid, u64 start, u64 end, u8 reason),
+	PARAMS(pid, tid, start, end, reason));
+
+/* ---- parameters ------------------------------------------------------ */
+
+#define PERIOD_MS_MAX	60000
+
+static unsigned int period_ms = 100;
+static unsigned long hc_nr = VMSYNC_HC_NR_DEFAULT;
+static unsigned long long vm_uid;
+static bool mm_events = true;
+
+static int period_ms_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v < 1 || v > PERIOD_MS_MAX) {
+		pr_err("period_ms=%s refused: must be 1..%u\n", val,
+		       PERIOD_MS_MAX);
+		return -EINVAL;
+	}
+	*(unsigned int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops period_ms_ops = {
+	.set = period_ms_set,
+	.get = param_get_uint,
+};
+module_param_cb(period_ms, &period_ms_ops, &period_ms, 0444);
+MODULE_PARM_DESC(period_ms, "vmsync hypercall period per vCPU, in ms (1..60000)");
+
+static int hc_nr_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned long v;
+
+	if (kstrtoul(val, 0, &v) || v < VMSYNC_HC_NR_MIN || v > VMSYNC_HC_NR_MAX) {
+		pr_err("hc_nr=%s refused: must be in [%#lx, %#lx], below is KVM's own hypercall range\n",
+		       val, VMSYNC_HC_NR_MIN, VMSYNC_HC_NR_MAX);
+		return -EINVAL;
+	}
+	*(unsigned long *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops hc_nr_ops = {
+	.set = hc_nr_set,
+	.get = param_get_ulong,
+};
+module_param_cb(hc_nr, &hc_nr_ops, &hc_nr, 0444);
+MODULE_PARM_DESC(hc_nr, "vmsync hypercall number (same as the host's module)");
+
+module_param(vm_uid, ullong, 0444);
+MODULE_PARM_DESC(vm_uid, "VM identifier; 0 (default): from the DMI product UUID, else random. Reads back the value in use");
+
+module_param(mm_events, bool, 0444);
+MODULE_PARM_DESC(mm_events, "record guest_mm_map/guest_mm_unmap events");
+
+/* ---- vm_uid ---------------------------------------------------------- */
+
+/* The first 64 bits of the product UUID, as the UUID is written. */
+static bool vm_uid_from_dmi(u64 *uid, const char **uuid)
+{
+	const char *s = dmi_get_system_info(DMI_PRODUCT_UUID);
+	u64 v = 0;
+	int n = 0;
+
+	*uuid = s;
+	if (!s)
+		return false;
+	for (; *s && n < 16; s++) {
+		if (*s == '-')
+			continue;
+		if (!isxdigit(*s))
+			return false;
+		v = (v << 4) | hex_to_bin(*s);
+		n++;
+	}
+	if (n < 16 || !v)
+		return false;
+	*uid = v;
+	return true;
+}
+
+/* ---- vmsync ---------------------------------------------------------- */
+
+struct vs_cpu {
+	struct delayed_work dw;
+	int cpu;
+	bool started;
+};
+
+static DEFINE_PER_CPU(struct vs_cpu, vs_cpus);
+static atomic_t vs_cnt = ATOMIC_INIT(0);
+static bool vs_stopping;
+
+static void vs_work_fn(struct work_struct *work)
+{
+	struct vs_cpu *c = container_of(to_delayed_work(work), struct vs_cpu, dw);
+	u32 cnt;
+
+	/* The three steps must run on one vCPU, without a switch between. */
+	preempt_disable();
+	cnt = atomic_inc_return(&vs_cnt);
+	trace_vmsync_gh_guest(cnt, vm_uid);
+	kvm_hypercall2(hc_nr, cnt, vm_uid);
+	trace_vmsync_hg_guest(cnt, vm_uid);
+	preempt_enable();
+
+	if (!READ_ONCE(vs_stopping))
+		queue_delayed_work_on(c->cpu, system_wq, &c->dw,
+				      msecs_to_jiffies(period_ms));
+}
+
+static void vs_start(void)
+{
+	int cpu;
+
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
+
+		c->cpu = cpu;
+		INIT_DELAYED_WORK(&c->dw, vs_work_fn);
+		c->started = true;
+		queue_delayed_work_on(cpu, system_wq, &c->dw,
+				      msecs_to_jiffies(period_ms));
+	}
+	cpus_read_unlock();
+}
+
+static void vs_stop(void)
+{
+	int cpu;
+
+	WRITE_ONCE(vs_stopping, true);
+	for_each_possible_cpu(cpu) {
+		struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
+
+		if (c->started)
+			cancel_delayed_work_sync(&c->dw);
+	}
+}
+
+/* ---- guest mappings -------------------------------------------------- */
+
+#define GMM_WRITE	0x1
+#define GMM_EXEC	0x2
+#define GMM_USER	0x4
+
+struct gmm_fault {
+	unsigned long address;
+	unsigned int flags;
+	struct mm_struct *mm;
+};
+
+/*
+ * Reads the translation that the fault just installed. The caller of
+ * handle_mm_fault() still holds the mmap lock (we skip the RETRY and
+ * COMPLETED cases, where it was dropped), so the page tables stay.
+ */
+static bool gmm_lookup(struct mm_struct *mm, unsigned long addr, u64 *pa)
+{
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t *pmd, pmdv;
+	pte_t *ptep, pte;
+
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return false;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return false;
+	pud = pud_offset(p4d, addr);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv))
+		return false;
+	if (pud_leaf(pudv)) {
+		if (!pud_present(pudv))
+			return false;
+		*pa = ((u64)pud_pfn(pudv) << PAGE_SHIFT) +
+		      (addr & ~PUD_MASK & PAGE_MASK);
+		return true;
+	}
+	if (pud_bad(pudv))
+		return false;
+	pmd = pmd_offset(pud, addr);
+	pmdv = READ_ONCE(*pmd);
+	if (pmd_none(pmdv))
+		return false;
+	if (pmd_leaf(pmdv)) {
+		if (!pmd_present(pmdv))
+			return false;
+		*pa = ((u64)pmd_pfn(pmdv) << PAGE_SHIFT) +
+		      (addr & ~PMD_MASK & PAGE_MASK);
+		return true;
+	}
+	if (pmd_bad(pmdv))
+		return false;
+	ptep = pte_offset_map(pmd, addr);
+	pte = READ_ONCE(*ptep);
+	pte_unmap(ptep);
+	if (!pte_present(pte))
+		return false;
+	*pa = (u64)pte_pfn(pte) << PAGE_SHIFT;
+	return true;
+}
+
+/* handle_mm_fault(vma, address, flags, regs) */
+static int gmm_fault_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct gmm_fault *f = (struct gmm_fault *)ri->data;
+	struct vm_area_struct *vma = (struct vm_area_struct *)regs->di;
+
+	f->address = regs->si;
+	f->flags = regs->dx;
+	f->mm = vma->vm_mm;
+	/* Faults on another process's memory (remote GUP) are not its mappings. */
+	return f->mm == current->mm ? 0 : 1;
+}
+
+static int gmm_fault_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct gmm_fault *f = (struct gmm_fault *)ri->data;
+	vm_fault_t ret = regs_return_value(regs);
+	u8 access = 0;
+	u64 pa;
+
+	if (ret & (VM_FAULT_ERROR | VM_FAULT_RETRY | VM_FAULT_COMPLETED))
+		return 0;
+	if (!gmm_lookup(f->mm, f->address, &pa))
+		return 0;
+	if (f->flags & FAULT_FLAG_WRITE)
+		access |= GMM_WRITE;
+	if (f->flags & FAULT_FLAG_INSTRUCTION)
+		access |= GMM_EXEC;
+	if (f->flags & FAULT_FLAG_USER)
+		access |= GMM_USER;
+	trace_guest_mm_map(task_tgid_nr(current), task_pid_nr(current),
+			   f->address & PAGE_MASK, pa & PAGE_MASK, access);
+	return 0;
+}
+
+static struct kretprobe gmm_fault_probe = {
+	.kp.symbol_name = "handle_mm_fault",
+	.entry_handler = gmm_fault_entry,
+	.handler = gmm_fault_ret,
+	.data_size = sizeof(struct gmm_fault),
+	.maxactive = 64,
+};
+
+/*
+ * unmap_vmas(tlb, mt, vma, start, end) tears down the page tables of munmap
+ * and of exit_mmap(); the latter runs in the exiting task after exit_mm(),
+ * so a task without mm that is exiting is the owner ending all its mappings.
+ */
+static int gmm_unmap_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)regs->dx;
+	bool exiting = !current->mm && (current->flags & PF_EXITING);
+
+	if (vma->vm_mm != current->mm && !exiting)
+		return 0;
+	trace_guest_mm_unmap(task_tgid_nr(current), task_pid_nr(current),
+			     regs->cx, regs->r8, exiting ? 1 : 0);
+	return 0;
+}
+
+static struct kprobe gmm_unmap_probe = {
+	.symbol_name = "unmap_vmas",
+	.pre_handler = gmm_unmap_pre,
+};
+
+/* ---- module init/exit ------------------------------------------------ */
+
+static int __init vt_guest_init(void)
+{
+	const char *uuid = NULL;
+	const char *source = "parameter";
+	u64 uid;
+	int ret;
+
+	if (!kvm_para_available()) {
+		pr_err("not running under KVM: the vmsync hypercall would fault\n");
+		return -ENODEV;
+	}
+	if (!vm_uid) {
+		if (vm_uid_from_dmi(&uid, &uuid)) {
+			source = "DMI product UUID";
+		} else {
+			do {
+				uid = get_random_u64();
+			} while (!uid);
+			source = "random";
+		}
+		vm_uid = uid;
+	}
+
+	wrapper_vmalloc_sync_mappings();
+	ret = __lttng_events_init__vmsync();
+	if (ret)
+		return ret;
+	ret = __lttng_events_init__guest_mm();
+	if (ret)
+		goto err_mm_events;
+
+	if (mm_events) {
+		ret = register_kretprobe(&gmm_fault_probe);
+		if (ret) {
+			pr_err("cannot probe handle_mm_fault: %d\n", ret);
+			goto err_fault;
+		}
+		ret = register_kprobe(&gmm_unmap_probe);
+		if (ret) {
+			pr_err("cannot probe unmap_vmas: %d\n", ret);
+			goto err_unmap;
+		}
+	}
+	vs_start();
+	pr_info("loaded: vm_uid=%#llx (%s%s%s), hypercall %#lx every %u ms on %u vCPUs, mm events %s\n",
+		vm_uid, source, uuid ? " " : "", uuid ? uuid : "", hc_nr,
+		period_ms, num_online_cpus(), mm_events ? "on" : "off");
+	return 0;
+
+err_unmap:
+	unregister_kretprobe(&gmm_fault_probe);
+err_fault:
+	__lttng_events_exit__guest_mm();
+err_mm_events:
+	__lttng_events_exit__vmsync();
+	return ret;
+}
+
+static void __exit vt_guest_exit(void)
+{
+	vs_stop();
+	if (mm_events) {
+		unregister_kprobe(&gmm_unmap_probe);
+		unregister_kretprobe(&gmm_fault_probe);
+	}
+	tracepoint_synchronize_unregister();
+	__lttng_events_exit__guest_mm();
+	__lttng_events_exit__vmsync();
+	if (gmm_fault_probe.nmissed)
+		pr_info("%d handle_mm_fault returns missed\n",
+			gmm_fault_probe.nmissed);
+}
+
+module_init(vt_guest_init);
+module_exit(vt_guest_exit);
+
+MODULE_LICENSE("GPL and additional rights");
+MODULE_DESCRIPTION("vmtrace LTTng guest probes (vmsync, guest mappings)");

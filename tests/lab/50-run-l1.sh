@@ -1,0 +1,36 @@
+#!/bin/bash
+# Boots L1 under QEMU TCG with an emulated SVM CPU with nested paging; L1
+# runs guest-scripts/l1.sh, which starts the two L2 guests. Results land in
+# $LAB_CACHE/share/out.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+lab_env
+
+S=$LAB_CACHE/share
+L1_MEM_MB=${L1_MEM_MB:-2048}
+rm -rf "$S/out" "$S"/*.sh.log "$S"/*.sh.rc
+mkdir -p "$S/out"
+echo "$L1_MEM_MB" >"$S/out/l1-mem-mb"
+rc=0
+timeout "${LAB_QEMU_TIMEOUT:-780}" qemu-system-x86_64 \
+	-machine q35 -accel tcg,thread=single -cpu qemu64,+svm,+npt \
+	-smp 2 -m "$L1_MEM_MB" \
+	-kernel "$VMLINUZ" -initrd "$LAB_CACHE/initramfs-$KABI.cpio.gz" \
+	-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l1.sh" \
+	-nographic -no-reboot -device virtio-rng-pci \
+	-virtfs "local,path=$S,mount_tag=host0,security_model=none,id=host0" \
+	>"$LAB_CACHE/l1-console.log" 2>&1 || rc=$?
+[ $rc -eq 124 ] && die "L1 timed out (console: $LAB_CACHE/l1-console.log)"
+[ -f "$S/l1.sh.rc" ] || die "L1 script did not finish (console: $LAB_CACHE/l1-console.log)"
+if [ "$(cat "$S/l1.sh.rc")" != 0 ]; then
+	cat "$S/l1.sh.log"
+	die "L1 script failed"
+fi
+grep -E '^T\+|PARAM-REFUSED' "$S/l1.sh.log" || true
+for g in l2a l2b; do
+	[ "$(cat "$S/out/$g/l2.rc" 2>/dev/null)" = 0 ] || {
+		cat "$S/out/$g/l2.log" "$S/out/$g/console.txt" 2>/dev/null | tail -n 40
+		die "$g script failed"
+	}
+	grep -E '^T\+|PARAM-REFUSED' "$S/out/$g/l2.log" || true
+done

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Checks what the lab recorded, reading the traces with babeltrace2.
+
+Usage: 60-check.py OUT_DIR   (the share's out/ directory)
+Prints one line per check and a summary; exits 1 on any breach.
+"""
+import collections
+import os
+import re
+import subprocess
+import sys
+
+GUESTS = ("l2a", "l2b")
+L2_VCPUS = 2
+L2_MEM_MB = 320
+# SVM exit codes (AMD APM vol. 2, appendix C): intercepts 0x00-0xa4 and the
+# nested-paging / VMGEXIT family 0x400-0x403.
+SVM_EXIT_CODES = set(range(0x00, 0xa5)) | set(range(0x400, 0x404))
+SVM_EXIT_SHUTDOWN = 0x7f
+# Guest-physical window of the PC machine above RAM: MMIO and the BIOS ROM.
+MMIO_LO, MMIO_HI = 0xfe000000, 0x100000000
+OOPS_RE = re.compile(r"Oops|BUG:|WARNING:|Call Trace|general protection|Kernel panic")
+
+LINE_RE = re.compile(r"^\[[^\]]*\] \([^)]*\) \S+ (\w+): \{ cpu_id = (\d+) \}, \{ (.*) \}$")
+FIELD_RE = re.compile(r'(\w+) = ("(?:[^"\\]|\\.)*"|[^,]+)')
+
+failures = []
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def value(v):
+    v = v.strip()
+    if v.startswith('"'):
+        return v[1:-1]
+    try:
+        return int(v, 0) if not re.match(r"^0\d", v) else int(v, 8)
+    except ValueError:
+        return v
+
+
+def read_trace(path):
+    """List of (name, cpu, fields) in time order."""
+    out = subprocess.run(["babeltrace2", path], capture_output=True, text=True)
+    if out.returncode != 0:
+        check(False, f"babeltrace2 reads {path}: {out.stderr.strip()[:200]}")
+        return []
+    events = []
+    for line in out.stdout.splitlines():
+        m = LINE_RE.match(line)
+        if not m:
+            continue
+        fields = {k: value(v) for k, v in FIELD_RE.findall(m.group(3))}
+        events.append((m.group(1), int(m.group(2)), fields))
+    return events
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def no_oops(name, path):
+    text = read(path) if os.path.exists(path) else None
+    check(text is not None and not OOPS_RE.search(text),
+          f"{name}: dmesg has no oops, BUG or warning")
+
+
+def main():
+    out = sys.argv[1]
+    l1_mem_mb = int(read(os.path.join(out, "l1-mem-mb")))
+    host = read_trace(os.path.join(out, "l1", "trace"))
+    counts = collections.Counter(e[0] for e in host)
+    print("L1 events: " + ", ".join(f"{k}={v}" for k, v in counts.most_common()))
+
+    # -- VM identity ----------------------------------------------------
+    vm_by_name = {}
+    vcpu_tids = collections.defaultdict(set)
+    dumped = set()
+    for name, _, f in host:
+        if name in ("kvm_vm_statedump_vm", "kvm_vm_vcpu_thread"):
+            vm_by_name.setdefault(f["vm_comm"], set()).add(f["vm_pid"])
+        if name == "kvm_vm_statedump_vm":
+            dumped.add(f["vm_comm"])
+        if name == "kvm_vm_vcpu_thread" or (name == "kvm_vm_statedump_vcpu" and f["tid"]):
+            vcpu_tids[(f["vm_pid"], f["vcpu_id"])].add(f["tid"])
+    vm_pid = {}
+    for g in GUESTS:
+        pids = vm_by_name.get(f"qemu-{g}", set())
+        if check(len(pids) == 1, f"identity: one VM named qemu-{g} (pids {sorted(pids)})"):
+            vm_pid[g] = pids.pop()
+    check("qemu-l2a" in dumped, "identity: the statedump describes qemu-l2a, created before tracing")
+    for g, pid in vm_pid.items():
+        have = sorted(v for (p, v) in vcpu_tids if p == pid)
+        check(have == list(range(L2_VCPUS)), f"identity: {g} vCPU threads known for vCPUs {have}")
+    qemu_pids = set(vm_pid.values())
+
+    # -- entries and exits ----------------------------------------------
+    bad_vcpu = [e for e in host if "vcpu_id" in e[2] and e[0].startswith(("kvm_x86", "vmsync"))
+                and not 0 <= e[2]["vcpu_id"] < L2_VCPUS]
+    check(counts["kvm_x86_entry"] > 1000 and counts["kvm_x86_exit"] > 1000,
+          f"kvm_x86_entry/exit recorded ({counts['kvm_x86_entry']}/{counts['kvm_x86_exit']})")
+    check(not bad_vcpu, f"every vcpu_id in [0, {L2_VCPUS}) ({len(bad_vcpu)} outside)")
+    exits = [f for n, _, f in host if n == "kvm_x86_exit"]
+    reasons = collections.Counter(f["exit_reason"] for f in exits)
+    print("exit reasons: " + ", ".join(f"{r:#x}={c}" for r, c in reasons.most_common()))
+    check(all(f["isa"] == 2 for f in exits), "every exit has isa = 2 (SVM)")
+    check(set(reasons) <= SVM_EXIT_CODES, f"every exit reason is an SVM exit code "
+          f"(others: {sorted(hex(r) for r in set(reasons) - SVM_EXIT_CODES)})")
+    check(SVM_EXIT_SHUTDOWN not in reasons, "no guest triple fault (SVM SHUTDOWN exit)")
+    check(0x81 in reasons and 0x400 in reasons, "VMMCALL and NPF exits present")
+
+    # -- TDP faults -----------------------------------------------------
+    ram = L2_MEM_MB << 20
+    faults = [f for n, _, f in host if n == "kvm_x86_tdp_fault"]
+    bad = [f for f in faults if f["tdp"] != 1 or f["vm_pid"] not in qemu_pids
+           or not (f["gpa"] < ram or MMIO_LO <= f["gpa"] < MMIO_HI)]
+    mmio = sum(1 for f in faults if f["gpa"] >= ram)
+    check(len(faults) > 100, f"kvm_x86_tdp_fault recorded ({len(faults)}, {mmio} in the MMIO/ROM window)")
+    check(not bad, f"every fault GPA inside its guest's RAM or MMIO/ROM window, VM known ({len(bad)} not)")
+
+    # -- GPA->HPA mappings ----------------------------------------------
+    maps = [f for n, _, f in host if n == "kvm_tdp_mmu_map"]
+    ops = collections.Counter(f["op"] for f in maps)
+    max_pfn = l1_mem_mb << 8
+    bad_pfn = [f for f in maps if not 0 < f["pfn"] < max_pfn]
+    bad_gfn = [f for f in maps if not (f["gfn"] < ram >> 12 or MMIO_LO >> 12 <= f["gfn"] < MMIO_HI >> 12)]
+    unattributed = collections.Counter(f["op"] for f in maps if f["vm_pid"] == 0)
+    foreign = [f for f in maps if f["vm_pid"] not in qemu_pids | {0}]
+    check(ops[1] > 100, f"kvm_tdp_mmu_map: installed {ops[1]}, changed {ops[2]}, removed {ops[3]}")
+    check(not bad_pfn, f"every host pfn inside L1's RAM (< {max_pfn:#x}) ({len(bad_pfn)} not)")
+    check(not bad_gfn, f"every gfn inside guest RAM or MMIO/ROM window ({len(bad_gfn)} not)")
+    check(unattributed[1] == 0 and not foreign,
+          f"every mapping names one of the two VMs (unattributed by op: {dict(unattributed)}, foreign {len(foreign)})")
+    per_vm = collections.Counter(f["vm_pid"] for f in maps if f["op"] == 1)
+    check(all(per_vm[p] > 0 for p in qemu_pids), f"installs for both VMs {dict(per_vm)}")
+
+    # -- user-space hypercall -------------------------------------------
+    forged = [f for n, _, f in host if n.startswith("vmsync") and
+              (f["vm_uid"] == 0xbad0bad0 or f["cnt"] == 0xdead)]
+    check(not forged, "no vmsync event from the CPL-3 hypercall")
+
+    # -- guests ---------------------------------------------------------
+    host_gh = collections.defaultdict(list)
+    host_hg = collections.defaultdict(list)
+    for i, (n, _, f) in enumerate(host):
+        if n == "vmsync_gh_host":
+            host_gh[f["vm_uid"]].append((f["cnt"], i))
+        elif n == "vmsync_hg_host":
+            host_hg[f["vm_uid"]].append((f["cnt"], i))
+
+    for g in GUESTS:
+        gdir = os.path.join(out, g)
+        uuid = read(os.path.join(out, "l1", f"uuid-{g}")).strip()
+        uid = int(read(os.path.join(gdir, "vm_uid")).strip(), 0)
+        check(uid == int(uuid.replace("-", "")[:16], 16),
+              f"{g}: vm_uid {uid:#x} derived from product UUID {uuid}")
+        hc = read(os.path.join(gdir, "hcall-user.txt"))
+        check("returned -1\n" in hc, f"{g}: KVM refused the CPL-3 hypercall with -KVM_EPERM ({hc.strip()})")
+        log = read(os.path.join(gdir, "l2.log"))
+        check(log.count("PARAM-REFUSED") == 3, f"{g}: 3 bad module parameters refused")
+
+        ev = read_trace(os.path.join(gdir, "trace"))
+        gc = collections.Counter(e[0] for e in ev)
+        print(f"{g} events: " + ", ".join(f"{k}={v}" for k, v in gc.most_common()))
+        gh = [f["cnt"] for n, _, f in ev if n == "vmsync_gh_guest"]
+        hg = [f["cnt"] for n, _, f in ev if n == "vmsync_hg_guest"]
+        uids = {f["vm_uid"] for n, _, f in ev if n.startswith("vmsync")}
+        check(uids == {uid}, f"{g}: every vmsync event carries vm_uid {uid:#x}")
+        hgh = dict(host_gh[uid])
+        hhg = dict(host_hg[uid])
+        # The session can stop between the two guest events of the last
+        # handshake of each vCPU; every earlier one must be complete.
+        last = sorted(gh)[-L2_VCPUS:]
+        incomplete = [c for c in gh if c not in last and
+                      not (c in hg and c in hgh and c in hhg and hgh[c] < hhg[c])]
+        complete = [c for c in gh if c in hg and c in hgh and c in hhg]
+        check(len(complete) >= 10, f"{g}: {len(complete)} complete vmsync handshakes")
+        check(not incomplete, f"{g}: guest->host and host->guest halves present for every handshake "
+              f"({len(incomplete)} incomplete: {incomplete[:5]})")
+        host_last = sorted(hgh)[-1:] if hgh else []
+        check(all(c in hhg for c in hgh if c not in host_last),
+              f"{g}: every vmsync_gh_host followed by vmsync_hg_host")
+
+        w = dict(kv.split("=") for kv in read(os.path.join(gdir, "workload.txt")).split())
+        pid, buf, pages = int(w["pid"]), int(w["buf"], 16), int(w["pages"])
+        maps_g = [f for n, _, f in ev if n == "guest_mm_map"]
+        covered = {f["gva"] for f in maps_g if f["pid"] == pid and buf <= f["gva"] < buf + pages * 4096}
+        check(len(covered) == pages, f"{g}: guest_mm_map covers {len(covered)}/{pages} pages of the workload buffer")
+        check(all(f["gpa"] < ram and f["gva"] % 4096 == 0 for f in maps_g),
+              f"{g}: every guest_mm_map GPA inside guest RAM ({len(maps_g)} maps)")
+        unm = [f for n, _, f in ev if n == "guest_mm_unmap" and f["pid"] == pid]
+        check(any(f["reason"] == 0 and f["start"] <= buf and buf + pages * 4096 <= f["end"] for f in unm),
+              f"{g}: the workload's munmap ends the buffer's mappings")
+        check(any(f["reason"] == 1 for f in unm), f"{g}: the workload's exit ends its mappings")
+        child_maps = {f["pid"] for f in maps_g if f["pid"] != pid and buf <= f["gva"] < buf + pages * 4096}
+        check(bool(child_maps), f"{g}: the forked child's COW faults on the buffer recorded (pids {sorted(child_maps)})")
+        check(gc["sched_migrate_task"] > 0 and gc["sched_switch"] > 0,
+              f"{g}: sched_switch ({gc['sched_switch']}) and sched_migrate_task ({gc['sched_migrate_task']}) recorded")
+        no_oops(g, os.path.join(gdir, "dmesg.txt"))
+
+    no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))
+    print(f"checks: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+# L1 (the KVM host): traces KVM with our host module while two L2 guests
+# boot, run the workload and record their own traces.
+LAB_NAME=L1
+. /mnt/common.sh
+OUT=/mnt/out/l1
+mkdir -p "$OUT"
+
+modprobe kvm_amd || fail "kvm_amd did not load"
+[ -e /dev/kvm ] || fail "no /dev/kvm"
+t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu)"
+
+expect_param_refused lttng-probe-vmtrace-host hc_nr=5 'hc_nr=5 refused'
+expect_param_refused lttng-probe-vmtrace-host hc_nr=0x100000000 'hc_nr=0x100000000 refused'
+start_sessiond vmtrace-host
+t "sessiond up with lttng-probe-vmtrace-host"
+
+lttng create l1 --output=/tmp/trace-l1 >/dev/null || fail "lttng create"
+lttng enable-channel -k --subbuf-size=4M --num-subbuf=8 ch >/dev/null
+lttng enable-event -k -c ch kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,sched_switch,sched_migrate_task,'lttng_statedump_*' >/dev/null ||
+	fail "lttng enable-event"
+
+L2=/mnt/l2
+# Known product UUIDs: each guest module must derive its vm_uid from them.
+UUID_A=1a2b3c4d-0001-4a00-8000-00000000000a
+UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
+l2() {	# name uuid
+	mkdir -p "/tmp/$1/out"
+	cp /mnt/common.sh /mnt/l2.sh "/tmp/$1/"
+	cp -a /mnt/tools "/tmp/$1/"
+	"$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
+		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor none \
+		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
+		-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l2.sh lab_name=$1" \
+		-no-reboot -device virtio-rng-pci \
+		-virtfs "local,path=/tmp/$1,mount_tag=host0,security_model=none,id=host0"
+	echo $? >"/tmp/$1.qemu-rc"
+}
+
+# l2a exists before tracing starts (the statedump must describe it), l2b
+# is created while tracing (live identity events).
+l2 l2a "$UUID_A" &
+PA=$!
+sleep 2
+lttng start >/dev/null || fail "lttng start"
+t "tracing started"
+l2 l2b "$UUID_B" &
+PB=$!
+wait $PA
+wait $PB
+t "both L2 guests exited"
+lttng stop >/dev/null
+lttng destroy >/dev/null
+cp -a /tmp/trace-l1 "$OUT/trace"
+for g in l2a l2b; do
+	mkdir -p "/mnt/out/$g"
+	cp -a "/tmp/$g/out/." "/mnt/out/$g/"
+	cp "/tmp/$g.console" "/mnt/out/$g/console.txt"
+	cp "/tmp/$g/l2.sh.log" "/mnt/out/$g/l2.log" 2>/dev/null
+	cp "/tmp/$g/l2.sh.rc" "/mnt/out/$g/l2.rc" 2>/dev/null
+	echo "$(cat /tmp/$g.qemu-rc)" >"/mnt/out/$g/qemu.rc"
+done
+echo "$UUID_A" >"$OUT/uuid-l2a"
+echo "$UUID_B" >"$OUT/uuid-l2b"
+check_dmesg "$OUT/dmesg.txt"
+t "done"
