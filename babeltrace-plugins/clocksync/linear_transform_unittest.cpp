@@ -39,6 +39,18 @@ TEST(LinearTransform, InvertUndoesApplyWithinOneNanosecond) {
     }
 }
 
+TEST(LinearTransform, PowerOfTwoDenominatorsRoundLikeDivision) {
+    LinearTransform shifted;
+    shifted.x0 = 1'790'000'000'000'000'000;
+    shifted.y0 = 1'790'000'004'000'000'000;
+    shifted.slope_den = static_cast<Int128>(1) << 53;
+    shifted.slope_num = shifted.slope_den + 1'801'439'850'948;  // ~ +200 ppm
+    for (std::int64_t dx = -90'000'000'001; dx <= 90'000'000'001; dx += 1'234'567'891) {
+        const Int128 exact = div_round(static_cast<Int128>(dx) * shifted.slope_num, shifted.slope_den);
+        EXPECT_EQ(shifted.apply(shifted.x0 + dx), shifted.y0 + static_cast<std::int64_t>(exact)) << dx;
+    }
+}
+
 TEST(LinearTransform, DivRoundRoundsHalfAwayFromZero) {
     EXPECT_EQ(div_round(5, 2), 3);
     EXPECT_EQ(div_round(-5, 2), -3);

@@ -25,7 +25,7 @@ namespace {
 using scenario::EventType;
 using scenario::SimEvent;
 
-enum class FieldKind { u32, u64, u64_hex, s32, s64, string };
+enum class FieldKind { u32, u32_hex, u64, u64_hex, s32, s64, string };
 struct FieldSpec {
     const char* name;
     FieldKind kind;
@@ -52,7 +52,7 @@ const std::vector<EventSpec>& event_specs() {
         {EventType::kvm_exit, "kvm_x86_exit", true,
          {{"vcpu_id", FieldKind::u32}, {"exit_reason", FieldKind::u32}, {"guest_rip", FieldKind::u64_hex},
           {"isa", FieldKind::u32}, {"info1", FieldKind::u64_hex}, {"info2", FieldKind::u64_hex},
-          {"intr_info", FieldKind::u32}, {"error_code", FieldKind::u32}}},
+          {"intr_info", FieldKind::u32_hex}, {"error_code", FieldKind::u32_hex}}},
         {EventType::vmsync_gh_guest, "vmsync_gh_guest", false, {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
         {EventType::vmsync_hg_guest, "vmsync_hg_guest", false, {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
         {EventType::vmsync_gh_host, "vmsync_gh_host", true,
@@ -79,11 +79,13 @@ bt_field_class* make_field_class(bt_trace_class* trace_class, FieldKind kind) {
         return fc;
     }
     case FieldKind::u32:
+    case FieldKind::u32_hex:
     case FieldKind::u64:
     case FieldKind::u64_hex: {
         bt_field_class* fc = bt2::check(bt_field_class_integer_unsigned_create(trace_class), "integer field class");
-        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::u32 ? 32 : 64);
-        if (kind == FieldKind::u64_hex) {
+        const bool narrow = kind == FieldKind::u32 || kind == FieldKind::u32_hex;
+        bt_field_class_integer_set_field_value_range(fc, narrow ? 32 : 64);
+        if (kind == FieldKind::u64_hex || kind == FieldKind::u32_hex) {
             bt_field_class_integer_set_preferred_display_base(fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
         }
         return fc;

@@ -47,7 +47,12 @@ using clocksync::SyncQuality;
 using sync::SyncHalf;
 
 struct SyncConfig {
-    std::int64_t window_ns = 1'000'000'000;
+    // Look-ahead: `startup_window_ns` over the first `startup_window_ns`
+    // of the trace, when few handshakes bound the transform, then
+    // `window_ns`.  Buffered messages cost cache misses, so the steady
+    // window stays small.
+    std::int64_t window_ns = 50'000'000;
+    std::int64_t startup_window_ns = 2'000'000'000;
     std::uint64_t max_buffered = 4'000'000;
     std::string host;
     std::string stats_path;
@@ -114,6 +119,15 @@ struct Input {
     std::deque<Buffered> queue;
     bool ended = false;
     std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
+    // Key of the queue's head, valid while head_generation matches the
+    // estimator's (guests) and the head is unchanged.
+    bool head_key_valid = false;
+    std::int64_t head_key = 0;
+    std::uint64_t head_generation = 0;
+    // The stream of the previous message, to skip the map lookups.
+    const bt_stream* last_stream = nullptr;
+    Machine* last_machine = nullptr;
+    std::int32_t last_cpu = -1;
 };
 
 struct SyncComponent {
@@ -136,8 +150,13 @@ struct SyncIterator {
     std::uint64_t window_truncations = 0;
     std::uint64_t dropped_inactivity = 0;
     std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
+    std::int64_t first_emitted = std::numeric_limits<std::int64_t>::min();
+    std::uint64_t emitted = 0;
     bool finished = false;
 };
+
+constexpr std::uint64_t kForgetEvery = 4096;
+constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
 
 std::string_view role_name(Role role) {
     switch (role) {
@@ -337,15 +356,20 @@ void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_eve
     item.cnt = cnt;
     item.lane = lane;
     if (pairing.estimator().quality() == SyncQuality::fail) {
+        const auto& anomalies = pairing.anomalies();
         throw bt2::Error(fmt::format(
             "vm_uid {:#x}: event {} (cnt {}) at {} ns in trace `{}` contradicts earlier vmsync handshakes: no linear "
-            "clock transform lets every message arrive after it was sent; the synchronised output cannot be trusted",
-            vm_uid, sync::event_name(half), cnt, time, machine.name));
+            "clock transform lets every message arrive after it was sent; the synchronised output cannot be "
+            "trusted{}",
+            vm_uid, sync::event_name(half), cnt, time, machine.name,
+            anomalies.first.empty() ? std::string()
+                                    : fmt::format(" ({} repeated cnt values so far; first: {})",
+                                                  anomalies.duplicate_cnt, anomalies.first)));
     }
 }
 
 // Learns what a freshly pulled message tells about the machines.
-void observe(SyncIterator& it, Buffered& item) {
+void observe(SyncIterator& it, Input& input, Buffered& item) {
     const bt_message* msg = item.message.get();
     const bt_stream* stream = nullptr;
     switch (bt_message_get_type(msg)) {
@@ -358,6 +382,7 @@ void observe(SyncIterator& it, Buffered& item) {
         const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
         stream = bt_packet_borrow_stream_const(packet);
         it.stream_cpu[stream] = packet_cpu(packet);
+        input.last_stream = nullptr;  // the CPU may have changed
         break;
     }
     case BT_MESSAGE_TYPE_PACKET_END:
@@ -378,11 +403,16 @@ void observe(SyncIterator& it, Buffered& item) {
     case BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY:
         return;
     }
-    Machine& machine = machine_of(it, stream);
+    if (stream != input.last_stream) {
+        input.last_machine = &machine_of(it, stream);
+        auto cpu = it.stream_cpu.find(stream);
+        input.last_cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
+        input.last_stream = stream;
+    }
+    Machine& machine = *input.last_machine;
     item.machine = &machine;
+    item.cpu = input.last_cpu;
     ++machine.messages_in;
-    auto cpu = it.stream_cpu.find(stream);
-    item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
 
     const bt_clock_snapshot* snapshot = nullptr;
     switch (bt_message_get_type(msg)) {
@@ -499,7 +529,7 @@ bool pull(SyncIterator& it, Input& input) {
             ++it.dropped_inactivity;  // carries an upstream clock only; nothing to keep
             continue;
         }
-        observe(it, item);
+        observe(it, input, item);
         if (item.has_time) {
             input.last_time = std::max(input.last_time, item.time);
         } else {
@@ -518,10 +548,23 @@ bool needs_more(const SyncIterator& it, const Input& input) {
     if (input.queue.empty()) {
         return true;
     }
-    const std::int64_t first = input.queue.front().has_time ? input.queue.front().time : input.last_time;
-    if (input.last_time == std::numeric_limits<std::int64_t>::min() ||
-        input.last_time - first < it.component->config.window_ns) {
-        return it.buffered < it.component->config.max_buffered;
+    // The queue is in time order; untimed messages (stream beginnings)
+    // only ever lead it.
+    const Buffered* first = nullptr;
+    for (const Buffered& item : input.queue) {
+        if (item.has_time) {
+            first = &item;
+            break;
+        }
+    }
+    const SyncConfig& config = it.component->config;
+    const bool startup = it.first_emitted == std::numeric_limits<std::int64_t>::min() ||
+                         it.last_emitted - it.first_emitted < config.startup_window_ns;
+    const std::int64_t window = startup ? std::max(config.window_ns, config.startup_window_ns) : config.window_ns;
+    if (first == nullptr || input.last_time - first->time < window) {
+        // Each input gets its share of the buffer, so that a busy host
+        // cannot starve the guests of the look-ahead their sync needs.
+        return input.queue.size() < std::max<std::uint64_t>(config.max_buffered / it.inputs.size(), 1);
     }
     return false;
 }
@@ -602,6 +645,22 @@ std::int64_t key_of(SyncIterator& it, Buffered& item) {
         return item.time;
     }
     return std::max(guest_key(*m, item), it.last_emitted);
+}
+
+// key_of() of the head of `input`, recomputed only when the head or the
+// guest's transform changed, or when it may need clamping.
+std::int64_t head_key(SyncIterator& it, Input& input) {
+    Buffered& head = input.queue.front();
+    const Machine* m = head.machine;
+    const bool guest_rewrite = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
+    const std::uint64_t generation = guest_rewrite ? m->pairing->estimator().generation() : 0;
+    if (!input.head_key_valid || input.head_generation != generation || input.head_key < it.last_emitted) {
+        input.head_key = key_of(it, head);  // may decide the guest's mode
+        const bool rewrite_now = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
+        input.head_generation = rewrite_now ? m->pairing->estimator().generation() : 0;
+        input.head_key_valid = true;
+    }
+    return input.head_key;
 }
 
 std::uint64_t to_output_value(const Machine& guest, std::int64_t key) {
@@ -740,10 +799,14 @@ void check_consistency(SyncIterator& it, Machine& guest, const Buffered& item, s
 const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
     Buffered item = std::move(input.queue.front());
     input.queue.pop_front();
+    input.head_key_valid = false;
     --it.buffered;
     Machine* m = item.machine;
     if (item.has_time) {
         it.last_emitted = std::max(it.last_emitted, key);
+        if (it.first_emitted == std::numeric_limits<std::int64_t>::min()) {
+            it.first_emitted = key;
+        }
     }
     if (m == nullptr) {
         return item.message.release();
@@ -781,6 +844,7 @@ nlohmann::json statistics(const SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     nlohmann::json stats;
     stats["window_ns"] = config.window_ns;
+    stats["startup_window_ns"] = config.startup_window_ns;
     stats["window_truncations"] = it.window_truncations;
     stats["dropped_inactivity_messages"] = it.dropped_inactivity;
     nlohmann::json machines = nlohmann::json::array();
@@ -793,8 +857,7 @@ nlohmann::json statistics(const SyncIterator& it) {
                          {"messages_out", m->messages_out}};
         if (m->role != Role::host) {
             j["mode"] = m->mode == GuestMode::rewrite ? "synchronized" : "unchanged";
-            const SyncQuality quality =
-                m->pairing != nullptr ? m->pairing->estimator().quality() : SyncQuality::absent;
+            const SyncQuality quality = m->pairing != nullptr ? m->pairing->quality() : SyncQuality::absent;
             j["quality"] = clocksync::to_string(quality);
             if (m->pairing != nullptr) {
                 const auto& pairing = *m->pairing;
@@ -865,7 +928,7 @@ std::vector<std::string> finish(SyncIterator& it) {
             text += fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
             continue;
         }
-        const SyncQuality quality = m->pairing != nullptr ? m->pairing->estimator().quality() : SyncQuality::absent;
+        const SyncQuality quality = m->pairing != nullptr ? m->pairing->quality() : SyncQuality::absent;
         if (m->pairing == nullptr) {
             warnings.push_back(fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
                                            "host time base (load the vmtrace guest module in that guest)",
@@ -892,7 +955,7 @@ std::vector<std::string> finish(SyncIterator& it) {
         } else {
             text += fmt::format("        {} events passed through UNCHANGED\n", m->events_out);
         }
-        if (quality == SyncQuality::incomplete || (m->mode == GuestMode::passthrough && quality != SyncQuality::absent)) {
+        if (m->mode == GuestMode::passthrough) {
             errors.push_back(fmt::format(
                 "trace `{}` (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
                 "guest and {} host sync events, quality {} within the {} ms look-ahead window); it was passed "
@@ -963,7 +1026,9 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
                     return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
                 }
             }
-            if (!input.ended && input.queue.size() > 0 && it.buffered >= it.component->config.max_buffered) {
+            if (!input.ended && !input.queue.empty() &&
+                input.queue.size() >= std::max<std::uint64_t>(it.component->config.max_buffered / it.inputs.size(), 1) &&
+                input.last_time - input.queue.front().time < it.component->config.window_ns) {
                 ++it.window_truncations;
             }
         }
@@ -973,7 +1038,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             if (input.queue.empty()) {
                 continue;
             }
-            const std::int64_t key = key_of(it, input.queue.front());
+            const std::int64_t key = head_key(it, input);
             if (best == nullptr || key < best_key) {
                 best = &input;
                 best_key = key;
@@ -994,6 +1059,11 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             break;
         }
         messages[n++] = emit(it, *best, best_key);
+        if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
+            // Guest events are never emitted before last_emitted, so older
+            // guest-mode intervals are of no more use.
+            it.tracker->forget_before(it.last_emitted - kForgetLag);
+        }
     }
     *count = n;
     if (n == 0) {
@@ -1003,7 +1073,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
 }
 
 SyncConfig parse_config(const bt2::Params& params) {
-    params.reject_unknown({"window-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
+    params.reject_unknown({"window-ms", "startup-window-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
                            "max-violation-ratio"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
@@ -1011,6 +1081,11 @@ SyncConfig parse_config(const bt2::Params& params) {
         throw bt2::Error("filter.vmtrace.sync: parameter `window-ms` must be between 0 and 3600000");
     }
     config.window_ns = window_ms * 1'000'000;
+    const std::int64_t startup_ms = params.integer("startup-window-ms").value_or(config.startup_window_ns / 1'000'000);
+    if (startup_ms < 0 || startup_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `startup-window-ms` must be between 0 and 3600000");
+    }
+    config.startup_window_ns = startup_ms * 1'000'000;
     const std::int64_t max_buffered =
         params.integer("max-buffered-messages").value_or(static_cast<std::int64_t>(config.max_buffered));
     if (max_buffered < 1) {
@@ -1084,7 +1159,7 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
         auto it = std::make_unique<SyncIterator>();
         it->self = self;
         it->component = comp;
-        it->tracker = std::make_unique<sync::GuestModeTracker>(2 * comp->config.window_ns + 1'000'000'000);
+        it->tracker = std::make_unique<sync::GuestModeTracker>();
         // The iterator's component is this filter.
         auto* self_filter = reinterpret_cast<bt_self_component_filter*>(self_comp);
         const bt_component_filter* filter = bt_self_component_filter_as_component_filter(self_filter);

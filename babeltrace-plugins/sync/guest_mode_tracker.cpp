@@ -33,9 +33,14 @@ void GuestModeTracker::on_kvm_exit(std::uint32_t cpu, std::int64_t time) {
     Thread& thread = threads_[cpus_[cpu].running];
     thread.intervals.emplace(cpus_[cpu].open_entry, time);
     cpus_[cpu].open_entry = -1;
-    while (!thread.intervals.empty() && thread.intervals.begin()->second < newest_ - retention_ns_) {
-        thread.pruned_until = std::max(thread.pruned_until, thread.intervals.begin()->second);
-        thread.intervals.erase(thread.intervals.begin());
+}
+
+void GuestModeTracker::forget_before(std::int64_t time) {
+    for (auto& [tid, thread] : threads_) {
+        while (!thread.intervals.empty() && thread.intervals.begin()->second < time) {
+            thread.pruned_until = std::max(thread.pruned_until, thread.intervals.begin()->second);
+            thread.intervals.erase(thread.intervals.begin());
+        }
     }
 }
 

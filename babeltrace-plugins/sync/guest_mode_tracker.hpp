@@ -18,14 +18,14 @@ namespace vmtrace::sync {
 // CPU is the last sched_switch's next_tid there, and a vCPU thread is tied
 // to its VM by the vmsync events it records.  Each CPU's events must come
 // in time order, but CPUs may be fed in any interleaving (the sync filter
-// reads each CPU's stream ahead on its own).  Intervals are kept for
-// `retention_ns` behind the newest host time, so memory does not grow
-// with the trace.
+// reads each CPU's stream ahead on its own).  The caller forgets intervals
+// it no longer needs with forget_before(), so memory does not grow with
+// the trace.
 class GuestModeTracker {
 public:
     enum class Verdict { inside, outside, unknown };
 
-    explicit GuestModeTracker(std::int64_t retention_ns) : retention_ns_(retention_ns) {}
+    GuestModeTracker() = default;
 
     void on_sched_switch(std::uint32_t cpu, std::int32_t next_tid, std::int64_t time);
     void on_kvm_entry(std::uint32_t cpu, std::int64_t time);
@@ -36,6 +36,10 @@ public:
     // Was vCPU `vcpu` of `vm_uid` in guest mode at host time `time`?
     // unknown when the host trace does not cover that time for it.
     [[nodiscard]] Verdict check(std::uint64_t vm_uid, std::uint32_t vcpu, std::int64_t time) const;
+
+    // Drops the intervals that ended before `time`; later checks before
+    // that time answer unknown.
+    void forget_before(std::int64_t time);
 
     [[nodiscard]] std::size_t retained_intervals() const;
 
@@ -50,7 +54,6 @@ private:
         std::int64_t open_entry = -1;
     };
 
-    std::int64_t retention_ns_;
     std::int64_t newest_ = INT64_MIN;
     std::vector<Cpu> cpus_;
     std::unordered_map<std::int32_t, Thread> threads_;

@@ -46,6 +46,14 @@ void VmPairing::check_order(SyncHalf half, std::uint32_t cnt, std::int64_t time,
     last[lane] = cnt;
 }
 
+clocksync::SyncQuality VmPairing::quality() const {
+    const clocksync::SyncQuality quality = estimator_->quality();
+    if (quality == clocksync::SyncQuality::absent && (host_events() > 0 || guest_events() > 0)) {
+        return clocksync::SyncQuality::incomplete;
+    }
+    return quality;
+}
+
 std::uint64_t VmPairing::pending() const {
     std::uint64_t total = 0;
     for (const Pending& p : pending_) {
@@ -65,21 +73,24 @@ void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::ui
     // The partner of gh_guest is gh_host and vice versa; same for hg.
     static constexpr std::array<unsigned, 4> kPartner{1, 0, 3, 2};
     Pending& partner = pending_[kPartner[side]];
-    auto match = partner.find(cnt);
-    if (match == partner.end()) {
-        Pending& own = pending_[side];
-        auto [it, inserted] = own.insert_or_assign(cnt, time);
-        (void)it;
-        if (!inserted) {
-            ++anomalies_.unmatched;  // the earlier half of that cnt never met its partner
+    auto [first, last] = partner.equal_range(cnt);
+    auto match = first;
+    for (auto candidate = first; candidate != last; ++candidate) {
+        if (candidate->second.lane == lane) {
+            match = candidate;
+            break;
         }
+    }
+    if (match == last) {
+        Pending& own = pending_[side];
+        own.emplace_hint(own.upper_bound(cnt), cnt, Half{time, lane});
         if (own.size() > max_pending_) {
             own.erase(own.begin());
             ++anomalies_.unmatched;
         }
         return;
     }
-    const std::int64_t other = match->second;
+    const std::int64_t other = match->second.time;
     partner.erase(match);
     for (unsigned s : {side, kPartner[side]}) {
         matched_[s].insert(cnt);

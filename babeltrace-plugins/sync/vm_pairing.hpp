@@ -60,11 +60,22 @@ public:
     // Halves still waiting for a partner.
     [[nodiscard]] std::uint64_t pending() const;
 
+    // The estimator's quality, except that halves in one direction only
+    // (nothing matched yet) count as incomplete rather than absent.
+    [[nodiscard]] clocksync::SyncQuality quality() const;
+
 private:
     void note(std::uint64_t& counter, SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane,
               const std::string& where, const std::string& what);
 
-    using Pending = std::map<std::uint32_t, std::int64_t>;
+    // Several halves may share a cnt (a repeated cnt): a half pairs with a
+    // waiting partner of the same vCPU if there is one, else with the first
+    // that came, so that a repeat does not mismatch the others.
+    struct Half {
+        std::int64_t time;
+        std::uint32_t lane;
+    };
+    using Pending = std::multimap<std::uint32_t, Half>;
 
     std::uint64_t vm_uid_;
     std::unique_ptr<clocksync::ClockEstimator> estimator_;

@@ -10,6 +10,8 @@ ABI=$(lab_kernel_abi)
 DL=$LAB_CACHE/dl
 ROOT=$LAB_CACHE/root-$ABI
 mkdir -p "$DL"
+# apt-get download drops privileges to _apt; let it write here.
+if id _apt >/dev/null 2>&1; then chown _apt "$DL"; fi
 
 pkg_version() {
 	apt-cache show --no-all-versions "$1" | sed -n 's/^Version: //p' | head -n1

@@ -13,7 +13,7 @@ mkdir -p "$S/out"
 echo "$L1_MEM_MB" >"$S/out/l1-mem-mb"
 rc=0
 timeout "${LAB_QEMU_TIMEOUT:-780}" qemu-system-x86_64 \
-	-machine q35 -accel tcg,thread=single -cpu qemu64,+svm,+npt \
+	-machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt \
 	-smp 2 -m "$L1_MEM_MB" \
 	-kernel "$VMLINUZ" -initrd "$LAB_CACHE/initramfs-$KABI.cpio.gz" \
 	-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l1.sh" \

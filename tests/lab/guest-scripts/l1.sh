@@ -5,6 +5,10 @@ LAB_NAME=L1
 OUT=/mnt/out/l1
 mkdir -p "$OUT"
 
+# QEMU 7.2's TCG mis-emulates guest instruction fetches through 2 MiB
+# nested-paging mappings now and then (the L2 triple-faults); with
+# transparent huge pages off in L1, KVM maps L2 memory with 4 KiB pages.
+echo never >/sys/kernel/mm/transparent_hugepage/enabled
 modprobe kvm_amd || fail "kvm_amd did not load"
 [ -e /dev/kvm ] || fail "no /dev/kvm"
 t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu)"
@@ -23,11 +27,15 @@ L2=/mnt/l2
 # Known product UUIDs: each guest module must derive its vm_uid from them.
 UUID_A=1a2b3c4d-0001-4a00-8000-00000000000a
 UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
-l2() {	# name uuid
+# Each L2 runs pinned to one L1 CPU. QEMU 7.2's TCG updates page-table
+# accessed/dirty bits non-atomically; two L1 CPUs walking the same guest's
+# (or NPT) tables at once can lose a concurrent PTE update, which shows up
+# as a guest triple fault. One VM per L1 CPU keeps each VM's walks serial.
+l2() {	# name uuid l1-cpu
 	mkdir -p "/tmp/$1/out"
 	cp /mnt/common.sh /mnt/l2.sh "/tmp/$1/"
 	cp -a /mnt/tools "/tmp/$1/"
-	"$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+	taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
 		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
 		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor none \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
@@ -39,12 +47,17 @@ l2() {	# name uuid
 
 # l2a exists before tracing starts (the statedump must describe it), l2b
 # is created while tracing (live identity events).
-l2 l2a "$UUID_A" &
+l2 l2a "$UUID_A" 0 &
 PA=$!
-sleep 2
+i=0
+until ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q 'anon_inode:kvm-vm'; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "l2a created no VM"
+	sleep 0.1
+done
 lttng start >/dev/null || fail "lttng start"
 t "tracing started"
-l2 l2b "$UUID_B" &
+l2 l2b "$UUID_B" 1 &
 PB=$!
 wait $PA
 wait $PB

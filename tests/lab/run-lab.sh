@@ -1,0 +1,36 @@
+#!/bin/bash
+# The kernel lab: builds lttng-modules and our probe modules for Debian's
+# current kernel, boots it under QEMU TCG as a KVM host (L1) that runs two
+# traced L2 guests, and checks the recorded traces. Exit 0 = every check
+# passed. Downloads and builds are cached in $LAB_CACHE.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+STAGES=(
+	"00-deps.sh		install the tools (apt)"
+	"10-fetch.sh		fetch Debian's kernel, headers, KVM headers, lttng-modules source"
+	"20-build-lttng-modules.sh	build lttng-modules"
+	"30-build-kmod.sh	build our probe modules"
+	"35-build-tools.sh	build the guest programs"
+	"40-build-initramfs.sh	build the initramfs"
+	"45-prepare-share.sh	prepare the 9p share"
+	"50-run-l1.sh		run L1 and the two L2 guests"
+	"60-check.py		check the traces"
+)
+
+mkdir -p "$LAB_CACHE"
+t0=$(date +%s)
+for s in "${STAGES[@]}"; do
+	script=${s%%$'\t'*}
+	what=${s#*$'\t'}
+	what=${what##*$'\t'}
+	s0=$(date +%s)
+	log "stage $script: $what"
+	if [ "$script" = 60-check.py ]; then
+		"$LAB_DIR/$script" "$LAB_CACHE/share/out" || die "trace checks failed"
+	else
+		"$LAB_DIR/$script" || die "stage $script failed"
+	fi
+	log "stage $script took $(($(date +%s) - s0)) s"
+done
+log "all checks passed in $(($(date +%s) - t0)) s; traces in $LAB_CACHE/share/out"
