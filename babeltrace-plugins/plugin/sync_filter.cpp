@@ -47,12 +47,15 @@ using clocksync::SyncQuality;
 using sync::SyncHalf;
 
 struct SyncConfig {
-    // Look-ahead: `startup_window_ns` over the first `startup_window_ns`
-    // of the trace, when few handshakes bound the transform, then
-    // `window_ns`.  Buffered messages cost cache misses, so the steady
-    // window stays small.
-    std::int64_t window_ns = 50'000'000;
-    std::int64_t startup_window_ns = 2'000'000'000;
+    // Look-ahead of every input while emitting.  Each buffered message
+    // costs babeltrace2 its object pools (a malloc per field), so it stays
+    // small.
+    std::int64_t window_ns = 20'000'000;
+    // Before emitting anything, a second iterator on every input reads the
+    // first `prefetch_ns` of it for vmsync events only, so that the
+    // earliest guest events are converted with many handshakes around
+    // them.  It decodes that much of each trace twice, but keeps nothing.
+    std::int64_t prefetch_ns = 2'000'000'000;
     std::uint64_t max_buffered = 4'000'000;
     std::string host;
     std::string stats_path;
@@ -115,6 +118,9 @@ struct Buffered {
 
 struct Input {
     bt2::MessageIteratorRef iterator;
+    bt2::MessageIteratorRef scout;  // reads ahead for prefetch(), then dropped
+    std::uint64_t prefetched_sync = 0;  // vmsync events the scout fed
+    std::uint64_t seen_sync = 0;        // vmsync events the main pass saw
     std::string port;
     std::deque<Buffered> queue;
     bool ended = false;
@@ -150,8 +156,8 @@ struct SyncIterator {
     std::uint64_t window_truncations = 0;
     std::uint64_t dropped_inactivity = 0;
     std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
-    std::int64_t first_emitted = std::numeric_limits<std::int64_t>::min();
     std::uint64_t emitted = 0;
+    bool prefetched = false;
     bool finished = false;
 };
 
@@ -319,8 +325,10 @@ sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
     return *slot;
 }
 
+// Pairs a vmsync event (unless `feed` is false: the prefetch already did)
+// and notes what it tells about its machine and vCPU thread.
 void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_event* event, const EventInfo& info,
-                 Buffered& item) {
+                 Buffered& item, bool feed) {
     const std::int64_t time = item.time;
     const std::int32_t cpu = item.cpu;
     const bt_field* payload = bt_event_borrow_payload_field_const(event);
@@ -350,7 +358,9 @@ void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_eve
         throw bt2::Error(fmt::format("trace `{}`: event {} at {} ns has vm_uid {:#x}, but earlier events had {:#x}",
                                      machine.name, sync::event_name(half), time, vm_uid, machine.pairing->vm_uid()));
     }
-    pairing.add(half, cnt, time, lane, machine.name);
+    if (feed) {
+        pairing.add(half, cnt, time, lane, machine.name);
+    }
     item.pairing = &pairing;
     item.half = half;
     item.cnt = cnt;
@@ -479,16 +489,16 @@ void observe(SyncIterator& it, Input& input, Buffered& item) {
         }
         break;
     case EventKind::gh_guest:
-        record_sync(it, machine, SyncHalf::gh_guest, event, info, item);
+        record_sync(it, machine, SyncHalf::gh_guest, event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::hg_guest:
-        record_sync(it, machine, SyncHalf::hg_guest, event, info, item);
+        record_sync(it, machine, SyncHalf::hg_guest, event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::gh_host:
-        record_sync(it, machine, SyncHalf::gh_host, event, info, item);
+        record_sync(it, machine, SyncHalf::gh_host, event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::hg_host:
-        record_sync(it, machine, SyncHalf::hg_host, event, info, item);
+        record_sync(it, machine, SyncHalf::hg_host, event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::other:
         break;
@@ -558,10 +568,7 @@ bool needs_more(const SyncIterator& it, const Input& input) {
         }
     }
     const SyncConfig& config = it.component->config;
-    const bool startup = it.first_emitted == std::numeric_limits<std::int64_t>::min() ||
-                         it.last_emitted - it.first_emitted < config.startup_window_ns;
-    const std::int64_t window = startup ? std::max(config.window_ns, config.startup_window_ns) : config.window_ns;
-    if (first == nullptr || input.last_time - first->time < window) {
+    if (first == nullptr || input.last_time - first->time < config.window_ns) {
         // Each input gets its share of the buffer, so that a busy host
         // cannot starve the guests of the look-ahead their sync needs.
         return input.queue.size() < std::max<std::uint64_t>(config.max_buffered / it.inputs.size(), 1);
@@ -804,9 +811,6 @@ const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
     Machine* m = item.machine;
     if (item.has_time) {
         it.last_emitted = std::max(it.last_emitted, key);
-        if (it.first_emitted == std::numeric_limits<std::int64_t>::min()) {
-            it.first_emitted = key;
-        }
     }
     if (m == nullptr) {
         return item.message.release();
@@ -844,7 +848,7 @@ nlohmann::json statistics(const SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     nlohmann::json stats;
     stats["window_ns"] = config.window_ns;
-    stats["startup_window_ns"] = config.startup_window_ns;
+    stats["prefetch_ns"] = config.prefetch_ns;
     stats["window_truncations"] = it.window_truncations;
     stats["dropped_inactivity_messages"] = it.dropped_inactivity;
     nlohmann::json machines = nlohmann::json::array();
@@ -1012,8 +1016,84 @@ std::vector<std::string> finish(SyncIterator& it) {
     return errors;
 }
 
+// Reads the first prefetch_ns of every input with its scout iterator and
+// feeds the vmsync events to the pairings; everything else is dropped at
+// once, so babeltrace2 recycles the objects.
+void prefetch(SyncIterator& it) {
+    const std::int64_t span = it.component->config.prefetch_ns;
+    for (Input& input : it.inputs) {
+        if (!input.scout) {
+            continue;
+        }
+        std::int64_t stop_after = std::numeric_limits<std::int64_t>::max();
+        bool done = false;
+        while (!done) {
+            bt_message_array_const messages = nullptr;
+            std::uint64_t count = 0;
+            const bt_message_iterator_next_status status = bt_message_iterator_next(input.scout.get(), &messages, &count);
+            if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR) {
+                throw std::bad_alloc();
+            }
+            if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_ERROR) {
+                throw bt2::CallError(fmt::format("cannot read input port `{}`", input.port));
+            }
+            if (status != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK) {
+                break;  // END, or AGAIN from a live source: prefetch what came
+            }
+            for (std::uint64_t i = 0; i < count; ++i) {
+                bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
+                if (done) {
+                    continue;
+                }
+                const bt_message_type type = bt_message_get_type(msg.get());
+                if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
+                    const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
+                    it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu(packet);
+                }
+                if (type != BT_MESSAGE_TYPE_EVENT) {
+                    continue;
+                }
+                Buffered item;
+                const bt_event* event = bt_message_event_borrow_event_const(msg.get());
+                const bt_stream* stream = bt_event_borrow_stream_const(event);
+                Machine& machine = machine_of(it, stream);
+                const bt_clock_snapshot* cs = bt_message_event_borrow_default_clock_snapshot_const(msg.get());
+                if (machine.clock_class == nullptr ||
+                    bt_clock_snapshot_get_ns_from_origin(cs, &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+                    done = true;
+                    continue;
+                }
+                if (stop_after == std::numeric_limits<std::int64_t>::max()) {
+                    stop_after = item.time + span;
+                }
+                if (item.time > stop_after) {
+                    done = true;
+                    continue;
+                }
+                auto cpu = it.stream_cpu.find(stream);
+                item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
+                const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
+                static constexpr std::pair<EventKind, SyncHalf> kHalves[] = {
+                    {EventKind::gh_guest, SyncHalf::gh_guest}, {EventKind::hg_guest, SyncHalf::hg_guest},
+                    {EventKind::gh_host, SyncHalf::gh_host}, {EventKind::hg_host, SyncHalf::hg_host}};
+                for (const auto& [kind, half] : kHalves) {
+                    if (info.kind == kind) {
+                        record_sync(it, machine, half, event, info, item, true);
+                        ++input.prefetched_sync;
+                    }
+                }
+            }
+        }
+        input.scout.reset();
+    }
+}
+
 bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_array_const messages,
                                                   std::uint64_t capacity, std::uint64_t* count) {
+    if (!it.prefetched) {
+        it.prefetched = true;
+        prefetch(it);
+    }
     std::uint64_t n = 0;
     while (n < capacity) {
         for (Input& input : it.inputs) {
@@ -1073,7 +1153,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
 }
 
 SyncConfig parse_config(const bt2::Params& params) {
-    params.reject_unknown({"window-ms", "startup-window-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
+    params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
                            "max-violation-ratio"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
@@ -1081,11 +1161,11 @@ SyncConfig parse_config(const bt2::Params& params) {
         throw bt2::Error("filter.vmtrace.sync: parameter `window-ms` must be between 0 and 3600000");
     }
     config.window_ns = window_ms * 1'000'000;
-    const std::int64_t startup_ms = params.integer("startup-window-ms").value_or(config.startup_window_ns / 1'000'000);
-    if (startup_ms < 0 || startup_ms > 3'600'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `startup-window-ms` must be between 0 and 3600000");
+    const std::int64_t prefetch_ms = params.integer("prefetch-ms").value_or(config.prefetch_ns / 1'000'000);
+    if (prefetch_ms < 0 || prefetch_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-ms` must be between 0 and 3600000");
     }
-    config.startup_window_ns = startup_ms * 1'000'000;
+    config.prefetch_ns = prefetch_ms * 1'000'000;
     const std::int64_t max_buffered =
         params.integer("max-buffered-messages").value_or(static_cast<std::int64_t>(config.max_buffered));
     if (max_buffered < 1) {
@@ -1178,6 +1258,15 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
             Input input;
             input.iterator = bt2::MessageIteratorRef::adopt(upstream);
             input.port = bt_port_get_name(as_port);
+            if (comp->config.prefetch_ns > 0) {
+                bt_message_iterator* scout = nullptr;
+                if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
+                    BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
+                    throw bt2::CallError(fmt::format("cannot create a second message iterator on input port `{}`",
+                                                     input.port));
+                }
+                input.scout = bt2::MessageIteratorRef::adopt(scout);
+            }
             it->inputs.push_back(std::move(input));
         }
         if (it->inputs.empty()) {
