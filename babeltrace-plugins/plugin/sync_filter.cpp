@@ -157,6 +157,8 @@ struct SyncIterator {
     std::uint64_t dropped_inactivity = 0;
     std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
     std::uint64_t emitted = 0;
+    std::vector<Input*> to_fill;   // inputs whose look-ahead may have shrunk
+    std::uint64_t input_share = 1;  // of max_buffered, per input
     bool prefetched = false;
     bool finished = false;
 };
@@ -571,7 +573,7 @@ bool needs_more(const SyncIterator& it, const Input& input) {
     if (first == nullptr || input.last_time - first->time < config.window_ns) {
         // Each input gets its share of the buffer, so that a busy host
         // cannot starve the guests of the look-ahead their sync needs.
-        return input.queue.size() < std::max<std::uint64_t>(config.max_buffered / it.inputs.size(), 1);
+        return input.queue.size() < it.input_share;
     }
     return false;
 }
@@ -1093,10 +1095,16 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
     if (!it.prefetched) {
         it.prefetched = true;
         prefetch(it);
+        it.input_share = std::max<std::uint64_t>(it.component->config.max_buffered / it.inputs.size(), 1);
+        for (Input& input : it.inputs) {
+            it.to_fill.push_back(&input);
+        }
     }
     std::uint64_t n = 0;
     while (n < capacity) {
-        for (Input& input : it.inputs) {
+        // Only the inputs that emitted since the last fill can need more.
+        while (!it.to_fill.empty()) {
+            Input& input = *it.to_fill.back();
             while (needs_more(it, input)) {
                 if (!pull(it, input)) {
                     if (n > 0) {
@@ -1106,11 +1114,11 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
                     return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
                 }
             }
-            if (!input.ended && !input.queue.empty() &&
-                input.queue.size() >= std::max<std::uint64_t>(it.component->config.max_buffered / it.inputs.size(), 1) &&
+            if (!input.ended && input.queue.size() >= it.input_share &&
                 input.last_time - input.queue.front().time < it.component->config.window_ns) {
                 ++it.window_truncations;
             }
+            it.to_fill.pop_back();
         }
         Input* best = nullptr;
         std::int64_t best_key = 0;
@@ -1139,6 +1147,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             break;
         }
         messages[n++] = emit(it, *best, best_key);
+        it.to_fill.push_back(best);
         if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
             // Guest events are never emitted before last_emitted, so older
             // guest-mode intervals are of no more use.

@@ -33,7 +33,8 @@ UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
 # as a guest triple fault. One VM per L1 CPU keeps each VM's walks serial.
 l2() {	# name uuid l1-cpu
 	mkdir -p "/tmp/$1/out"
-	cp /mnt/common.sh /mnt/l2.sh "/tmp/$1/"
+	cp /mnt/common.sh "/tmp/$1/"
+	[ -f "/tmp/$1/l2.sh" ] || cp /mnt/l2.sh "/tmp/$1/"
 	cp -a /mnt/tools "/tmp/$1/"
 	taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
 		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
@@ -75,5 +76,59 @@ for g in l2a l2b; do
 done
 echo "$UUID_A" >"$OUT/uuid-l2a"
 echo "$UUID_B" >"$OUT/uuid-l2b"
+
+# ---- overhead benchmark and load/unload robustness (with l2s) ----------
+wait_file() {
+	i=0
+	until [ -f "$1" ]; do
+		i=$((i + 1))
+		[ $i -lt 3000 ] || fail "timed out waiting for $1"
+		sleep 0.1
+	done
+}
+l2s_dir=/tmp/l2s
+mkdir -p "$l2s_dir"
+cp /mnt/l2-stress.sh "$l2s_dir/l2.sh"
+l2 l2s 1a2b3c4d-0003-4c00-8000-00000000000c 0 &
+PS=$!
+wait_file "$l2s_dir/ready"
+lttng create bench --output=/tmp/trace-bench >/dev/null
+lttng enable-event -k kvm_x86_entry,kvm_x86_exit >/dev/null
+lttng start >/dev/null
+touch "$l2s_dir/go-1"
+wait_file "$l2s_dir/done-1"
+lttng stop >/dev/null
+touch "$l2s_dir/go-2"
+wait_file "$l2s_dir/done-2"
+lttng destroy >/dev/null
+rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
+touch "$l2s_dir/go-3"
+wait_file "$l2s_dir/done-3"
+t "benchmark done"
+
+lttng create stress --output=/tmp/trace-stress >/dev/null
+lttng enable-event -k sched_switch,sched_migrate_task >/dev/null
+lttng start >/dev/null
+touch "$l2s_dir/go-storm"
+for i in 1 2 3 4 5 6 7 8; do
+	modprobe lttng-probe-vmtrace-host || fail "host module reload $i failed"
+	sleep 0.3
+	rmmod lttng_probe_vmtrace_host || fail "host module unload $i failed"
+done
+modprobe lttng-probe-vmtrace-host || fail "host module reload failed"
+lttng enable-event -k kvm_x86_exit >/dev/null
+rmmod lttng_probe_vmtrace_host 2>/dev/null && fail "host module unloaded while a session records its events"
+echo "UNLOAD-REFUSED-WHILE-TRACED host"
+lttng destroy >/dev/null
+wait_file "$l2s_dir/done-storm"
+wait $PS
+mkdir -p /mnt/out/l2s
+cp -a "$l2s_dir/out/." /mnt/out/l2s/
+cp "$l2s_dir/l2.sh.log" /mnt/out/l2s/l2.log 2>/dev/null
+cp "$l2s_dir/l2.sh.rc" /mnt/out/l2s/l2.rc 2>/dev/null
+cp /tmp/l2s.console /mnt/out/l2s/console.txt
+[ "$(cat "$l2s_dir/l2.sh.rc" 2>/dev/null)" = 0 ] || fail "l2s failed"
+t "robustness done"
+
 check_dmesg "$OUT/dmesg.txt"
 t "done"

@@ -1,0 +1,53 @@
+# L2 "l2s": the guest side of the overhead benchmark and of the module
+# load/unload robustness test; L1 drives the phases through files on this
+# guest's share (go-*, done-*).
+LAB_NAME=l2s
+. /mnt/common.sh
+OUT=/mnt/out
+mkdir -p "$OUT"
+N=${BENCH_CALLS:-3000}
+
+wait_go() {
+	i=0
+	until [ -f "/mnt/go-$1" ]; do
+		i=$((i + 1))
+		[ $i -lt 3000 ] || fail "no go-$1 from L1"
+		sleep 0.1
+	done
+}
+
+touch /mnt/ready
+# Overhead: the same exit-heavy loop while L1 records our events (1), with
+# the events disabled (2) and with the host module unloaded (3).
+for phase in 1 2 3; do
+	wait_go $phase
+	/mnt/tools/hcall-user 0x564d5359 "$N" >"$OUT/bench-$phase.txt" || fail "bench $phase"
+	touch "/mnt/done-$phase"
+done
+
+# Robustness: load and unload the guest module while its events are
+# traced and while an exit storm runs on every vCPU.
+wait_go storm
+start_sessiond vmtrace-guest
+for c in 0 1; do
+	taskset -c $c /mnt/tools/hcall-user 0x564d5359 100000 >/dev/null &
+done
+# A session that records our events pins the module (checked below), so
+# the cycling runs under a session recording other events.
+lttng create stress --output=/tmp/trace-stress >/dev/null || fail "lttng create"
+lttng enable-event -k sched_switch,sched_migrate_task >/dev/null
+lttng start >/dev/null
+for i in 1 2 3 4 5 6 7 8; do
+	rmmod lttng_probe_vmtrace_guest 2>/dev/null || true
+	modprobe lttng-probe-vmtrace-guest period_ms=1 || fail "reload $i failed"
+	sleep 0.3
+done
+lttng enable-event -k vmsync_gh_guest >/dev/null
+rmmod lttng_probe_vmtrace_guest 2>/dev/null && fail "module unloaded while a session records its events"
+echo "UNLOAD-REFUSED-WHILE-TRACED guest"
+lttng destroy >/dev/null
+rmmod lttng_probe_vmtrace_guest || fail "final unload failed"
+wait
+touch /mnt/done-storm
+check_dmesg "$OUT/dmesg.txt"
+t "done"
