@@ -306,20 +306,31 @@ static struct kretprobe gmm_fault_probe = {
 	.maxactive = 64,
 };
 
+#define GMM_END_UNMAP	0
+#define GMM_END_EXIT	1
+#define GMM_END_EXEC	2
+
 /*
  * unmap_vmas(tlb, mt, vma, start, end) tears down the page tables of munmap
- * and of exit_mmap(); the latter runs in the exiting task after exit_mm(),
- * so a task without mm that is exiting is the owner ending all its mappings.
+ * and of exit_mmap(). exit_mmap() runs in the exiting task after exit_mm()
+ * (no mm, PF_EXITING), or in a task in execve() dropping its old mm; in both
+ * cases that task owned the mappings that end.
  */
 static int gmm_unmap_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	struct vm_area_struct *vma = (struct vm_area_struct *)regs->dx;
-	bool exiting = !current->mm && (current->flags & PF_EXITING);
+	u8 reason;
 
-	if (vma->vm_mm != current->mm && !exiting)
+	if (vma->vm_mm == current->mm)
+		reason = GMM_END_UNMAP;
+	else if (!current->mm && (current->flags & PF_EXITING))
+		reason = GMM_END_EXIT;
+	else if (current->in_execve)
+		reason = GMM_END_EXEC;
+	else
 		return 0;
 	trace_guest_mm_unmap(task_tgid_nr(current), task_pid_nr(current),
-			     regs->cx, regs->r8, exiting ? 1 : 0);
+			     regs->cx, regs->r8, reason);
 	return 0;
 }
 

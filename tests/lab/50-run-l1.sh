@@ -26,11 +26,12 @@ if [ "$(cat "$S/l1.sh.rc")" != 0 ]; then
 	cat "$S/l1.sh.log"
 	die "L1 script failed"
 fi
-grep -E '^T\+|PARAM-REFUSED' "$S/l1.sh.log" || true
-for g in l2a l2b; do
+cp "$S/l1.sh.log" "$S/out/l1.sh.log"
+grep -E '^T\+|PARAM-REFUSED|REFUSED-WHILE' "$S/l1.sh.log" || true
+for g in l2a l2b l2s; do
 	[ "$(cat "$S/out/$g/l2.rc" 2>/dev/null)" = 0 ] || {
 		cat "$S/out/$g/l2.log" "$S/out/$g/console.txt" 2>/dev/null | tail -n 40
 		die "$g script failed"
 	}
-	grep -E '^T\+|PARAM-REFUSED' "$S/out/$g/l2.log" || true
+	grep -E '^T\+|PARAM-REFUSED|REFUSED-WHILE' "$S/out/$g/l2.log" || true
 done

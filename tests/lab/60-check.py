@@ -20,7 +20,8 @@ SVM_EXIT_CODES = set(range(0x00, 0xa5)) | set(range(0x400, 0x404))
 SVM_EXIT_SHUTDOWN = 0x7f
 # Guest-physical window of the PC machine above RAM: MMIO and the BIOS ROM.
 MMIO_LO, MMIO_HI = 0xfe000000, 0x100000000
-OOPS_RE = re.compile(r"Oops|BUG:|WARNING:|Call Trace|general protection|Kernel panic")
+OOPS_RE = re.compile(r"Oops|BUG:|WARNING:|Call Trace|general protection|Kernel panic|"
+                     r"soft lockup|blocked for more than|rcu_.*stall")
 
 LINE_RE = re.compile(r"^\[[^\]]*\] \([^)]*\) \S+ (\w+): \{ cpu_id = (\d+) \}, \{ (.*) \}$")
 FIELD_RE = re.compile(r'(\w+) = ("(?:[^"\\]|\\.)*"|[^,]+)')
@@ -72,12 +73,42 @@ def no_oops(name, path):
           f"{name}: dmesg has no oops, BUG or warning")
 
 
+def schema_check(name, trace, emitter, required):
+    """Our events must match docs/events.json exactly (the project's checker)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    checker = os.path.join(repo, "tests", "schema", "check_trace_schema.py")
+    if not os.path.exists(checker):
+        check(False, f"{name}: schema checker {checker} present")
+        return
+    with open(os.path.join(repo, "docs", "events.json")) as f:
+        lttng = {e["name"] for e in __import__("json").load(f)["events"]
+                 if "lttng-modules" in e["emitters"]}
+    res = subprocess.run([sys.executable, checker, os.path.join(trace, "kernel"),
+                          "--emitter", emitter, "--require", *required],
+                         capture_output=True, text=True)
+    # The traces also hold lttng-modules' events, which the checker
+    # reports as foreign to our emitter; everything else is a breach.
+    other = re.compile(r"event `(\w+)` is not in the schema for emitter")
+    problems = [l for l in (res.stdout + res.stderr).splitlines()
+                if l.strip() and not (other.search(l) and other.search(l).group(1) in lttng)]
+    check(not problems, f"{name}: our events match docs/events.json ({emitter})"
+          + ("" if not problems else ": " + "; ".join(problems[:5])))
+
+
 def main():
     out = sys.argv[1]
     l1_mem_mb = int(read(os.path.join(out, "l1-mem-mb")))
     host = read_trace(os.path.join(out, "l1", "trace"))
     counts = collections.Counter(e[0] for e in host)
     print("L1 events: " + ", ".join(f"{k}={v}" for k, v in counts.most_common()))
+
+    schema_check("L1", os.path.join(out, "l1", "trace"), "kmod-host",
+                 ["kvm_x86_entry", "kvm_x86_exit", "kvm_x86_tdp_fault", "kvm_tdp_mmu_map",
+                  "kvm_vm_vcpu_thread", "kvm_vm_statedump_vm", "kvm_vm_statedump_vcpu",
+                  "vmsync_gh_host", "vmsync_hg_host"])
+    for g in GUESTS:
+        schema_check(g, os.path.join(out, g, "trace"), "kmod-guest",
+                     ["vmsync_gh_guest", "vmsync_hg_guest", "guest_mm_map", "guest_mm_unmap"])
 
     # -- VM identity ----------------------------------------------------
     vm_by_name = {}
@@ -199,11 +230,32 @@ def main():
         check(any(f["reason"] == 0 and f["start"] <= buf and buf + pages * 4096 <= f["end"] for f in unm),
               f"{g}: the workload's munmap ends the buffer's mappings")
         check(any(f["reason"] == 1 for f in unm), f"{g}: the workload's exit ends its mappings")
+        check(any(f["reason"] == 2 for f in unm), f"{g}: the workload's execve ends the mappings it inherited")
         child_maps = {f["pid"] for f in maps_g if f["pid"] != pid and buf <= f["gva"] < buf + pages * 4096}
         check(bool(child_maps), f"{g}: the forked child's COW faults on the buffer recorded (pids {sorted(child_maps)})")
         check(gc["sched_migrate_task"] > 0 and gc["sched_switch"] > 0,
               f"{g}: sched_switch ({gc['sched_switch']}) and sched_migrate_task ({gc['sched_migrate_task']}) recorded")
         no_oops(g, os.path.join(gdir, "dmesg.txt"))
+
+    # -- robustness and overhead (l2s) ----------------------------------
+    sdir = os.path.join(out, "l2s")
+    l1log = read(os.path.join(out, "l1.sh.log")) if os.path.exists(os.path.join(out, "l1.sh.log")) else ""
+    slog = read(os.path.join(sdir, "l2.log")) if os.path.exists(os.path.join(sdir, "l2.log")) else ""
+    check("robustness done" in l1log, "host module unloaded and reloaded 8 times during the exit storm, L2 vCPUs kept running")
+    check("UNLOAD-REFUSED-WHILE-TRACED host" in l1log, "host module cannot be unloaded while a session records its events")
+    check("UNLOAD-REFUSED-WHILE-TRACED guest" in slog, "guest module cycled 8 times under an exit storm, refused to unload while traced")
+    no_oops("l2s", os.path.join(sdir, "dmesg.txt"))
+    cost = {}
+    for phase in (1, 2, 3):
+        path = os.path.join(sdir, f"bench-{phase}.txt")
+        m = re.search(r"([0-9.]+) ns per call", read(path)) if os.path.exists(path) else None
+        if check(m is not None, f"benchmark phase {phase} measured"):
+            cost[phase] = float(m.group(1))
+    if len(cost) == 3:
+        print("overhead (TCG timings: only the ratios mean something):")
+        print(f"  per exit, host events recorded: {cost[1]:.0f} ns; events disabled: {cost[2]:.0f} ns; "
+              f"host module unloaded: {cost[3]:.0f} ns")
+        print(f"  recorded/disabled = {cost[1] / cost[2]:.2f}, disabled/unloaded = {cost[2] / cost[3]:.2f}")
 
     no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))
     print(f"checks: {len(failures)} failed")

@@ -5,7 +5,7 @@
  * (pid, gva page) is valid from its guest_mm_map until the next map of the
  * same page or an unmap covering it.
  * access: bit 0 write, bit 1 instruction fetch, bit 2 user-mode fault.
- * reason: 0 munmap or mapping replaced, 1 process exit.
+ * reason: 0 munmap or mapping replaced, 1 process exit, 2 execve.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM guest_mm

@@ -26,7 +26,7 @@ start_sessiond() {	# extra probe module name (without lttng-probe-)
 # dmesg must hold no oops, BUG or WARNING.
 check_dmesg() {
 	dmesg >"$1"
-	if grep -E 'Oops|BUG:|WARNING:|Call Trace|general protection' "$1"; then
+	if grep -E 'Oops|BUG:|WARNING:|Call Trace|general protection|soft lockup|blocked for more than|rcu_.*stall' "$1"; then
 		fail "kernel problem in dmesg"
 	fi
 }
