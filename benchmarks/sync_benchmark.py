@@ -9,6 +9,10 @@ input:
 and prints the best wall time of each, their ratio (target <= 1.5) and the
 peak RSS of each (target: the sync's does not grow with trace length).
 
+With --instructions N it also counts, under valgrind's callgrind, the
+instructions both pipelines execute on an N-event trace: a figure that the
+machine's load does not disturb.
+
 It also measures the simulator alone (source.vmtrace.scenario -> dummy) at
 two lengths, up to 50 M events, to show that its memory stays constant.
 
@@ -56,6 +60,8 @@ def main():
     parser.add_argument("--events", type=int, default=10_000_000, help="events of the shorter trace")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--simulator-events", type=int, default=50_000_000)
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="also count instructions with callgrind on an N-event trace")
     parser.add_argument("--workdir", help="where to write the traces (default: a temporary directory)")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="vmtrace-bench-"))
@@ -86,6 +92,23 @@ def main():
     (small, _, b1), (large, _, b2) = rows
     print(f"sync peak RSS: {b1['sync'][1]:.0f} MiB at {small / 1e6:.1f} M events, {b2['sync'][1]:.0f} MiB at "
           f"{large / 1e6:.1f} M events (x{b2['sync'][1] / b1['sync'][1]:.2f} for x{large / small:.2f} events)")
+
+    if args.instructions:
+        out = workdir / "instructions"
+        rec = simulate(out, seed=7, duration_ms=args.instructions * 1000 // EVENTS_PER_SECOND,
+                       ground_truth_intervals=False)
+        traces = [rec.host] + rec.guests
+        counts = {}
+        for name, graph in (("baseline", baseline_graph(traces)), ("sync", sync_graph(traces, sink="dummy", quiet=True))):
+            log = out / f"{name}.callgrind"
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log}", "babeltrace2",
+                            "--plugin-path", str(PLUGIN_DIR)] + graph, capture_output=True, check=True)
+            summary = re.search(r"^summary: (\d+)", log.read_text(encoding="utf-8"), re.M)
+            counts[name] = int(summary.group(1))
+        print(f"instructions on {args.instructions / 1e6:.1f} M events: babeltrace2 {counts['baseline'] / 1e9:.2f} G, "
+              f"with filter.vmtrace.sync {counts['sync'] / 1e9:.2f} G, ratio {counts['sync'] / counts['baseline']:.2f}",
+              flush=True)
+        shutil.rmtree(out, ignore_errors=True)
 
     sim = []
     for events in (args.simulator_events // 10, args.simulator_events):

@@ -312,7 +312,12 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     }
     ++machine.events_in;
     const bt_event* event = bt_message_event_borrow_event_const(msg);
-    const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
+    const bt_event_class* event_class = bt_event_borrow_class_const(event);
+    if (event_class != input.last_event_class) {
+        input.last_event_info = &info_of(it, event_class);
+        input.last_event_class = event_class;
+    }
+    const EventInfo& info = *input.last_event_info;
     if (info.kind == EventKind::other) {
         return;
     }

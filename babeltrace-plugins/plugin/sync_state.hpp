@@ -114,6 +114,8 @@ struct Input {
     const bt_stream* last_stream = nullptr;
     Machine* last_machine = nullptr;
     std::int32_t last_cpu = -1;
+    const bt_event_class* last_event_class = nullptr;
+    const EventInfo* last_event_info = nullptr;  // points into SyncIterator::event_info
 };
 
 struct SyncComponent {
