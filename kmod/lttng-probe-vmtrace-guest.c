@@ -339,6 +339,21 @@ static struct kprobe gmm_unmap_probe = {
 	.pre_handler = gmm_unmap_pre,
 };
 
+/*
+ * The probe handlers read the arguments from their registers; the kernel's
+ * declarations must still be the ones they were written for.
+ */
+static inline void gmm_check_protos(void)
+{
+	BUILD_BUG_ON(!__same_type(&handle_mm_fault,
+		vm_fault_t (*)(struct vm_area_struct *, unsigned long,
+			       unsigned int, struct pt_regs *)));
+	BUILD_BUG_ON(!__same_type(&unmap_vmas,
+		void (*)(struct mmu_gather *, struct maple_tree *,
+			 struct vm_area_struct *, unsigned long,
+			 unsigned long)));
+}
+
 /* ---- module init/exit ------------------------------------------------ */
 
 static int __init vt_guest_init(void)
@@ -348,6 +363,7 @@ static int __init vt_guest_init(void)
 	u64 uid;
 	int ret;
 
+	gmm_check_protos();
 	if (!kvm_para_available()) {
 		pr_err("not running under KVM: the vmsync hypercall would fault\n");
 		return -ENODEV;

@@ -23,12 +23,16 @@ public:
     [[nodiscard]] virtual std::string_view method() const = 0;
 
     // A message the guest sent at guest time `guest_sent`, which the host
-    // received at host time `host_received`.
-    virtual void add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) = 0;
+    // received at host time `host_received`.  False when the estimator
+    // rejected it as inconsistent with the messages it kept.
+    virtual bool add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) = 0;
 
     // A message the host sent at host time `host_sent`, which the guest
-    // received at guest time `guest_received`.
-    virtual void add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) = 0;
+    // received at guest time `guest_received`.  False when rejected.
+    virtual bool add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) = 0;
+
+    // Messages rejected so far.
+    [[nodiscard]] virtual std::uint64_t rejected() const = 0;
 
     [[nodiscard]] virtual SyncQuality quality() const = 0;
 

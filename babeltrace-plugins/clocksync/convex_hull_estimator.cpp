@@ -79,28 +79,33 @@ void add_to_hull(std::vector<Point>& hull, Point p, bool lower) {
     }
 }
 
-void ConvexHullEstimator::add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) {
-    const Point p{guest_sent, host_received};
-    ++above_count_;
-    if (!above_hull_.empty() && above_hull_.back().x == p.x) {
-        if (p.y >= above_hull_.back().y) {
-            return;
-        }
+bool ConvexHullEstimator::add_point(std::vector<Point>& hull, Point p, bool lower) {
+    if (!hull.empty() && hull.back().x == p.x && (lower ? p.y >= hull.back().y : p.y <= hull.back().y)) {
+        return true;  // no stronger than a point already kept
     }
-    add_to_hull(above_hull_, p, true);
+    const std::vector<Point> saved = hull;  // a few dozen points
+    const LinearTransform saved_transform = transform_;
+    const SyncQuality saved_quality = quality_;
+    add_to_hull(hull, p, lower);
     recompute();
+    if (quality_ != SyncQuality::fail) {
+        return true;
+    }
+    hull = saved;
+    transform_ = saved_transform;
+    quality_ = saved_quality;
+    ++rejected_;
+    return false;
 }
 
-void ConvexHullEstimator::add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) {
-    const Point p{guest_received, host_sent};
+bool ConvexHullEstimator::add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) {
+    ++above_count_;
+    return add_point(above_hull_, Point{guest_sent, host_received}, true);
+}
+
+bool ConvexHullEstimator::add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) {
     ++below_count_;
-    if (!below_hull_.empty() && below_hull_.back().x == p.x) {
-        if (p.y <= below_hull_.back().y) {
-            return;
-        }
-    }
-    add_to_hull(below_hull_, p, false);
-    recompute();
+    return add_point(below_hull_, Point{guest_received, host_sent}, false);
 }
 
 std::optional<ConvexHullEstimator::Line> ConvexHullEstimator::max_slope_line() const {
@@ -175,9 +180,6 @@ void ConvexHullEstimator::recompute() {
     if (above_hull_.empty() || below_hull_.empty()) {
         set_transform(LinearTransform::identity(), SyncQuality::incomplete);
         return;
-    }
-    if (quality_ == SyncQuality::fail) {
-        return;  // contradictory messages are never forgiven by later ones
     }
     const auto hi = max_slope_line();
     const auto lo = min_slope_line();

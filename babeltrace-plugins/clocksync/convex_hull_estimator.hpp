@@ -31,6 +31,11 @@ namespace vmtrace::clocksync {
 // slope 1 with offset in [990, 1005] separates them, and a second exchange
 // bounds the slope as well.
 //
+// A message that no feasible line can accommodate together with the ones
+// kept so far (a clock step, a mis-recorded timestamp) is rejected and
+// counted instead of poisoning the estimate: real recordings have such
+// outliers.  The caller decides how many rejections are too many.
+//
 // All geometry is exact in 128-bit integers.
 class ConvexHullEstimator final : public ClockEstimator {
 public:
@@ -41,8 +46,8 @@ public:
     };
 
     [[nodiscard]] std::string_view method() const override { return "convex-hull"; }
-    void add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) override;
-    void add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) override;
+    bool add_guest_to_host(std::int64_t guest_sent, std::int64_t host_received) override;
+    bool add_host_to_guest(std::int64_t host_sent, std::int64_t guest_received) override;
     [[nodiscard]] SyncQuality quality() const override { return quality_; }
     [[nodiscard]] const LinearTransform& transform() const override { return transform_; }
     [[nodiscard]] std::int64_t bound_at(std::int64_t guest_time) const override;
@@ -54,6 +59,7 @@ public:
     [[nodiscard]] const std::vector<Point>& lower_set_hull() const { return below_hull_; }
     [[nodiscard]] std::uint64_t guest_to_host_count() const { return above_count_; }
     [[nodiscard]] std::uint64_t host_to_guest_count() const { return below_count_; }
+    [[nodiscard]] std::uint64_t rejected() const override { return rejected_; }
 
     // The largest bound over the range covered by both hulls (the accuracy
     // of the final transform); negative when no bound is known.
@@ -66,6 +72,9 @@ private:
         Int128 dx;
     };
 
+    // Adds `p` to `hull`; undoes it and returns false when no line would
+    // separate the sets any more.
+    bool add_point(std::vector<Point>& hull, Point p, bool lower);
     void recompute();
     [[nodiscard]] std::optional<Line> max_slope_line() const;
     [[nodiscard]] std::optional<Line> min_slope_line() const;
@@ -76,6 +85,7 @@ private:
     std::vector<Point> below_hull_;  // host->guest messages: line above them
     std::uint64_t above_count_ = 0;
     std::uint64_t below_count_ = 0;
+    std::uint64_t rejected_ = 0;
     SyncQuality quality_ = SyncQuality::absent;
     LinearTransform transform_;
     std::uint64_t generation_ = 0;

@@ -104,18 +104,28 @@ TEST(ConvexHullEstimator, RecoversADriftingClockWithinItsBound) {
     EXPECT_GE(estimator.max_bound(), static_cast<std::int64_t>(worst));
 }
 
-TEST(ConvexHullEstimator, ContradictoryMessagesFailForGood) {
+TEST(ConvexHullEstimator, RejectsAMessageThatContradictsTheOthers) {
     ConvexHullEstimator estimator;
     const TrueClock clock;
     feed(estimator, clock, 50, 1'000, 3);
     ASSERT_EQ(estimator.quality(), SyncQuality::accurate);
+    const LinearTransform before = estimator.transform();
     // A guest->host message received 1 ms before it was sent.
     const std::int64_t sent = clock.host_origin + 200'000'000;
-    estimator.add_guest_to_host(clock.guest(sent), sent - 1'000'000);
-    EXPECT_EQ(estimator.quality(), SyncQuality::fail);
-    feed(estimator, clock, 10, 1'000, 4);
-    EXPECT_EQ(estimator.quality(), SyncQuality::fail);
-    EXPECT_EQ(estimator.bound_at(clock.guest(sent)), -1);
+    EXPECT_FALSE(estimator.add_guest_to_host(clock.guest(sent), sent - 1'000'000));
+    EXPECT_EQ(estimator.rejected(), 1u);
+    EXPECT_EQ(estimator.quality(), SyncQuality::accurate);
+    EXPECT_EQ(estimator.transform().apply(clock.guest(sent)), before.apply(clock.guest(sent)));
+    // Good messages are still taken.
+    EXPECT_TRUE(estimator.add_guest_to_host(clock.guest(sent + 5'000'000), sent + 5'002'000));
+    EXPECT_EQ(estimator.rejected(), 1u);
+}
+
+TEST(ConvexHullEstimator, ContradictionWithTheFirstMessagesIsRejectedToo) {
+    ConvexHullEstimator estimator;
+    EXPECT_TRUE(estimator.add_guest_to_host(100, 1105));
+    EXPECT_FALSE(estimator.add_host_to_guest(1200, 90));  // received before the first was sent
+    EXPECT_EQ(estimator.quality(), SyncQuality::incomplete);
 }
 
 TEST(ConvexHullEstimator, GenerationChangesOnlyWithTheTransform) {

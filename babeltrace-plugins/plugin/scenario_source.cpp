@@ -380,7 +380,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "latency-min-ns", "latency-mean-ns", "latency-max-ns", "mean-guest-run-us",
                            "mean-guest-switch-us", "preempt-probability", "migrate-probability", "packet-events",
                            "host-sync", "guest-sync", "host-receive-delay-ns", "corrupt-cnt",
-                           "corrupt-cnt-every", "ground-truth", "ground-truth-intervals"});
+                           "corrupt-cnt-every", "guest-clock-step-ns", "ground-truth", "ground-truth-intervals"});
     scenario::ScenarioConfig config;
     auto non_negative = [&](std::string_view name, std::int64_t fallback) {
         const std::int64_t value = params.integer(name).value_or(fallback);
@@ -412,6 +412,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     config.host_receive_delay_ns = non_negative("host-receive-delay-ns", 0);
     config.cnt_corruption = scenario::parse_cnt_corruption(params.string("corrupt-cnt").value_or("none"));
     config.cnt_corruption_every = static_cast<unsigned>(non_negative("corrupt-cnt-every", config.cnt_corruption_every));
+    config.guest_clock_step_ns = non_negative("guest-clock-step-ns", 0);
     comp.ground_truth_path = params.string("ground-truth").value_or("");
     comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
     try {

@@ -106,7 +106,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
 
 SyncConfig parse_config(const bt2::Params& params) {
     params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
-                           "max-violation-ratio"});
+                           "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
     if (window_ms < 0 || window_ms > 3'600'000) {
@@ -118,6 +118,11 @@ SyncConfig parse_config(const bt2::Params& params) {
         throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-ms` must be between 0 and 3600000");
     }
     config.prefetch_ns = prefetch_ms * 1'000'000;
+    const std::int64_t prefetch_max_ms = params.integer("prefetch-max-ms").value_or(config.prefetch_max_ns / 1'000'000);
+    if (prefetch_max_ms < 0 || prefetch_max_ms > 86'400'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-max-ms` must be between 0 and 86400000");
+    }
+    config.prefetch_max_ns = prefetch_max_ms * 1'000'000;
     const std::int64_t max_buffered =
         params.integer("max-buffered-messages").value_or(static_cast<std::int64_t>(config.max_buffered));
     if (max_buffered < 1) {
@@ -131,6 +136,10 @@ SyncConfig parse_config(const bt2::Params& params) {
     config.max_violation_ratio = params.real("max-violation-ratio").value_or(config.max_violation_ratio);
     if (config.max_violation_ratio < 0 || config.max_violation_ratio > 1) {
         throw bt2::Error("filter.vmtrace.sync: parameter `max-violation-ratio` must be between 0 and 1");
+    }
+    config.max_rejected_ratio = params.real("max-rejected-ratio").value_or(config.max_rejected_ratio);
+    if (config.max_rejected_ratio < 0 || config.max_rejected_ratio > 1) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `max-rejected-ratio` must be between 0 and 1");
     }
     return config;
 }

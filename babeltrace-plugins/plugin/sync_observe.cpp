@@ -58,6 +58,22 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
     auto machine = std::make_unique<Machine>();
     machine->trace = trace;
     machine->name = trace_display_name(trace);
+    // Guests started from one image often share a hostname ("(none)" in
+    // an initramfs): keep names unique, reports are useless otherwise.
+    auto taken = [&](const std::string& name) {
+        return std::any_of(it.machines.begin(), it.machines.end(),
+                           [&](const auto& other) { return other->name == name; });
+    };
+    if (taken(machine->name)) {
+        const char* trace_name = bt_trace_get_name(trace);
+        std::string candidate = trace_name != nullptr && machine->name != trace_name
+                                    ? fmt::format("{} [{}]", machine->name, trace_name)
+                                    : "";
+        for (unsigned n = 2; candidate.empty() || taken(candidate); ++n) {
+            candidate = fmt::format("{} #{}", machine->name, n);
+        }
+        machine->name = candidate;
+    }
     machine->clock_class = bt_stream_class_borrow_default_clock_class_const(bt_stream_borrow_class_const(stream));
     const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
     const SyncConfig& config = it.component->config;
@@ -214,17 +230,6 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     item.half = half;
     item.cnt = cnt;
     item.lane = lane;
-    if (pairing.estimator().quality() == SyncQuality::fail) {
-        const auto& anomalies = pairing.anomalies();
-        throw bt2::Error(fmt::format(
-            "vm_uid {:#x}: event {} (cnt {}) at {} ns in trace `{}` contradicts earlier vmsync handshakes: no linear "
-            "clock transform lets every message arrive after it was sent; the synchronised output cannot be "
-            "trusted{}",
-            vm_uid, sync::event_name(half), cnt, time, machine.name,
-            anomalies.first.empty() ? std::string()
-                                    : fmt::format(" ({} repeated cnt values so far; first: {})",
-                                                  anomalies.duplicate_cnt, anomalies.first)));
-    }
 }
 
 // Learns what a freshly pulled message tells about the machines.
@@ -430,74 +435,133 @@ bool needs_more(const SyncIterator& it, const Input& input) {
     return false;
 }
 
-// Reads the first prefetch_ns of every input with its scout iterator and
-// feeds the vmsync events to the pairings; everything else is dropped at
-// once, so babeltrace2 recycles the objects.
-void prefetch(SyncIterator& it) {
-    const std::int64_t span = it.component->config.prefetch_ns;
-    for (Input& input : it.inputs) {
-        if (!input.scout) {
+namespace {
+
+// What a scout iterator has read of its input.  Scouts process whole
+// batches, so what they fed is always a prefix of the input's vmsync
+// events, and the main pass skips exactly that many.
+struct ScoutState {
+    Input* input;
+    Machine* machine = nullptr;
+    std::int64_t first = std::numeric_limits<std::int64_t>::min();
+    std::int64_t last = std::numeric_limits<std::int64_t>::min();
+    bool exhausted = false;
+
+    [[nodiscard]] std::int64_t span() const {
+        return first == std::numeric_limits<std::int64_t>::min() ? 0 : last - first;
+    }
+};
+
+// Handshakes each direction a guest needs before the prefetch stops
+// reading the host further.
+constexpr std::uint64_t kPrefetchMatches = 8;
+
+}  // namespace
+
+// Reads one batch with the scout of state.input and feeds its vmsync
+// events to the pairings; everything else is dropped at once, so
+// babeltrace2 recycles the objects.
+static void scout_batch(SyncIterator& it, ScoutState& state) {
+    Input& input = *state.input;
+    bt_message_array_const messages = nullptr;
+    std::uint64_t count = 0;
+    const bt_message_iterator_next_status status = bt_message_iterator_next(input.scout.get(), &messages, &count);
+    if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR) {
+        throw std::bad_alloc();
+    }
+    if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_ERROR) {
+        throw bt2::CallError(fmt::format("cannot read input port `{}`", input.port));
+    }
+    if (status != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK) {
+        state.exhausted = true;  // END, or AGAIN from a live source: prefetch what came
+        return;
+    }
+    static constexpr std::pair<EventKind, SyncHalf> kHalves[] = {{EventKind::gh_guest, SyncHalf::gh_guest},
+                                                                 {EventKind::hg_guest, SyncHalf::hg_guest},
+                                                                 {EventKind::gh_host, SyncHalf::gh_host},
+                                                                 {EventKind::hg_host, SyncHalf::hg_host}};
+    for (std::uint64_t i = 0; i < count; ++i) {
+        bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
+        const bt_message_type type = bt_message_get_type(msg.get());
+        if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
+            const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
+            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu(packet);
+        }
+        if (type != BT_MESSAGE_TYPE_EVENT) {
             continue;
         }
-        std::int64_t stop_after = std::numeric_limits<std::int64_t>::max();
-        bool done = false;
-        while (!done) {
-            bt_message_array_const messages = nullptr;
-            std::uint64_t count = 0;
-            const bt_message_iterator_next_status status = bt_message_iterator_next(input.scout.get(), &messages, &count);
-            if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR) {
-                throw std::bad_alloc();
-            }
-            if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_ERROR) {
-                throw bt2::CallError(fmt::format("cannot read input port `{}`", input.port));
-            }
-            if (status != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK) {
-                break;  // END, or AGAIN from a live source: prefetch what came
-            }
-            for (std::uint64_t i = 0; i < count; ++i) {
-                bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
-                if (done) {
-                    continue;
-                }
-                const bt_message_type type = bt_message_get_type(msg.get());
-                if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
-                    const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
-                    it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu(packet);
-                }
-                if (type != BT_MESSAGE_TYPE_EVENT) {
-                    continue;
-                }
-                Buffered item;
-                const bt_event* event = bt_message_event_borrow_event_const(msg.get());
-                const bt_stream* stream = bt_event_borrow_stream_const(event);
-                Machine& machine = machine_of(it, stream);
-                const bt_clock_snapshot* cs = bt_message_event_borrow_default_clock_snapshot_const(msg.get());
-                if (machine.clock_class == nullptr ||
-                    bt_clock_snapshot_get_ns_from_origin(cs, &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
-                    done = true;
-                    continue;
-                }
-                if (stop_after == std::numeric_limits<std::int64_t>::max()) {
-                    stop_after = item.time + span;
-                }
-                if (item.time > stop_after) {
-                    done = true;
-                    continue;
-                }
-                auto cpu = it.stream_cpu.find(stream);
-                item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
-                const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
-                static constexpr std::pair<EventKind, SyncHalf> kHalves[] = {
-                    {EventKind::gh_guest, SyncHalf::gh_guest}, {EventKind::hg_guest, SyncHalf::hg_guest},
-                    {EventKind::gh_host, SyncHalf::gh_host}, {EventKind::hg_host, SyncHalf::hg_host}};
-                for (const auto& [kind, half] : kHalves) {
-                    if (info.kind == kind) {
-                        record_sync(it, machine, half, event, info, item, true);
-                        ++input.prefetched_sync;
-                    }
-                }
+        const bt_event* event = bt_message_event_borrow_event_const(msg.get());
+        const bt_stream* stream = bt_event_borrow_stream_const(event);
+        Machine& machine = machine_of(it, stream);
+        state.machine = &machine;
+        if (machine.clock_class == nullptr) {
+            state.exhausted = true;  // nothing to synchronise in a trace without a clock
+            return;
+        }
+        Buffered item;
+        if (bt_clock_snapshot_get_ns_from_origin(bt_message_event_borrow_default_clock_snapshot_const(msg.get()),
+                                                 &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+            continue;  // the main pass reports it
+        }
+        if (state.first == std::numeric_limits<std::int64_t>::min()) {
+            state.first = item.time;
+        }
+        state.last = std::max(state.last, item.time);
+        auto cpu = it.stream_cpu.find(stream);
+        item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
+        const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
+        for (const auto& [kind, half] : kHalves) {
+            if (info.kind == kind) {
+                record_sync(it, machine, half, event, info, item, true);
+                ++input.prefetched_sync;
             }
         }
+    }
+}
+
+// True while a guest that records vmsync events has too few matched
+// handshakes to be synchronised.
+static bool some_guest_needs_handshakes(const SyncIterator& it) {
+    return std::any_of(it.machines.begin(), it.machines.end(), [](const auto& m) {
+        return m->role != Role::host && m->pairing != nullptr &&
+               (m->pairing->guest_to_host_matches() < kPrefetchMatches ||
+                m->pairing->host_to_guest_matches() < kPrefetchMatches);
+    });
+}
+
+// Before the first message is emitted, reads the first prefetch_ns of
+// every input for vmsync events, so that the earliest guest events are
+// converted with many handshakes after them.  A guest whose tracing
+// started late has its first handshakes far into the host trace: the
+// host is then read further, up to prefetch_max_ns, until every guest
+// has a few handshakes each way.
+void prefetch(SyncIterator& it) {
+    const SyncConfig& config = it.component->config;
+    std::vector<ScoutState> scouts;
+    for (Input& input : it.inputs) {
+        if (input.scout) {
+            scouts.push_back(ScoutState{&input});
+        }
+    }
+    for (ScoutState& state : scouts) {
+        while (!state.exhausted && state.span() <= config.prefetch_ns) {
+            scout_batch(it, state);
+        }
+    }
+    while (some_guest_needs_handshakes(it)) {
+        ScoutState* next = nullptr;
+        for (ScoutState& state : scouts) {
+            if (state.machine != nullptr && state.machine->role == Role::host && !state.exhausted &&
+                state.span() <= config.prefetch_max_ns && (next == nullptr || state.last < next->last)) {
+                next = &state;
+            }
+        }
+        if (next == nullptr) {
+            break;
+        }
+        scout_batch(it, *next);
+    }
+    for (Input& input : it.inputs) {
         input.scout.reset();
     }
 }

@@ -11,6 +11,19 @@
 #include "plugin/sync_state.hpp"
 
 namespace vmtrace::plugin::syncfilter {
+SyncQuality reported_quality(const SyncConfig& config, const Machine& guest) {
+    if (guest.pairing == nullptr) {
+        return SyncQuality::absent;
+    }
+    const sync::VmPairing& pairing = *guest.pairing;
+    const std::uint64_t matched = pairing.guest_to_host_matches() + pairing.host_to_guest_matches();
+    if (matched > 0 && static_cast<double>(pairing.anomalies().rejected) >
+                           config.max_rejected_ratio * static_cast<double>(matched)) {
+        return SyncQuality::fail;
+    }
+    return pairing.quality();
+}
+
 static nlohmann::json statistics(const SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     nlohmann::json stats;
@@ -28,8 +41,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
                          {"messages_out", m->messages_out}};
         if (m->role != Role::host) {
             j["mode"] = m->mode == GuestMode::rewrite ? "synchronized" : "unchanged";
-            const SyncQuality quality = m->pairing != nullptr ? m->pairing->quality() : SyncQuality::absent;
-            j["quality"] = clocksync::to_string(quality);
+            j["quality"] = clocksync::to_string(reported_quality(config, *m));
             if (m->pairing != nullptr) {
                 const auto& pairing = *m->pairing;
                 const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
@@ -52,6 +64,8 @@ static nlohmann::json statistics(const SyncIterator& it) {
                 j["anomalies"] = {{"duplicate_cnt", pairing.anomalies().duplicate_cnt},
                                   {"out_of_order_cnt", pairing.anomalies().out_of_order_cnt},
                                   {"unmatched", pairing.anomalies().unmatched + pairing.pending()},
+                                  {"rejected", pairing.anomalies().rejected},
+                                  {"first_rejected", pairing.anomalies().first_rejected},
                                   {"first", pairing.anomalies().first}};
             }
             j["max_applied_bound_ns"] = m->max_applied_bound_ns;
@@ -99,7 +113,7 @@ std::vector<std::string> finish(SyncIterator& it) {
             text += fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
             continue;
         }
-        const SyncQuality quality = m->pairing != nullptr ? m->pairing->quality() : SyncQuality::absent;
+        const SyncQuality quality = reported_quality(config, *m);
         if (m->pairing == nullptr) {
             warnings.push_back(fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
                                            "host time base (load the vmtrace guest module in that guest)",
@@ -135,6 +149,16 @@ std::vector<std::string> finish(SyncIterator& it) {
                 clocksync::to_string(quality), config.window_ns / 1'000'000));
         }
         const auto& anomalies = pairing.anomalies();
+        if (quality == SyncQuality::fail) {
+            errors.push_back(fmt::format(
+                "trace `{}` (vm_uid {:#x}): {} of {} matched vmsync messages contradict the others (no linear clock "
+                "transform lets them all arrive after they were sent); first: {}",
+                m->name, pairing.vm_uid(), anomalies.rejected,
+                pairing.guest_to_host_matches() + pairing.host_to_guest_matches(), anomalies.first_rejected));
+        } else if (anomalies.rejected > 0) {
+            warnings.push_back(fmt::format("trace `{}`: {} vmsync messages rejected as outliers; first: {}", m->name,
+                                           anomalies.rejected, anomalies.first_rejected));
+        }
         if (anomalies.duplicate_cnt + anomalies.out_of_order_cnt > 0) {
             const std::string message = fmt::format(
                 "trace `{}`: {} duplicate and {} out-of-order vmsync cnt values; first: {}", m->name,

@@ -36,12 +36,18 @@ struct SyncConfig {
     // earliest guest events are converted with many handshakes around
     // them.  It decodes that much of each trace twice, but keeps nothing.
     std::int64_t prefetch_ns = 2'000'000'000;
+    // How far the prefetch may read a host trace for the first handshakes
+    // of a guest whose tracing started late.
+    std::int64_t prefetch_max_ns = 3'600'000'000'000;
     std::uint64_t max_buffered = 4'000'000;
     std::string host;
     std::string stats_path;
     bool quiet = false;
     bool strict = true;
-    double max_violation_ratio = 0.001;
+    double max_violation_ratio = 0.01;
+    // Matched messages the estimator may reject as outliers (clock steps,
+    // mis-recorded timestamps) before the guest's sync counts as failed.
+    double max_rejected_ratio = 0.01;
 };
 
 enum class Role { host, guest, other };
@@ -149,6 +155,10 @@ inline constexpr std::uint64_t kForgetEvery = 4096;
 inline constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
 
 std::string_view role_name(Role role);
+
+// The quality of a guest's sync as reported: the estimator's, or fail when
+// it had to reject more than max_rejected_ratio of the messages.
+SyncQuality reported_quality(const SyncConfig& config, const Machine& guest);
 
 // sync_observe.cpp
 Machine& machine_of(SyncIterator& it, const bt_stream* stream);

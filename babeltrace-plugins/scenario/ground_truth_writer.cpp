@@ -55,7 +55,10 @@ void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
                           {"transform",
                            {{"guest_origin_ns", id.clock.ns_from_origin_at(0)},
                             {"host_origin_ns", host_origin_ns_},
-                            {"drift_ppb", id.clock.drift_ppb}}}});
+                            {"drift_ppb", id.clock.drift_ppb},
+                            // a forward step of the guest clock (bad-input runs only)
+                            {"step_at_host_ns", host_origin_ns_ + id.clock.step_at},
+                            {"step_ns", id.clock.step_ns}}}});
     }
     header["guests"] = guests;
     header["states"] = {"guest", "hypervisor", "preempted", "idle"};

@@ -45,6 +45,7 @@ void ScenarioConfig::validate() const {
     require(threads_per_vcpu >= 2, "threads-per-vcpu", "at least 2");
     require(packet_events >= 16, "packet-events", "at least 16");
     require(host_receive_delay_ns >= 0, "host-receive-delay-ns", "must not be negative");
+    require(guest_clock_step_ns >= 0, "guest-clock-step-ns", "must not be negative");
     require(cnt_corruption_every >= 2, "corrupt-cnt-every", "at least 2");
 }
 
@@ -58,6 +59,7 @@ CntCorruption parse_cnt_corruption(std::string_view text) {
     if (text == "reorder") {
         return CntCorruption::reorder;
     }
+
     throw std::invalid_argument(
         fmt::format("parameter `corrupt-cnt`: `{}` is not one of none, duplicate, reorder", text));
 }

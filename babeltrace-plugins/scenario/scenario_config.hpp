@@ -51,6 +51,9 @@ struct ScenarioConfig {
     bool guest_sync_events = true;      // guest module loaded
     std::int64_t host_receive_delay_ns = 0;  // host records gh_host late
     CntCorruption cnt_corruption = CntCorruption::none;
+    // Every guest clock jumps forward by this much halfway through the run
+    // (an NTP step, a live migration): no single line fits any more.
+    std::int64_t guest_clock_step_ns = 0;
     unsigned cnt_corruption_every = 100;
 
     [[nodiscard]] unsigned effective_host_cpus() const {

@@ -56,6 +56,8 @@ ScenarioSimulator::ScenarioSimulator(const ScenarioConfig& config, StateObserver
         id.clock.base_ns = uptime;
         id.clock.offset_ns = host_clock_.ns_from_origin_at(0) + ns_from_seconds(id.offset_s) - uptime;
         id.clock.drift_ppb = static_cast<std::int64_t>(std::llround(id.drift_ppm * 1000.0));
+        id.clock.step_at = config_.duration_ns / 2;
+        id.clock.step_ns = config_.guest_clock_step_ns;
         id.qemu_pid = static_cast<std::int32_t>(3000 + 100 * g);
         guest_ids_.push_back(id);
 
@@ -382,6 +384,7 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
         vcpu.sync_cnt = take_cnt(guest, vcpu);
         SimEvent& gh = emit(now, guest_machine, vcpu.index, EventType::vmsync_gh_guest);
         gh.cnt = vcpu.sync_cnt;
+
         gh.vm_uid = vm_uid;
         const std::int64_t latency = draw_latency();
         vcpu.sync_in_flight = true;

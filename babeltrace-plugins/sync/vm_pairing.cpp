@@ -100,23 +100,33 @@ void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::ui
             matched_order_[s].pop_front();
         }
     }
+    bool accepted = true;
     switch (half) {
     case SyncHalf::gh_guest:
-        estimator_->add_guest_to_host(time, other);
+        accepted = estimator_->add_guest_to_host(time, other);
         ++matches_[0];
         break;
     case SyncHalf::gh_host:
-        estimator_->add_guest_to_host(other, time);
+        accepted = estimator_->add_guest_to_host(other, time);
         ++matches_[0];
         break;
     case SyncHalf::hg_host:
-        estimator_->add_host_to_guest(time, other);
+        accepted = estimator_->add_host_to_guest(time, other);
         ++matches_[1];
         break;
     case SyncHalf::hg_guest:
-        estimator_->add_host_to_guest(other, time);
+        accepted = estimator_->add_host_to_guest(other, time);
         ++matches_[1];
         break;
+    }
+    if (!accepted) {
+        ++anomalies_.rejected;
+        if (anomalies_.first_rejected.empty()) {
+            anomalies_.first_rejected =
+                fmt::format("cnt {} ({} at {} ns in trace `{}`, vCPU {}) contradicts the earlier handshakes of vm_uid "
+                            "{:#x}",
+                            cnt, event_name(half), time, where, lane, vm_uid_);
+        }
     }
 }
 

@@ -28,7 +28,9 @@ public:
         std::uint64_t duplicate_cnt = 0;
         std::uint64_t out_of_order_cnt = 0;
         std::uint64_t unmatched = 0;
-        std::string first;  // description of the first duplicate or out-of-order cnt
+        std::uint64_t rejected = 0;  // matched messages the estimator found inconsistent
+        std::string first;           // description of the first duplicate or out-of-order cnt
+        std::string first_rejected;
     };
 
     VmPairing(std::uint64_t vm_uid, std::unique_ptr<clocksync::ClockEstimator> estimator,

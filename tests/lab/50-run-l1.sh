@@ -16,7 +16,7 @@ timeout "${LAB_QEMU_TIMEOUT:-780}" qemu-system-x86_64 \
 	-machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt \
 	-smp 2 -m "$L1_MEM_MB" \
 	-kernel "$VMLINUZ" -initrd "$LAB_CACHE/initramfs-$KABI.cpio.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l1.sh" \
+	-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l1.sh lab_name=l1" \
 	-nographic -no-reboot -device virtio-rng-pci \
 	-virtfs "local,path=$S,mount_tag=host0,security_model=none,id=host0" \
 	>"$LAB_CACHE/l1-console.log" 2>&1 || rc=$?

@@ -92,18 +92,25 @@ cp /mnt/l2-stress.sh "$l2s_dir/l2.sh"
 l2 l2s 1a2b3c4d-0003-4c00-8000-00000000000c 0 &
 PS=$!
 wait_file "$l2s_dir/ready"
-lttng create bench --output=/tmp/trace-bench >/dev/null
-lttng enable-event -k kvm_x86_entry,kvm_x86_exit >/dev/null
-lttng start >/dev/null
-touch "$l2s_dir/go-1"
-wait_file "$l2s_dir/done-1"
-lttng stop >/dev/null
-touch "$l2s_dir/go-2"
-wait_file "$l2s_dir/done-2"
-lttng destroy >/dev/null
+# Three rounds of: our entry/exit events recorded (1), session stopped (2),
+# host module unloaded (3); TCG timing noise is large, the check takes
+# the median of each.
+for r in 1 2 3; do
+	lttng create bench --output="/tmp/trace-bench-$r" >/dev/null
+	lttng enable-event -k kvm_x86_entry,kvm_x86_exit >/dev/null
+	lttng start >/dev/null
+	touch "$l2s_dir/go-$r-1"
+	wait_file "$l2s_dir/done-$r-1"
+	lttng stop >/dev/null
+	touch "$l2s_dir/go-$r-2"
+	wait_file "$l2s_dir/done-$r-2"
+	lttng destroy >/dev/null
+	rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
+	touch "$l2s_dir/go-$r-3"
+	wait_file "$l2s_dir/done-$r-3"
+	modprobe lttng-probe-vmtrace-host || fail "host module did not reload"
+done
 rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
-touch "$l2s_dir/go-3"
-wait_file "$l2s_dir/done-3"
 t "benchmark done"
 
 lttng create stress --output=/tmp/trace-stress >/dev/null

@@ -5,7 +5,7 @@ LAB_NAME=l2s
 . /mnt/common.sh
 OUT=/mnt/out
 mkdir -p "$OUT"
-N=${BENCH_CALLS:-3000}
+N=${BENCH_CALLS:-8000}
 
 wait_go() {
 	i=0
@@ -18,11 +18,14 @@ wait_go() {
 
 touch /mnt/ready
 # Overhead: the same exit-heavy loop while L1 records our events (1), with
-# the events disabled (2) and with the host module unloaded (3).
-for phase in 1 2 3; do
-	wait_go $phase
-	/mnt/tools/hcall-user 0x564d5359 "$N" >"$OUT/bench-$phase.txt" || fail "bench $phase"
-	touch "/mnt/done-$phase"
+# the events disabled (2) and with the host module unloaded (3), 3 rounds.
+for r in 1 2 3; do
+	for phase in 1 2 3; do
+		wait_go "$r-$phase"
+		/mnt/tools/hcall-user 0x564d5359 "$N" >"$OUT/bench-$r-$phase.txt" ||
+			fail "bench $r-$phase"
+		touch "/mnt/done-$r-$phase"
+	done
 done
 
 # Robustness: load and unload the guest module while its events are

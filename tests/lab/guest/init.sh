@@ -12,6 +12,8 @@ mkdir -p /dev/shm /dev/pts
 mount -t tmpfs shm /dev/shm
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
+# The trace's hostname names the machine (L1, l2a, ...) in vmtrace's output.
+hostname "$(sed -n 's/.*lab_name=\([^ ]*\).*/\1/p' /proc/cmdline)"
 for m in virtio_pci virtio_rng 9pnet_virtio 9p; do modprobe $m; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt ||
 	echo "init: 9p mount failed"
