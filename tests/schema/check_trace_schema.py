@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Compares the CTF metadata of a recorded trace with docs/events.json.
 
-For every event of the trace that the schema lists for EMITTER, checks the
-payload fields: an exact emitter (vmtrace's own: scenario, kmod-host,
-kmod-guest) must record exactly the schema's fields, in order, with the
-schema's types and display bases; any other emitter must record at least
-the schema's fields with those types.  Also checks the trace environment
-entries the schema requires.  Exits 1 and names every difference.
+A trace may hold the events of several emitters (a lab host trace: the
+kmod-host module's and lttng-modules' own).  For every event of the trace
+that the schema lists for one of the given emitters, checks the payload
+fields: vmtrace's own emitters (scenario, kmod-host, kmod-guest) must
+record exactly the schema's fields, in order, with the schema's types and
+display bases; others (lttng-modules) at least the schema's fields with
+those types.  An event the schema does not list is an error unless a
+non-vmtrace emitter is given.  Also checks the trace environment entries
+the schema requires.  Exits 1 and names every difference.
 
-    check_trace_schema.py TRACE_DIR --emitter scenario [--schema docs/events.json]
-        [--require EVENT ...]
+    check_trace_schema.py TRACE_DIR --emitter kmod-host --emitter lttng-modules
+        [--schema docs/events.json] [--require EVENT ...]
 """
 import argparse
 import json
@@ -71,7 +74,7 @@ def parse_metadata(text):
     return events, env
 
 
-def check(trace, schema, emitter, required):
+def check(trace, schema, emitters, required):
     proc = subprocess.run(["babeltrace2", "--output-format=ctf-metadata", trace],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -84,16 +87,17 @@ def check(trace, schema, emitter, required):
         elif "value" in entry and env[entry["name"]] != entry["value"]:
             problems.append(f"{trace}: environment `{entry['name']}` is {env[entry['name']]!r}, "
                             f"the schema says {entry['value']!r}")
-    exact = emitter in EXACT_EMITTERS
-    listed = {e["name"]: e for e in schema["events"] if emitter in e["emitters"]}
+    others_allowed = any(e not in EXACT_EMITTERS for e in emitters)
+    listed = {e["name"]: e for e in schema["events"] if set(e["emitters"]) & set(emitters)}
     for name in required:
         if name not in events:
             problems.append(f"{trace}: required event `{name}` not declared")
     for name, fields in events.items():
         if name not in listed:
-            if exact and not name.startswith("lttng_"):
-                problems.append(f"{trace}: event `{name}` is not in the schema for emitter {emitter}")
+            if not others_allowed:
+                problems.append(f"{trace}: event `{name}` is not in the schema for {', '.join(emitters)}")
             continue
+        exact = bool(set(listed[name]["emitters"]) & set(emitters) & EXACT_EMITTERS)
         want = [(f["name"], f["type"], f.get("base", 10)) for f in listed[name]["fields"]]
         got = {f[0]: f for f in fields}
         if exact and [f[0] for f in fields] != [f[0] for f in want]:
@@ -111,14 +115,15 @@ def check(trace, schema, emitter, required):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("trace")
-    parser.add_argument("--emitter", required=True)
+    parser.add_argument("--emitter", required=True, action="append", help="may be given several times")
     parser.add_argument("--schema", default=str(Path(__file__).resolve().parents[2] / "docs" / "events.json"))
     parser.add_argument("--require", nargs="*", default=[], help="events that must be declared")
     args = parser.parse_args()
     with open(args.schema, encoding="utf-8") as f:
         schema = json.load(f)
-    if args.emitter not in schema["emitters"]:
-        print(f"unknown emitter {args.emitter}; the schema knows {sorted(schema['emitters'])}", file=sys.stderr)
+    unknown = [e for e in args.emitter if e not in schema["emitters"]]
+    if unknown:
+        print(f"unknown emitter {unknown}; the schema knows {sorted(schema['emitters'])}", file=sys.stderr)
         return 2
     problems = check(args.trace, schema, args.emitter, args.require)
     for p in problems:
