@@ -41,6 +41,31 @@ std::optional<Int128> chain_at(const std::vector<Point>& hull, std::int64_t x, b
     return left.y + q;
 }
 
+// floor(num / den) and ceil(num / den) for den > 0.
+Int128 floor_div(Int128 num, Int128 den) {
+    Int128 q = num / den;
+    if (num % den != 0 && num < 0) {
+        --q;
+    }
+    return q;
+}
+Int128 ceil_div(Int128 num, Int128 den) { return -floor_div(-num, den); }
+
+// Index of the vertex where a line of slope dy/dx touches a convex chain:
+// the one minimising (lower hull) or maximising (upper hull) y - slope * x.
+std::size_t touch_point(const std::vector<Point>& hull, Int128 dy, Int128 dx, bool lower) {
+    std::size_t best = 0;
+    Int128 best_value = 0;
+    for (std::size_t i = 0; i < hull.size(); ++i) {
+        const Int128 value = static_cast<Int128>(hull[i].y) * dx - dy * hull[i].x;
+        if (i == 0 || (lower ? value < best_value : value > best_value)) {
+            best = i;
+            best_value = value;
+        }
+    }
+    return best;
+}
+
 }  // namespace
 
 void add_to_hull(std::vector<Point>& hull, Point p, bool lower) {
@@ -173,6 +198,7 @@ void ConvexHullEstimator::set_transform(const LinearTransform& transform, SyncQu
 }
 
 void ConvexHullEstimator::recompute() {
+    extremes_.reset();
     if (above_hull_.empty() && below_hull_.empty()) {
         set_transform(LinearTransform::identity(), SyncQuality::absent);
         return;
@@ -224,14 +250,69 @@ void ConvexHullEstimator::recompute() {
     t.slope_num = hi_num + lo_num;
     t.slope_den = static_cast<Int128>(2) << kSlopeShift;
     set_transform(t, SyncQuality::accurate);
+    compute_extremes(*hi, *lo);
+}
+
+void ConvexHullEstimator::compute_extremes(const Line& steepest, const Line& flattest) {
+    Extremes e{steepest, flattest};
+    e.above_touch_steep = touch_point(above_hull_, steepest.dy, steepest.dx, true);
+    e.above_touch_flat = touch_point(above_hull_, flattest.dy, flattest.dx, true);
+    e.below_touch_steep = touch_point(below_hull_, steepest.dy, steepest.dx, false);
+    e.below_touch_flat = touch_point(below_hull_, flattest.dy, flattest.dx, false);
+    extremes_ = e;
 }
 
 std::int64_t ConvexHullEstimator::bound_at(std::int64_t guest_time) const {
     if (quality_ != SyncQuality::accurate && quality_ != SyncQuality::approximate) {
         return -1;
     }
-    const auto upper = chain_at(above_hull_, guest_time, true);
-    const auto lower = chain_at(below_hull_, guest_time, false);
+    std::optional<Int128> upper = chain_at(above_hull_, guest_time, true);
+    std::optional<Int128> lower = chain_at(below_hull_, guest_time, false);
+    if (extremes_) {
+        const Extremes& e = *extremes_;
+        const Int128 x = guest_time;
+        // From vertex p, a feasible line reaches x no higher (lower) than
+        // the extreme slope allows; along a convex chain the best vertex on
+        // each side of x is the touch point, or the vertex nearest to x.
+        auto reach = [x](const Point& p, const Line& slope, bool up) {
+            const Int128 rise = (x - p.x) * slope.dy;
+            return p.y + (up ? ceil_div(rise, slope.dx) : floor_div(rise, slope.dx));
+        };
+        auto side_vertices = [x](const std::vector<Point>& hull, std::size_t touch_left, std::size_t touch_right) {
+            const auto split = static_cast<std::size_t>(
+                std::upper_bound(hull.begin(), hull.end(), x, [](Int128 v, const Point& p) { return v < p.x; }) -
+                hull.begin());
+            std::optional<std::size_t> left;
+            std::optional<std::size_t> right;
+            if (split > 0) {
+                left = std::min(touch_left, split - 1);
+            }
+            if (split < hull.size()) {
+                right = std::max(touch_right, split);
+            }
+            return std::make_pair(left, right);
+        };
+        auto take_min = [](std::optional<Int128>& bound, Int128 value) {
+            bound = bound ? std::min(*bound, value) : value;
+        };
+        auto take_max = [](std::optional<Int128>& bound, Int128 value) {
+            bound = bound ? std::max(*bound, value) : value;
+        };
+        const auto [a_left, a_right] = side_vertices(above_hull_, e.above_touch_steep, e.above_touch_flat);
+        if (a_left) {
+            take_min(upper, reach(above_hull_[*a_left], e.steepest, true));
+        }
+        if (a_right) {
+            take_min(upper, reach(above_hull_[*a_right], e.flattest, true));
+        }
+        const auto [b_left, b_right] = side_vertices(below_hull_, e.below_touch_flat, e.below_touch_steep);
+        if (b_left) {
+            take_max(lower, reach(below_hull_[*b_left], e.flattest, false));
+        }
+        if (b_right) {
+            take_max(lower, reach(below_hull_[*b_right], e.steepest, false));
+        }
+    }
     if (!upper || !lower) {
         return -1;
     }

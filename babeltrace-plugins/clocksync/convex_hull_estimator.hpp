@@ -26,6 +26,12 @@ namespace vmtrace::clocksync {
 // The estimate is the line halfway between the two extremes: it is feasible
 // whenever they are, because the feasible set is convex.
 //
+// The error bound at x: the true line lies below the upper set's hull and
+// above the lower set's, and its slope lies between the extreme feasible
+// slopes, so from any upper-set vertex it can rise at most as steeply as
+// the steepest line towards x (a tighter bound than the hull chains alone,
+// and defined before the first and after the last message too).
+//
 // Example: the guest sends at x=100 and the host receives at y=1105; the
 // host sends at y=1200 and the guest receives at x=210.  Then every line of
 // slope 1 with offset in [990, 1005] separates them, and a second exchange
@@ -72,6 +78,18 @@ private:
         Int128 dx;
     };
 
+    // For the bound: the extreme feasible slopes, and for each the hull
+    // vertex where a line of that slope touches the hull.
+    struct Extremes {
+        Line steepest;
+        Line flattest;
+        std::size_t above_touch_steep = 0;
+        std::size_t above_touch_flat = 0;
+        std::size_t below_touch_steep = 0;
+        std::size_t below_touch_flat = 0;
+    };
+    void compute_extremes(const Line& steepest, const Line& flattest);
+
     // Adds `p` to `hull`; undoes it and returns false when no line would
     // separate the sets any more.
     bool add_point(std::vector<Point>& hull, Point p, bool lower);
@@ -88,6 +106,7 @@ private:
     std::uint64_t rejected_ = 0;
     SyncQuality quality_ = SyncQuality::absent;
     LinearTransform transform_;
+    std::optional<Extremes> extremes_;  // set when accurate
     std::uint64_t generation_ = 0;
 };
 

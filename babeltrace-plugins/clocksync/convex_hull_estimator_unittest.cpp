@@ -102,6 +102,16 @@ TEST(ConvexHullEstimator, RecoversADriftingClockWithinItsBound) {
     }
     EXPECT_LT(worst, 1'000.0);
     EXPECT_GE(estimator.max_bound(), static_cast<std::int64_t>(worst));
+    // The slope bounds also cover times before the first and after the
+    // last message, with a bound that grows with the distance.
+    for (std::int64_t dx : {-1'000'000'000LL, -10'000'000LL, 10'000'000LL, 1'000'000'000LL}) {
+        const std::int64_t x = dx < 0 ? above.front().x + dx : above.back().x + dx;
+        const double error = std::abs(static_cast<double>(t.apply(x)) - clock.host_of_guest(x));
+        const std::int64_t bound = estimator.bound_at(x);
+        ASSERT_GE(bound, 0) << dx;
+        EXPECT_LE(error, static_cast<double>(bound) + 1.0) << dx;
+    }
+    EXPECT_LT(estimator.bound_at(above.back().x + 10'000'000), estimator.bound_at(above.back().x + 1'000'000'000));
 }
 
 TEST(ConvexHullEstimator, RejectsAMessageThatContradictsTheOthers) {
