@@ -6,8 +6,8 @@
 // trusted (the message says why); 2 bad usage (unknown subcommand or
 // option, missing argument, unreadable trace directory); 3 the vmtrace
 // babeltrace2 plugin cannot be found.
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <boost/program_options.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -73,14 +73,13 @@ std::vector<std::string> trace_dirs(const std::string& arg) {
 
 int sync_command(const std::vector<std::string>& args) {
     po::options_description options("vmtrace sync HOST_TRACE GUEST_TRACE... -o OUTPUT_DIR [options]");
-    options.add_options()("help,h", "show this help")(
-        "output,o", po::value<std::string>(), "directory for the synchronised CTF traces (required)")(
+    options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
+                                                      "directory for the synchronised CTF traces (required)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
         "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 20)")(
         "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
         "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
-        "lenient", "repeated or out-of-order cnt values are warnings, not errors")(
-        "quiet,q", "no summary on stderr");
+        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");
     po::options_description hidden;
     hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
     po::options_description all;
@@ -129,8 +128,7 @@ int sync_command(const std::vector<std::string>& args) {
         pipeline.connect_all(name, "sync");
     }
     pipeline.add("filter.utils.muxer", "mux", Params().value());
-    pipeline.add("sink.ctf.fs", "out",
-                 Params().set("path", vm["output"].as<std::string>()).set("quiet", true).value());
+    pipeline.add("sink.ctf.fs", "out", Params().set("path", vm["output"].as<std::string>()).set("quiet", true).value());
     pipeline.connect_all("sync", "mux");
     pipeline.connect_all("mux", "out");
     pipeline.run();

@@ -73,10 +73,10 @@ const bt_plugin* Pipeline::plugin(const std::string& name) {
         bt_plugin_find(name.c_str(), BT_TRUE, BT_FALSE, BT_TRUE, BT_TRUE, BT_FALSE, &plugin);
     }
     if (plugin == nullptr) {
-        throw Failure(fmt::format("cannot find the babeltrace2 plugin `{}`{}", name,
-                                  plugin_dir_.empty() || name != "vmtrace" ? std::string()
-                                                                           : fmt::format(" in {}", plugin_dir_)),
-                      take_error_causes());
+        throw Failure(
+            fmt::format("cannot find the babeltrace2 plugin `{}`{}", name,
+                        plugin_dir_.empty() || name != "vmtrace" ? std::string() : fmt::format(" in {}", plugin_dir_)),
+            take_error_causes());
     }
     return plugins_.emplace(name, bt2::PluginRef::adopt(plugin)).first->second.get();
 }
@@ -94,24 +94,24 @@ void Pipeline::add(const std::string& cls, const std::string& name, const bt2::V
         const auto* cc = bt_plugin_borrow_source_component_class_by_name_const(p, class_name.c_str());
         const bt_component_source* out = nullptr;
         if (cc != nullptr) {
-            status = bt_graph_add_source_component(graph_.get(), cc, name.c_str(), params.get(),
-                                                   component_log_level(), &out);
+            status = bt_graph_add_source_component(graph_.get(), cc, name.c_str(), params.get(), component_log_level(),
+                                                   &out);
             component = bt_component_source_as_component_const(out);
         }
     } else if (type == "filter") {
         const auto* cc = bt_plugin_borrow_filter_component_class_by_name_const(p, class_name.c_str());
         const bt_component_filter* out = nullptr;
         if (cc != nullptr) {
-            status = bt_graph_add_filter_component(graph_.get(), cc, name.c_str(), params.get(),
-                                                   component_log_level(), &out);
+            status = bt_graph_add_filter_component(graph_.get(), cc, name.c_str(), params.get(), component_log_level(),
+                                                   &out);
             component = bt_component_filter_as_component_const(out);
         }
     } else {
         const auto* cc = bt_plugin_borrow_sink_component_class_by_name_const(p, class_name.c_str());
         const bt_component_sink* out = nullptr;
         if (cc != nullptr) {
-            status = bt_graph_add_sink_component(graph_.get(), cc, name.c_str(), params.get(),
-                                                 component_log_level(), &out);
+            status =
+                bt_graph_add_sink_component(graph_.get(), cc, name.c_str(), params.get(), component_log_level(), &out);
             component = bt_component_sink_as_component_const(out);
         }
     }
@@ -130,11 +130,10 @@ void Pipeline::connect_all(const std::string& from, const std::string& to) {
                    : bt_component_filter_get_output_port_count(reinterpret_cast<const bt_component_filter*>(upstream));
     };
     auto output_port = [&](std::uint64_t i) {
-        return bt_component_is_source(upstream)
-                   ? bt_component_source_borrow_output_port_by_index_const(
-                         reinterpret_cast<const bt_component_source*>(upstream), i)
-                   : bt_component_filter_borrow_output_port_by_index_const(
-                         reinterpret_cast<const bt_component_filter*>(upstream), i);
+        return bt_component_is_source(upstream) ? bt_component_source_borrow_output_port_by_index_const(
+                                                      reinterpret_cast<const bt_component_source*>(upstream), i)
+                                                : bt_component_filter_borrow_output_port_by_index_const(
+                                                      reinterpret_cast<const bt_component_filter*>(upstream), i);
     };
     auto free_input_port = [&]() -> const bt_port_input* {
         const std::uint64_t count =
@@ -142,12 +141,11 @@ void Pipeline::connect_all(const std::string& from, const std::string& to) {
                 ? bt_component_filter_get_input_port_count(reinterpret_cast<const bt_component_filter*>(downstream))
                 : bt_component_sink_get_input_port_count(reinterpret_cast<const bt_component_sink*>(downstream));
         for (std::uint64_t i = 0; i < count; ++i) {
-            const bt_port_input* port =
-                bt_component_is_filter(downstream)
-                    ? bt_component_filter_borrow_input_port_by_index_const(
-                          reinterpret_cast<const bt_component_filter*>(downstream), i)
-                    : bt_component_sink_borrow_input_port_by_index_const(
-                          reinterpret_cast<const bt_component_sink*>(downstream), i);
+            const bt_port_input* port = bt_component_is_filter(downstream)
+                                            ? bt_component_filter_borrow_input_port_by_index_const(
+                                                  reinterpret_cast<const bt_component_filter*>(downstream), i)
+                                            : bt_component_sink_borrow_input_port_by_index_const(
+                                                  reinterpret_cast<const bt_component_sink*>(downstream), i);
             if (!bt_port_is_connected(bt_port_input_as_port_const(port))) {
                 return port;
             }
@@ -180,7 +178,9 @@ void Pipeline::run() {
     }
 }
 
-Params::Params() : map_(bt2::ValueRef::adopt(bt_value_map_create())) { check_alloc(map_.get()); }
+Params::Params() : map_(bt2::ValueRef::adopt(bt_value_map_create())) {
+    check_alloc(map_.get());
+}
 
 Params& Params::set(const char* key, const std::string& value) {
     if (bt_value_map_insert_string_entry(map_.get(), key, value.c_str()) != BT_VALUE_MAP_INSERT_ENTRY_STATUS_OK) {

@@ -80,8 +80,7 @@ TEST(Guard, TurnsExceptionsIntoStatusesAndCauses) {
               BT_COMPONENT_CLASS_INITIALIZE_METHOD_STATUS_OK);
     EXPECT_TRUE(cause.empty());
     EXPECT_EQ(guard<bt_component_class_initialize_method_status>(
-                  append,
-                  []() -> bt_component_class_initialize_method_status { throw Error("trace `x`: bad"); }),
+                  append, []() -> bt_component_class_initialize_method_status { throw Error("trace `x`: bad"); }),
               BT_COMPONENT_CLASS_INITIALIZE_METHOD_STATUS_ERROR);
     EXPECT_EQ(cause, "trace `x`: bad");
     EXPECT_EQ(guard<bt_message_iterator_class_next_method_status>(

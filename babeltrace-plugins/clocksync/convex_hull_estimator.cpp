@@ -24,8 +24,8 @@ std::optional<Int128> chain_at(const std::vector<Point>& hull, std::int64_t x, b
     if (hull.empty() || x < hull.front().x || x > hull.back().x) {
         return std::nullopt;
     }
-    auto it = std::lower_bound(hull.begin(), hull.end(), x,
-                               [](const Point& p, std::int64_t value) { return p.x < value; });
+    auto it =
+        std::lower_bound(hull.begin(), hull.end(), x, [](const Point& p, std::int64_t value) { return p.x < value; });
     if (it->x == x) {
         return it->y;
     }
@@ -49,7 +49,9 @@ Int128 floor_div(Int128 num, Int128 den) {
     }
     return q;
 }
-Int128 ceil_div(Int128 num, Int128 den) { return -floor_div(-num, den); }
+Int128 ceil_div(Int128 num, Int128 den) {
+    return -floor_div(-num, den);
+}
 
 // Index of the vertex where a line of slope dy/dx touches a convex chain:
 // the one minimising (lower hull) or maximising (upper hull) y - slope * x.

@@ -112,7 +112,6 @@ private:
 
 // Exposed for tests: add `p` to a hull kept sorted by x.  `lower` selects
 // the lower hull (line below the points), else the upper hull.
-void add_to_hull(std::vector<ConvexHullEstimator::Point>& hull, ConvexHullEstimator::Point p,
-                 bool lower);
+void add_to_hull(std::vector<ConvexHullEstimator::Point>& hull, ConvexHullEstimator::Point p, bool lower);
 
 }  // namespace vmtrace::clocksync

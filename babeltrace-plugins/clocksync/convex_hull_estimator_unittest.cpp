@@ -30,8 +30,8 @@ struct TrueClock {
 
 // Feeds `n` handshakes, one every 10 ms of host time, with one-way
 // latencies of at least `min_latency`.
-void feed(ConvexHullEstimator& estimator, const TrueClock& clock, int n, std::int64_t min_latency,
-          std::uint64_t seed, std::vector<Point>* above = nullptr, std::vector<Point>* below = nullptr) {
+void feed(ConvexHullEstimator& estimator, const TrueClock& clock, int n, std::int64_t min_latency, std::uint64_t seed,
+          std::vector<Point>* above = nullptr, std::vector<Point>* below = nullptr) {
     std::mt19937_64 rng(seed);
     std::exponential_distribution<double> tail(1.0 / 3000.0);
     for (int i = 0; i < n; ++i) {
@@ -175,8 +175,8 @@ TEST(ConvexHull, OutOfOrderInsertionBuildsTheSameHull) {
                 if (p.x < a.x || p.x > b.x) {
                     continue;
                 }
-                const __int128 cross = static_cast<__int128>(b.x - a.x) * (p.y - a.y) -
-                                       static_cast<__int128>(b.y - a.y) * (p.x - a.x);
+                const __int128 cross =
+                    static_cast<__int128>(b.x - a.x) * (p.y - a.y) - static_cast<__int128>(b.y - a.y) * (p.x - a.x);
                 EXPECT_TRUE(lower ? cross >= 0 : cross <= 0);
             }
         }

@@ -41,23 +41,51 @@ struct EventSpec {
 // compares the CTF metadata written from these with it.
 const std::vector<EventSpec>& event_specs() {
     static const std::vector<EventSpec> specs = {
-        {EventType::sched_switch, "sched_switch", true,
-         {{"prev_comm", FieldKind::string}, {"prev_tid", FieldKind::s32}, {"prev_prio", FieldKind::s32},
-          {"prev_state", FieldKind::s64}, {"next_comm", FieldKind::string}, {"next_tid", FieldKind::s32},
+        {EventType::sched_switch,
+         "sched_switch",
+         true,
+         {{"prev_comm", FieldKind::string},
+          {"prev_tid", FieldKind::s32},
+          {"prev_prio", FieldKind::s32},
+          {"prev_state", FieldKind::s64},
+          {"next_comm", FieldKind::string},
+          {"next_tid", FieldKind::s32},
           {"next_prio", FieldKind::s32}}},
-        {EventType::sched_migrate_task, "sched_migrate_task", true,
-         {{"comm", FieldKind::string}, {"tid", FieldKind::s32}, {"prio", FieldKind::s32},
-          {"orig_cpu", FieldKind::s32}, {"dest_cpu", FieldKind::s32}}},
+        {EventType::sched_migrate_task,
+         "sched_migrate_task",
+         true,
+         {{"comm", FieldKind::string},
+          {"tid", FieldKind::s32},
+          {"prio", FieldKind::s32},
+          {"orig_cpu", FieldKind::s32},
+          {"dest_cpu", FieldKind::s32}}},
         {EventType::kvm_entry, "kvm_x86_entry", true, {{"vcpu_id", FieldKind::u32}, {"rip", FieldKind::u64_hex}}},
-        {EventType::kvm_exit, "kvm_x86_exit", true,
-         {{"vcpu_id", FieldKind::u32}, {"exit_reason", FieldKind::u32}, {"guest_rip", FieldKind::u64_hex},
-          {"isa", FieldKind::u32}, {"info1", FieldKind::u64_hex}, {"info2", FieldKind::u64_hex},
-          {"intr_info", FieldKind::u32_hex}, {"error_code", FieldKind::u32_hex}}},
-        {EventType::vmsync_gh_guest, "vmsync_gh_guest", false, {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
-        {EventType::vmsync_hg_guest, "vmsync_hg_guest", false, {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
-        {EventType::vmsync_gh_host, "vmsync_gh_host", true,
+        {EventType::kvm_exit,
+         "kvm_x86_exit",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"exit_reason", FieldKind::u32},
+          {"guest_rip", FieldKind::u64_hex},
+          {"isa", FieldKind::u32},
+          {"info1", FieldKind::u64_hex},
+          {"info2", FieldKind::u64_hex},
+          {"intr_info", FieldKind::u32_hex},
+          {"error_code", FieldKind::u32_hex}}},
+        {EventType::vmsync_gh_guest,
+         "vmsync_gh_guest",
+         false,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
+        {EventType::vmsync_hg_guest,
+         "vmsync_hg_guest",
+         false,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
+        {EventType::vmsync_gh_host,
+         "vmsync_gh_host",
+         true,
          {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
-        {EventType::vmsync_hg_host, "vmsync_hg_host", true,
+        {EventType::vmsync_hg_host,
+         "vmsync_hg_host",
+         true,
          {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
     };
     return specs;
@@ -86,7 +114,8 @@ bt_field_class* make_field_class(bt_trace_class* trace_class, FieldKind kind) {
         const bool narrow = kind == FieldKind::u32 || kind == FieldKind::u32_hex;
         bt_field_class_integer_set_field_value_range(fc, narrow ? 32 : 64);
         if (kind == FieldKind::u64_hex || kind == FieldKind::u32_hex) {
-            bt_field_class_integer_set_preferred_display_base(fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
+            bt_field_class_integer_set_preferred_display_base(
+                fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
         }
         return fc;
     }
@@ -99,7 +128,7 @@ struct MachineMeta {
     std::string name;
     bt2::TraceClassRef trace_class;
     bt2::ClockClassRef clock_class;
-    bt_stream_class* stream_class = nullptr;  // owned by trace_class
+    bt_stream_class* stream_class = nullptr;                                 // owned by trace_class
     std::array<bt_event_class*, scenario::kEventTypeCount> event_classes{};  // owned by stream_class
     scenario::MachineClock clock;
     unsigned cpus = 0;
@@ -275,9 +304,9 @@ void open_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamSta
     stream.packet = bt2::PacketRef::adopt(bt2::check(bt_packet_create(stream.stream.get()), "packet"));
     bt_field* context = bt_packet_borrow_context_field(stream.packet.get());
     bt_field_integer_unsigned_set_value(bt_field_structure_borrow_member_field_by_index(context, 0), cpu);
-    it.pending.push_back(bt2::MessageRef::adopt(bt2::check(
-        bt_message_packet_beginning_create_with_default_clock_snapshot(self, stream.packet.get(), value),
-        "packet beginning message")));
+    it.pending.push_back(bt2::MessageRef::adopt(
+        bt2::check(bt_message_packet_beginning_create_with_default_clock_snapshot(self, stream.packet.get(), value),
+                   "packet beginning message")));
     stream.events_in_packet = 0;
 }
 
@@ -323,8 +352,8 @@ void start(bt_self_message_iterator* self, ScenarioIterator& it) {
     it.last_value = first_value;
     for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
         StreamState stream;
-        stream.stream = bt2::StreamRef::adopt(
-            bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream"));
+        stream.stream =
+            bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream"));
         it.pending.push_back(bt2::MessageRef::adopt(
             bt2::check(bt_message_stream_beginning_create(self, stream.stream.get()), "stream beginning message")));
         it.streams.push_back(std::move(stream));
@@ -375,12 +404,32 @@ bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
 }
 
 scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioComponent& comp) {
-    params.reject_unknown({"seed", "guests", "vcpus", "host-cpus", "duration-ms", "max-guest-offset-s",
-                           "max-drift-ppm", "guest-offsets-s", "guest-drifts-ppm", "sync-period-us",
-                           "latency-min-ns", "latency-mean-ns", "latency-max-ns", "mean-guest-run-us",
-                           "mean-guest-switch-us", "preempt-probability", "migrate-probability", "packet-events",
-                           "host-sync", "guest-sync", "host-receive-delay-ns", "corrupt-cnt",
-                           "corrupt-cnt-every", "guest-clock-step-ns", "ground-truth", "ground-truth-intervals"});
+    params.reject_unknown({"seed",
+                           "guests",
+                           "vcpus",
+                           "host-cpus",
+                           "duration-ms",
+                           "max-guest-offset-s",
+                           "max-drift-ppm",
+                           "guest-offsets-s",
+                           "guest-drifts-ppm",
+                           "sync-period-us",
+                           "latency-min-ns",
+                           "latency-mean-ns",
+                           "latency-max-ns",
+                           "mean-guest-run-us",
+                           "mean-guest-switch-us",
+                           "preempt-probability",
+                           "migrate-probability",
+                           "packet-events",
+                           "host-sync",
+                           "guest-sync",
+                           "host-receive-delay-ns",
+                           "corrupt-cnt",
+                           "corrupt-cnt-every",
+                           "guest-clock-step-ns",
+                           "ground-truth",
+                           "ground-truth-intervals"});
     scenario::ScenarioConfig config;
     auto non_negative = [&](std::string_view name, std::int64_t fallback) {
         const std::int64_t value = params.integer(name).value_or(fallback);
@@ -465,7 +514,9 @@ extern "C" bt_component_class_initialize_method_status vmtrace_scenario_initiali
     });
 }
 
-extern "C" void vmtrace_scenario_finalize(bt_self_component_source* self) { delete component_of(self); }
+extern "C" void vmtrace_scenario_finalize(bt_self_component_source* self) {
+    delete component_of(self);
+}
 
 extern "C" bt_message_iterator_class_initialize_method_status vmtrace_scenario_iterator_initialize(
     bt_self_message_iterator* self, bt_self_message_iterator_configuration*, bt_self_component_port_output* port) {
@@ -486,8 +537,10 @@ extern "C" void vmtrace_scenario_iterator_finalize(bt_self_message_iterator* sel
     delete static_cast<ScenarioIterator*>(bt_self_message_iterator_get_data(self));
 }
 
-extern "C" bt_message_iterator_class_next_method_status vmtrace_scenario_iterator_next(
-    bt_self_message_iterator* self, bt_message_array_const messages, uint64_t capacity, uint64_t* count) {
+extern "C" bt_message_iterator_class_next_method_status vmtrace_scenario_iterator_next(bt_self_message_iterator* self,
+                                                                                       bt_message_array_const messages,
+                                                                                       uint64_t capacity,
+                                                                                       uint64_t* count) {
     auto append = [self](const char* message) {
         BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
     };

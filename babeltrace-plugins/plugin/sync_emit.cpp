@@ -41,8 +41,7 @@ static void decide_mode(SyncIterator& it, Machine& guest) {
     if (guest.mode != GuestMode::undecided) {
         return;
     }
-    const SyncQuality quality =
-        guest.pairing != nullptr ? guest.pairing->estimator().quality() : SyncQuality::absent;
+    const SyncQuality quality = guest.pairing != nullptr ? guest.pairing->estimator().quality() : SyncQuality::absent;
     if (it.host == nullptr || (quality != SyncQuality::accurate && quality != SyncQuality::approximate)) {
         guest.mode = GuestMode::passthrough;
         return;
@@ -127,9 +126,11 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
         bt_event_class* ec = copier.event_class(bt_event_borrow_class_const(in));
         bt_message* out = nullptr;
         if (const bt_packet* packet = bt_event_borrow_packet_const(in)) {
-            out = bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet), value);
+            out =
+                bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet), value);
         } else {
-            out = bt_message_event_create_with_default_clock_snapshot(self, ec, copier.stream(bt_event_borrow_stream_const(in)), value);
+            out = bt_message_event_create_with_default_clock_snapshot(
+                self, ec, copier.stream(bt_event_borrow_stream_const(in)), value);
         }
         bt2::check(out, "event message");
         TraceIrCopier::copy_event_fields(in, bt_message_event_borrow_event(out));
@@ -144,24 +145,25 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
     }
     case BT_MESSAGE_TYPE_PACKET_END: {
         const bt_packet* in = bt_message_packet_end_borrow_packet_const(msg);
-        const bt_message* out =
-            bt2::check(item.has_time ? bt_message_packet_end_create_with_default_clock_snapshot(self, copier.packet(in), value)
-                                     : bt_message_packet_end_create(self, copier.packet(in)),
-                       "packet end message");
+        const bt_message* out = bt2::check(
+            item.has_time ? bt_message_packet_end_create_with_default_clock_snapshot(self, copier.packet(in), value)
+                          : bt_message_packet_end_create(self, copier.packet(in)),
+            "packet end message");
         copier.forget_packet(in);
         return out;
     }
     case BT_MESSAGE_TYPE_STREAM_BEGINNING: {
-        bt_message* out = bt2::check(
-            bt_message_stream_beginning_create(self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg))),
-            "stream beginning message");
+        bt_message* out = bt2::check(bt_message_stream_beginning_create(
+                                         self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg))),
+                                     "stream beginning message");
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_beginning_borrow_default_clock_snapshot_const(msg, &cs) ==
             BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
             std::int64_t ns = 0;
             bt_clock_snapshot_get_ns_from_origin(cs, &ns);
             bt_message_stream_beginning_set_default_clock_snapshot(
-                out, to_output_value(guest, std::max(guest_key(guest, Buffered{{}, nullptr, ns, true, -1}), guest.output_offset_ns)));
+                out, to_output_value(guest, std::max(guest_key(guest, Buffered{{}, nullptr, ns, true, -1}),
+                                                     guest.output_offset_ns)));
         }
         return out;
     }
@@ -190,17 +192,22 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
             std::int64_t begin_ns = 0;
             bt_clock_snapshot_get_ns_from_origin(begin, &begin_ns);
             const std::uint64_t begin_value = to_output_value(
-                guest, std::min(key, std::max(guest_key(guest, Buffered{{}, nullptr, begin_ns, true, -1}), guest.output_offset_ns)));
-            out = events ? bt_message_discarded_events_create_with_default_clock_snapshots(self, stream, begin_value, value)
-                         : bt_message_discarded_packets_create_with_default_clock_snapshots(self, stream, begin_value, value);
+                guest, std::min(key, std::max(guest_key(guest, Buffered{{}, nullptr, begin_ns, true, -1}),
+                                              guest.output_offset_ns)));
+            out = events ? bt_message_discarded_events_create_with_default_clock_snapshots(self, stream, begin_value,
+                                                                                           value)
+                         : bt_message_discarded_packets_create_with_default_clock_snapshots(self, stream, begin_value,
+                                                                                            value);
         } else {
-            out = events ? bt_message_discarded_events_create(self, stream) : bt_message_discarded_packets_create(self, stream);
+            out = events ? bt_message_discarded_events_create(self, stream)
+                         : bt_message_discarded_packets_create(self, stream);
         }
         bt2::check(out, "discarded items message");
         std::uint64_t count = 0;
         if (events && bt_message_discarded_events_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
             bt_message_discarded_events_set_count(out, count);
-        } else if (!events && bt_message_discarded_packets_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
+        } else if (!events &&
+                   bt_message_discarded_packets_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
             bt_message_discarded_packets_set_count(out, count);
         }
         return out;
@@ -228,10 +235,10 @@ static void check_consistency(SyncIterator& it, Machine& guest, const Buffered& 
         ++guest.violations;
         if (guest.first_violation.empty()) {
             const bt_event* event = bt_message_event_borrow_event_const(item.message.get());
-            guest.first_violation =
-                fmt::format("event {} on vCPU {} at guest time {} ns -> host time {} ns, when the vCPU was not in "
-                            "guest mode",
-                            bt_event_class_get_name(bt_event_borrow_class_const(event)), item.cpu, item.time, key);
+            guest.first_violation = fmt::format(
+                "event {} on vCPU {} at guest time {} ns -> host time {} ns, when the vCPU was not in "
+                "guest mode",
+                bt_event_class_get_name(bt_event_borrow_class_const(event)), item.cpu, item.time, key);
         }
         return;
     }

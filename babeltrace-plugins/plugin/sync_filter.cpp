@@ -159,8 +159,9 @@ void add_input_port(bt_self_component_filter* self, SyncComponent& comp) {
 using namespace vmtrace;
 using namespace vmtrace::plugin::syncfilter;
 
-extern "C" bt_component_class_initialize_method_status vmtrace_sync_initialize(
-    bt_self_component_filter* self, bt_self_component_filter_configuration*, const bt_value* params, void*) {
+extern "C" bt_component_class_initialize_method_status vmtrace_sync_initialize(bt_self_component_filter* self,
+                                                                               bt_self_component_filter_configuration*,
+                                                                               const bt_value* params, void*) {
     auto append = [self](const char* message) {
         BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_filter_as_self_component(self), "%s",
                                                             message);
@@ -175,7 +176,9 @@ extern "C" bt_component_class_initialize_method_status vmtrace_sync_initialize(
     });
 }
 
-extern "C" void vmtrace_sync_finalize(bt_self_component_filter* self) { delete component_of(self); }
+extern "C" void vmtrace_sync_finalize(bt_self_component_filter* self) {
+    delete component_of(self);
+}
 
 extern "C" bt_component_class_port_connected_method_status vmtrace_sync_input_port_connected(
     bt_self_component_filter* self, bt_self_component_port_input*, const bt_port_output*) {
@@ -206,15 +209,16 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
         const bt_component_filter* filter = bt_self_component_filter_as_component_filter(self_filter);
         for (std::uint64_t i = 0; i < bt_component_filter_get_input_port_count(filter); ++i) {
             bt_self_component_port_input* port = bt_self_component_filter_borrow_input_port_by_index(self_filter, i);
-            const bt_port* as_port = bt_self_component_port_as_port(bt_self_component_port_input_as_self_component_port(port));
+            const bt_port* as_port =
+                bt_self_component_port_as_port(bt_self_component_port_input_as_self_component_port(port));
             if (!bt_port_is_connected(as_port)) {
                 continue;
             }
             bt_message_iterator* upstream = nullptr;
             if (bt_message_iterator_create_from_message_iterator(self, port, &upstream) !=
                 BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
-                throw bt2::CallError(fmt::format("cannot create a message iterator on input port `{}`",
-                                                 bt_port_get_name(as_port)));
+                throw bt2::CallError(
+                    fmt::format("cannot create a message iterator on input port `{}`", bt_port_get_name(as_port)));
             }
             Input input;
             input.iterator = bt2::MessageIteratorRef::adopt(upstream);
@@ -223,8 +227,8 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
                 bt_message_iterator* scout = nullptr;
                 if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
                     BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
-                    throw bt2::CallError(fmt::format("cannot create a second message iterator on input port `{}`",
-                                                     input.port));
+                    throw bt2::CallError(
+                        fmt::format("cannot create a second message iterator on input port `{}`", input.port));
                 }
                 input.scout = bt2::MessageIteratorRef::adopt(scout);
             }
@@ -242,8 +246,9 @@ extern "C" void vmtrace_sync_iterator_finalize(bt_self_message_iterator* self) {
     delete static_cast<SyncIterator*>(bt_self_message_iterator_get_data(self));
 }
 
-extern "C" bt_message_iterator_class_next_method_status vmtrace_sync_iterator_next(
-    bt_self_message_iterator* self, bt_message_array_const messages, uint64_t capacity, uint64_t* count) {
+extern "C" bt_message_iterator_class_next_method_status vmtrace_sync_iterator_next(bt_self_message_iterator* self,
+                                                                                   bt_message_array_const messages,
+                                                                                   uint64_t capacity, uint64_t* count) {
     auto append = [self](const char* message) {
         BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
     };

@@ -87,10 +87,10 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
     }
     if (machine->role == Role::host) {
         if (it.host != nullptr) {
-            throw bt2::Error(fmt::format(
-                "traces `{}` and `{}` both look like KVM hosts (they declare kvm or vmsync host events); "
-                "name the host with the `host` parameter",
-                it.host->name, machine->name));
+            throw bt2::Error(
+                fmt::format("traces `{}` and `{}` both look like KVM hosts (they declare kvm or vmsync host events); "
+                            "name the host with the `host` parameter",
+                            it.host->name, machine->name));
         }
         if (machine->clock_class == nullptr) {
             throw bt2::Error(fmt::format("host trace `{}` has no clock: nothing to synchronise to", machine->name));
@@ -133,8 +133,9 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
         for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(payload); ++i) {
             const auto* m = bt_field_class_structure_borrow_member_by_index_const(payload, i);
             if (std::string_view(bt_field_class_structure_member_get_name(m)) == field &&
-                bt_field_class_type_is(bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(m)),
-                                       BT_FIELD_CLASS_TYPE_INTEGER)) {
+                bt_field_class_type_is(
+                    bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(m)),
+                    BT_FIELD_CLASS_TYPE_INTEGER)) {
                 index = i;
                 return true;
             }
@@ -193,7 +194,7 @@ static sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
 // Pairs a vmsync event (unless `feed` is false: the prefetch already did)
 // and notes what it tells about its machine and vCPU thread.
 static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_event* event, const EventInfo& info,
-                 Buffered& item, bool feed) {
+                        Buffered& item, bool feed) {
     const std::int64_t time = item.time;
     const std::int32_t cpu = item.cpu;
     const bt_field* payload = bt_event_borrow_payload_field_const(event);
@@ -307,7 +308,8 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
         break;
     }
     if (snapshot != nullptr) {
-        if (bt_clock_snapshot_get_ns_from_origin(snapshot, &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+        if (bt_clock_snapshot_get_ns_from_origin(snapshot, &item.time) !=
+            BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
             throw bt2::Error(fmt::format("trace `{}`: a clock snapshot overflows 64-bit ns from origin", machine.name));
         }
         item.has_time = true;
@@ -331,10 +333,10 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     switch (info.kind) {
     case EventKind::sched_switch:
         if (host && item.cpu >= 0) {
-            it.tracker->on_sched_switch(static_cast<std::uint32_t>(item.cpu),
-                                        static_cast<std::int32_t>(integer_member(
-                                            bt_event_borrow_payload_field_const(event), info.next_tid)),
-                                        time);
+            it.tracker->on_sched_switch(
+                static_cast<std::uint32_t>(item.cpu),
+                static_cast<std::int32_t>(integer_member(bt_event_borrow_payload_field_const(event), info.next_tid)),
+                time);
         }
         break;
     case EventKind::kvm_entry:

@@ -17,8 +17,8 @@ SyncQuality reported_quality(const SyncConfig& config, const Machine& guest) {
     }
     const sync::VmPairing& pairing = *guest.pairing;
     const std::uint64_t matched = pairing.guest_to_host_matches() + pairing.host_to_guest_matches();
-    if (matched > 0 && static_cast<double>(pairing.anomalies().rejected) >
-                           config.max_rejected_ratio * static_cast<double>(matched)) {
+    if (matched > 0 &&
+        static_cast<double>(pairing.anomalies().rejected) > config.max_rejected_ratio * static_cast<double>(matched)) {
         return SyncQuality::fail;
     }
     return pairing.quality();
@@ -115,28 +115,32 @@ std::vector<std::string> finish(SyncIterator& it) {
         }
         const SyncQuality quality = reported_quality(config, *m);
         if (m->pairing == nullptr) {
-            warnings.push_back(fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
-                                           "host time base (load the vmtrace guest module in that guest)",
-                                           m->name));
-            text += fmt::format("  guest {}: quality absent, {} events passed through unchanged\n", m->name, m->events_out);
+            warnings.push_back(
+                fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
+                            "host time base (load the vmtrace guest module in that guest)",
+                            m->name));
+            text +=
+                fmt::format("  guest {}: quality absent, {} events passed through unchanged\n", m->name, m->events_out);
             continue;
         }
         const auto& pairing = *m->pairing;
         const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
         const auto& t = estimator.transform();
-        text += fmt::format("  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched, "
-                            "hull {}+{} points\n",
-                            m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
-                            pairing.host_to_guest_matches(), estimator.upper_set_hull().size(),
-                            estimator.lower_set_hull().size());
+        text += fmt::format(
+            "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched, "
+            "hull {}+{} points\n",
+            m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
+            pairing.host_to_guest_matches(), estimator.upper_set_hull().size(), estimator.lower_set_hull().size());
         if (m->mode == GuestMode::rewrite) {
-            text += fmt::format("        host = guest + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
-                                "+-{} ns)\n",
-                                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6,
-                                estimator.max_bound(), m->max_applied_bound_ns);
-            text += fmt::format("        {} events synchronised; consistency: {} violations in {} checked events ({} "
-                                "not checkable)\n",
-                                m->events_out, m->violations, m->checked, m->unchecked);
+            text += fmt::format(
+                "        host = guest + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
+                "+-{} ns)\n",
+                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6, estimator.max_bound(),
+                m->max_applied_bound_ns);
+            text += fmt::format(
+                "        {} events synchronised; consistency: {} violations in {} checked events ({} "
+                "not checkable)\n",
+                m->events_out, m->violations, m->checked, m->unchecked);
         } else {
             text += fmt::format("        {} events passed through UNCHANGED\n", m->events_out);
         }
@@ -145,8 +149,8 @@ std::vector<std::string> finish(SyncIterator& it) {
                 "trace `{}` (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
                 "guest and {} host sync events, quality {} within the {} ms look-ahead window); it was passed "
                 "through unchanged",
-                m->name, pairing.vm_uid(), pairing.guest_events(), pairing.host_events(),
-                clocksync::to_string(quality), config.window_ns / 1'000'000));
+                m->name, pairing.vm_uid(), pairing.guest_events(), pairing.host_events(), clocksync::to_string(quality),
+                config.window_ns / 1'000'000));
         }
         const auto& anomalies = pairing.anomalies();
         if (quality == SyncQuality::fail) {
@@ -160,26 +164,27 @@ std::vector<std::string> finish(SyncIterator& it) {
                                            anomalies.rejected, anomalies.first_rejected));
         }
         if (anomalies.duplicate_cnt + anomalies.out_of_order_cnt > 0) {
-            const std::string message = fmt::format(
-                "trace `{}`: {} duplicate and {} out-of-order vmsync cnt values; first: {}", m->name,
-                anomalies.duplicate_cnt, anomalies.out_of_order_cnt, anomalies.first);
+            const std::string message =
+                fmt::format("trace `{}`: {} duplicate and {} out-of-order vmsync cnt values; first: {}", m->name,
+                            anomalies.duplicate_cnt, anomalies.out_of_order_cnt, anomalies.first);
             (config.strict ? errors : warnings).push_back(message);
         }
         if (m->checked > 0 &&
             static_cast<double>(m->violations) > config.max_violation_ratio * static_cast<double>(m->checked)) {
-            errors.push_back(fmt::format("trace `{}`: {} of {} checked events fall outside the host's guest-mode "
-                                         "intervals of their vCPU; first: {}",
-                                         m->name, m->violations, m->checked, m->first_violation));
+            errors.push_back(
+                fmt::format("trace `{}`: {} of {} checked events fall outside the host's guest-mode "
+                            "intervals of their vCPU; first: {}",
+                            m->name, m->violations, m->checked, m->first_violation));
         } else if (m->violations > 0) {
             warnings.push_back(fmt::format("trace `{}`: {} consistency violations; first: {}", m->name, m->violations,
                                            m->first_violation));
         }
     }
     for (const auto& orphan : stats["vm_uids_without_guest_trace"]) {
-        warnings.push_back(fmt::format("the host records {} vmsync events of vm_uid {} but no input trace is that "
-                                       "guest",
-                                       orphan["host_events"].get<std::uint64_t>(),
-                                       orphan["vm_uid"].get<std::string>()));
+        warnings.push_back(
+            fmt::format("the host records {} vmsync events of vm_uid {} but no input trace is that "
+                        "guest",
+                        orphan["host_events"].get<std::uint64_t>(), orphan["vm_uid"].get<std::string>()));
     }
     if (it.window_truncations > 0) {
         warnings.push_back(fmt::format("{} times the buffer limit ({} messages) cut the look-ahead window short",

@@ -104,7 +104,7 @@ struct Buffered {
 
 struct Input {
     bt2::MessageIteratorRef iterator;
-    bt2::MessageIteratorRef scout;  // reads ahead for prefetch(), then dropped
+    bt2::MessageIteratorRef scout;      // reads ahead for prefetch(), then dropped
     std::uint64_t prefetched_sync = 0;  // vmsync events the scout fed
     std::uint64_t seen_sync = 0;        // vmsync events the main pass saw
     std::string port;
@@ -145,7 +145,7 @@ struct SyncIterator {
     std::uint64_t dropped_inactivity = 0;
     std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
     std::uint64_t emitted = 0;
-    std::vector<Input*> to_fill;   // inputs whose look-ahead may have shrunk
+    std::vector<Input*> to_fill;    // inputs whose look-ahead may have shrunk
     std::uint64_t input_share = 1;  // of max_buffered, per input
     bool prefetched = false;
     bool finished = false;

@@ -74,9 +74,8 @@ bt_field_class* TraceIrCopier::resolve(const bt_field_path* path, StreamClassMap
     return it->second;
 }
 
-bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_trace_class* tc,
-                                                   StreamClassMap& map, const bt_stream_class* in_sc,
-                                                   const bt_event_class* in_ec) {
+bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_trace_class* tc, StreamClassMap& map,
+                                                   const bt_stream_class* in_sc, const bt_event_class* in_ec) {
     bt_field_class* out = nullptr;
     const bt_field_class_type type = bt_field_class_get_type(in);
     if (type == BT_FIELD_CLASS_TYPE_BOOL) {
@@ -86,21 +85,24 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
     } else if (is(in, BT_FIELD_CLASS_TYPE_INTEGER)) {
         const bool is_signed = is(in, BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
         if (is(in, BT_FIELD_CLASS_TYPE_ENUMERATION)) {
-            out = is_signed ? bt_field_class_enumeration_signed_create(tc) : bt_field_class_enumeration_unsigned_create(tc);
+            out = is_signed ? bt_field_class_enumeration_signed_create(tc)
+                            : bt_field_class_enumeration_unsigned_create(tc);
             bt2::check(out, "enumeration field class");
             for (std::uint64_t i = 0; i < bt_field_class_enumeration_get_mapping_count(in); ++i) {
                 if (is_signed) {
                     const auto* m = bt_field_class_enumeration_signed_borrow_mapping_by_index_const(in, i);
                     bt2::check_status(bt_field_class_enumeration_signed_add_mapping(
-                                          out, bt_field_class_enumeration_mapping_get_label(
-                                                   bt_field_class_enumeration_signed_mapping_as_mapping_const(m)),
+                                          out,
+                                          bt_field_class_enumeration_mapping_get_label(
+                                              bt_field_class_enumeration_signed_mapping_as_mapping_const(m)),
                                           bt_field_class_enumeration_signed_mapping_borrow_ranges_const(m)),
                                       "add enumeration mapping");
                 } else {
                     const auto* m = bt_field_class_enumeration_unsigned_borrow_mapping_by_index_const(in, i);
                     bt2::check_status(bt_field_class_enumeration_unsigned_add_mapping(
-                                          out, bt_field_class_enumeration_mapping_get_label(
-                                                   bt_field_class_enumeration_unsigned_mapping_as_mapping_const(m)),
+                                          out,
+                                          bt_field_class_enumeration_mapping_get_label(
+                                              bt_field_class_enumeration_unsigned_mapping_as_mapping_const(m)),
                                           bt_field_class_enumeration_unsigned_mapping_borrow_ranges_const(m)),
                                       "add enumeration mapping");
                 }
@@ -123,8 +125,8 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
         map.field_classes[in] = out;
         for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(in); ++i) {
             const auto* member = bt_field_class_structure_borrow_member_by_index_const(in, i);
-            auto member_fc = copy_field_class(bt_field_class_structure_member_borrow_field_class_const(member), tc,
-                                              map, in_sc, in_ec);
+            auto member_fc = copy_field_class(bt_field_class_structure_member_borrow_field_class_const(member), tc, map,
+                                              in_sc, in_ec);
             bt2::check_status(bt_field_class_structure_append_member(
                                   out, bt_field_class_structure_member_get_name(member), member_fc.get()),
                               "append structure member");
@@ -146,8 +148,8 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
         if (type == BT_FIELD_CLASS_TYPE_OPTION_WITHOUT_SELECTOR_FIELD) {
             out = bt_field_class_option_without_selector_create(tc, content.get());
         } else {
-            bt_field_class* selector =
-                resolve(bt_field_class_option_with_selector_field_borrow_selector_field_path_const(in), map, in_sc, in_ec);
+            bt_field_class* selector = resolve(
+                bt_field_class_option_with_selector_field_borrow_selector_field_path_const(in), map, in_sc, in_ec);
             if (type == BT_FIELD_CLASS_TYPE_OPTION_WITH_BOOL_SELECTOR_FIELD) {
                 out = bt2::check(bt_field_class_option_with_selector_field_bool_create(tc, content.get(), selector),
                                  "option field class");
@@ -166,8 +168,8 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
     } else if (is(in, BT_FIELD_CLASS_TYPE_VARIANT)) {
         bt_field_class* selector = nullptr;
         if (type != BT_FIELD_CLASS_TYPE_VARIANT_WITHOUT_SELECTOR_FIELD) {
-            selector =
-                resolve(bt_field_class_variant_with_selector_field_borrow_selector_field_path_const(in), map, in_sc, in_ec);
+            selector = resolve(bt_field_class_variant_with_selector_field_borrow_selector_field_path_const(in), map,
+                               in_sc, in_ec);
         }
         out = bt2::check(bt_field_class_variant_create(tc, selector), "variant field class");
         map.field_classes[in] = out;
@@ -180,17 +182,21 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
                 bt2::check_status(bt_field_class_variant_without_selector_append_option(out, name, option_fc.get()),
                                   "append variant option");
             } else if (type == BT_FIELD_CLASS_TYPE_VARIANT_WITH_UNSIGNED_INTEGER_SELECTOR_FIELD) {
-                const auto* with = bt_field_class_variant_with_selector_field_integer_unsigned_borrow_option_by_index_const(in, i);
-                bt2::check_status(bt_field_class_variant_with_selector_field_integer_unsigned_append_option(
-                                      out, name, option_fc.get(),
-                                      bt_field_class_variant_with_selector_field_integer_unsigned_option_borrow_ranges_const(with)),
-                                  "append variant option");
+                const auto* with =
+                    bt_field_class_variant_with_selector_field_integer_unsigned_borrow_option_by_index_const(in, i);
+                bt2::check_status(
+                    bt_field_class_variant_with_selector_field_integer_unsigned_append_option(
+                        out, name, option_fc.get(),
+                        bt_field_class_variant_with_selector_field_integer_unsigned_option_borrow_ranges_const(with)),
+                    "append variant option");
             } else {
-                const auto* with = bt_field_class_variant_with_selector_field_integer_signed_borrow_option_by_index_const(in, i);
-                bt2::check_status(bt_field_class_variant_with_selector_field_integer_signed_append_option(
-                                      out, name, option_fc.get(),
-                                      bt_field_class_variant_with_selector_field_integer_signed_option_borrow_ranges_const(with)),
-                                  "append variant option");
+                const auto* with =
+                    bt_field_class_variant_with_selector_field_integer_signed_borrow_option_by_index_const(in, i);
+                bt2::check_status(
+                    bt_field_class_variant_with_selector_field_integer_signed_append_option(
+                        out, name, option_fc.get(),
+                        bt_field_class_variant_with_selector_field_integer_signed_option_borrow_ranges_const(with)),
+                    "append variant option");
             }
         }
     }
@@ -217,7 +223,8 @@ TraceIrCopier::StreamClassMap& TraceIrCopier::stream_class(const bt_stream_class
         if (cc == clock_classes_.end()) {
             cc = clock_classes_.emplace(in_cc, clock_maker_(in_cc)).first;
         }
-        bt2::check_status(bt_stream_class_set_default_clock_class(map.out, cc->second.get()), "set default clock class");
+        bt2::check_status(bt_stream_class_set_default_clock_class(map.out, cc->second.get()),
+                          "set default clock class");
     }
     bt_stream_class_set_supports_packets(map.out, bt_stream_class_supports_packets(in),
                                          bt_stream_class_packets_have_beginning_default_clock_snapshot(in),
@@ -276,8 +283,7 @@ bt_trace* TraceIrCopier::trace(const bt_trace* in) {
     if (it != traces_.end()) {
         return it->second.get();
     }
-    auto out = bt2::TraceRef::adopt(
-        bt2::check(bt_trace_create(trace_class(bt_trace_borrow_class_const(in))), "trace"));
+    auto out = bt2::TraceRef::adopt(bt2::check(bt_trace_create(trace_class(bt_trace_borrow_class_const(in))), "trace"));
     if (const char* name = bt_trace_get_name(in)) {
         bt2::check_status(bt_trace_set_name(out.get(), name), "set trace name");
     }
@@ -289,8 +295,9 @@ bt_trace* TraceIrCopier::trace(const bt_trace* in) {
         const bt_value* value = nullptr;
         bt_trace_borrow_environment_entry_by_index_const(in, i, &name, &value);
         if (bt_value_is_signed_integer(value)) {
-            bt2::check_status(bt_trace_set_environment_entry_integer(out.get(), name, bt_value_integer_signed_get(value)),
-                              "set environment entry");
+            bt2::check_status(
+                bt_trace_set_environment_entry_integer(out.get(), name, bt_value_integer_signed_get(value)),
+                "set environment entry");
         } else if (bt_value_is_string(value)) {
             bt2::check_status(bt_trace_set_environment_entry_string(out.get(), name, bt_value_string_get(value)),
                               "set environment entry");
@@ -310,8 +317,8 @@ bt_stream* TraceIrCopier::stream(const bt_stream* in) {
     }
     StreamClassMap& map = stream_class(bt_stream_borrow_class_const(in));
     bt_trace* out_trace = trace(bt_stream_borrow_trace_const(in));
-    auto out = bt2::StreamRef::adopt(
-        bt2::check(bt_stream_create_with_id(map.out, out_trace, bt_stream_get_id(in)), "stream"));
+    auto out =
+        bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(map.out, out_trace, bt_stream_get_id(in)), "stream"));
     if (const char* name = bt_stream_get_name(in)) {
         bt2::check_status(bt_stream_set_name(out.get(), name), "set stream name");
     }
@@ -330,7 +337,9 @@ bt_packet* TraceIrCopier::packet(const bt_packet* in) {
     return packets_.emplace(in, std::move(out)).first->second.get();
 }
 
-void TraceIrCopier::forget_packet(const bt_packet* in) { packets_.erase(in); }
+void TraceIrCopier::forget_packet(const bt_packet* in) {
+    packets_.erase(in);
+}
 
 void TraceIrCopier::copy_event_fields(const bt_event* in, bt_event* out) {
     if (const bt_field* f = bt_event_borrow_common_context_field_const(in)) {

@@ -41,14 +41,14 @@ struct ScenarioConfig {
     std::int64_t mean_guest_switch_ns = 400'000;  // guest sched_switch interval
     double preempt_probability = 0.05;            // host preemption after an INTR exit
     std::int64_t mean_preempt_ns = 150'000;
-    std::int64_t mean_idle_ns = 300'000;          // vCPU blocked after HLT
-    double migrate_probability = 0.2;             // vCPU thread moves when it resumes
-    unsigned threads_per_vcpu = 3;                // guest threads per vCPU
-    unsigned packet_events = 8192;                // events per CTF packet
+    std::int64_t mean_idle_ns = 300'000;  // vCPU blocked after HLT
+    double migrate_probability = 0.2;     // vCPU thread moves when it resumes
+    unsigned threads_per_vcpu = 3;        // guest threads per vCPU
+    unsigned packet_events = 8192;        // events per CTF packet
 
     // Bad-input knobs, all off by default.
-    bool host_sync_events = true;       // host module records vmsync
-    bool guest_sync_events = true;      // guest module loaded
+    bool host_sync_events = true;            // host module records vmsync
+    bool guest_sync_events = true;           // guest module loaded
     std::int64_t host_receive_delay_ns = 0;  // host records gh_host late
     CntCorruption cnt_corruption = CntCorruption::none;
     // Every guest clock jumps forward by this much halfway through the run

@@ -13,12 +13,14 @@ namespace {
 // Guest events keep this far from their vCPU's entry and exit, as the
 // guest's tracer runs some instructions after entry and before the exit.
 constexpr std::int64_t kGuestMargin = 2'000;
-constexpr std::int64_t kEntryLatency = 500;       // kvm entry tracepoint -> guest code
+constexpr std::int64_t kEntryLatency = 500;                           // kvm entry tracepoint -> guest code
 constexpr std::int64_t kHostEpochOffset = 1'790'000'000'000'000'000;  // Unix ns
 constexpr std::int64_t kHostUptime = 4'000'000'000'000;               // boot -> start
 constexpr std::int32_t kNormalPrio = 20;
 
-std::int64_t ns_from_seconds(double seconds) { return static_cast<std::int64_t>(std::llround(seconds * 1e9)); }
+std::int64_t ns_from_seconds(double seconds) {
+    return static_cast<std::int64_t>(std::llround(seconds * 1e9));
+}
 
 }  // namespace
 
@@ -46,10 +48,10 @@ ScenarioSimulator::ScenarioSimulator(const ScenarioConfig& config, StateObserver
         GuestIdentity id;
         id.vm_uid = rng_() | 1;
         id.hostname = fmt::format("vmtrace-sim-guest{}", g);
-        id.offset_s = config_.guest_offsets_s.empty() ? unit(rng_) * config_.max_guest_offset_s
-                                                      : config_.guest_offsets_s[g];
-        id.drift_ppm = config_.guest_drifts_ppm.empty() ? unit(rng_) * config_.max_drift_ppm
-                                                        : config_.guest_drifts_ppm[g];
+        id.offset_s =
+            config_.guest_offsets_s.empty() ? unit(rng_) * config_.max_guest_offset_s : config_.guest_offsets_s[g];
+        id.drift_ppm =
+            config_.guest_drifts_ppm.empty() ? unit(rng_) * config_.max_drift_ppm : config_.guest_drifts_ppm[g];
         // A guest booted later than the host: smaller uptime, and a wall
         // clock set `offset_s` away from the host's.
         const std::int64_t uptime = 20'000'000'000 + static_cast<std::int64_t>(rng_() % 1'000'000'000'000);
@@ -66,8 +68,8 @@ ScenarioSimulator::ScenarioSimulator(const ScenarioConfig& config, StateObserver
         guest.threads.reserve(thread_count);
         for (unsigned t = 0; t < thread_count; ++t) {
             static constexpr const char* kNames[] = {"postgres", "nginx", "kworker/u8:2", "sshd", "stress-ng", "java"};
-            guest.threads.push_back(GuestThread{
-                Thread{static_cast<std::int32_t>(400 + t), fmt::format("{}", kNames[t % 6]), kNormalPrio}});
+            guest.threads.push_back(
+                GuestThread{Thread{static_cast<std::int32_t>(400 + t), fmt::format("{}", kNames[t % 6]), kNormalPrio}});
         }
         for (unsigned v = 0; v < config_.vcpus_per_guest; ++v) {
             guest.idle.push_back(Thread{0, fmt::format("swapper/{}", v), kNormalPrio});
@@ -151,8 +153,8 @@ std::uint32_t ScenarioSimulator::take_cnt(Guest& guest, Vcpu& vcpu) {
         vcpu.held_cnt = -1;
         return cnt;
     }
-    const bool corrupt = config_.cnt_corruption != CntCorruption::none &&
-                         guest.handshakes % config_.cnt_corruption_every == 0;
+    const bool corrupt =
+        config_.cnt_corruption != CntCorruption::none && guest.handshakes % config_.cnt_corruption_every == 0;
     if (corrupt && config_.cnt_corruption == CntCorruption::duplicate && guest.next_cnt > 0) {
         return guest.next_cnt - 1;
     }
@@ -255,7 +257,7 @@ void ScenarioSimulator::fill_exit_info(SimEvent& event, const Vcpu& vcpu) {
     event.rip = 0xffffffff81000000ULL + (rng_() % 0x800000);
     switch (vcpu.exit_reason) {
     case svm_exit::npf:
-        event.info1 = 0x100000004ULL | (rng_() & 0x3);   // fault error code
+        event.info1 = 0x100000004ULL | (rng_() & 0x3);      // fault error code
         event.info2 = (rng_() % (1ULL << 30)) & ~0xfffULL;  // guest-physical address
         break;
     case svm_exit::ioio:

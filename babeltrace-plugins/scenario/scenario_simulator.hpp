@@ -22,8 +22,7 @@ const char* to_string(VcpuState state);
 class StateObserver {
 public:
     virtual ~StateObserver() = default;
-    virtual void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start,
-                             std::int64_t end) = 0;
+    virtual void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) = 0;
 };
 
 struct GuestIdentity {
@@ -63,7 +62,18 @@ public:
 
 private:
     enum class Action : std::uint8_t {
-        entry, guest_switch, guest_idle, hg_receipt, sync, exit, gh_host, block, preempt, wake, resume, done
+        entry,
+        guest_switch,
+        guest_idle,
+        hg_receipt,
+        sync,
+        exit,
+        gh_host,
+        block,
+        preempt,
+        wake,
+        resume,
+        done
     };
     enum class Phase : std::uint8_t { guest, hypervisor, preempted, idle };
 

@@ -22,9 +22,9 @@ std::uint64_t digest(ScenarioSimulator& sim, std::uint64_t* count) {
     SimEvent e;
     *count = 0;
     while (sim.next(e)) {
-        for (std::uint64_t v : {static_cast<std::uint64_t>(e.time), std::uint64_t{e.machine}, std::uint64_t{e.cpu},
-                                static_cast<std::uint64_t>(e.type), std::uint64_t{e.cnt},
-                                static_cast<std::uint64_t>(e.next_tid)}) {
+        for (std::uint64_t v :
+             {static_cast<std::uint64_t>(e.time), std::uint64_t{e.machine}, std::uint64_t{e.cpu},
+              static_cast<std::uint64_t>(e.type), std::uint64_t{e.cnt}, static_cast<std::uint64_t>(e.next_tid)}) {
             hash = (hash ^ v) * 1099511628211ULL;
         }
         ++*count;
@@ -84,9 +84,8 @@ TEST(ScenarioSimulator, GuestEventsHappenOnlyInGuestModeAndInTimeOrder) {
     }
     for (const SimEvent& g : guest_events) {
         const auto& list = intervals.guest_mode[{g.machine - 1, g.cpu}];
-        const bool inside = std::any_of(list.begin(), list.end(), [&](const auto& iv) {
-            return g.time > iv.first && g.time < iv.second;
-        });
+        const bool inside = std::any_of(list.begin(), list.end(),
+                                        [&](const auto& iv) { return g.time > iv.first && g.time < iv.second; });
         ASSERT_TRUE(inside) << "guest " << g.machine - 1 << " vcpu " << g.cpu << " t=" << g.time;
     }
     // The four states add up to the duration for every vCPU.

@@ -45,8 +45,8 @@ public:
 
 private:
     struct Thread {
-        std::int64_t covered_since = INT64_MAX;  // first switch-in: entries are seen from there on
-        std::int64_t pruned_until = -1;          // intervals ending here or before are forgotten
+        std::int64_t covered_since = INT64_MAX;          // first switch-in: entries are seen from there on
+        std::int64_t pruned_until = -1;                  // intervals ending here or before are forgotten
         std::map<std::int64_t, std::int64_t> intervals;  // entry -> exit
     };
     struct Cpu {

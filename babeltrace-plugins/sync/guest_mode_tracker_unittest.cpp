@@ -24,10 +24,10 @@ TEST(GuestModeTracker, FollowsAVcpuThreadAcrossCpus) {
     EXPECT_EQ(tracker.check(0xabc, 1, 350), Verdict::outside);
     EXPECT_EQ(tracker.check(0xabc, 1, 450), Verdict::inside);
     EXPECT_EQ(tracker.check(0xabc, 1, 550), Verdict::outside);
-    EXPECT_EQ(tracker.check(0xabc, 1, 600), Verdict::inside);  // still in guest mode
-    EXPECT_EQ(tracker.check(0xabc, 1, 50), Verdict::unknown);  // before the thread was seen
+    EXPECT_EQ(tracker.check(0xabc, 1, 600), Verdict::inside);      // still in guest mode
+    EXPECT_EQ(tracker.check(0xabc, 1, 50), Verdict::unknown);      // before the thread was seen
     EXPECT_EQ(tracker.check(0xabc, 1, 10'000), Verdict::unknown);  // after the host trace
-    EXPECT_EQ(tracker.check(0xabc, 0, 250), Verdict::unknown);  // unidentified vCPU
+    EXPECT_EQ(tracker.check(0xabc, 0, 250), Verdict::unknown);     // unidentified vCPU
     EXPECT_EQ(tracker.check(0xdef, 1, 250), Verdict::unknown);
 }
 

@@ -62,8 +62,7 @@ std::uint64_t VmPairing::pending() const {
     return total;
 }
 
-void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane,
-                    const std::string& where) {
+void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane, const std::string& where) {
     const auto side = static_cast<unsigned>(half);
     ++counts_[side];
     if (matched_[side].count(cnt) != 0 || pending_[side].count(cnt) != 0) {
@@ -122,10 +121,10 @@ void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::ui
     if (!accepted) {
         ++anomalies_.rejected;
         if (anomalies_.first_rejected.empty()) {
-            anomalies_.first_rejected =
-                fmt::format("cnt {} ({} at {} ns in trace `{}`, vCPU {}) contradicts the earlier handshakes of vm_uid "
-                            "{:#x}",
-                            cnt, event_name(half), time, where, lane, vm_uid_);
+            anomalies_.first_rejected = fmt::format(
+                "cnt {} ({} at {} ns in trace `{}`, vCPU {}) contradicts the earlier handshakes of vm_uid "
+                "{:#x}",
+                cnt, event_name(half), time, where, lane, vm_uid_);
         }
     }
 }

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "clocksync/clock_estimator.hpp"
@@ -44,8 +44,7 @@ public:
     // Checks that cnt grows on each vCPU; call in time order of each side.
     // Only within one vCPU, because vCPUs draw from one counter and their
     // records interleave.
-    void check_order(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane,
-                     const std::string& where);
+    void check_order(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane, const std::string& where);
 
     [[nodiscard]] std::uint64_t vm_uid() const { return vm_uid_; }
     [[nodiscard]] const clocksync::ClockEstimator& estimator() const { return *estimator_; }
@@ -53,12 +52,8 @@ public:
     [[nodiscard]] std::uint64_t count(SyncHalf half) const { return counts_[static_cast<unsigned>(half)]; }
     [[nodiscard]] std::uint64_t guest_to_host_matches() const { return matches_[0]; }
     [[nodiscard]] std::uint64_t host_to_guest_matches() const { return matches_[1]; }
-    [[nodiscard]] std::uint64_t host_events() const {
-        return count(SyncHalf::gh_host) + count(SyncHalf::hg_host);
-    }
-    [[nodiscard]] std::uint64_t guest_events() const {
-        return count(SyncHalf::gh_guest) + count(SyncHalf::hg_guest);
-    }
+    [[nodiscard]] std::uint64_t host_events() const { return count(SyncHalf::gh_host) + count(SyncHalf::hg_host); }
+    [[nodiscard]] std::uint64_t guest_events() const { return count(SyncHalf::gh_guest) + count(SyncHalf::hg_guest); }
     // Halves still waiting for a partner.
     [[nodiscard]] std::uint64_t pending() const;
 

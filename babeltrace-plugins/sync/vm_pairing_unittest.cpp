@@ -8,7 +8,9 @@
 namespace vmtrace::sync {
 namespace {
 
-VmPairing make() { return VmPairing(0xabc, std::make_unique<clocksync::ConvexHullEstimator>(), 8); }
+VmPairing make() {
+    return VmPairing(0xabc, std::make_unique<clocksync::ConvexHullEstimator>(), 8);
+}
 
 TEST(VmPairing, MatchesHalvesInEitherArrivalOrder) {
     VmPairing pairing = make();
