@@ -11,7 +11,7 @@ packages=(
   libbabeltrace2-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # running and testing
-  babeltrace2 python3 time
+  babeltrace2 python3 time clang-format
 )
 
 missing=()
