@@ -76,7 +76,7 @@ int sync_command(const std::vector<std::string>& args) {
     options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
                                                       "directory for the synchronised CTF traces (required)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
-        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 20)")(
+        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 5)")(
         "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
         "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
         "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");

@@ -30,7 +30,7 @@ struct SyncConfig {
     // Look-ahead of every input while emitting.  Each buffered message
     // costs babeltrace2 its object pools (a malloc per field), so it stays
     // small.
-    std::int64_t window_ns = 20'000'000;
+    std::int64_t window_ns = 5'000'000;
     // Before emitting anything, a second iterator on every input reads the
     // first `prefetch_ns` of it for vmsync events only, so that the
     // earliest guest events are converted with many handshakes around

@@ -99,7 +99,8 @@ class SyncBadInputTest(TempDirTestCase):
     def test_events_in_equal_events_out_with_a_tiny_buffer(self):
         # A buffer far below the window still loses nothing.
         rec = simulate(self.tmp, seed=10, **SHORT)
-        proc, stats = synchronize([rec.host] + rec.guests, self.tmp, max_buffered_messages=5000, strict=False)
+        proc, stats = synchronize([rec.host] + rec.guests, self.tmp, window_ms=100, max_buffered_messages=300,
+                                  strict=False)
         for m in stats["machines"]:
             self.assertEqual(m["events_in"], m["events_out"], m["name"])
             self.assertEqual(m["messages_in"], m["messages_out"], m["name"])
