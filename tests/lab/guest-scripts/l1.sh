@@ -37,7 +37,7 @@ l2() {	# name uuid l1-cpu
 	[ -f "/tmp/$1/l2.sh" ] || cp /mnt/l2.sh "/tmp/$1/"
 	cp -a /mnt/tools "/tmp/$1/"
 	# A hung guest is killed, so that L1 still reports what it has.
-	timeout 300 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+	timeout 420 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
 		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
 		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor none \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
