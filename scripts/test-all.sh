@@ -4,8 +4,9 @@
 # lab (tests/lab: our modules in a nested-KVM host and guests under QEMU).
 # Prints the duration of each stage.  Exit status: 0 when every test passed.
 #
-# The lab needs root (it installs packages and caches in /var/cache);
-# VMTRACE_SKIP_LAB=1 leaves it out, saying so.
+# The lab runs with VMTRACE_LAB=1 (as root: it installs packages and
+# caches in /var/cache).  It is not yet reliable enough for every run: see
+# tests/lab/README.md, "Reliability".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -39,10 +40,10 @@ run_lab() {
   fi
   return $rc
 }
-if [ "${VMTRACE_SKIP_LAB:-0}" = 1 ]; then
-  echo "=== kernel lab: SKIPPED (VMTRACE_SKIP_LAB=1)"
+if [ "${VMTRACE_LAB:-0}" != 1 ]; then
+  echo "=== kernel lab: not run (VMTRACE_LAB=1 runs it; tests/lab/README.md)"
 elif [ "$(id -u)" -ne 0 ]; then
-  echo "=== kernel lab: SKIPPED (needs root: sudo tests/lab/run-lab.sh)"
+  echo "=== kernel lab: not run (needs root: sudo VMTRACE_LAB=1 scripts/test-all.sh)"
 else
   stage "kernel lab (tests/lab)" run_lab
 fi
@@ -51,5 +52,5 @@ fi
 unit=$(ctest --test-dir build-asan -N -L unit | sed -n 's/^Total Tests: //p')
 all=$(ctest --test-dir build -N | sed -n 's/^Total Tests: //p')
 lab=0
-[ "${VMTRACE_SKIP_LAB:-0}" = 1 ] || [ "$(id -u)" -ne 0 ] || lab=1
+[ "${VMTRACE_LAB:-0}" != 1 ] || [ "$(id -u)" -ne 0 ] || lab=1
 echo "test-all: $((unit + all + lab)) passed, 0 failed"

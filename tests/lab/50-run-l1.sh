@@ -28,7 +28,15 @@ hang() {
 	exit 75
 }
 [ $rc -eq 124 ] && hang "L1 timed out (console: $LAB_CACHE/l1-console.log)"
+if grep -q 'Kernel panic' "$LAB_CACHE/l1-console.log"; then
+	grep -B4 -A12 -m1 'Kernel panic' "$LAB_CACHE/l1-console.log" >&2
+	die "L1 kernel panic (console: $LAB_CACHE/l1-console.log)"
+fi
 [ -f "$S/l1.sh.rc" ] || die "L1 script did not finish (console: $LAB_CACHE/l1-console.log)"
+if [ -f "$S/out/hang" ]; then
+	tail -n 40 "$S/out/l2s/console.txt" 2>/dev/null || true
+	hang "$(cat "$S/out/hang") (logs: $S/out/l2s)"
+fi
 if [ "$(cat "$S/l1.sh.rc")" != 0 ]; then
 	cat "$S/l1.sh.log"
 	die "L1 script failed"

@@ -79,11 +79,20 @@ echo "$UUID_A" >"$OUT/uuid-l2a"
 echo "$UUID_B" >"$OUT/uuid-l2b"
 
 # ---- overhead benchmark and load/unload robustness (with l2s) ----------
+# A guest that stops answering is a hang: keep its console for the
+# diagnosis and mark it, so that the lab reports an emulator hang (see
+# 50-run-l1.sh) rather than a failed check.
 wait_file() {
 	i=0
 	until [ -f "$1" ]; do
 		i=$((i + 1))
-		[ $i -lt 3000 ] || fail "timed out waiting for $1"
+		if [ $i -ge 3000 ]; then
+			mkdir -p /mnt/out/l2s
+			cp /tmp/l2s.console /mnt/out/l2s/console.txt 2>/dev/null
+			cp /tmp/l2s/l2.sh.log /mnt/out/l2s/l2.log 2>/dev/null
+			echo "l2s stopped answering while L1 waited for $1" >/mnt/out/hang
+			fail "timed out waiting for $1"
+		fi
 		sleep 0.1
 	done
 }

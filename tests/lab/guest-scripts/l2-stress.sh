@@ -33,7 +33,7 @@ done
 wait_go storm
 start_sessiond vmtrace-guest
 for c in 0 1; do
-	taskset -c $c /mnt/tools/hcall-user 0x564d5359 100000 >/dev/null &
+	taskset -c $c /mnt/tools/hcall-user 0x564d5359 20000 >/dev/null &
 done
 # A session that records our events pins the module (checked below), so
 # the cycling runs under a session recording other events.
