@@ -66,9 +66,9 @@ static void decide_mode(SyncIterator& it, Machine& guest) {
         self, [&it, &guest](const bt_clock_class* in) { return make_output_clock(it, in, guest); }, std::move(env));
 }
 
-// Host time of a buffered guest item under the current transform.
-static std::int64_t guest_key(Machine& guest, const Buffered& item) {
-    return guest.pairing->estimator().transform().apply(item.time);
+// Host time of guest time `time` under the guest's current transform.
+static std::int64_t guest_key(const Machine& guest, std::int64_t time) {
+    return guest.pairing->estimator().transform().apply(time);
 }
 
 static std::int64_t key_of(SyncIterator& it, Buffered& item) {
@@ -85,7 +85,7 @@ static std::int64_t key_of(SyncIterator& it, Buffered& item) {
     if (m->mode == GuestMode::passthrough) {
         return item.time;
     }
-    return std::max(guest_key(*m, item), it.last_emitted);
+    return std::max(guest_key(*m, item.time), it.last_emitted);
 }
 
 // key_of() of the head of `input`, recomputed only when the head or the
@@ -162,8 +162,7 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
             std::int64_t ns = 0;
             bt_clock_snapshot_get_ns_from_origin(cs, &ns);
             bt_message_stream_beginning_set_default_clock_snapshot(
-                out, to_output_value(guest, std::max(guest_key(guest, Buffered{{}, nullptr, ns, true, -1}),
-                                                     guest.output_offset_ns)));
+                out, to_output_value(guest, std::max(guest_key(guest, ns), guest.output_offset_ns)));
         }
         return out;
     }
@@ -191,9 +190,8 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
                        : bt_message_discarded_packets_borrow_beginning_default_clock_snapshot_const(msg);
             std::int64_t begin_ns = 0;
             bt_clock_snapshot_get_ns_from_origin(begin, &begin_ns);
-            const std::uint64_t begin_value = to_output_value(
-                guest, std::min(key, std::max(guest_key(guest, Buffered{{}, nullptr, begin_ns, true, -1}),
-                                              guest.output_offset_ns)));
+            const std::uint64_t begin_value =
+                to_output_value(guest, std::min(key, std::max(guest_key(guest, begin_ns), guest.output_offset_ns)));
             out = events ? bt_message_discarded_events_create_with_default_clock_snapshots(self, stream, begin_value,
                                                                                            value)
                          : bt_message_discarded_packets_create_with_default_clock_snapshots(self, stream, begin_value,
@@ -270,7 +268,7 @@ const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
     }
     if (event) {
         const clocksync::ClockEstimator& estimator = m->pairing->estimator();
-        const std::int64_t unclamped = estimator.transform().apply(item.time);
+        const std::int64_t unclamped = guest_key(*m, item.time);
         if (key > unclamped) {
             ++m->clamped;
             m->max_clamp_ns = std::max(m->max_clamp_ns, key - unclamped);

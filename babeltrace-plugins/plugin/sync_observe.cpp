@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 
 #include "bt2/error.hpp"
 #include "clocksync/convex_hull_estimator.hpp"
@@ -191,6 +192,22 @@ static sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
     return *slot;
 }
 
+// The vmsync half an event kind records, if it is one.
+static std::optional<SyncHalf> sync_half(EventKind kind) {
+    switch (kind) {
+    case EventKind::gh_guest:
+        return SyncHalf::gh_guest;
+    case EventKind::hg_guest:
+        return SyncHalf::hg_guest;
+    case EventKind::gh_host:
+        return SyncHalf::gh_host;
+    case EventKind::hg_host:
+        return SyncHalf::hg_host;
+    default:
+        return std::nullopt;
+    }
+}
+
 // Pairs a vmsync event (unless `feed` is false: the prefetch already did)
 // and notes what it tells about its machine and vCPU thread.
 static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_event* event, const EventInfo& info,
@@ -350,29 +367,22 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
         }
         break;
     case EventKind::gh_guest:
-        record_sync(it, machine, SyncHalf::gh_guest, event, info, item, input.seen_sync++ >= input.prefetched_sync);
-        break;
     case EventKind::hg_guest:
-        record_sync(it, machine, SyncHalf::hg_guest, event, info, item, input.seen_sync++ >= input.prefetched_sync);
-        break;
     case EventKind::gh_host:
-        record_sync(it, machine, SyncHalf::gh_host, event, info, item, input.seen_sync++ >= input.prefetched_sync);
-        break;
     case EventKind::hg_host:
-        record_sync(it, machine, SyncHalf::hg_host, event, info, item, input.seen_sync++ >= input.prefetched_sync);
+        record_sync(it, machine, *sync_half(info.kind), event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::other:
         break;
     }
 }
 
-static std::string input_description(const SyncIterator& it, const Input& input) {
+static std::string input_description(const Input& input) {
     for (const Buffered& b : input.queue) {
         if (b.machine != nullptr) {
             return fmt::format("input port `{}` (trace `{}`)", input.port, b.machine->name);
         }
     }
-    (void)it;
     return fmt::format("input port `{}`", input.port);
 }
 
@@ -391,7 +401,7 @@ bool pull(SyncIterator& it, Input& input) {
     case BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR:
         throw std::bad_alloc();
     default:
-        throw bt2::CallError(fmt::format("cannot read {}", input_description(it, input)));
+        throw bt2::CallError(fmt::format("cannot read {}", input_description(input)));
     }
     for (std::uint64_t i = 0; i < count; ++i) {
         Buffered item;
@@ -478,10 +488,6 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         state.exhausted = true;  // END, or AGAIN from a live source: prefetch what came
         return;
     }
-    static constexpr std::pair<EventKind, SyncHalf> kHalves[] = {{EventKind::gh_guest, SyncHalf::gh_guest},
-                                                                 {EventKind::hg_guest, SyncHalf::hg_guest},
-                                                                 {EventKind::gh_host, SyncHalf::gh_host},
-                                                                 {EventKind::hg_host, SyncHalf::hg_host}};
     for (std::uint64_t i = 0; i < count; ++i) {
         bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
         const bt_message_type type = bt_message_get_type(msg.get());
@@ -512,11 +518,9 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         auto cpu = it.stream_cpu.find(stream);
         item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
         const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
-        for (const auto& [kind, half] : kHalves) {
-            if (info.kind == kind) {
-                record_sync(it, machine, half, event, info, item, true);
-                ++input.prefetched_sync;
-            }
+        if (const auto half = sync_half(info.kind)) {
+            record_sync(it, machine, *half, event, info, item, true);
+            ++input.prefetched_sync;
         }
     }
 }
