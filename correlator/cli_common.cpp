@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#include "cli_common.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace vmtrace::cli {
+
+std::string plugin_dir() {
+    if (const char* env = std::getenv("VMTRACE_PLUGIN_DIR")) {
+        return env;
+    }
+#ifdef VMTRACE_BUILD_PLUGIN_DIR
+    if (fs::exists(fs::path(VMTRACE_BUILD_PLUGIN_DIR) / "babeltrace-plugin-vmtrace.so")) {
+        return VMTRACE_BUILD_PLUGIN_DIR;
+    }
+#endif
+    return {};
+}
+
+std::vector<std::string> trace_dirs(const std::string& arg) {
+    std::error_code ec;
+    if (!fs::is_directory(arg, ec)) {
+        throw UsageError(fmt::format("{}: not a directory", arg));
+    }
+    std::vector<std::string> found;
+    if (fs::exists(fs::path(arg) / "metadata", ec)) {
+        found.push_back(fs::absolute(arg).string());
+        return found;
+    }
+    for (auto it = fs::recursive_directory_iterator(arg, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        if (it->path().filename() == "metadata") {
+            found.push_back(fs::absolute(it->path().parent_path()).string());
+        }
+    }
+    if (ec) {
+        throw UsageError(fmt::format("{}: cannot read: {}", arg, ec.message()));
+    }
+    if (found.empty()) {
+        throw UsageError(fmt::format("{}: no CTF trace in it (no `metadata` file)", arg));
+    }
+    return found;
+}
+
+}  // namespace vmtrace::cli

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// `vmtrace sync`: guest traces onto the host's time base.
+#include <fmt/format.h>
+#include <boost/program_options.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "pipeline.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace vmtrace::cli {
+
+int sync_command(const std::vector<std::string>& args) {
+    po::options_description options("vmtrace sync HOST_TRACE GUEST_TRACE... -o OUTPUT_DIR [options]");
+    options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
+                                                      "directory for the synchronised CTF traces (required)")(
+        "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
+        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 5)")(
+        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
+        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
+        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");
+    po::options_description hidden;
+    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("traces", -1);
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+        std::cout << options << "\nPlaces every guest trace on the host's time base (docs/clock-sync.md).\n"
+                  << "The host is the trace with KVM or vmsync host events; each guest needs vmsync events.\n";
+        return 0;
+    }
+    if (vm.count("traces") == 0 || vm["traces"].as<std::vector<std::string>>().size() < 2) {
+        throw UsageError("sync needs a host trace and at least one guest trace");
+    }
+    if (vm.count("output") == 0) {
+        throw UsageError("sync needs an output directory (-o DIR)");
+    }
+    std::vector<std::vector<std::string>> traces;  // per machine
+    for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
+        traces.push_back(trace_dirs(t));
+    }
+
+    Pipeline pipeline(plugin_dir());
+    Params sync;
+    if (vm.count("stats") != 0) {
+        sync.set("stats", fs::absolute(vm["stats"].as<std::string>()).string());
+    }
+    if (vm.count("window-ms") != 0) {
+        sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
+    }
+    if (vm.count("prefetch-ms") != 0) {
+        sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
+    }
+    if (vm.count("host") != 0) {
+        sync.set("host", vm["host"].as<std::string>());
+    }
+    sync.set("strict", vm.count("lenient") == 0);
+    sync.set("quiet", vm.count("quiet") != 0);
+    pipeline.add("filter.vmtrace.sync", "sync", sync.value());
+    for (std::size_t i = 0; i < traces.size(); ++i) {
+        const std::string name = fmt::format("trace{}", i);
+        pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value());
+        pipeline.connect_all(name, "sync");
+    }
+    pipeline.add("filter.utils.muxer", "mux", Params().value());
+    pipeline.add("sink.ctf.fs", "out", Params().set("path", vm["output"].as<std::string>()).set("quiet", true).value());
+    pipeline.connect_all("sync", "mux");
+    pipeline.connect_all("mux", "out");
+    pipeline.run();
+    return 0;
+}
+
+}  // namespace vmtrace::cli
