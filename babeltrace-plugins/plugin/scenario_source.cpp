@@ -25,7 +25,7 @@ namespace {
 using scenario::EventType;
 using scenario::SimEvent;
 
-enum class FieldKind { u32, u32_hex, u64, u64_hex, s32, s64, string };
+enum class FieldKind { u8, u32, u32_hex, u64, u64_hex, s32, s64, string };
 struct FieldSpec {
     const char* name;
     FieldKind kind;
@@ -87,6 +87,47 @@ const std::vector<EventSpec>& event_specs() {
          "vmsync_hg_host",
          true,
          {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
+        {EventType::kvm_pio,
+         "kvm_x86_pio",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"rw", FieldKind::u8},
+          {"port", FieldKind::u32_hex},
+          {"size", FieldKind::u8},
+          {"count", FieldKind::u32},
+          {"val", FieldKind::u64_hex}}},
+        {EventType::kvm_mmio,
+         "kvm_x86_mmio",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"type", FieldKind::u8},
+          {"len", FieldKind::u8},
+          {"gpa", FieldKind::u64_hex},
+          {"val", FieldKind::u64_hex}}},
+        {EventType::kvm_msr,
+         "kvm_x86_msr",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"write", FieldKind::u8},
+          {"index", FieldKind::u32_hex},
+          {"data", FieldKind::u64_hex},
+          {"exception", FieldKind::u8}}},
+        {EventType::kvm_inj_virq,
+         "kvm_x86_inj_virq",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"vector", FieldKind::u32},
+          {"soft", FieldKind::u8},
+          {"reinjected", FieldKind::u8}}},
+        {EventType::kvm_hypercall,
+         "kvm_x86_hypercall",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"nr", FieldKind::u64_hex},
+          {"a0", FieldKind::u64_hex},
+          {"a1", FieldKind::u64_hex},
+          {"a2", FieldKind::u64_hex},
+          {"a3", FieldKind::u64_hex}}},
     };
     return specs;
 }
@@ -106,13 +147,14 @@ bt_field_class* make_field_class(bt_trace_class* trace_class, FieldKind kind) {
         bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::s32 ? 32 : 64);
         return fc;
     }
+    case FieldKind::u8:
     case FieldKind::u32:
     case FieldKind::u32_hex:
     case FieldKind::u64:
     case FieldKind::u64_hex: {
         bt_field_class* fc = bt2::check(bt_field_class_integer_unsigned_create(trace_class), "integer field class");
         const bool narrow = kind == FieldKind::u32 || kind == FieldKind::u32_hex;
-        bt_field_class_integer_set_field_value_range(fc, narrow ? 32 : 64);
+        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::u8 ? 8 : narrow ? 32 : 64);
         if (kind == FieldKind::u64_hex || kind == FieldKind::u32_hex) {
             bt_field_class_integer_set_preferred_display_base(
                 fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
@@ -265,6 +307,18 @@ void fill_payload(bt_field* payload, const SimEvent& e) {
         set_unsigned(payload, 1, e.vm_uid);
         set_unsigned(payload, 2, e.vcpu_id);
         return;
+    case EventType::kvm_pio:
+    case EventType::kvm_mmio:
+    case EventType::kvm_msr:
+    case EventType::kvm_inj_virq:
+    case EventType::kvm_hypercall: {
+        set_unsigned(payload, 0, e.vcpu_id);
+        const std::uint64_t members = bt_field_structure_get_member_count(payload);
+        for (std::uint64_t i = 1; i < members; ++i) {
+            set_unsigned(payload, i, e.args[i - 1]);
+        }
+        return;
+    }
     }
 }
 
@@ -378,6 +432,9 @@ void finish(bt_self_message_iterator* self, ScenarioIterator& it) {
 bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
     SimEvent event;
     while (it.simulator->next(event)) {
+        if (it.truth) {
+            it.truth->on_event(event);
+        }
         if (event.machine != it.machine) {
             continue;
         }

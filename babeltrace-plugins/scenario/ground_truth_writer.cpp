@@ -30,6 +30,12 @@ void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
     vcpus_per_guest_ = config.vcpus_per_guest;
     totals_.assign(static_cast<std::size_t>(config.guests) * config.vcpus_per_guest, {});
     counts_.assign(totals_.size(), {});
+    exits_.assign(totals_.size(), {});
+    vcpu_migrations_.assign(totals_.size(), 0);
+    nondet_.assign(config.guests, {});
+    guest_migrations_.assign(
+        config.guests, std::vector<std::vector<std::uint64_t>>(config.vcpus_per_guest,
+                                                               std::vector<std::uint64_t>(config.vcpus_per_guest, 0)));
 
     nlohmann::json header;
     header["seed"] = config.seed;
@@ -79,6 +85,44 @@ void GroundTruthWriter::on_interval(unsigned guest, unsigned vcpu, VcpuState sta
     }
 }
 
+void GroundTruthWriter::on_event(const SimEvent& event) {
+    if (event.machine != 0) {
+        if (event.type == EventType::sched_migrate_task) {
+            ++guest_migrations_.at(event.machine - 1).at(event.orig_cpu).at(event.dest_cpu);
+        }
+        return;
+    }
+    if (event.guest < 0) {
+        return;
+    }
+    const auto guest = static_cast<unsigned>(event.guest);
+    switch (event.type) {
+    case EventType::kvm_exit:
+        ++exits_.at(guest * vcpus_per_guest_ + event.vcpu_id)[event.exit_reason];
+        return;
+    case EventType::sched_migrate_task:
+        ++vcpu_migrations_.at(guest * vcpus_per_guest_ + event.vcpu_id);
+        return;
+    case EventType::kvm_pio:
+        ++nondet_[guest]["pio"];
+        return;
+    case EventType::kvm_mmio:
+        ++nondet_[guest]["mmio"];
+        return;
+    case EventType::kvm_msr:
+        ++nondet_[guest]["msr"];
+        return;
+    case EventType::kvm_inj_virq:
+        ++nondet_[guest]["interrupt"];
+        return;
+    case EventType::kvm_hypercall:
+        ++nondet_[guest]["hypercall"];
+        return;
+    default:
+        return;
+    }
+}
+
 void GroundTruthWriter::finish() {
     nlohmann::json totals = nlohmann::json::array();
     for (std::size_t i = 0; i < totals_.size(); ++i) {
@@ -88,9 +132,19 @@ void GroundTruthWriter::finish() {
             entry[fmt::format("{}_ns", name)] = totals_[i][s];
             entry[fmt::format("{}_intervals", name)] = counts_[i][s];
         }
+        nlohmann::json exits = nlohmann::json::object();
+        for (const auto& [reason, count] : exits_[i]) {
+            exits[fmt::format("{:#x}", reason)] = count;
+        }
+        entry["exits"] = exits;
+        entry["pcpu_migrations"] = vcpu_migrations_[i];
         totals.push_back(entry);
     }
-    fmt::print(file_, "],\"totals\":{}}}\n", totals.dump());
+    nlohmann::json guests = nlohmann::json::array();
+    for (std::size_t g = 0; g < nondet_.size(); ++g) {
+        guests.push_back({{"guest", g}, {"nondet", nondet_[g]}, {"guest_migrations", guest_migrations_[g]}});
+    }
+    fmt::print(file_, "],\"totals\":{},\"guest_counts\":{}}}\n", totals.dump(), guests.dump());
     const bool failed = std::ferror(file_) != 0;
     const int closed = std::fclose(file_);
     file_ = nullptr;

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ public:
     // Writes the header; call once, before the simulation runs.
     void begin(const ScenarioSimulator& simulator);
     void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) override;
+    // Counts what the analyses must find exactly: exits by reason, logged
+    // non-deterministic events, migrations.  Call with every event of
+    // every machine.
+    void on_event(const SimEvent& event);
     // Writes the totals and closes the file; throws on I/O errors.
     void finish();
 
@@ -40,6 +45,10 @@ private:
     unsigned vcpus_per_guest_ = 0;
     std::vector<std::array<std::int64_t, 4>> totals_;  // per vCPU, per state
     std::vector<std::array<std::uint64_t, 4>> counts_;
+    std::vector<std::map<std::uint32_t, std::uint64_t>> exits_;              // per vCPU: reason -> count
+    std::vector<std::uint64_t> vcpu_migrations_;                             // per vCPU: physical CPU changes
+    std::vector<std::map<std::string, std::uint64_t>> nondet_;               // per guest: kind -> count
+    std::vector<std::vector<std::vector<std::uint64_t>>> guest_migrations_;  // per guest: [from][to]
 };
 
 }  // namespace vmtrace::scenario

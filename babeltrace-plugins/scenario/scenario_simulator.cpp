@@ -17,6 +17,8 @@ constexpr std::int64_t kEntryLatency = 500;                           // kvm ent
 constexpr std::int64_t kHostEpochOffset = 1'790'000'000'000'000'000;  // Unix ns
 constexpr std::int64_t kHostUptime = 4'000'000'000'000;               // boot -> start
 constexpr std::int32_t kNormalPrio = 20;
+constexpr std::uint64_t kMmioBase = 0xfebf0000;  // a virtio device's BAR in guest-physical space
+constexpr std::uint32_t kIntrVector = 0xec;      // the local APIC timer
 
 std::int64_t ns_from_seconds(double seconds) {
     return static_cast<std::int64_t>(std::llround(seconds * 1e9));
@@ -251,14 +253,16 @@ void ScenarioSimulator::guest_switch(Vcpu& vcpu, std::int64_t now, bool to_idle)
 }
 
 void ScenarioSimulator::fill_exit_info(SimEvent& event, const Vcpu& vcpu) {
+    event.guest = static_cast<int>(vcpu.guest);
     event.vcpu_id = vcpu.index;
     event.exit_reason = vcpu.exit_reason;
     event.isa = kIsaSvm;
     event.rip = 0xffffffff81000000ULL + (rng_() % 0x800000);
     switch (vcpu.exit_reason) {
     case svm_exit::npf:
-        event.info1 = 0x100000004ULL | (rng_() & 0x3);      // fault error code
-        event.info2 = (rng_() % (1ULL << 30)) & ~0xfffULL;  // guest-physical address
+        event.info1 = 0x100000004ULL | (rng_() & 0x3);  // fault error code
+        // guest-physical address: RAM, or one time in eight a device's MMIO
+        event.info2 = rng_() % 8 == 0 ? kMmioBase + ((rng_() % 0x1000) << 2) : (rng_() % (1ULL << 30)) & ~0xfffULL;
         break;
     case svm_exit::ioio:
         event.info1 = (0x3f8ULL << 16) | (rng_() & 1);  // port, direction
@@ -268,7 +272,64 @@ void ScenarioSimulator::fill_exit_info(SimEvent& event, const Vcpu& vcpu) {
         event.info1 = rng_() & 1;  // 0: rdmsr, 1: wrmsr
         break;
     case svm_exit::intr:
-        event.intr_info = 0x80000000U | 0xec;
+        event.intr_info = 0x80000000U | kIntrVector;
+        break;
+    default:
+        break;
+    }
+}
+
+void ScenarioSimulator::emit_exit_handling(const Vcpu& vcpu, const SimEvent& exit) {
+    // What KVM's handler of the exit traces.  It carries the exit's
+    // timestamp: a later one could overtake another vCPU's event already
+    // scheduled, and the events of a machine leave in time order.
+    const std::int64_t at = exit.time;
+    EventType type;
+    switch (vcpu.exit_reason) {
+    case svm_exit::ioio:
+        type = EventType::kvm_pio;
+        break;
+    case svm_exit::msr:
+        type = EventType::kvm_msr;
+        break;
+    case svm_exit::vmmcall:
+        type = EventType::kvm_hypercall;
+        break;
+    case svm_exit::npf:
+        if (exit.info2 < kMmioBase) {
+            return;  // ordinary memory: KVM maps the page, no emulation
+        }
+        type = EventType::kvm_mmio;
+        break;
+    default:
+        return;
+    }
+    SimEvent& e = emit(at, 0, vcpu.pcpu, type);
+    e.guest = static_cast<int>(vcpu.guest);
+    e.vcpu_id = vcpu.index;
+    switch (type) {
+    case EventType::kvm_pio:
+        e.args[0] = (exit.info1 & 1) != 0 ? 0 : 1;  // SVM IOIO bit 0: 1 = in
+        e.args[1] = exit.info1 >> 16;
+        e.args[2] = 1;
+        e.args[3] = 1;
+        e.args[4] = rng_() & 0xff;
+        break;
+    case EventType::kvm_msr:
+        e.args[0] = exit.info1 & 1;
+        e.args[1] = 0x6e0;  // IA32_TSC_DEADLINE
+        e.args[2] = rng_();
+        break;
+    case EventType::kvm_hypercall:
+        e.args[0] = kVmsyncHypercall;
+        e.args[1] = vcpu.sync_cnt;
+        e.args[2] = guest_ids_[vcpu.guest].vm_uid;
+        break;
+    case EventType::kvm_mmio:
+        e.args[0] = 2;  // write
+        e.args[1] = 4;
+        e.args[2] = exit.info2;
+        e.args[3] = rng_() & 0xffffffffU;
         break;
     default:
         break;
@@ -340,13 +401,22 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
             vcpu.hg_pending = false;
             if (config_.host_sync_events) {
                 SimEvent& hg = emit(now, 0, vcpu.pcpu, EventType::vmsync_hg_host);
+                hg.guest = static_cast<int>(vcpu.guest);
                 hg.cnt = vcpu.sync_cnt;
                 hg.vm_uid = vm_uid;
                 hg.vcpu_id = vcpu.index;
             }
             vcpu.hg_receipt = now + draw_latency();
         }
+        if (vcpu.exit_reason == svm_exit::intr) {
+            // the interrupt that caused the exit is delivered on this entry
+            SimEvent& inj = emit(now, 0, vcpu.pcpu, EventType::kvm_inj_virq);
+            inj.guest = static_cast<int>(vcpu.guest);
+            inj.vcpu_id = vcpu.index;
+            inj.args[0] = kIntrVector;
+        }
         SimEvent& e = emit(now, 0, vcpu.pcpu, EventType::kvm_entry);
+        e.guest = static_cast<int>(vcpu.guest);
         e.vcpu_id = vcpu.index;
         e.rip = 0xffffffff81000000ULL + (rng_() % 0x800000);
         set_phase(vcpu, Phase::guest, now);
@@ -400,6 +470,7 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
     case Action::exit: {
         SimEvent& e = emit(now, 0, vcpu.pcpu, EventType::kvm_exit);
         fill_exit_info(e, vcpu);
+        emit_exit_handling(vcpu, e);
         set_phase(vcpu, Phase::hypervisor, now);
         const std::int64_t handling = 300 + draw_exp(1'500);
         switch (vcpu.exit_reason) {
@@ -425,6 +496,7 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
     case Action::gh_host:
         if (config_.host_sync_events) {
             SimEvent& gh = emit(now, 0, vcpu.pcpu, EventType::vmsync_gh_host);
+            gh.guest = static_cast<int>(vcpu.guest);
             gh.cnt = vcpu.sync_cnt;
             gh.vm_uid = vm_uid;
             gh.vcpu_id = vcpu.index;
@@ -456,6 +528,8 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
             const unsigned dest = free_cpus[rng_() % free_cpus.size()];
             const unsigned orig = vcpu.pcpu;
             SimEvent& m = emit(now, 0, orig, EventType::sched_migrate_task);
+            m.guest = static_cast<int>(vcpu.guest);
+            m.vcpu_id = vcpu.index;
             m.prev_comm = vcpu.thread.comm.c_str();
             m.prev_tid = vcpu.thread.tid;
             m.prev_prio = vcpu.thread.prio;

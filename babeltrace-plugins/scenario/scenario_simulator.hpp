@@ -143,6 +143,7 @@ private:
     std::uint32_t take_cnt(Guest& guest, Vcpu& vcpu);
     SimEvent& emit(std::int64_t time, unsigned machine, unsigned cpu, EventType type);
     void fill_exit_info(SimEvent& event, const Vcpu& vcpu);
+    void emit_exit_handling(const Vcpu& vcpu, const SimEvent& exit);
 
     ScenarioConfig config_;
     StateObserver* observer_;

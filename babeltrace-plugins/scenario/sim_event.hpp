@@ -16,8 +16,13 @@ enum class EventType : std::uint8_t {
     vmsync_hg_guest,
     vmsync_gh_host,
     vmsync_hg_host,
+    kvm_pio,
+    kvm_mmio,
+    kvm_msr,
+    kvm_inj_virq,
+    kvm_hypercall,
 };
-inline constexpr unsigned kEventTypeCount = 8;
+inline constexpr unsigned kEventTypeCount = 13;
 
 // One simulated event.  Only the fields of its type are meaningful; the
 // strings point into the simulator's thread tables and stay valid for the
@@ -26,6 +31,7 @@ struct SimEvent {
     std::int64_t time = 0;  // true time: ns since the start of the simulation
     unsigned machine = 0;   // 0: host, 1..N: guest N-1
     unsigned cpu = 0;       // physical CPU on the host, vCPU in a guest
+    int guest = -1;         // host events about a vCPU (kvm_*, its thread's migration): its guest
     EventType type = EventType::sched_switch;
 
     // sched_switch (prev_*, next_*); sched_migrate_task uses prev_* as its
@@ -40,7 +46,8 @@ struct SimEvent {
     std::int32_t orig_cpu = 0;
     std::int32_t dest_cpu = 0;
 
-    // kvm_x86_entry / kvm_x86_exit / vmsync_*_host
+    // kvm_x86_entry / kvm_x86_exit / vmsync_*_host; the vCPU of a host
+    // sched_migrate_task of a vCPU thread
     std::uint32_t vcpu_id = 0;
     std::uint64_t rip = 0;  // rip on entry, guest_rip on exit
     std::uint32_t exit_reason = 0;
@@ -53,6 +60,12 @@ struct SimEvent {
     // vmsync_*
     std::uint32_t cnt = 0;
     std::uint64_t vm_uid = 0;
+
+    // kvm_x86_pio / _mmio / _msr / _inj_virq / _hypercall: the fields of
+    // docs/events.json in order (pio: rw port size count val; mmio: type
+    // len gpa val; msr: write index data exception; inj_virq: vector soft
+    // reinjected; hypercall: nr a0 a1 a2 a3).
+    std::uint64_t args[5] = {};
 };
 
 // SVM exit codes the simulator produces (AMD APM vol. 2, appendix C).
@@ -67,5 +80,8 @@ inline constexpr std::uint32_t npf = 0x400;
 }  // namespace svm_exit
 
 inline constexpr std::uint32_t kIsaSvm = 2;
+
+// The hypercall number of the vmsync handshake (kmod/).
+inline constexpr std::uint64_t kVmsyncHypercall = 0x564d5359;
 
 }  // namespace vmtrace::scenario
