@@ -36,5 +36,6 @@ std::vector<std::string> trace_dirs(const std::string& arg);
 using CommandFunction = int (*)(const std::vector<std::string>& args);
 
 int sync_command(const std::vector<std::string>& args);
+int export_command(const std::vector<std::string>& args);
 
 }  // namespace vmtrace::cli

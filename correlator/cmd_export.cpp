@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT
+// `vmtrace export --trace-compass`: one CTF trace per machine on the host's
+// time base, laid out and described so that Trace Compass opens them as a
+// Virtual Machine experiment (docs/trace-compass.md).
+#include <fmt/format.h>
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "cli_common.hpp"
+#include "pipeline.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace vmtrace::cli {
+namespace {
+
+constexpr const char* kStagingName = ".vmtrace-export-staging";
+constexpr const char* kStatsName = ".vmtrace-export-stats.json";
+constexpr const char* kReadmeName = "experiment.txt";
+
+// What sink.ctf.fs wrote for one machine, read from its (plain text) metadata.
+struct ExportedTrace {
+    fs::path dir;                            // where sink.ctf.fs wrote it
+    std::string metadata;                    // its TSDL text
+    std::map<std::string, std::string> env;  // values unquoted
+    std::vector<std::string> clock_uuids;    // one per clock block, "" if none
+    std::string role;                        // "host" or "guest"
+    std::string name;                        // output directory name
+};
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error(fmt::format("{}: cannot read", path.string()));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+        throw std::runtime_error(fmt::format("{}: cannot write", path.string()));
+    }
+}
+
+std::string trim(const std::string& s) {
+    const auto first = s.find_first_not_of(" \t");
+    const auto last = s.find_last_not_of(" \t;");
+    return first == std::string::npos || last < first ? std::string() : s.substr(first, last - first + 1);
+}
+
+std::string unquote(const std::string& value) {
+    if (value.size() < 2 || value.front() != '"' || value.back() != '"') {
+        return value;
+    }
+    std::string out;
+    for (std::size_t i = 1; i + 1 < value.size(); ++i) {
+        if (value[i] == '\\' && i + 2 < value.size()) {
+            ++i;
+        }
+        out += value[i];
+    }
+    return out;
+}
+
+// The `key = value;` lines of every top-level block named `block` ("env",
+// "clock"), in order; one map per block.
+std::vector<std::map<std::string, std::string>> blocks(const std::string& metadata, const std::string& block) {
+    std::vector<std::map<std::string, std::string>> found;
+    std::istringstream lines(metadata);
+    std::string line;
+    bool inside = false;
+    while (std::getline(lines, line)) {
+        if (!inside && trim(line) == block + " {") {
+            inside = true;
+            found.emplace_back();
+        } else if (inside && line.rfind("};", 0) == 0) {
+            inside = false;
+        } else if (inside) {
+            const auto eq = line.find('=');
+            if (eq != std::string::npos) {
+                found.back()[trim(line.substr(0, eq))] = unquote(trim(line.substr(eq + 1)));
+            }
+        }
+    }
+    return found;
+}
+
+// A directory name from a hostname: letters, digits, '.', '_' and '-'.
+std::string safe_name(const std::string& hostname) {
+    std::string out;
+    for (const char c : hostname) {
+        out += std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' ? c : '_';
+    }
+    if (out.empty() || out == "." || out == "..") {
+        out = "unnamed";
+    }
+    return out;
+}
+
+// A UUID (version 4 layout) derived from `seed`: stable across runs.
+std::string derived_uuid(const std::string& seed) {
+    const std::uint64_t a = std::hash<std::string>{}(seed + "#a");
+    const std::uint64_t b = std::hash<std::string>{}(seed + "#b");
+    return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32U, (a >> 16U) & 0xffffU, a & 0xfffU,
+                       0x8000U | ((b >> 48U) & 0x3fffU), b & 0xffffffffffffULL);
+}
+
+// The metadata as Trace Compass reads it: the packet context's CPU field
+// is named `cpu_id` as LTTng writes it (sink.ctf.fs protects it as
+// `_cpu_id`; Trace Compass looks the packet's CPU up by its exact name),
+// and each clock gets `uuid` when one is given.
+std::string rewrite_metadata(const std::string& metadata, const std::optional<std::string>& clock_uuid) {
+    std::istringstream lines(metadata);
+    std::string out;
+    std::string line;
+    bool in_packet_context = false;
+    bool in_clock = false;
+    while (std::getline(lines, line)) {
+        if (line.find("packet.context := struct {") != std::string::npos) {
+            in_packet_context = true;
+        } else if (in_packet_context && trim(line).rfind("} align(", 0) == 0) {
+            in_packet_context = false;
+        } else if (in_packet_context) {
+            const auto at = line.rfind(" _cpu_id;");
+            if (at != std::string::npos && at + 9 == line.size()) {
+                line.replace(at, 9, " cpu_id;");
+            }
+        }
+        if (trim(line) == "clock {") {
+            in_clock = true;
+        } else if (in_clock && line.rfind("};", 0) == 0) {
+            in_clock = false;
+            if (clock_uuid) {
+                out += fmt::format("\tuuid = \"{}\";\n", *clock_uuid);
+            }
+        } else if (in_clock && clock_uuid && trim(line).rfind("uuid =", 0) == 0) {
+            continue;  // replaced at the end of the block
+        }
+        out += line;
+        out += '\n';
+    }
+    return out;
+}
+
+// Removes what a previous export wrote into `dir`; other files stay.
+void remove_previous_export(const fs::path& dir) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("host-", 0) == 0 || name.rfind("vm-", 0) == 0 || name == kReadmeName) {
+            fs::remove_all(entry.path());
+        }
+    }
+}
+
+// Removes the staging directory (and the output directory if this run
+// created it) unless the export completed.
+class OutputGuard {
+public:
+    OutputGuard(fs::path out, bool created) : out_(std::move(out)), created_(created) {}
+    OutputGuard(const OutputGuard&) = delete;
+    OutputGuard& operator=(const OutputGuard&) = delete;
+    ~OutputGuard() {
+        std::error_code ec;
+        fs::remove_all(out_ / kStagingName, ec);
+        fs::remove(out_ / kStatsName, ec);
+        if (!committed_ && created_) {
+            fs::remove_all(out_, ec);
+        }
+    }
+    void commit() { committed_ = true; }
+
+private:
+    fs::path out_;
+    bool created_;
+    bool committed_ = false;
+};
+
+std::string readme(const std::vector<ExportedTrace>& traces, const std::string& host) {
+    std::string text = fmt::format(
+        "vmtrace export --trace-compass\n"
+        "==============================\n\n"
+        "One LTTng kernel trace (CTF 1.8) per machine, every guest on the time base of\n"
+        "host `{}`:\n\n",
+        host);
+    for (const ExportedTrace& t : traces) {
+        text += fmt::format("  {:<24} {:<6} hostname {}, clock UUID {}{}\n", t.name + "/", t.role, t.env.at("hostname"),
+                            t.clock_uuids.empty() ? std::string("-") : t.clock_uuids.front(),
+                            t.env.count("vmtrace_vm_uid") != 0 ? ", vm_uid " + t.env.at("vmtrace_vm_uid") : "");
+    }
+    text +=
+        "\nOpen them in Trace Compass as a Virtual Machine experiment:\n\n"
+        "1. File > Open Trace..., or in the Project Explorer: Traces > Import...;\n"
+        "   choose this directory as the root directory, select every directory above\n"
+        "   (host and guests), trace type \"Common Trace Format : Linux Kernel Trace\"\n"
+        "   (or let Trace Compass auto-detect it).\n"
+        "2. Select all the imported traces, right-click > Open As Experiment... >\n"
+        "   Virtual Machine Experiment.\n"
+        "3. Do not run \"Synchronize Traces\" on it: vmtrace already placed every guest\n"
+        "   on the host's time base; the clocks' offsets already say so.\n"
+        "4. Under the experiment's Views: Virtual Machine View and Virtual CPU view\n"
+        "   (Virtual Machine analysis), and each trace's own kernel views (Control\n"
+        "   Flow, Resources, CPU usage).\n\n"
+        "Trace Compass tells the machines apart by their clock UUIDs (all distinct\n"
+        "here), recognises the host by its kvm_x86_entry/kvm_x86_exit events and each\n"
+        "guest by the vm_uid of its vmsync_*_guest events, which it pairs with the\n"
+        "host's vmsync_*_host events.  Details: docs/trace-compass.md in vmtrace.\n";
+    return text;
+}
+
+}  // namespace
+
+int export_command(const std::vector<std::string>& args) {
+    po::options_description options("vmtrace export --trace-compass HOST_TRACE GUEST_TRACE... -o DIR [options]");
+    options.add_options()("help,h", "show this help")("trace-compass",
+                                                      "per-machine LTTng kernel traces for Trace Compass (required)")(
+        "output,o", po::value<std::string>(), "directory for the exported traces (required)")(
+        "force", "write into a non-empty DIR, replacing a previous export's host-*/vm-* directories")(
+        "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
+        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 5)")(
+        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
+        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
+        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");
+    po::options_description hidden;
+    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("traces", -1);
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+        std::cout << options
+                  << "\nSynchronises the guests onto the host's time base and writes one LTTng kernel trace\n"
+                     "per machine into DIR: host-HOSTNAME/ and vm-HOSTNAME/, plus experiment.txt on\n"
+                     "opening them in Trace Compass as a Virtual Machine experiment (docs/trace-compass.md).\n";
+        return 0;
+    }
+    if (vm.count("trace-compass") == 0) {
+        throw UsageError("export needs a format: --trace-compass (the only one so far)");
+    }
+    if (vm.count("traces") == 0 || vm["traces"].as<std::vector<std::string>>().size() < 2) {
+        throw UsageError("export needs a host trace and at least one guest trace");
+    }
+    if (vm.count("output") == 0) {
+        throw UsageError("export needs an output directory (-o DIR)");
+    }
+    std::vector<std::vector<std::string>> inputs;  // per machine
+    for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
+        inputs.push_back(trace_dirs(t));
+    }
+    const bool quiet = vm.count("quiet") != 0;
+    const fs::path out = fs::absolute(vm["output"].as<std::string>());
+    std::error_code ec;
+    bool created = false;
+    if (fs::exists(out, ec)) {
+        if (!fs::is_directory(out, ec)) {
+            throw UsageError(fmt::format("{}: exists and is not a directory", out.string()));
+        }
+        if (!fs::is_empty(out, ec) && vm.count("force") == 0) {
+            throw UsageError(fmt::format("{}: not empty (--force replaces a previous export)", out.string()));
+        }
+    } else {
+        if (!fs::create_directories(out, ec) || ec) {
+            throw UsageError(fmt::format("{}: cannot create: {}", out.string(), ec.message()));
+        }
+        created = true;
+    }
+    OutputGuard guard(out, created);
+    const fs::path staging = out / kStagingName;
+    fs::remove_all(staging);
+    const fs::path stats_path = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : out / kStatsName;
+
+    {
+        // sink.ctf.fs writes each trace's metadata when the graph is
+        // destroyed: the pipeline lives in this block only.
+        Pipeline pipeline(plugin_dir());
+        Params sync;
+        sync.set("stats", stats_path.string());
+        if (vm.count("window-ms") != 0) {
+            sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
+        }
+        if (vm.count("prefetch-ms") != 0) {
+            sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
+        }
+        if (vm.count("host") != 0) {
+            sync.set("host", vm["host"].as<std::string>());
+        }
+        sync.set("strict", vm.count("lenient") == 0);
+        sync.set("quiet", quiet);
+        pipeline.add("filter.vmtrace.sync", "sync", sync.value());
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            const std::string name = fmt::format("trace{}", i);
+            pipeline.add("source.ctf.fs", name, Params().set("inputs", inputs[i]).value());
+            pipeline.connect_all(name, "sync");
+        }
+        pipeline.add("filter.utils.muxer", "mux", Params().value());
+        pipeline.add("sink.ctf.fs", "out", Params().set("path", staging.string()).set("quiet", true).value());
+        pipeline.connect_all("sync", "mux");
+        pipeline.connect_all("mux", "out");
+        pipeline.run();
+    }
+
+    // Every guest must be on the host's time base: Trace Compass could not
+    // place an unsynchronised guest, nor even tell that it is a guest.
+    const nlohmann::json stats = nlohmann::json::parse(read_file(stats_path));
+    std::string host;
+    for (const auto& machine : stats.at("machines")) {
+        const std::string role = machine.value("role", "");
+        const std::string name = machine.value("name", "?");
+        if (role == "host") {
+            host = name;
+        } else if (machine.value("mode", "") != "synchronized") {
+            throw std::runtime_error(fmt::format(
+                "guest `{}` was not placed on the host's time base (sync quality {}{}): Trace Compass could not "
+                "place it nor tell which VM it is",
+                name, machine.value("quality", "?"),
+                machine.value("quality", "") == "absent" ? ": it has no vmsync events" : ""));
+        }
+    }
+
+    std::vector<ExportedTrace> traces;
+    for (auto it = fs::recursive_directory_iterator(staging); it != fs::recursive_directory_iterator(); ++it) {
+        if (it->path().filename() == "metadata") {
+            ExportedTrace t;
+            t.dir = it->path().parent_path();
+            t.metadata = read_file(it->path());
+            const auto env = blocks(t.metadata, "env");
+            if (!env.empty()) {
+                t.env = env.front();
+            }
+            for (const auto& clock : blocks(t.metadata, "clock")) {
+                t.clock_uuids.push_back(clock.count("uuid") != 0 ? clock.at("uuid") : "");
+            }
+            traces.push_back(std::move(t));
+        }
+    }
+    std::sort(traces.begin(), traces.end(), [](const auto& a, const auto& b) { return a.dir < b.dir; });
+    std::set<std::string> names;
+    std::set<std::string> uuids;
+    for (ExportedTrace& t : traces) {
+        if (t.env.count("hostname") == 0) {
+            t.env["hostname"] = t.dir.filename().string();
+        }
+        const std::string& hostname = t.env.at("hostname");
+        if (t.env["domain"] != "kernel") {
+            throw UsageError(
+                fmt::format("trace of `{}` is not an LTTng kernel trace (its CTF env has domain = \"{}\", "
+                            "Trace Compass's kernel and VM analyses need \"kernel\")",
+                            hostname, t.env["domain"]));
+        }
+        t.role = t.env.count("vmtrace_time_base") != 0 ? "guest" : "host";
+        std::string name = fmt::format("{}-{}", t.role == "host" ? "host" : "vm", safe_name(hostname));
+        for (unsigned n = 2; names.count(name) != 0; ++n) {
+            name = fmt::format("{}-{}-{}", t.role == "host" ? "host" : "vm", safe_name(hostname), n);
+        }
+        names.insert(name);
+        t.name = name;
+        // Trace Compass identifies a machine by its clock UUID: give every
+        // trace a distinct one, keeping the recorded one where it is unique.
+        std::optional<std::string> new_uuid;
+        if (t.clock_uuids.size() == 1 && (t.clock_uuids[0].empty() || uuids.count(t.clock_uuids[0]) != 0)) {
+            new_uuid = derived_uuid(fmt::format("vmtrace {} {} {}", name, t.clock_uuids[0], t.env["trace_name"]));
+            if (!quiet) {
+                std::cerr << fmt::format(
+                    "vmtrace export: warning: `{}` has {} clock UUID; it gets {} so that "
+                    "Trace Compass tells it apart\n",
+                    hostname, t.clock_uuids[0].empty() ? "no" : "another trace's", *new_uuid);
+            }
+            t.clock_uuids[0] = *new_uuid;
+        }
+        uuids.insert(t.clock_uuids.begin(), t.clock_uuids.end());
+        write_file(t.dir / "metadata", rewrite_metadata(t.metadata, new_uuid));
+    }
+    if (std::count_if(traces.begin(), traces.end(), [](const auto& t) { return t.role == "host"; }) != 1) {
+        throw std::runtime_error("the synchronised output does not hold exactly one host trace");
+    }
+    // Guests first in the listing reads oddly: host, then VMs by name.
+    std::stable_partition(traces.begin(), traces.end(), [](const auto& t) { return t.role == "host"; });
+
+    if (vm.count("force") != 0) {
+        remove_previous_export(out);
+    }
+    for (const ExportedTrace& t : traces) {
+        fs::rename(t.dir, out / t.name);
+    }
+    write_file(out / kReadmeName, readme(traces, host));
+    guard.commit();
+    if (!quiet) {
+        std::string listing;
+        for (const ExportedTrace& t : traces) {
+            listing += (listing.empty() ? "" : ", ") + t.name;
+        }
+        std::cerr << fmt::format("vmtrace export: {} traces in {}: {}; how to open them: {}\n", traces.size(),
+                                 out.string(), listing, (out / kReadmeName).string());
+    }
+    return 0;
+}
+
+}  // namespace vmtrace::cli
