@@ -37,5 +37,6 @@ using CommandFunction = int (*)(const std::vector<std::string>& args);
 
 int sync_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
+int report_command(const std::vector<std::string>& args);
 
 }  // namespace vmtrace::cli
