@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # running and testing
   babeltrace2 python3 time clang-format
+  # the HTML report's test renders it in headless Chromium
+  chromium
 )
 
 missing=()
