@@ -96,6 +96,21 @@
     return fmtInt(ns / 1e9) + ' s';
   }
 
+  // Two significant digits, no space: axis labels.
+  function fmtDurShort(value) {
+    var ns = num(value);
+    if (isNaN(ns)) return DASH;
+    if (ns === 0) return '0';
+    var units = [[1e9, 's'], [1e6, 'ms'], [1e3, '\u00b5s'], [1, 'ns']];
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(ns) >= units[i][0] || i === units.length - 1) {
+        var v = ns / units[i][0];
+        return (Math.abs(v) >= 10 ? String(Math.round(v)) : String(Math.round(v * 10) / 10)) + units[i][1];
+      }
+    }
+    return DASH;
+  }
+
   function fmtPct(fraction) {
     var f = num(fraction);
     if (isNaN(f)) return DASH;
@@ -325,7 +340,8 @@
       var cells = [td('vCPU ' + v.vcpu), td(v.tid !== undefined ? String(v.tid) : DASH)];
       all.forEach(function (s) {
         var ns = num(states[s.key]);
-        cells.push(td([fmtDur(ns), el('span', { class: 'pct', text: fmtPct(share(ns, total)) })], {
+        var pct = share(ns, total);
+        cells.push(td([fmtDur(ns), isNaN(pct) ? null : el('span', { class: 'pct', text: fmtPct(pct) })], {
           'data-tip': 'vCPU ' + v.vcpu + ' \u00b7 ' + s.label + '\n' + fmtDur(ns) + ' (' + fmtPct(share(ns, total)) +
             ')' + (asObject(v.intervals)[s.key] !== undefined ? '\n' + fmtInt(v.intervals[s.key]) + ' intervals' : '')
         }));
@@ -369,6 +385,7 @@
     var overall = exits.filter(function (e) { return e.vcpu === 'all'; });
     var perVcpu = exits.filter(function (e) { return e.vcpu !== 'all'; });
     if (!overall.length) overall = perVcpu;
+    if (!overall.length) return [el('p', { class: 'muted', text: 'No exits in the analysis.' })];
     var total = sum(overall.map(function (e) { return e.count; }));
     overall = overall.slice().sort(function (a, b) { return num(b.count) - num(a.count); });
     var rows = overall.map(function (e) {
@@ -444,7 +461,7 @@
         }));
         if (b % labelEvery === 0) {
           chart.appendChild(svg('text', { x: b * bw + bw / 2, y: H - 5, 'text-anchor': 'middle',
-            text: fmtDur(num(bounds[k])).replace(' ', '') }));
+            text: fmtDurShort(num(bounds[k])) }));
         }
       }
       return el('div', { class: 'histogram', 'data-reason': reason }, [
@@ -693,8 +710,8 @@
       ]),
       el('div', { class: 'facts' }, [
         fact('Host', hostname, host.cpus !== undefined ? fmtInt(host.cpus) + ' CPUs' : null),
-        fact('Duration', fmtDur(meta.duration_ns), (meta.begin_s || DASH) + ' \u2192 ' + (meta.end_s || DASH) + ' s',
-          'Time range on the host\u2019s time base\n' + meta.begin_s + ' s to ' + meta.end_s + ' s'),
+        fact('Duration', fmtDur(meta.duration_ns), 'from ' + (meta.begin_s || DASH) + ' s\nto ' +
+          (meta.end_s || DASH) + ' s', 'Time range on the host\u2019s time base\n(seconds since the host clock\u2019s origin)'),
         fact('Virtual machines', fmtInt(vms.length), fmtInt(vcpuCount) + ' vCPUs'),
         fact('Host events', fmtInt(events.host)),
         fact('Guest events', fmtInt(events.guests)),

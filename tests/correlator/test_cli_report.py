@@ -231,6 +231,51 @@ def console_messages(log):
     return [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
+def fmt_pct(fraction):
+    """The page's fmtPct."""
+    p = fraction * 100
+    if p == 0:
+        return "0%"
+    if p < 0.1:
+        return "<0.1%"
+    if 99.9 < p < 100:
+        return ">99.9%"
+    return f"{p:.1f}%"
+
+
+def rendered(dom):
+    """The <html> element of a page that rendered without a script error."""
+    node = next(dom.root.find_all(lambda n: n.tag == "html"))
+    if "data-js-errors" in node.attrs:
+        raise AssertionError(f"script errors: {node.attrs['data-js-errors']}")
+    if node.attrs.get("data-render") != "ok":
+        raise AssertionError(f"the page did not finish rendering: data-render={node.attrs.get('data-render')}")
+    return node
+
+
+def bare_analysis():
+    """Only the keys the report requires; every optional section absent."""
+    return {"format": "vmtrace-analysis", "version": 1, "begin_ns": 5, "end_ns": 5, "host": {}, "events": {},
+            "vms": [{"name": "bare", "guest_trace": "g", "sync": {"quality": "approximate"},
+                     "vcpus": [{"vcpu": 0, "states_ns": {}}],
+                     "timeline": {"bin_ns": 1000, "bins": 1, "vcpus": [
+                         {"vcpu": 0, "guest": [0], "hypervisor": [0], "preempted": [0], "idle": [0]}]}},
+                    {"name": "empty", "guest_trace": None, "sync": None, "vcpus": [],
+                     "timeline": {"bin_ns": 1, "bins": 0, "vcpus": []}}]}
+
+
+HOVER_PROBE = """<script>
+(function () {
+  var row = document.querySelector('.tl-row');
+  var box = row.getBoundingClientRect();
+  row.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: box.left + box.width / 2,
+                                                 clientY: box.top + box.height / 2}));
+  var tip = document.getElementById('tip');
+  document.documentElement.setAttribute('data-probe-tip', tip.hidden ? 'hidden' : tip.textContent);
+})();
+</script>
+"""
+
 HOSTILE = "</script><script>document.documentElement.setAttribute('data-pwned','1')</script> <!-- & \u2028"
 
 
@@ -274,22 +319,44 @@ class CliReportTest(TempDirTestCase):
         self.assertIsNotNone(match)
         self.assertEqual(json.loads(match.group(1))["analysis"], doc)
 
+        # A copy of the page that also hovers over the middle of the first
+        # timeline row and records what the hover box says.
+        probe = page.with_name("probe.html")
+        probe.write_text(html.replace("</body>", HOVER_PROBE + "</body>"), encoding="utf-8")
+        # A document with only the keys the report needs.
+        bare = self.write(bare_analysis(), "bare.json")
+
         screenshot = Path(os.environ.get("VMTRACE_REPORT_SCREENSHOT", self.tmp / "report.png"))
         shot = chromium(page, self.tmp / "profile-shot", f"--screenshot={screenshot}", "--window-size=1400,5200")
-        dump = chromium(page, self.tmp / "profile-dom", "--dump-dom", "--window-size=1400,1000")
+        dump = chromium(probe, self.tmp / "profile-dom", "--dump-dom", "--window-size=1400,1000")
+        proc = vmtrace("report", bare / "bare.json", "-o", bare / "bare.html")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        dump_bare = chromium(bare / "bare.html", self.tmp / "profile-bare", "--dump-dom", "--window-size=1400,1000")
         dom_text, dom_log = dump.communicate(timeout=60)
+        bare_text, bare_log = dump_bare.communicate(timeout=60)
         _, shot_log = shot.communicate(timeout=60)
-        self.assertEqual(dump.returncode, 0, dom_log[-3000:])
-        self.assertEqual(shot.returncode, 0, shot_log[-3000:])
+        for process, log in ((dump, dom_log), (dump_bare, bare_log), (shot, shot_log)):
+            self.assertEqual(process.returncode, 0, log[-3000:])
+            self.assertEqual(console_messages(log), [])
         self.assertGreater(screenshot.stat().st_size, 20_000)
-        self.assertEqual(console_messages(dom_log) + console_messages(shot_log), [])
+
+        bare_dom = Dom(bare_text)
+        self.assertEqual(rendered(bare_dom).attrs.get("data-render"), "ok", bare_text[-2000:])
+        self.assertEqual(len(list(bare_dom.root.find_all(lambda n: "tl-row" in n.classes()))), 1)
 
         dom = Dom(dom_text)
-        html_node = next(dom.root.find_all(lambda n: n.tag == "html"))
-        self.assertNotIn("data-js-errors", html_node.attrs, html_node.attrs.get("data-js-errors"))
+        html_node = rendered(dom)
         self.assertNotIn("data-pwned", html_node.attrs)
-        self.assertEqual(html_node.attrs.get("data-render"), "ok")
         page_text = dom.root.text()
+
+        # the hover box of a timeline bin: the middle bin of the first VM's vCPU 0
+        vm0 = doc["vms"][0]
+        series = min(vm0["timeline"]["vcpus"], key=lambda v: v["vcpu"])
+        bins, bin_ns = vm0["timeline"]["bins"], vm0["timeline"]["bin_ns"]
+        tip = html_node.attrs.get("data-probe-tip", "")
+        self.assertIn(f"{vm0['name']} \u00b7 vCPU {series['vcpu']}", tip)
+        self.assertIn(f"Guest: {fmt_pct(series['guest'][bins // 2])}", tip)
+        self.assertIn(f"{(bins // 2) * bin_ns / 1e9:.2f}", tip)
         self.assertIn(HOSTILE.replace("\u2028", "").strip()[:40], page_text)
 
         # header
