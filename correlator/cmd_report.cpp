@@ -57,7 +57,7 @@ const char* type_name(const json& value) {
 }
 
 // What a key must hold.
-enum class Kind { kObject, kArray, kString, kNumber, kCount, kObjectOrNull, kStringOrNull };
+enum class Kind { kObject, kArray, kString, kNumber, kCount, kObjectOrNull, kStringOrNull, kNumberOrNull };
 
 const char* kind_name(Kind kind) {
     switch (kind) {
@@ -75,6 +75,8 @@ const char* kind_name(Kind kind) {
         return "an object or null";
     case Kind::kStringOrNull:
         return "a string or null";
+    case Kind::kNumberOrNull:
+        return "a number or null";
     }
     return "?";
 }
@@ -95,6 +97,8 @@ bool is_kind(const json& value, Kind kind) {
         return value.is_object() || value.is_null();
     case Kind::kStringOrNull:
         return value.is_string() || value.is_null();
+    case Kind::kNumberOrNull:
+        return value.is_number() || value.is_null();
     }
     return false;
 }
@@ -154,7 +158,7 @@ public:
         if (end < begin) {
             fail("`end_ns` is before `begin_ns`");
         }
-        require(doc, "", "host", Kind::kObject);
+        require(doc, "", "host", Kind::kObjectOrNull);  // null: no host trace identified
         require(doc, "", "events", Kind::kObject);
         if (const json* warnings = optional(doc, "", "warnings", Kind::kArray)) {
             for (std::size_t i = 0; i < warnings->size(); ++i) {
@@ -179,7 +183,7 @@ private:
         const json& sync = require(vm, path, "sync", Kind::kObjectOrNull);
         if (sync.is_object()) {
             require(sync, path + ".sync", "quality", Kind::kString);
-            optional(sync, path + ".sync", "bound_ns", Kind::kNumber);
+            optional(sync, path + ".sync", "bound_ns", Kind::kNumberOrNull);
         }
         const json& vcpus = require(vm, path, "vcpus", Kind::kArray);
         for (std::size_t i = 0; i < vcpus.size(); ++i) {

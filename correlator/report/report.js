@@ -64,6 +64,7 @@
     return total;
   }
 
+  function present(value) { return value !== undefined && value !== null; }
   function isObject(value) { return value !== null && typeof value === 'object' && !Array.isArray(value); }
   function asArray(value) { return Array.isArray(value) ? value : []; }
   function asObject(value) { return isObject(value) ? value : {}; }
@@ -288,7 +289,8 @@
       var info = vcpuByNumber[series.vcpu];
       grid.appendChild(el('div', { class: 'tl-label' }, [
         'vCPU ' + series.vcpu,
-        info && info.tid !== undefined ? el('span', { class: 'sub', text: 'tid ' + info.tid }) : null
+        present(series.tid) ? el('span', { class: 'sub', text: 'tid ' + series.tid })
+          : (info && present(info.tid) ? el('span', { class: 'sub', text: 'tid ' + info.tid }) : null)
       ]));
       grid.appendChild(timelineRow(vm, series, bins, binNs));
     });
@@ -337,7 +339,7 @@
       var states = asObject(v.states_ns);
       var total = sum(all.map(function (s) { return states[s.key]; }));
       all.forEach(function (s) { totals[s.key] = (totals[s.key] || 0) + (num(states[s.key]) || 0); });
-      var cells = [td('vCPU ' + v.vcpu), td(v.tid !== undefined ? String(v.tid) : DASH)];
+      var cells = [td('vCPU ' + v.vcpu), td(present(v.tid) ? String(v.tid) : DASH)];
       all.forEach(function (s) {
         var ns = num(states[s.key]);
         var pct = share(ns, total);
@@ -368,7 +370,7 @@
     var cells = [];
     if (withVcpu) cells.push(td('vCPU ' + e.vcpu));
     cells.push(td(e.reason, { class: 'text' }));
-    cells.push(td(e.code !== undefined ? String(e.code) : DASH));
+    cells.push(td(present(e.code) ? String(e.code) : DASH));
     cells.push(td(fmtInt(e.count)));
     cells.push(td(fmtRate(e.rate_per_s)));
     ['min', 'p50', 'p90', 'p99', 'max', 'mean'].forEach(function (k) { cells.push(td(fmtDur(lat[k]))); });
@@ -499,7 +501,7 @@
   function guestMigrations(vm) {
     var nodes = [el('h3', { text: 'Guest threads between vCPUs' })];
     var migrations = vm.guest_migrations;
-    if (vm.guest_trace === null || vm.guest_trace === undefined) {
+    if (!present(vm.guest_trace)) {
       nodes.push(el('p', { class: 'muted', text: 'Unknown: this VM has no guest trace.' }));
       return nodes;
     }
@@ -544,7 +546,7 @@
     var rows = residency.map(function (row, v) {
       row = asArray(row);
       var total = sum(row);
-      var label = vcpus[v] && vcpus[v].vcpu !== undefined ? vcpus[v].vcpu : v;
+      var label = vcpus[v] && present(vcpus[v].vcpu) ? vcpus[v].vcpu : v;
       var cells = [el('th', { class: 'text', text: 'vCPU ' + label })];
       pcpus.forEach(function (cpu, k) {
         var ns = num(row[k]) || 0;
@@ -567,7 +569,7 @@
   }
 
   function guestThreads(vm) {
-    if (vm.guest_trace === null || vm.guest_trace === undefined) return [];
+    if (!present(vm.guest_trace)) return [];
     var threads = asArray(vm.guest_threads).slice().sort(function (a, b) { return num(b.guest_ns) - num(a.guest_ns); });
     var nodes = [el('h3', { text: 'Guest threads' })];
     if (!threads.length) {
@@ -580,15 +582,16 @@
       var byVcpu = asObject(t.guest_ns_by_vcpu);
       var split = Object.keys(byVcpu).sort(function (a, b) { return num(byVcpu[b]) - num(byVcpu[a]); })
         .slice(0, 4).map(function (k) { return 'vCPU ' + k + ' ' + fmtDur(byVcpu[k]); }).join(' \u00b7 ');
-      return el('tr', null, [td(t.comm !== undefined ? String(t.comm) : DASH, { class: 'text' }), td(String(t.tid)),
+      return el('tr', null, [td(present(t.comm) ? String(t.comm) : DASH, { class: 'text' }), td(String(t.tid)),
         td([fmtDur(t.guest_ns), el('span', { class: 'pct', text: fmtPct(share(num(t.guest_ns), total)) })]),
         td(fmtInt(t.vcpu_migrations)), td(split || DASH, { class: 'text muted' })]);
     });
     nodes.push(table([{ label: 'Command', cls: 'text' }, { label: 'TID' }, { label: 'On a vCPU' },
       { label: 'vCPU migrations' }, { label: 'Where', cls: 'text' }], rows, { cls: 'threads compact' }));
-    if (threads.length > shown.length) {
-      nodes.push(el('p', { class: 'small muted', text: 'The ' + shown.length + ' busiest of ' + threads.length +
-        ' guest threads.' }));
+    var omitted = num(vm.guest_threads_omitted) || 0;
+    if (threads.length > shown.length || omitted > 0) {
+      nodes.push(el('p', { class: 'small muted', text: 'The ' + shown.length + ' busiest of ' +
+        fmtInt(threads.length + omitted) + ' guest threads.' }));
     }
     return nodes;
   }
@@ -634,7 +637,7 @@
   // ---- synchronisation -------------------------------------------------
 
   function syncStatus(vm) {
-    var hasGuest = vm.guest_trace !== null && vm.guest_trace !== undefined;
+    var hasGuest = present(vm.guest_trace);
     if (!hasGuest) {
       return {
         badge: 'no guest trace', cls: 'none',
@@ -709,13 +712,16 @@
         el('div', { class: 'muted small', text: 'generated ' + (meta.generated || DASH) })
       ]),
       el('div', { class: 'facts' }, [
-        fact('Host', hostname, host.cpus !== undefined ? fmtInt(host.cpus) + ' CPUs' : null),
+        fact('Host', hostname, present(host.cpus) ? fmtInt(host.cpus) + ' CPUs' : null),
         fact('Duration', fmtDur(meta.duration_ns), 'from ' + (meta.begin_s || DASH) + ' s\nto ' +
           (meta.end_s || DASH) + ' s', 'Time range on the host\u2019s time base\n(seconds since the host clock\u2019s origin)'),
         fact('Virtual machines', fmtInt(vms.length), fmtInt(vcpuCount) + ' vCPUs'),
         fact('Host events', fmtInt(events.host)),
         fact('Guest events', fmtInt(events.guests)),
-        fact('Ignored events', fmtInt(events.ignored), null, 'Events the analyses do not use')
+        fact('Ignored events', fmtInt(events.ignored), [
+          present(events.unattributed) ? fmtInt(events.unattributed) + ' unattributed' : null,
+          present(events.reordered) ? fmtInt(events.reordered) + ' reordered' : null
+        ].filter(Boolean).join(' \u00b7 ') || null, 'Events the analyses do not use')
       ])
     ];
   }
@@ -732,7 +738,7 @@
       return el('tr', null, [
         td(el('a', { href: '#' + vmId(i), text: vm.name })),
         td(fmtInt(asArray(vm.vcpus).length)),
-        td(vm.guest_trace === null || vm.guest_trace === undefined ? 'none' : String(vm.guest_trace), { class: 'text' }),
+        td(present(vm.guest_trace) ? String(vm.guest_trace) : 'none', { class: 'text' }),
         td(el('span', { class: 'badge ' + status.cls, text: status.badge }), { class: 'text' }),
         td(fmtPct(share(t.guest, t.all))), td(fmtPct(share(t.hypervisor, t.all))), td(fmtPct(share(t.preempted, t.all))),
         td(fmtPct(share(t.idle, t.all))), td(fmtInt(t.exits)),
@@ -771,10 +777,10 @@
         el('span', { class: 'badge ' + status.cls, text: status.badge })]),
       el('div', { class: 'vm-meta' }, [
         el('span', null, ['vCPUs ', el('b', { text: fmtInt(asArray(vm.vcpus).length) })]),
-        vm.qemu_pid !== undefined ? el('span', null, ['QEMU pid ', el('b', { text: String(vm.qemu_pid) })]) : null,
-        vm.vm_uid !== undefined ? el('span', null, ['vm_uid ', el('b', { class: 'mono', text: String(vm.vm_uid) })]) : null,
+        present(vm.qemu_pid) ? el('span', null, ['QEMU pid ', el('b', { text: String(vm.qemu_pid) })]) : null,
+        present(vm.vm_uid) ? el('span', null, ['vm_uid ', el('b', { class: 'mono', text: String(vm.vm_uid) })]) : null,
         el('span', null, ['guest trace ', el('b', {
-          text: vm.guest_trace === null || vm.guest_trace === undefined ? 'none' : String(vm.guest_trace)
+          text: present(vm.guest_trace) ? String(vm.guest_trace) : 'none'
         })]),
         el('span', null, ['exits ', el('b', { text: fmtInt(t.exits) })])
       ]),

@@ -36,8 +36,8 @@ def fixture_analysis():
     begin = 1_790_000_004_000_000_000
     bins, bin_ns = 400, 50_000_000  # 20 s
 
-    def timeline_vcpu(vcpu, busy_phase, unknown_bins):
-        series = {"vcpu": vcpu, **{s: [] for s in STATES}}
+    def timeline_vcpu(vcpu, tid, busy_phase, unknown_bins):
+        series = {"vcpu": vcpu, "tid": tid, **{s: [] for s in STATES}, "unknown": []}
         for b in range(bins):
             if b < unknown_bins:
                 fractions = (0.0, 0.0, 0.0, 0.0)
@@ -51,6 +51,7 @@ def fixture_analysis():
                 fractions = (guest, hyper, preempted, max(0.0, 1.0 - guest - hyper - preempted))
             for state, f in zip(STATES, fractions):
                 series[state].append(round(f, 4))
+            series["unknown"].append(round(1.0 - sum(fractions), 4))
         return series
 
     def vcpu_totals(series, vcpu, tid, exits, pcpus):
@@ -88,11 +89,11 @@ def fixture_analysis():
             out[reason] = [int(total * w / norm) for w in weights]
         return {"bounds_ns": bounds, "reasons": out}
 
-    a_series = [timeline_vcpu(0, 0.0, 3), timeline_vcpu(1, 1.7, 5)]
+    a_series = [timeline_vcpu(0, 3001, 0.0, 3), timeline_vcpu(1, 3002, 1.7, 5)]
     a_reasons = [("NPF", 1024, [48211, 39117], 1500), ("VMMCALL", 129, [2210, 2188], 3100),
                  ("IOIO", 123, [9312, 104], 5400), ("HLT", 120, [1733, 1802], 90_000),
                  ("INTR", 96, [12004, 11876], 900)]
-    b_series = [timeline_vcpu(v, 0.6 * v + 3.0, 2) for v in range(3)]
+    b_series = [timeline_vcpu(v, 3101 + v, 0.6 * v + 3.0, 2) for v in range(3)]
     b_reasons = [("NPF", 1024, [7001, 6120, 5873], 2100), ("HLT", 120, [3550, 3605, 3421], 250_000),
                  ("INTR", 96, [4404, 4380, 4511], 1200)]
 
@@ -136,7 +137,7 @@ def fixture_analysis():
         "format": "vmtrace-analysis", "version": 1,
         "begin_ns": begin, "end_ns": begin + bins * bin_ns,
         "host": {"hostname": "l1", "cpus": 4},
-        "events": {"host": 1_234_567, "guests": 345_678, "ignored": 1_212},
+        "events": {"host": 1_234_567, "guests": 345_678, "ignored": 1_212, "unattributed": 17, "reordered": 0},
         "vms": [vm_a, vm_b],
         "warnings": ["vCPU 1 of l2a: 3 guest events outside a guest-mode interval"],
     }
@@ -255,8 +256,8 @@ def rendered(dom):
 
 def bare_analysis():
     """Only the keys the report requires; every optional section absent."""
-    return {"format": "vmtrace-analysis", "version": 1, "begin_ns": 5, "end_ns": 5, "host": {}, "events": {},
-            "vms": [{"name": "bare", "guest_trace": "g", "sync": {"quality": "approximate"},
+    return {"format": "vmtrace-analysis", "version": 1, "begin_ns": 5, "end_ns": 5, "host": None, "events": {},
+            "vms": [{"name": "bare", "guest_trace": "g", "sync": {"quality": "approximate", "bound_ns": None},
                      "vcpus": [{"vcpu": 0, "states_ns": {}}],
                      "timeline": {"bin_ns": 1000, "bins": 1, "vcpus": [
                          {"vcpu": 0, "guest": [0], "hypervisor": [0], "preempted": [0], "idle": [0]}]}},
