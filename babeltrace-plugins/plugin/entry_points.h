@@ -42,6 +42,15 @@ bt_message_iterator_class_next_method_status vmtrace_sync_iterator_next(
 	bt_self_message_iterator *self, bt_message_array_const messages, uint64_t capacity,
 	uint64_t *count);
 
+/* sink.vmtrace.analysis */
+bt_component_class_initialize_method_status vmtrace_analysis_initialize(
+	bt_self_component_sink *self, bt_self_component_sink_configuration *config,
+	const bt_value *params, void *init_data);
+void vmtrace_analysis_finalize(bt_self_component_sink *self);
+bt_component_class_sink_graph_is_configured_method_status vmtrace_analysis_graph_is_configured(
+	bt_self_component_sink *self);
+bt_component_class_sink_consume_method_status vmtrace_analysis_consume(bt_self_component_sink *self);
+
 #ifdef __cplusplus
 }
 #endif

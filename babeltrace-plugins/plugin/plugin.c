@@ -37,3 +37,13 @@ BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD(sync,
 	vmtrace_sync_iterator_initialize);
 BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_FINALIZE_METHOD(sync,
 	vmtrace_sync_iterator_finalize);
+
+BT_PLUGIN_SINK_COMPONENT_CLASS(analysis, vmtrace_analysis_consume);
+BT_PLUGIN_SINK_COMPONENT_CLASS_DESCRIPTION(analysis,
+	"vCPU states, exits, migrations and the non-deterministic event log of each VM");
+BT_PLUGIN_SINK_COMPONENT_CLASS_HELP(analysis,
+	"Connect filter.vmtrace.sync's output (or a host trace alone). "
+	"Writes analysis.json and CSV files into output-dir; see docs/analysis-output.md.");
+BT_PLUGIN_SINK_COMPONENT_CLASS_INITIALIZE_METHOD(analysis, vmtrace_analysis_initialize);
+BT_PLUGIN_SINK_COMPONENT_CLASS_FINALIZE_METHOD(analysis, vmtrace_analysis_finalize);
+BT_PLUGIN_SINK_COMPONENT_CLASS_GRAPH_IS_CONFIGURED_METHOD(analysis, vmtrace_analysis_graph_is_configured);

@@ -175,12 +175,18 @@ struct MachineMeta {
     scenario::MachineClock clock;
     unsigned cpus = 0;
     std::array<std::uint8_t, 16> uuid{};
+    // One trace and its streams, shared by every iterator on the machine's
+    // port (a filter may read a port twice): each iterator's messages then
+    // describe the same trace.
+    bt2::TraceRef trace;
+    std::vector<bt2::StreamRef> streams;
 };
 
 struct ScenarioComponent {
     scenario::ScenarioConfig config;
     std::string ground_truth_path;
     bool ground_truth_intervals = true;
+    bool ground_truth_claimed = false;
     std::vector<MachineMeta> machines;
 };
 
@@ -313,7 +319,7 @@ void fill_payload(bt_field* payload, const SimEvent& e) {
     case EventType::kvm_inj_virq:
     case EventType::kvm_hypercall: {
         set_unsigned(payload, 0, e.vcpu_id);
-        const std::uint64_t members = bt_field_structure_get_member_count(payload);
+        const std::uint64_t members = bt_field_class_structure_get_member_count(bt_field_borrow_class_const(payload));
         for (std::uint64_t i = 1; i < members; ++i) {
             set_unsigned(payload, i, e.args[i - 1]);
         }
@@ -331,7 +337,10 @@ struct StreamState {
 struct ScenarioIterator {
     ScenarioIterator(ScenarioComponent& comp, unsigned machine_index)
         : component(comp), machine(machine_index), meta(comp.machines[machine_index]) {
-        if (machine == 0 && !comp.ground_truth_path.empty()) {
+        // Only the host port's first iterator writes the ground truth: a
+        // filter may open a second one to read ahead.
+        if (machine == 0 && !comp.ground_truth_path.empty() && !comp.ground_truth_claimed) {
+            comp.ground_truth_claimed = true;
             truth = std::make_unique<scenario::GroundTruthWriter>(comp.ground_truth_path, comp.ground_truth_intervals);
         }
         simulator = std::make_unique<scenario::ScenarioSimulator>(comp.config, truth.get());
@@ -345,7 +354,6 @@ struct ScenarioIterator {
     MachineMeta& meta;
     std::unique_ptr<scenario::GroundTruthWriter> truth;
     std::unique_ptr<scenario::ScenarioSimulator> simulator;
-    bt2::TraceRef trace;
     std::vector<StreamState> streams;
     std::deque<bt2::MessageRef> pending;
     std::uint64_t last_value = 0;
@@ -371,10 +379,10 @@ void close_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamSt
     stream.packet.reset();
 }
 
-void start(bt_self_message_iterator* self, ScenarioIterator& it) {
+void create_trace(ScenarioIterator& it) {
     const scenario::ScenarioSimulator& sim = *it.simulator;
-    it.trace = bt2::TraceRef::adopt(bt2::check(bt_trace_create(it.meta.trace_class.get()), "trace"));
-    bt_trace* trace = it.trace.get();
+    it.meta.trace = bt2::TraceRef::adopt(bt2::check(bt_trace_create(it.meta.trace_class.get()), "trace"));
+    bt_trace* trace = it.meta.trace.get();
     const bool host = it.machine == 0;
     const std::string hostname = host ? sim.host_hostname() : sim.guests()[it.machine - 1].hostname;
     bt2::check_status(bt_trace_set_name(trace, hostname.c_str()), "set trace name");
@@ -401,13 +409,22 @@ void start(bt_self_message_iterator* self, ScenarioIterator& it) {
         env_string("vmtrace_vm_uid", fmt::format("{:#x}", sim.guests()[it.machine - 1].vm_uid));
     }
     env_integer("vmtrace_scenario_seed", static_cast<std::int64_t>(sim.config().seed));
+    for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+        it.meta.streams.push_back(
+            bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream")));
+    }
+}
+
+void start(bt_self_message_iterator* self, ScenarioIterator& it) {
+    if (!it.meta.trace) {
+        create_trace(it);
+    }
 
     const std::uint64_t first_value = static_cast<std::uint64_t>(it.meta.clock.value_at(0));
     it.last_value = first_value;
     for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
         StreamState stream;
-        stream.stream =
-            bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream"));
+        stream.stream = it.meta.streams[cpu];
         it.pending.push_back(bt2::MessageRef::adopt(
             bt2::check(bt_message_stream_beginning_create(self, stream.stream.get()), "stream beginning message")));
         it.streams.push_back(std::move(stream));

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: MIT
+#include "analysis_engine.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "exit_reason.hpp"
+
+namespace vmtrace::analysis {
+
+AnalysisEngine::AnalysisEngine(AnalysisOptions options) : options_(std::move(options)) {
+    if (options_.timeline_bins < 2 || options_.timeline_bins % 2 != 0) {
+        throw std::invalid_argument(
+            fmt::format("timeline-bins: {} is not an even number >= 2", options_.timeline_bins));
+    }
+    const std::filesystem::path dir(options_.output_dir);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+        throw std::runtime_error(fmt::format("output directory `{}` does not exist", options_.output_dir));
+    }
+    states_csv_ = std::make_unique<CsvFile>((dir / "vcpu_states.csv").string(),
+                                            "vm,vcpu,tid,state,start_ns,end_ns,duration_ns,guest_tid,guest_comm");
+    nondet_csv_ = std::make_unique<CsvFile>((dir / "nondet.csv").string(),
+                                            "time_ns,vm,vcpu,kind,source,op,address,size,count,value,args");
+    migrations_csv_ =
+        std::make_unique<CsvFile>((dir / "migrations.csv").string(), "time_ns,machine,level,tid,comm,from,to");
+}
+
+AnalysisEngine::~AnalysisEngine() = default;
+
+unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
+    Machine m;
+    m.info = info;
+    m.hostname = std::string(info.hostname);
+    m.info.hostname = {};  // the view may dangle; hostname owns it
+    machines_.push_back(std::move(m));
+    return static_cast<unsigned>(machines_.size() - 1);
+}
+
+void AnalysisEngine::on_host_time(std::int64_t time) {
+    if (begin_ < 0 || time < begin_) {
+        begin_ = time;
+    }
+    end_ = std::max(end_, time);
+}
+
+std::int64_t AnalysisEngine::clamp_time(std::int64_t time) {
+    if (time < last_time_) {
+        ++reordered_;
+        return last_time_;
+    }
+    last_time_ = time;
+    return time;
+}
+
+void AnalysisEngine::on_event(const TraceEvent& event) {
+    Machine& m = machines_.at(event.machine);
+    ++m.events;
+    TraceEvent e = event;
+    if (m.info.host) {
+        on_host_time(e.time);
+    }
+    e.time = clamp_time(std::max(e.time, begin_));
+    if (m.info.host) {
+        host_event(m, e);
+    } else {
+        guest_event(m, e);
+    }
+}
+
+AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::uint32_t vcpu, std::int64_t now,
+                                                        int cpu) {
+    auto found = vcpus_.find(tid);
+    if (found != vcpus_.end()) {
+        return *found->second;
+    }
+    auto t = std::make_unique<VcpuThread>();
+    t->tid = tid;
+    t->vcpu = vcpu;
+    t->since = begin_;
+    t->timeline = std::make_unique<StateTimeline>(begin_, options_.timeline_bins);
+    t->cpu = cpu;
+    t->on_cpu_since = now;
+    ++unbound_;
+    VcpuThread& thread = *t;
+    vcpus_.emplace(tid, std::move(t));
+    // Until this first KVM event the thread was only known to the
+    // scheduler: running in the host since it was switched in.
+    const auto host = host_threads_.find(tid);
+    if (host != host_threads_.end() && host->second.cpu >= 0 && host->second.switched_in >= begin_) {
+        thread.on_cpu_since = host->second.switched_in;
+        set_state(thread, VcpuState::hypervisor, host->second.switched_in);
+    } else if (host != host_threads_.end() && host->second.cpu < 0 && host->second.switched_out >= begin_) {
+        thread.cpu = -1;
+        set_state(thread, host->second.out_state == 0 ? VcpuState::preempted : VcpuState::idle,
+                  host->second.switched_out);
+    }
+    if (host != host_threads_.end() && host->second.pid > 0) {
+        const int vm = vm_by_pid(host->second.pid);
+        bind(thread, vm, vcpu);
+    }
+    return thread;
+}
+
+void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now) {
+    if (now <= t.since) {
+        return;
+    }
+    const auto s = static_cast<unsigned>(t.state);
+    t.state_ns[s] += now - t.since;
+    ++t.intervals[s];
+    t.timeline->add(t.state, t.since, now);
+    std::string guest_tid;
+    std::string guest_comm;
+    if (t.state == VcpuState::guest && t.guest_tid >= 0) {
+        guest_tid = fmt::format("{}", t.guest_tid);
+        guest_comm = CsvFile::quote(t.guest_comm);
+        if (t.vm >= 0 && vms_[static_cast<unsigned>(t.vm)].guest_machine >= 0) {
+            Machine& guest = machines_[static_cast<unsigned>(vms_[static_cast<unsigned>(t.vm)].guest_machine)];
+            guest.threads[t.guest_tid].guest_ns[t.vcpu] += now - t.since;
+        }
+    }
+    emit_row(t, false, t.since,
+             fmt::format("{},{},{},{},{},{},{},{}", t.vcpu, t.tid, to_string(t.state), t.since, now, now - t.since,
+                         guest_tid, guest_comm));
+}
+
+void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now) {
+    if (state == t.state) {
+        return;
+    }
+    close_interval(t, now);
+    if (t.vm >= 0 && (state == VcpuState::guest) != (t.state == VcpuState::guest)) {
+        cosched_change(vms_[static_cast<unsigned>(t.vm)], state == VcpuState::guest ? 1 : -1, now);
+    }
+    t.state = state;
+    t.since = std::max(t.since, now);
+    t.guest_tid = -1;
+    t.guest_comm.clear();
+    if (state == VcpuState::guest && t.vm >= 0) {
+        const Vm& vm = vms_[static_cast<unsigned>(t.vm)];
+        if (vm.guest_machine >= 0) {
+            const Machine& guest = machines_[static_cast<unsigned>(vm.guest_machine)];
+            if (t.vcpu < guest.current.size() && guest.current[t.vcpu].first >= 0) {
+                t.guest_tid = guest.current[t.vcpu].first;
+                t.guest_comm = guest.current[t.vcpu].second;
+            }
+        }
+    }
+}
+
+void AnalysisEngine::cosched_change(Vm& vm, int delta, std::int64_t now) {
+    if (vm.cosched_since >= 0 && now > vm.cosched_since) {
+        if (vm.running_ns.size() <= vm.in_guest) {
+            vm.running_ns.resize(vm.in_guest + 1, 0);
+        }
+        vm.running_ns[vm.in_guest] += now - vm.cosched_since;
+    }
+    vm.cosched_since = now;
+    vm.in_guest = static_cast<unsigned>(static_cast<int>(vm.in_guest) + delta);
+}
+
+int AnalysisEngine::vm_by_pid(std::int64_t pid) {
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        if (vms_[i].qemu_pid == pid) {
+            return static_cast<int>(i);
+        }
+    }
+    Vm vm;
+    vm.qemu_pid = pid;
+    vms_.push_back(std::move(vm));
+    return static_cast<int>(vms_.size() - 1);
+}
+
+int AnalysisEngine::vm_by_uid(std::uint64_t vm_uid, std::int64_t pid) {
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        if (vms_[i].vm_uid == vm_uid) {
+            return static_cast<int>(i);
+        }
+    }
+    // a VM known so far by its QEMU process only
+    if (pid > 0) {
+        for (std::size_t i = 0; i < vms_.size(); ++i) {
+            if (vms_[i].qemu_pid == pid && vms_[i].vm_uid == 0) {
+                vms_[i].vm_uid = vm_uid;
+                link_guest(static_cast<int>(i));
+                return static_cast<int>(i);
+            }
+        }
+    }
+    Vm vm;
+    vm.vm_uid = vm_uid;
+    vm.qemu_pid = pid;
+    vms_.push_back(std::move(vm));
+    link_guest(static_cast<int>(vms_.size() - 1));
+    return static_cast<int>(vms_.size() - 1);
+}
+
+void AnalysisEngine::link_guest(int vm) {
+    Vm& v = vms_[static_cast<unsigned>(vm)];
+    for (std::size_t i = 0; i < machines_.size(); ++i) {
+        Machine& m = machines_[i];
+        if (!m.info.host && m.info.synchronized && m.info.vm_uid == v.vm_uid && v.vm_uid != 0) {
+            v.guest_machine = static_cast<int>(i);
+            m.vm = vm;
+        }
+    }
+}
+
+void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
+    if (t.vm == vm) {
+        return;
+    }
+    if (t.vm < 0) {
+        --unbound_;
+    } else if (t.state == VcpuState::guest) {
+        cosched_change(vms_[static_cast<unsigned>(t.vm)], -1, t.since);
+    }
+    t.vm = vm;
+    t.vcpu = vcpu;
+    Vm& v = vms_[static_cast<unsigned>(vm)];
+    v.vcpu_tids[vcpu] = t.tid;
+    if (t.state == VcpuState::guest) {
+        // co-scheduling counts from the VM's identification on
+        cosched_change(v, 1, std::max(t.since, last_time_));
+    }
+    flush_held(false);
+}
+
+bool AnalysisEngine::identities_pending() const {
+    if (unbound_ > 0) {
+        return true;
+    }
+    // A VM not yet linked to its guest trace may still be renamed after it.
+    bool unlinked_guest = false;
+    for (const Machine& m : machines_) {
+        unlinked_guest = unlinked_guest || (!m.info.host && m.info.synchronized && m.vm < 0);
+    }
+    if (!unlinked_guest) {
+        return false;
+    }
+    return std::any_of(vms_.begin(), vms_.end(), [](const Vm& vm) { return vm.guest_machine < 0; });
+}
+
+void AnalysisEngine::write_row(const HeldRow& row) {
+    const auto found = vcpus_.find(row.tid);
+    const VcpuThread& t = *found->second;
+    const std::string vm = t.vm >= 0 ? CsvFile::quote(vm_name(vms_[static_cast<unsigned>(t.vm)]))
+                                     : fmt::format("unidentified-tid-{}", t.tid);
+    if (row.nondet) {
+        nondet_csv_->write(fmt::format("{},{},{}", row.time, vm, row.tail));
+    } else {
+        states_csv_->write(fmt::format("{},{}", vm, row.tail));
+    }
+}
+
+void AnalysisEngine::emit_row(VcpuThread& t, bool nondet, std::int64_t time, std::string tail) {
+    HeldRow row{t.tid, nondet, time, std::move(tail)};
+    if (held_.empty() && !identities_pending()) {
+        write_row(row);
+        return;
+    }
+    held_.push_back(std::move(row));
+    if (held_.size() > options_.max_held_rows) {
+        if (!held_overflowed_) {
+            warnings_.push_back(fmt::format(
+                "more than {} CSV rows waited for vCPU threads to be identified (no vmsync or kvm_vm events "
+                "for them yet); rows before their identification name the thread instead of its VM",
+                options_.max_held_rows));
+            held_overflowed_ = true;
+        }
+        flush_held(true);
+    }
+}
+
+void AnalysisEngine::flush_held(bool force) {
+    if (!force && identities_pending()) {
+        return;
+    }
+    for (const HeldRow& row : held_) {
+        write_row(row);
+    }
+    held_.clear();
+}
+
+std::string AnalysisEngine::vm_name(const Vm& vm) const {
+    if (vm.guest_machine >= 0) {
+        return machines_[static_cast<unsigned>(vm.guest_machine)].hostname;
+    }
+    if (vm.qemu_pid > 0) {
+        return fmt::format("qemu-{}", vm.qemu_pid);
+    }
+    if (vm.vm_uid != 0) {
+        return fmt::format("vm-{:x}", vm.vm_uid);
+    }
+    return "unidentified";
+}
+
+}  // namespace vmtrace::analysis
+
+namespace vmtrace::analysis {
+
+void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
+    const std::int64_t now = e.time;
+    if (e.cpu >= host_current_.size()) {
+        host_current_.resize(e.cpu + 1, -1);
+    }
+    switch (e.kind) {
+    case EventKind::sched_switch: {
+        HostThread& prev = host_threads_[e.prev_tid];
+        prev.cpu = -1;
+        prev.switched_out = now;
+        prev.out_state = e.prev_state;
+        if (prev.comm.empty()) {
+            prev.comm = e.prev_comm;
+        }
+        if (auto found = vcpus_.find(e.prev_tid); found != vcpus_.end() && e.prev_tid != 0) {
+            VcpuThread& t = *found->second;
+            if (t.cpu >= 0) {
+                t.residency_ns[t.cpu] += now - t.on_cpu_since;
+            }
+            t.cpu = -1;
+            set_state(t, e.prev_state == 0 ? VcpuState::preempted : VcpuState::idle, now);
+        }
+        HostThread& next = host_threads_[e.next_tid];
+        next.cpu = static_cast<int>(e.cpu);
+        next.switched_in = now;
+        next.comm = e.next_comm;
+        if (auto found = vcpus_.find(e.next_tid); found != vcpus_.end() && e.next_tid != 0) {
+            VcpuThread& t = *found->second;
+            t.cpu = static_cast<int>(e.cpu);
+            t.on_cpu_since = now;
+            set_state(t, VcpuState::hypervisor, now);
+        }
+        host_current_[e.cpu] = e.next_tid;
+        return;
+    }
+    case EventKind::sched_migrate_task:
+        if (auto found = vcpus_.find(e.tid); found != vcpus_.end()) {
+            ++found->second->pcpu_migrations;
+            migrations_csv_->write(fmt::format("{},{},vcpu-thread,{},{},{},{}", now, CsvFile::quote(m.hostname), e.tid,
+                                               CsvFile::quote(e.comm), e.orig_cpu, e.dest_cpu));
+        }
+        return;
+    case EventKind::process_state: {
+        HostThread& thread = host_threads_[e.tid];
+        thread.pid = e.pid;
+        thread.comm = e.comm;
+        if (auto found = vcpus_.find(e.tid); found != vcpus_.end() && found->second->vm < 0 && e.pid > 0) {
+            bind(*found->second, vm_by_pid(e.pid), found->second->vcpu);
+        }
+        return;
+    }
+    case EventKind::vcpu_thread: {
+        HostThread& thread = host_threads_[e.tid];
+        thread.pid = e.pid;
+        VcpuThread& t = vcpu_thread(e.tid, e.vcpu_id, now, thread.cpu);
+        bind(t, vm_by_pid(e.pid), e.vcpu_id);
+        return;
+    }
+    default:
+        break;
+    }
+    if (e.kind == EventKind::other) {
+        ++other_events_;
+        return;
+    }
+
+    // The KVM events run in the vCPU's thread: the one current on the CPU.
+    const std::int64_t tid = host_current_[e.cpu];
+    if (tid <= 0) {
+        ++unattributed_;
+        return;
+    }
+    VcpuThread& t = vcpu_thread(tid, e.vcpu_id, now, static_cast<int>(e.cpu));
+    if (t.vm < 0) {
+        t.vcpu = e.vcpu_id;
+    }
+    switch (e.kind) {
+    case EventKind::kvm_entry:
+        if (t.exit_time >= 0) {
+            t.exits[{t.exit_isa, t.exit_reason}].latency.add(now - t.exit_time);
+            t.exit_time = -1;
+        }
+        set_state(t, VcpuState::guest, now);
+        return;
+    case EventKind::kvm_exit: {
+        ++t.exit_count;
+        ++t.exits[{e.isa, e.exit_reason}].count;
+        t.exit_time = now;
+        t.exit_isa = e.isa;
+        t.exit_reason = e.exit_reason;
+        set_state(t, VcpuState::hypervisor, now);
+        // Without KVM's handler events, the exit says what it can.
+        switch (classify_exit(e.isa, e.exit_reason)) {
+        case ExitClass::pio:
+            if (!m.info.has_pio) {
+                const PortAccess access = decode_port_exit(e.isa, e.info1);
+                log_nondet(t, now, "pio", "exit",
+                           fmt::format("{},{:#x},{},,,", access.in ? "in" : "out", access.port, access.size));
+            }
+            break;
+        case ExitClass::msr:
+            if (!m.info.has_msr) {
+                log_nondet(
+                    t, now, "msr", "exit",
+                    fmt::format("{},,,,,", msr_exit_is_write(e.isa, e.exit_reason, e.info1) ? "wrmsr" : "rdmsr"));
+            }
+            break;
+        case ExitClass::hypercall:
+            if (!m.info.has_hypercall) {
+                log_nondet(t, now, "hypercall", "exit", ",,,,,");
+            }
+            break;
+        case ExitClass::other:
+            break;
+        }
+        return;
+    }
+    case EventKind::kvm_pio:
+        log_nondet(t, now, "pio", "kvm",
+                   fmt::format("{},{:#x},{},{},{:#x},", e.args[0] != 0 ? "out" : "in", e.args[1], e.args[2], e.args[3],
+                               e.args[4]));
+        return;
+    case EventKind::kvm_mmio: {
+        const char* op = e.args[0] == 2 ? "write" : e.args[0] == 1 ? "read" : "read-pending";
+        log_nondet(t, now, "mmio", "kvm", fmt::format("{},{:#x},{},,{:#x},", op, e.args[2], e.args[1], e.args[3]));
+        return;
+    }
+    case EventKind::kvm_msr:
+        log_nondet(t, now, "msr", "kvm",
+                   fmt::format("{},{:#x},,,{:#x},{}", e.args[0] != 0 ? "wrmsr" : "rdmsr", e.args[1], e.args[2],
+                               e.args[3] != 0 ? "gp" : ""));
+        return;
+    case EventKind::kvm_inj_virq: {
+        const char* op = e.args[1] != 0 ? "soft" : e.args[2] != 0 ? "reinject" : "inject";
+        log_nondet(t, now, "interrupt", "kvm", fmt::format("{},{:#x},,,,", op, e.args[0]));
+        return;
+    }
+    case EventKind::kvm_hypercall:
+        log_nondet(t, now, "hypercall", "kvm",
+                   fmt::format(",{:#x},,,{:#x},a1={:#x};a2={:#x};a3={:#x}", e.args[0], e.args[1], e.args[2], e.args[3],
+                               e.args[4]));
+        return;
+    case EventKind::vmsync_host: {
+        const auto host = host_threads_.find(tid);
+        const std::int64_t pid = host != host_threads_.end() ? host->second.pid : -1;
+        bind(t, vm_by_uid(e.vm_uid, pid), e.vcpu_id);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
+    const std::int64_t now = e.time;
+    switch (e.kind) {
+    case EventKind::sched_switch: {
+        if (e.cpu >= m.current.size()) {
+            m.current.resize(e.cpu + 1, {-1, {}});
+        }
+        m.current[e.cpu] = {e.next_tid, std::string(e.next_comm)};
+        GuestThread& thread = m.threads[e.next_tid];
+        if (thread.comm.empty() || e.next_tid != 0) {
+            thread.comm = e.next_comm;
+        }
+        if (m.vm < 0) {
+            return;
+        }
+        const Vm& vm = vms_[static_cast<unsigned>(m.vm)];
+        const auto tid = vm.vcpu_tids.find(e.cpu);
+        if (tid == vm.vcpu_tids.end()) {
+            return;
+        }
+        VcpuThread& t = *vcpus_.at(tid->second);
+        if (t.state == VcpuState::guest && now > t.since) {
+            // a new guest thread on this vCPU: a new interval
+            close_interval(t, now);
+            t.since = now;
+        }
+        if (t.state == VcpuState::guest) {
+            t.guest_tid = e.next_tid;
+            t.guest_comm = e.next_comm;
+        }
+        return;
+    }
+    case EventKind::sched_migrate_task: {
+        const auto from = static_cast<std::size_t>(std::max<std::int64_t>(e.orig_cpu, 0));
+        const auto to = static_cast<std::size_t>(std::max<std::int64_t>(e.dest_cpu, 0));
+        const std::size_t size = std::max({m.migrations.size(), from + 1, to + 1});
+        m.migrations.resize(size);
+        for (auto& row : m.migrations) {
+            row.resize(size, 0);
+        }
+        ++m.migrations[from][to];
+        GuestThread& thread = m.threads[e.tid];
+        ++thread.migrations;
+        if (thread.comm.empty()) {
+            thread.comm = e.comm;
+        }
+        migrations_csv_->write(fmt::format("{},{},guest-thread,{},{},{},{}", now, CsvFile::quote(m.hostname), e.tid,
+                                           CsvFile::quote(e.comm), e.orig_cpu, e.dest_cpu));
+        return;
+    }
+    default:
+        ++other_events_;
+        return;
+    }
+}
+
+void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source,
+                                std::string rest) {
+    ++t.nondet[kind];
+    emit_row(t, true, time, fmt::format("{},{},{},{}", t.vcpu, kind, source, rest));
+}
+
+void AnalysisEngine::finish() {
+    if (finished_) {
+        return;
+    }
+    finished_ = true;
+    if (end_ < 0) {
+        warnings_.push_back("no host event: no vCPU can be analysed");
+        begin_ = end_ = 0;
+    }
+    for (auto& [tid, thread] : vcpus_) {
+        VcpuThread& t = *thread;
+        if (t.vm < 0) {
+            const auto host = host_threads_.find(tid);
+            const std::int64_t pid = host != host_threads_.end() ? host->second.pid : -1;
+            bind(t, vm_by_pid(pid > 0 ? pid : -1), t.vcpu);
+        }
+    }
+    for (auto& [tid, thread] : vcpus_) {
+        VcpuThread& t = *thread;
+        close_interval(t, end_);
+        t.since = end_;
+        if (t.cpu >= 0) {
+            t.residency_ns[t.cpu] += end_ - t.on_cpu_since;
+            t.on_cpu_since = end_;
+        }
+    }
+    for (Vm& vm : vms_) {
+        cosched_change(vm, 0, end_);
+    }
+    flush_held(true);
+    states_csv_->close();
+    nondet_csv_->close();
+    migrations_csv_->close();
+    build_results();
+    write_exit_csv();
+    build_summary();
+}
+
+}  // namespace vmtrace::analysis

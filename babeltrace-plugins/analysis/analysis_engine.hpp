@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "csv_file.hpp"
+#include "latency_histogram.hpp"
+#include "state_timeline.hpp"
+#include "trace_event.hpp"
+
+namespace vmtrace::analysis {
+
+struct AnalysisOptions {
+    std::string output_dir;  // must exist
+    unsigned timeline_bins = 1000;
+    // filter.vmtrace.sync's statistics, read at the end for each VM's
+    // sync quality; empty: none
+    std::string sync_stats_path;
+    // Rows of the streamed CSV files held while some vCPU thread is not
+    // yet identified (its VM names the rows); past this, the threads still
+    // unidentified are named after their process or tid.
+    std::size_t max_held_rows = 1'000'000;
+};
+
+// The analyses of docs/analysis-output.md over one time-ordered stream of
+// events of a host and its (synchronised) guests: vCPU states, exits and
+// their latencies, migrations and placement, co-scheduling and the log of
+// non-deterministic events.  Memory grows with the number of threads, VMs
+// and distinct exit reasons, never with the trace's length; per-interval
+// and per-event output is streamed to CSV files.
+class AnalysisEngine {
+public:
+    explicit AnalysisEngine(AnalysisOptions options);
+    ~AnalysisEngine();
+    AnalysisEngine(const AnalysisEngine&) = delete;
+    AnalysisEngine& operator=(const AnalysisEngine&) = delete;
+
+    // Declares a machine; returns the index events carry.
+    unsigned add_machine(const MachineInfo& info);
+    // A host message's time (event, packet or stream boundary): the range
+    // the analyses cover.
+    void on_host_time(std::int64_t time);
+    void on_event(const TraceEvent& event);
+    // Closes every interval at the end of the range, writes the files.
+    void finish();
+
+    [[nodiscard]] const nlohmann::json& results() const { return results_; }
+    [[nodiscard]] const std::string& summary() const { return summary_; }
+
+private:
+    struct ExitStats {
+        std::uint64_t count = 0;
+        LatencyHistogram latency;
+    };
+    struct HeldRow {
+        std::int64_t tid;
+        bool nondet;  // else a state interval
+        std::int64_t time;
+        std::string tail;  // the row after its time (nondet) or vm (states) column
+    };
+    struct HostThread {
+        std::string comm;
+        std::int64_t pid = -1;
+        int cpu = -1;  // where it runs, -1: not running
+        std::int64_t switched_in = -1;
+        std::int64_t switched_out = -1;
+        std::int64_t out_state = 0;
+    };
+    struct VcpuThread {
+        std::int64_t tid = 0;
+        int vm = -1;  // -1: not identified yet
+        std::uint32_t vcpu = 0;
+        VcpuState state = VcpuState::unknown;
+        std::int64_t since = 0;
+        std::int64_t guest_tid = -1;  // during a guest interval
+        std::string guest_comm;
+        std::array<std::int64_t, kVcpuStateCount> state_ns{};
+        std::array<std::uint64_t, kVcpuStateCount> intervals{};
+        std::int64_t exit_time = -1;  // of the exit not yet followed by an entry
+        std::uint32_t exit_isa = 0;
+        std::uint32_t exit_reason = 0;
+        std::map<std::pair<std::uint32_t, std::uint32_t>, ExitStats> exits;  // (isa, reason)
+        std::uint64_t exit_count = 0;
+        std::map<int, std::int64_t> residency_ns;  // physical CPU -> time
+        int cpu = -1;
+        std::int64_t on_cpu_since = 0;
+        std::uint64_t pcpu_migrations = 0;
+        std::map<std::string, std::uint64_t> nondet;
+        std::unique_ptr<StateTimeline> timeline;
+    };
+    struct GuestThread {
+        std::string comm;
+        std::map<std::uint32_t, std::int64_t> guest_ns;  // by vCPU
+        std::uint64_t migrations = 0;
+    };
+    struct Machine {
+        MachineInfo info;
+        std::string hostname;
+        int vm = -1;                                                // a guest's VM once known
+        std::vector<std::pair<std::int64_t, std::string>> current;  // per CPU: tid, comm
+        std::map<std::int64_t, GuestThread> threads;                // a guest's threads
+        std::vector<std::vector<std::uint64_t>> migrations;         // a guest's [from][to]
+        std::uint64_t events = 0;
+    };
+    struct Vm {
+        std::uint64_t vm_uid = 0;
+        std::int64_t qemu_pid = -1;
+        int guest_machine = -1;
+        std::map<std::uint32_t, std::int64_t> vcpu_tids;  // the latest thread of each vCPU
+        unsigned in_guest = 0;
+        std::int64_t cosched_since = -1;
+        std::vector<std::int64_t> running_ns;  // by number of vCPUs in guest mode
+    };
+
+    void host_event(Machine& m, const TraceEvent& e);
+    void guest_event(Machine& m, const TraceEvent& e);
+    VcpuThread& vcpu_thread(std::int64_t tid, std::uint32_t vcpu, std::int64_t now, int cpu);
+    void set_state(VcpuThread& t, VcpuState state, std::int64_t now);
+    void close_interval(VcpuThread& t, std::int64_t now);
+    void bind(VcpuThread& t, int vm, std::uint32_t vcpu);
+    int vm_by_uid(std::uint64_t vm_uid, std::int64_t pid);
+    int vm_by_pid(std::int64_t pid);
+    void link_guest(int vm);
+    void cosched_change(Vm& vm, int delta, std::int64_t now);
+    // `rest`: the row's op,address,size,count,value,args columns
+    void log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source, std::string rest);
+    void emit_row(VcpuThread& t, bool nondet, std::int64_t time, std::string tail);
+    void write_row(const HeldRow& row);
+    [[nodiscard]] bool identities_pending() const;
+    void flush_held(bool force);
+    std::string vm_name(const Vm& vm) const;
+    std::int64_t clamp_time(std::int64_t time);
+
+    // analysis_results.cpp
+    void build_results();
+    void build_summary();
+    void write_exit_csv();
+
+    AnalysisOptions options_;
+    std::vector<Machine> machines_;
+    std::vector<Vm> vms_;
+    std::unordered_map<std::int64_t, HostThread> host_threads_;
+    std::unordered_map<std::int64_t, std::unique_ptr<VcpuThread>> vcpus_;
+    std::vector<std::int64_t> host_current_;  // per physical CPU: tid, -1 unknown
+    std::deque<HeldRow> held_;
+    unsigned unbound_ = 0;
+    bool held_overflowed_ = false;
+    std::unique_ptr<CsvFile> states_csv_;
+    std::unique_ptr<CsvFile> nondet_csv_;
+    std::unique_ptr<CsvFile> migrations_csv_;
+    std::int64_t begin_ = -1;
+    std::int64_t end_ = -1;
+    std::int64_t last_time_ = 0;
+    std::uint64_t unattributed_ = 0;  // KVM events on a CPU whose thread is unknown
+    std::uint64_t reordered_ = 0;     // events older than one already seen
+    std::uint64_t other_events_ = 0;
+    std::vector<std::string> warnings_;
+    nlohmann::json results_;
+    std::string summary_;
+    bool finished_ = false;
+};
+
+}  // namespace vmtrace::analysis

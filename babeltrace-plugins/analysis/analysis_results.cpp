@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: MIT
+// The end of an analysis: analysis.json, exits.csv and the summary.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "analysis_engine.hpp"
+#include "exit_reason.hpp"
+
+namespace vmtrace::analysis {
+namespace {
+
+constexpr std::size_t kMaxGuestThreads = 200;  // per VM in analysis.json, busiest first
+
+nlohmann::json latency_json(const LatencyHistogram& h) {
+    return {{"min", h.min()},
+            {"p50", h.percentile(0.50)},
+            {"p90", h.percentile(0.90)},
+            {"p99", h.percentile(0.99)},
+            {"max", h.max()},
+            {"mean", std::round(h.mean() * 10.0) / 10.0}};
+}
+
+const char* isa_name(std::uint32_t isa) {
+    return isa == kIsaSvm ? "svm" : isa == kIsaVmx ? "vmx" : "unknown";
+}
+
+// filter.vmtrace.sync's verdict per vm_uid ("0x..."), from its statistics.
+std::map<std::string, nlohmann::json> read_sync_stats(const std::string& path, std::vector<std::string>& warnings) {
+    std::map<std::string, nlohmann::json> out;
+    if (path.empty()) {
+        return out;
+    }
+    std::ifstream in(path);
+    if (!in) {
+        warnings.push_back(fmt::format("sync statistics `{}` cannot be read: sync quality not reported", path));
+        return out;
+    }
+    try {
+        const nlohmann::json stats = nlohmann::json::parse(in);
+        for (const auto& m : stats.at("machines")) {
+            if (m.contains("vm_uid")) {
+                nlohmann::json verdict{{"quality", m.value("quality", "unknown")}};
+                verdict["bound_ns"] = m.contains("accuracy_ns") ? m["accuracy_ns"] : nlohmann::json(nullptr);
+                out[m["vm_uid"].get<std::string>()] = verdict;
+            }
+        }
+    } catch (const nlohmann::json::exception& e) {
+        warnings.push_back(fmt::format("sync statistics `{}` are not valid: {}", path, e.what()));
+    }
+    return out;
+}
+
+std::string percent(std::int64_t part, std::int64_t whole) {
+    return whole <= 0 ? "-" : fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+}
+
+std::string duration(std::int64_t ns) {
+    if (ns < 10'000) {
+        return fmt::format("{} ns", ns);
+    }
+    if (ns < 10'000'000) {
+        return fmt::format("{:.1f} us", static_cast<double>(ns) / 1e3);
+    }
+    return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
+}
+
+}  // namespace
+
+void AnalysisEngine::build_results() {
+    const std::int64_t span = end_ - begin_;
+    const double seconds = static_cast<double>(span) / 1e9;
+    const auto sync = read_sync_stats(options_.sync_stats_path, warnings_);
+
+    nlohmann::json out;
+    out["format"] = "vmtrace-analysis";
+    out["version"] = 1;
+    out["begin_ns"] = begin_;
+    out["end_ns"] = end_;
+    nlohmann::json host = nullptr;
+    std::uint64_t host_events = 0;
+    std::uint64_t guest_events = 0;
+    for (const Machine& m : machines_) {
+        if (m.info.host && host.is_null()) {
+            int cpus = static_cast<int>(host_current_.size());
+            host = {{"hostname", m.hostname}, {"cpus", cpus}};
+        }
+        (m.info.host ? host_events : guest_events) += m.events;
+    }
+    out["host"] = host;
+    out["events"] = {{"host", host_events},
+                     {"guests", guest_events},
+                     {"ignored", other_events_},
+                     {"unattributed", unattributed_},
+                     {"reordered", reordered_}};
+
+    // Timelines line up on the widest bins of all vCPUs.
+    std::int64_t bin_ns = 1;
+    for (const auto& [tid, t] : vcpus_) {
+        bin_ns = std::max(bin_ns, t->timeline->bin_ns());
+    }
+    const unsigned bins =
+        span <= 0 ? 0
+                  : static_cast<unsigned>(std::min<std::int64_t>(options_.timeline_bins, (span + bin_ns - 1) / bin_ns));
+
+    nlohmann::json vms = nlohmann::json::array();
+    for (std::size_t v = 0; v < vms_.size(); ++v) {
+        const Vm& vm = vms_[v];
+        std::vector<const VcpuThread*> threads;
+        for (const auto& [tid, t] : vcpus_) {
+            if (t->vm == static_cast<int>(v)) {
+                threads.push_back(t.get());
+            }
+        }
+        if (threads.empty()) {
+            continue;
+        }
+        std::sort(threads.begin(), threads.end(), [](const VcpuThread* a, const VcpuThread* b) {
+            return a->vcpu != b->vcpu ? a->vcpu < b->vcpu : a->tid < b->tid;
+        });
+        nlohmann::json j;
+        j["name"] = vm_name(vm);
+        j["vm_uid"] = vm.vm_uid != 0 ? nlohmann::json(fmt::format("{:#x}", vm.vm_uid)) : nlohmann::json(nullptr);
+        j["qemu_pid"] = vm.qemu_pid > 0 ? nlohmann::json(vm.qemu_pid) : nlohmann::json(nullptr);
+        const Machine* guest = vm.guest_machine >= 0 ? &machines_[static_cast<unsigned>(vm.guest_machine)] : nullptr;
+        j["guest_trace"] = guest != nullptr ? nlohmann::json(guest->hostname) : nlohmann::json(nullptr);
+        const auto verdict = sync.find(fmt::format("{:#x}", vm.vm_uid));
+        j["sync"] = verdict != sync.end() && guest != nullptr ? verdict->second : nlohmann::json(nullptr);
+
+        nlohmann::json vcpus = nlohmann::json::array();
+        std::set<int> pcpu_set;
+        std::map<std::pair<std::uint32_t, std::uint32_t>, ExitStats> by_reason;
+        std::map<std::string, std::uint64_t> nondet;
+        nlohmann::json exits = nlohmann::json::array();
+        for (const VcpuThread* t : threads) {
+            nlohmann::json states;
+            nlohmann::json intervals;
+            for (unsigned s = 0; s < kVcpuStateCount; ++s) {
+                states[to_string(static_cast<VcpuState>(s))] = t->state_ns[s];
+                intervals[to_string(static_cast<VcpuState>(s))] = t->intervals[s];
+            }
+            nlohmann::json residency = nlohmann::json::object();
+            for (const auto& [cpu, ns] : t->residency_ns) {
+                residency[std::to_string(cpu)] = ns;
+                pcpu_set.insert(cpu);
+            }
+            vcpus.push_back({{"vcpu", t->vcpu},
+                             {"tid", t->tid},
+                             {"states_ns", states},
+                             {"intervals", intervals},
+                             {"exits", t->exit_count},
+                             {"pcpu_migrations", t->pcpu_migrations},
+                             {"pcpu_residency_ns", residency}});
+            for (const auto& [key, stats] : t->exits) {
+                exits.push_back({{"reason", exit_reason_name(key.first, key.second)},
+                                 {"code", key.second},
+                                 {"isa", isa_name(key.first)},
+                                 {"vcpu", t->vcpu},
+                                 {"count", stats.count},
+                                 {"rate_per_s", seconds > 0 ? static_cast<double>(stats.count) / seconds : 0.0},
+                                 {"latency_ns", latency_json(stats.latency)}});
+                ExitStats& all = by_reason[key];
+                all.count += stats.count;
+                all.latency.merge(stats.latency);
+            }
+            for (const auto& [kind, count] : t->nondet) {
+                nondet[kind] += count;
+            }
+        }
+        nlohmann::json histogram_reasons = nlohmann::json::object();
+        std::size_t buckets = 0;
+        for (const auto& [key, stats] : by_reason) {
+            exits.push_back({{"reason", exit_reason_name(key.first, key.second)},
+                             {"code", key.second},
+                             {"isa", isa_name(key.first)},
+                             {"vcpu", "all"},
+                             {"count", stats.count},
+                             {"rate_per_s", seconds > 0 ? static_cast<double>(stats.count) / seconds : 0.0},
+                             {"latency_ns", latency_json(stats.latency)}});
+            const auto counts = stats.latency.log2_buckets();
+            buckets = std::max(buckets, counts.size());
+            histogram_reasons[exit_reason_name(key.first, key.second)] = counts;
+        }
+        nlohmann::json bounds = nlohmann::json::array();
+        for (std::size_t b = 0; b < buckets; ++b) {
+            bounds.push_back(b == 0 ? 0 : std::int64_t{1} << (b - 1));
+        }
+        for (auto& [name, counts] : histogram_reasons.items()) {
+            while (counts.size() < buckets) {
+                counts.push_back(0);
+            }
+        }
+        j["vcpus"] = vcpus;
+        j["exits"] = exits;
+        j["exit_histogram"] = {{"bounds_ns", bounds}, {"reasons", histogram_reasons}};
+
+        // guest threads, busiest first
+        nlohmann::json guest_threads = nlohmann::json::array();
+        std::uint32_t vcpu_count = 0;
+        for (const VcpuThread* t : threads) {
+            vcpu_count = std::max(vcpu_count, t->vcpu + 1);
+        }
+        std::vector<std::vector<std::uint64_t>> matrix(vcpu_count, std::vector<std::uint64_t>(vcpu_count, 0));
+        std::uint64_t migration_count = 0;
+        if (guest != nullptr) {
+            std::vector<std::pair<std::int64_t, std::int64_t>> order;  // (-guest ns, tid)
+            for (const auto& [tid, gt] : guest->threads) {
+                std::int64_t total = 0;
+                for (const auto& [vcpu, ns] : gt.guest_ns) {
+                    total += ns;
+                }
+                order.emplace_back(-total, tid);
+            }
+            std::sort(order.begin(), order.end());
+            for (std::size_t i = 0; i < order.size() && i < kMaxGuestThreads; ++i) {
+                const GuestThread& gt = guest->threads.at(order[i].second);
+                nlohmann::json by_vcpu = nlohmann::json::object();
+                for (const auto& [vcpu, ns] : gt.guest_ns) {
+                    by_vcpu[std::to_string(vcpu)] = ns;
+                }
+                guest_threads.push_back({{"tid", order[i].second},
+                                         {"comm", gt.comm},
+                                         {"guest_ns", -order[i].first},
+                                         {"vcpu_migrations", gt.migrations},
+                                         {"guest_ns_by_vcpu", by_vcpu}});
+            }
+            if (order.size() > kMaxGuestThreads) {
+                j["guest_threads_omitted"] = order.size() - kMaxGuestThreads;
+            }
+            const std::size_t size = std::max<std::size_t>(vcpu_count, guest->migrations.size());
+            matrix.assign(size, std::vector<std::uint64_t>(size, 0));
+            for (std::size_t a = 0; a < guest->migrations.size(); ++a) {
+                for (std::size_t b = 0; b < guest->migrations[a].size(); ++b) {
+                    matrix[a][b] = guest->migrations[a][b];
+                    migration_count += guest->migrations[a][b];
+                }
+            }
+        }
+        j["guest_threads"] = guest_threads;
+        j["guest_migrations"] = {{"count", migration_count}, {"matrix", matrix}};
+
+        const std::vector<int> pcpus(pcpu_set.begin(), pcpu_set.end());
+        nlohmann::json residency = nlohmann::json::array();
+        for (const VcpuThread* t : threads) {
+            nlohmann::json row = nlohmann::json::array();
+            for (int cpu : pcpus) {
+                const auto found = t->residency_ns.find(cpu);
+                row.push_back(found != t->residency_ns.end() ? found->second : 0);
+            }
+            residency.push_back(row);
+        }
+        j["placement"] = {{"pcpus", pcpus}, {"residency_ns", residency}};
+        j["coscheduling"] = {{"running_ns", vm.running_ns}};
+
+        nlohmann::json timeline_vcpus = nlohmann::json::array();
+        for (const VcpuThread* t : threads) {
+            t->timeline->widen_to(bin_ns);
+            nlohmann::json row{{"vcpu", t->vcpu}, {"tid", t->tid}};
+            for (unsigned s = 0; s < kVcpuStateCount; ++s) {
+                nlohmann::json fractions = nlohmann::json::array();
+                for (unsigned b = 0; b < bins; ++b) {
+                    const double f = static_cast<double>(t->timeline->time_in(b, static_cast<VcpuState>(s))) /
+                                     static_cast<double>(bin_ns);
+                    fractions.push_back(std::round(f * 1e4) / 1e4);
+                }
+                row[to_string(static_cast<VcpuState>(s))] = fractions;
+            }
+            timeline_vcpus.push_back(row);
+        }
+        j["timeline"] = {{"bin_ns", bin_ns}, {"bins", bins}, {"vcpus", timeline_vcpus}};
+        nlohmann::json nondet_json = nlohmann::json::object();
+        for (const char* kind : {"pio", "mmio", "msr", "interrupt", "hypercall"}) {
+            nondet_json[kind] = nondet.count(kind) != 0 ? nondet.at(kind) : 0;
+        }
+        j["nondet"] = nondet_json;
+        vms.push_back(j);
+    }
+    out["vms"] = vms;
+
+    if (unattributed_ > 0) {
+        warnings_.push_back(fmt::format(
+            "{} KVM events came before their CPU's first sched_switch: their thread, hence their vCPU, is unknown",
+            unattributed_));
+    }
+    if (reordered_ > 0) {
+        warnings_.push_back(
+            fmt::format("{} events were older than one before them and were taken at that time", reordered_));
+    }
+    for (const Machine& m : machines_) {
+        if (!m.info.host && m.info.synchronized && m.vm < 0) {
+            warnings_.push_back(fmt::format("guest trace `{}` (vm_uid {:#x}) matches no VM of the host trace",
+                                            m.hostname, m.info.vm_uid));
+        }
+    }
+    for (const Vm& vm : vms_) {
+        if (vm.vm_uid == 0 && vm.qemu_pid <= 0) {
+            warnings_.push_back(
+                "some vCPU threads could not be attributed to a VM (no vmsync host events nor kvm_vm events for "
+                "them): they are grouped under `unidentified`");
+        }
+    }
+    out["warnings"] = warnings_;
+    results_ = std::move(out);
+
+    const std::filesystem::path dir(options_.output_dir);
+    std::ofstream json((dir / "analysis.json").string());
+    json << results_.dump(1) << "\n";
+    if (!json.flush()) {
+        throw std::runtime_error(fmt::format("cannot write `{}`", (dir / "analysis.json").string()));
+    }
+}
+
+void AnalysisEngine::write_exit_csv() {
+    CsvFile csv((std::filesystem::path(options_.output_dir) / "exits.csv").string(),
+                "vm,vcpu,reason,code,isa,count,rate_per_s,min_ns,p50_ns,p90_ns,p99_ns,max_ns,mean_ns");
+    for (const auto& vm : results_["vms"]) {
+        for (const auto& e : vm["exits"]) {
+            const auto& l = e["latency_ns"];
+            csv.write(
+                fmt::format("{},{},{},{},{},{},{:.3f},{},{},{},{},{},{}", CsvFile::quote(vm["name"].get<std::string>()),
+                            e["vcpu"].is_string() ? e["vcpu"].get<std::string>() : e["vcpu"].dump(),
+                            e["reason"].get<std::string>(), e["code"].get<std::uint32_t>(), e["isa"].get<std::string>(),
+                            e["count"].get<std::uint64_t>(), e["rate_per_s"].get<double>(), l["min"].dump(),
+                            l["p50"].dump(), l["p90"].dump(), l["p99"].dump(), l["max"].dump(), l["mean"].dump()));
+        }
+    }
+    csv.close();
+}
+
+void AnalysisEngine::build_summary() {
+    const std::int64_t span = end_ - begin_;
+    std::string s;
+    const auto& vms = results_["vms"];
+    std::size_t vcpu_total = 0;
+    for (const auto& vm : vms) {
+        vcpu_total += vm["vcpus"].size();
+    }
+    const auto& events = results_["events"];
+    s += fmt::format("{} VMs, {} vCPUs over {:.3f} s; {} host and {} guest events\n", vms.size(), vcpu_total,
+                     static_cast<double>(span) / 1e9, events["host"].get<std::uint64_t>(),
+                     events["guests"].get<std::uint64_t>());
+    for (const auto& vm : vms) {
+        std::string sync = "no guest trace";
+        if (!vm["sync"].is_null()) {
+            sync = fmt::format("sync {}", vm["sync"]["quality"].get<std::string>());
+            if (!vm["sync"]["bound_ns"].is_null()) {
+                sync += fmt::format(" (bound {})", duration(vm["sync"]["bound_ns"].get<std::int64_t>()));
+            }
+        } else if (!vm["guest_trace"].is_null()) {
+            sync = "guest trace " + vm["guest_trace"].get<std::string>();
+        }
+        s += fmt::format("\nVM {}{}: {}\n", vm["name"].get<std::string>(),
+                         vm["vm_uid"].is_null() ? "" : " (vm_uid " + vm["vm_uid"].get<std::string>() + ")", sync);
+        s += fmt::format("  {:>4} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}  {}\n", "vCPU", "guest", "hyperv", "preempted",
+                         "idle", "exits", "migrations", "busiest exits (p99 latency)");
+        for (const auto& v : vm["vcpus"]) {
+            const auto& st = v["states_ns"];
+            std::vector<std::pair<std::uint64_t, std::string>> top;
+            for (const auto& e : vm["exits"]) {
+                if (e["vcpu"] == v["vcpu"]) {
+                    top.emplace_back(
+                        e["count"].get<std::uint64_t>(),
+                        fmt::format("{} {} ({})", e["reason"].get<std::string>(), e["count"].get<std::uint64_t>(),
+                                    duration(e["latency_ns"]["p99"].get<std::int64_t>())));
+                }
+            }
+            std::sort(top.rbegin(), top.rend());
+            std::string busiest;
+            for (std::size_t i = 0; i < top.size() && i < 3; ++i) {
+                busiest += (i > 0 ? ", " : "") + top[i].second;
+            }
+            s += fmt::format(
+                "  {:>4} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}  {}\n", v["vcpu"].get<std::uint32_t>(),
+                percent(st["guest"].get<std::int64_t>(), span), percent(st["hypervisor"].get<std::int64_t>(), span),
+                percent(st["preempted"].get<std::int64_t>(), span), percent(st["idle"].get<std::int64_t>(), span),
+                v["exits"].get<std::uint64_t>(), v["pcpu_migrations"].get<std::uint64_t>(), busiest);
+        }
+        const auto& nd = vm["nondet"];
+        s += fmt::format(
+            "  guest thread migrations {}; logged: {} port I/O, {} MMIO, {} MSR, {} interrupts, {} "
+            "hypercalls\n",
+            vm["guest_migrations"]["count"].get<std::uint64_t>(), nd["pio"].get<std::uint64_t>(),
+            nd["mmio"].get<std::uint64_t>(), nd["msr"].get<std::uint64_t>(), nd["interrupt"].get<std::uint64_t>(),
+            nd["hypercall"].get<std::uint64_t>());
+    }
+    for (const auto& w : results_["warnings"]) {
+        s += "warning: " + w.get<std::string>() + "\n";
+    }
+    summary_ = s;
+    const auto path = std::filesystem::path(options_.output_dir) / "summary.txt";
+    std::ofstream out(path.string());
+    out << summary_;
+    if (!out.flush()) {
+        throw std::runtime_error(fmt::format("cannot write `{}`", path.string()));
+    }
+}
+
+}  // namespace vmtrace::analysis
