@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vmtrace host probes: KVM entry/exit/TDP-fault events, TDP MMU GPA->HPA
+ * vmtrace host probes: KVM entry/exit/TDP-fault events, the VM's port I/O,
+ * MMIO, MSR accesses, interrupt injections and hypercalls, TDP MMU GPA->HPA
  * mappings attributed to their VM, VM and vCPU identity (live and as a
  * statedump), and the host half of the vmsync handshake.
  */
@@ -33,6 +34,9 @@
 #include <mmu/spte.h>
 #include <trace.h>
 #include <mmu/mmutrace.h>
+#undef TRACE_INCLUDE_PATH
+#undef TRACE_INCLUDE_FILE
+#include <trace/events/kvm.h>
 #undef TRACE_INCLUDE_PATH
 #undef TRACE_INCLUDE_FILE
 
@@ -136,6 +140,13 @@ unsigned long vmtrace_rip(struct kvm_vcpu *vcpu)
 bool vmtrace_vcpu_tdp(struct kvm_vcpu *vcpu)
 {
 	return vcpu->arch.mmu && vcpu->arch.mmu->root_role.direct;
+}
+
+u32 vmtrace_running_vcpu_id(void)
+{
+	struct kvm_vcpu *vcpu = kvm_get_running_vcpu();
+
+	return vcpu ? vcpu->vcpu_id : U32_MAX;
 }
 
 /* ---- per-vCPU and per-VM state --------------------------------------- */

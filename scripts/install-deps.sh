@@ -10,8 +10,11 @@ packages=(
   # libraries
   libbabeltrace2-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libkmod-dev liblttng-ctl-dev
   # running and testing
   babeltrace2 python3 time clang-format
+  # vmtrace modules/record and their tests: modinfo indexes, a private lttng-sessiond
+  kmod lttng-tools
   # the HTML report's test renders it in headless Chromium
   chromium
 )

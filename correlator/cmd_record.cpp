@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: MIT
+// `vmtrace record host|guest`: an LTTng kernel recording session with the
+// channel, events and contexts vmtrace needs on that side, through
+// liblttng-ctl; `--dry-run` prints the same as `lttng` commands.
+#include <fmt/format.h>
+#include <lttng/lttng.h>
+#include <boost/program_options.hpp>
+
+#include <fnmatch.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <span>
+
+#include "cli_common.hpp"
+#include "record_events.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+// liblttng-ctl prints its own errors on stderr unless this is set (as
+// `lttng --quiet` does); weak, as it is not in the library's headers.
+extern "C" __attribute__((weak)) int lttng_opt_quiet;
+
+namespace vmtrace::cli {
+namespace {
+
+constexpr unsigned kDefaultLiveTimerUs = 1000000;  // lttng's own default
+constexpr const char* kDefaultRelayd = "net://127.0.0.1";
+
+// The kernel contexts `--context` takes (lttng add-context --type names).
+const std::map<std::string, lttng_event_context_type> kContexts = {
+    {"tid", LTTNG_EVENT_CONTEXT_TID},           {"pid", LTTNG_EVENT_CONTEXT_PID},
+    {"ppid", LTTNG_EVENT_CONTEXT_PPID},         {"procname", LTTNG_EVENT_CONTEXT_PROCNAME},
+    {"prio", LTTNG_EVENT_CONTEXT_PRIO},         {"nice", LTTNG_EVENT_CONTEXT_NICE},
+    {"vtid", LTTNG_EVENT_CONTEXT_VTID},         {"vpid", LTTNG_EVENT_CONTEXT_VPID},
+    {"hostname", LTTNG_EVENT_CONTEXT_HOSTNAME},
+};
+
+struct Plan {
+    std::string side;
+    std::string session;
+    std::optional<std::string> output;  // absolute local directory
+    std::optional<std::string> url;     // lttng-relayd
+    std::optional<unsigned> live_timer_us;
+    std::string channel;
+    std::uint64_t subbuf_size;
+    std::uint64_t num_subbuf;
+    std::vector<std::string> events;
+    std::vector<std::string> contexts;
+    bool start;
+};
+
+bool power_of_two(std::uint64_t v) {
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+// "2M", "512k", "4096": what lttng enable-channel --subbuf-size takes.
+std::uint64_t parse_size(const std::string& text) {
+    std::size_t used = 0;
+    std::uint64_t value = 0;
+    try {
+        value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        throw UsageError(fmt::format("record: --subbuf-size {}: not a size (e.g. 512k, 2M)", text));
+    }
+    const std::string suffix = text.substr(used);
+    if (suffix == "k" || suffix == "K") {
+        value <<= 10;
+    } else if (suffix == "M") {
+        value <<= 20;
+    } else if (suffix == "G") {
+        value <<= 30;
+    } else if (!suffix.empty()) {
+        throw UsageError(fmt::format("record: --subbuf-size {}: not a size (e.g. 512k, 2M)", text));
+    }
+    if (!power_of_two(value) || value < 4096) {
+        throw UsageError(fmt::format("record: --subbuf-size {}: must be a power of two of at least 4k", text));
+    }
+    return value;
+}
+
+std::string size_text(std::uint64_t bytes) {
+    if (bytes % (1 << 30) == 0) {
+        return fmt::format("{}G", bytes >> 30);
+    }
+    if (bytes % (1 << 20) == 0) {
+        return fmt::format("{}M", bytes >> 20);
+    }
+    if (bytes % (1 << 10) == 0) {
+        return fmt::format("{}k", bytes >> 10);
+    }
+    return std::to_string(bytes);
+}
+
+// One word for a POSIX shell.
+std::string shell_quote(const std::string& word) {
+    if (!word.empty() &&
+        word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,@%+") ==
+            std::string::npos) {
+        return word;
+    }
+    std::string out = "'";
+    for (const char c : word) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+std::string command_line(const std::vector<std::string>& words) {
+    std::string line;
+    for (const std::string& w : words) {
+        line += (line.empty() ? "" : " ") + shell_quote(w);
+    }
+    return line;
+}
+
+// The lttng commands that do what `run` does.
+std::vector<std::string> lttng_commands(const Plan& plan) {
+    std::vector<std::string> lines;
+    std::vector<std::string> create = {"lttng", "create", plan.session};
+    if (plan.output) {
+        create.push_back("--output=" + *plan.output);
+    }
+    if (plan.live_timer_us) {
+        create.push_back(fmt::format("--live={}", *plan.live_timer_us));
+    }
+    if (plan.url) {
+        create.push_back("--set-url=" + *plan.url);
+    }
+    lines.push_back(command_line(create));
+    const std::string session = "--session=" + plan.session;
+    lines.push_back(
+        command_line({"lttng", "enable-channel", "--kernel", session, "--subbuf-size=" + size_text(plan.subbuf_size),
+                      fmt::format("--num-subbuf={}", plan.num_subbuf), plan.channel}));
+    lines.push_back(command_line({"lttng", "enable-event", "--kernel", session, "--channel=" + plan.channel,
+                                  fmt::format("{}", fmt::join(plan.events, ","))}));
+    if (!plan.contexts.empty()) {
+        std::vector<std::string> words = {"lttng", "add-context", "--kernel", session, "--channel=" + plan.channel};
+        for (const std::string& c : plan.contexts) {
+            words.push_back("--type=" + c);
+        }
+        lines.push_back(command_line(words));
+    }
+    if (plan.start) {
+        lines.push_back(command_line({"lttng", "start", plan.session}));
+    }
+    return lines;
+}
+
+std::string kernel_tracer_hint() {
+    std::error_code ec;
+    if (!fs::exists("/proc/modules", ec)) {
+        return "this kernel has no loadable module support, so lttng-modules cannot load";
+    }
+    return "lttng-modules is not loaded or not built for this kernel (`vmtrace modules status`; lttng-sessiond "
+           "loads it at start when run as root)";
+}
+
+// One line for an lttng error code, naming what was being done.
+[[noreturn]] void refuse(const Plan& plan, const std::string& doing, int code) {
+    const int err = code < 0 ? -code : code;
+    std::string why = lttng_strerror(-err);
+    switch (err) {
+    case LTTNG_ERR_KERN_NA:
+        why = fmt::format("the kernel tracer is unavailable: {}", kernel_tracer_hint());
+        break;
+    case LTTNG_ERR_NEED_ROOT_SESSIOND:
+    case LTTNG_ERR_EPERM:
+        why = "kernel tracing needs a root lttng-sessiond, and a client that is root or in the `tracing` group";
+        break;
+    case LTTNG_ERR_NO_SESSIOND:
+        why = "no lttng-sessiond is running: start one as root (`lttng-sessiond --daemonize`)";
+        break;
+    case LTTNG_ERR_FATAL:
+        why = fmt::format("the session daemon failed ({}); with a kernel channel, that is often the kernel tracer: {}",
+                          why, kernel_tracer_hint());
+        break;
+    case LTTNG_ERR_EXIST_SESS:
+        why =
+            fmt::format("a session of that name exists: choose another --session or `lttng destroy {}`", plan.session);
+        break;
+    default:
+        break;
+    }
+    throw SystemError(fmt::format("session {}: cannot {}: {}", plan.session, doing, why));
+}
+
+// Destroys the session unless released: a failed setup leaves nothing behind.
+class SessionGuard {
+public:
+    explicit SessionGuard(std::string name) : name_(std::move(name)) {}
+    ~SessionGuard() {
+        if (!released_) {
+            lttng_destroy_session(name_.c_str());
+        }
+    }
+    SessionGuard(const SessionGuard&) = delete;
+    SessionGuard& operator=(const SessionGuard&) = delete;
+    void release() { released_ = true; }
+
+private:
+    std::string name_;
+    bool released_ = false;
+};
+
+struct HandleRef {
+    lttng_handle* handle = nullptr;
+    ~HandleRef() {
+        if (handle != nullptr) {
+            lttng_destroy_handle(handle);
+        }
+    }
+};
+
+// Where the session writes, as lttng lists it.
+std::string session_output(const std::string& name) {
+    lttng_session* sessions = nullptr;
+    const int n = lttng_list_sessions(&sessions);
+    std::string path;
+    for (int i = 0; i < n; ++i) {
+        if (name == sessions[i].name) {
+            path = sessions[i].path;
+        }
+    }
+    std::free(sessions);
+    return path;
+}
+
+void run(const Plan& plan) {
+    // liblttng-ctl writes to the session daemon's socket: a daemon that
+    // closes it must give an error code, not kill us (lttng does the same).
+    std::signal(SIGPIPE, SIG_IGN);
+    // One line per failure: ours.  VMTRACE_VERBOSE=1 keeps liblttng-ctl's.
+    if (&lttng_opt_quiet != nullptr && std::getenv("VMTRACE_VERBOSE") == nullptr) {
+        lttng_opt_quiet = 1;
+    }
+    const int alive = lttng_session_daemon_alive();
+    if (alive != 1) {
+        refuse(plan, "be created", LTTNG_ERR_NO_SESSIOND);
+    }
+    // Ask the kernel tracer for its events before creating anything: this
+    // tells a missing tracer or a non-root daemon cleanly, and which of the
+    // events no loaded probe offers yet.
+    lttng_domain domain{};
+    domain.type = LTTNG_DOMAIN_KERNEL;
+    domain.buf_type = LTTNG_BUFFER_GLOBAL;
+    // VMTRACE_RECORD_NO_PREFLIGHT=1 skips it: the tests use it to check that
+    // a setup failing after the session exists destroys it.
+    if (std::getenv("VMTRACE_RECORD_NO_PREFLIGHT") == nullptr) {
+        HandleRef list_handle{lttng_create_handle(nullptr, &domain)};
+        if (list_handle.handle == nullptr) {
+            refuse(plan, "be created", LTTNG_ERR_NOMEM);
+        }
+        lttng_event* offered = nullptr;
+        const int n = lttng_list_tracepoints(list_handle.handle, &offered);
+        if (n < 0) {
+            refuse(plan, "be created", n);
+        }
+        std::vector<std::string> missing;
+        for (const std::string& name : plan.events) {
+            bool found = false;
+            for (int i = 0; i < n && !found; ++i) {
+                found = fnmatch(name.c_str(), offered[i].name, 0) == 0;
+            }
+            if (!found) {
+                missing.push_back(name);
+            }
+        }
+        std::free(offered);
+        if (!missing.empty()) {
+            std::cerr << fmt::format(
+                "vmtrace record: warning: the kernel offers no {} yet (load them with `vmtrace "
+                "modules load --{}`; the session records them once their probe loads)\n",
+                fmt::join(missing, ", "), plan.side);
+        }
+    }
+
+    // What lttng create does: a descriptor for a local, network or live session.
+    lttng_session_descriptor* descriptor = nullptr;
+    if (plan.live_timer_us) {
+        descriptor = lttng_session_descriptor_live_network_create(plan.session.c_str(), plan.url->c_str(), nullptr,
+                                                                  *plan.live_timer_us);
+    } else if (plan.url) {
+        descriptor = lttng_session_descriptor_network_create(plan.session.c_str(), plan.url->c_str(), nullptr);
+    } else {
+        // Without --output: lttng's default, $LTTNG_HOME/lttng-traces/SESSION-DATE-TIME.
+        descriptor =
+            lttng_session_descriptor_local_create(plan.session.c_str(), plan.output ? plan.output->c_str() : nullptr);
+    }
+    if (descriptor == nullptr) {
+        throw UsageError(fmt::format("record: session {}: lttng refuses this output ({})", plan.session,
+                                     plan.url ? *plan.url : plan.output.value_or("default")));
+    }
+    const lttng_error_code created = lttng_create_session_ext(descriptor);
+    lttng_session_descriptor_destroy(descriptor);
+    if (created != LTTNG_OK) {
+        refuse(plan, "be created", created);
+    }
+    int ret = 0;
+    SessionGuard guard(plan.session);
+
+    HandleRef handle{lttng_create_handle(plan.session.c_str(), &domain)};
+    if (handle.handle == nullptr) {
+        refuse(plan, "get a kernel domain handle", LTTNG_ERR_NOMEM);
+    }
+
+    lttng_channel* channel = lttng_channel_create(&domain);
+    if (channel == nullptr) {
+        refuse(plan, "describe the channel", LTTNG_ERR_NOMEM);
+    }
+    std::strncpy(channel->name, plan.channel.c_str(), sizeof(channel->name) - 1);
+    channel->attr.subbuf_size = plan.subbuf_size;
+    channel->attr.num_subbuf = plan.num_subbuf;
+    channel->attr.overwrite = 0;  // discard mode: lost events are counted, never overwritten
+    ret = lttng_enable_channel(handle.handle, channel);
+    lttng_channel_destroy(channel);
+    if (ret < 0) {
+        refuse(plan, fmt::format("enable kernel channel {}", plan.channel), ret);
+    }
+
+    for (const std::string& name : plan.events) {
+        lttng_event* event = lttng_event_create();
+        if (event == nullptr) {
+            refuse(plan, "describe an event", LTTNG_ERR_NOMEM);
+        }
+        std::strncpy(event->name, name.c_str(), sizeof(event->name) - 1);
+        event->type = LTTNG_EVENT_TRACEPOINT;
+        event->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+        ret = lttng_enable_event(handle.handle, event, plan.channel.c_str());
+        lttng_event_destroy(event);
+        if (ret < 0) {
+            refuse(plan, fmt::format("enable kernel event {}", name), ret);
+        }
+    }
+
+    for (const std::string& name : plan.contexts) {
+        lttng_event_context context{};
+        context.ctx = kContexts.at(name);
+        ret = lttng_add_context(handle.handle, &context, nullptr, plan.channel.c_str());
+        if (ret < 0) {
+            refuse(plan, fmt::format("add context {}", name), ret);
+        }
+    }
+
+    if (plan.start) {
+        ret = lttng_start_tracing(plan.session.c_str());
+        if (ret < 0) {
+            refuse(plan, "start", ret);
+        }
+    }
+    guard.release();
+
+    const std::string where = plan.url ? *plan.url : session_output(plan.session);
+    std::cout << fmt::format(
+        "session {}: kernel channel {} ({} x {} per CPU), {} events{}; traces to {}\n", plan.session, plan.channel,
+        plan.num_subbuf, size_text(plan.subbuf_size), plan.events.size(),
+        plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")), where);
+    std::cout << (plan.start
+                      ? fmt::format("recording; stop with `lttng stop {0}`, then `lttng destroy {0}`\n", plan.session)
+                      : fmt::format("not started: `lttng start {}`\n", plan.session));
+}
+
+}  // namespace
+
+int record_command(const std::vector<std::string>& args) {
+    po::options_description options("options");
+    options.add_options()("help,h", "show this help")("session,s", po::value<std::string>(),
+                                                      "session name (default vmtrace-host or vmtrace-guest)")(
+        "output,o", po::value<std::string>(),
+        "local trace directory (default: lttng's, $LTTNG_HOME/lttng-traces/SESSION-DATE-TIME)")(
+        "url", po::value<std::string>(), "send the trace to lttng-relayd at this URL (net://HOST[:CTRL[:DATA]])")(
+        "live",
+        "live session, readable while it records (src.ctf.lttng-live); relayd at --url, default net://127.0.0.1")(
+        "live-timer-us", po::value<unsigned>(), "live flush period in microseconds (default 1000000)")(
+        "channel", po::value<std::string>()->default_value("vmtrace"), "kernel channel name")(
+        "subbuf-size", po::value<std::string>(), "sub-buffer size, power of two (default: host 2M, guest 1M)")(
+        "num-subbuf", po::value<std::uint64_t>(), "sub-buffers per CPU, power of two (default: host 8, guest 4)")(
+        "context", po::value<std::vector<std::string>>(),
+        "add this context to every event (repeatable; default tid; `none` for no context)")(
+        "start", "start recording once the session is set up")(
+        "dry-run", "print the equivalent lttng commands, one per line, and do nothing");
+    po::options_description hidden;
+    hidden.add_options()("side", po::value<std::vector<std::string>>(), "");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("side", -1);
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+        std::cout << "usage: vmtrace record host|guest [options]\n\n"
+                  << options << "\n"
+                  << "Sets up an LTTng kernel recording session with the events vmtrace reads on that side\n"
+                  << "(docs/events.json): host = vmtrace's host module events, sched_switch, sched_migrate_task,\n"
+                  << "lttng_statedump_*; guest = the guest module's events and the same LTTng events.\n"
+                  << "Needs a root lttng-sessiond with lttng-modules and vmtrace's module loaded\n"
+                  << "(`vmtrace modules load --host|--guest`).\n\n"
+                  << "exit status: 0 done, 2 bad usage, 4 the system refused (no session daemon, kernel tracer\n"
+                  << "unavailable, permission, existing session): one line says which; nothing is left behind\n";
+        return 0;
+    }
+    const auto sides = vm.count("side") != 0 ? vm["side"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (sides.size() != 1 || (sides[0] != "host" && sides[0] != "guest")) {
+        throw UsageError(sides.empty()
+                             ? std::string("record needs a side: host or guest")
+                             : fmt::format("record: `{}`: the side is host or guest, once", fmt::join(sides, " ")));
+    }
+    Plan plan;
+    plan.side = sides[0];
+    const bool host = plan.side == "host";
+    plan.session = vm.count("session") != 0 ? vm["session"].as<std::string>() : "vmtrace-" + plan.side;
+    if (plan.session.empty() || plan.session.find('/') != std::string::npos) {
+        throw UsageError(fmt::format("record: `{}` is not a session name", plan.session));
+    }
+    if (vm.count("output") != 0) {
+        plan.output = fs::absolute(vm["output"].as<std::string>()).lexically_normal().string();
+    }
+    if (vm.count("url") != 0) {
+        plan.url = vm["url"].as<std::string>();
+        if (plan.url->rfind("net://", 0) != 0 && plan.url->rfind("net6://", 0) != 0 &&
+            plan.url->rfind("tcp://", 0) != 0 && plan.url->rfind("tcp6://", 0) != 0) {
+            throw UsageError(
+                fmt::format("record: --url {}: an lttng-relayd URL is net://HOST[:CTRL[:DATA]]", *plan.url));
+        }
+    }
+    if (vm.count("live") != 0) {
+        plan.live_timer_us = vm.count("live-timer-us") != 0 ? vm["live-timer-us"].as<unsigned>() : kDefaultLiveTimerUs;
+        if (*plan.live_timer_us == 0) {
+            throw UsageError("record: --live-timer-us must be positive");
+        }
+        if (!plan.url) {
+            plan.url = kDefaultRelayd;
+        }
+    } else if (vm.count("live-timer-us") != 0) {
+        throw UsageError("record: --live-timer-us needs --live");
+    }
+    if (plan.output && plan.url) {
+        throw UsageError("record: --output and --url/--live exclude each other (lttng-relayd chooses where it writes)");
+    }
+    plan.channel = vm["channel"].as<std::string>();
+    if (plan.channel.empty() || plan.channel.size() >= LTTNG_SYMBOL_NAME_LEN) {
+        throw UsageError(fmt::format("record: `{}` is not a channel name", plan.channel));
+    }
+    plan.subbuf_size =
+        vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>()) : (host ? 2u << 20 : 1u << 20);
+    plan.num_subbuf = vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::uint64_t>() : (host ? 8 : 4);
+    if (!power_of_two(plan.num_subbuf) || plan.num_subbuf < 2) {
+        throw UsageError(fmt::format("record: --num-subbuf {}: must be a power of two of at least 2", plan.num_subbuf));
+    }
+    const std::span<const char* const> events =
+        host ? std::span<const char* const>(kRecordHostEvents) : std::span<const char* const>(kRecordGuestEvents);
+    plan.events.assign(events.begin(), events.end());
+    plan.contexts =
+        vm.count("context") != 0 ? vm["context"].as<std::vector<std::string>>() : std::vector<std::string>{"tid"};
+    if (plan.contexts == std::vector<std::string>{"none"}) {
+        plan.contexts.clear();
+    }
+    for (const std::string& c : plan.contexts) {
+        if (kContexts.count(c) == 0) {
+            std::vector<std::string> names;
+            for (const auto& [name, type] : kContexts) {
+                names.push_back(name);
+            }
+            throw UsageError(fmt::format("record: unknown context `{}` (one of: {}, none)", c, fmt::join(names, ", ")));
+        }
+    }
+    plan.start = vm.count("start") != 0;
+
+    if (vm.count("dry-run") != 0) {
+        for (const std::string& line : lttng_commands(plan)) {
+            std::cout << line << "\n";
+        }
+        return 0;
+    }
+    run(plan);
+    return 0;
+}
+
+}  // namespace vmtrace::cli
