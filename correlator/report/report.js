@@ -701,9 +701,10 @@
     var events = asObject(analysis.events);
     var vms = asArray(analysis.vms);
     var hostname = host.hostname ? String(host.hostname) : 'unknown host';
-    var fact = function (label, value, sub, tipText) {
-      return el('div', { class: 'fact', 'data-tip': tipText }, [el('div', { class: 'label', text: label }),
-        el('div', { class: 'value', text: value }), sub ? el('div', { class: 'sub', text: sub }) : null]);
+    var fact = function (label, value, sub, tipText, cls) {
+      return el('div', { class: 'fact' + (cls ? ' wide' : ''), 'data-tip': tipText }, [
+        el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }),
+        sub ? el('div', { class: 'sub' + (cls ? ' mono' : ''), text: sub }) : null]);
     };
     var vcpuCount = sum(vms.map(function (vm) { return asArray(vm.vcpus).length; }));
     return [
@@ -714,14 +715,15 @@
       el('div', { class: 'facts' }, [
         fact('Host', hostname, present(host.cpus) ? fmtInt(host.cpus) + ' CPUs' : null),
         fact('Duration', fmtDur(meta.duration_ns), 'from ' + (meta.begin_s || DASH) + ' s\nto ' +
-          (meta.end_s || DASH) + ' s', 'Time range on the host\u2019s time base\n(seconds since the host clock\u2019s origin)'),
-        fact('Virtual machines', fmtInt(vms.length), fmtInt(vcpuCount) + ' vCPUs'),
+          (meta.end_s || DASH) + ' s', 'Time range on the host\u2019s time base\n(seconds since the host clock\u2019s origin)',
+          true),
+        fact('VMs', fmtInt(vms.length), fmtInt(vcpuCount) + ' vCPUs'),
         fact('Host events', fmtInt(events.host)),
         fact('Guest events', fmtInt(events.guests)),
         fact('Ignored events', fmtInt(events.ignored), [
           present(events.unattributed) ? fmtInt(events.unattributed) + ' unattributed' : null,
           present(events.reordered) ? fmtInt(events.reordered) + ' reordered' : null
-        ].filter(Boolean).join(' \u00b7 ') || null, 'Events the analyses do not use')
+        ].filter(Boolean).join('\n') || null, 'Events the analyses do not use')
       ])
     ];
   }
