@@ -30,10 +30,13 @@ std::string parameter_help() {
     for (const ModuleSpec& spec : modules::our_modules()) {
         text += fmt::format("{} ({}):\n", spec.name, spec.side == Side::host ? "--host" : "--guest");
         for (const modules::ParamSpec& p : spec.params) {
-            const std::string accepted = p.kind == modules::ParamSpec::Kind::boolean
-                                             ? std::string("Y|N")
-                                             : (p.max > 0xffff ? fmt::format("{:#x}..{:#x}", p.min, p.max)
-                                                               : fmt::format("{}..{}", p.min, p.max));
+            std::string accepted =
+                p.max > 0xffff ? fmt::format("{:#x}..{:#x}", p.min, p.max) : fmt::format("{}..{}", p.min, p.max);
+            if (p.kind == modules::ParamSpec::Kind::boolean) {
+                accepted = "Y|N";
+            } else if (p.min == 0 && p.max == ~std::uint64_t{0}) {
+                accepted = "any 64-bit value";
+            }
             text += fmt::format("  {:<12} {:<24} {}\n", p.name, accepted, p.description);
         }
     }

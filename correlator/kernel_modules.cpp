@@ -120,6 +120,9 @@ void check_value(const std::string& module, const std::string& name, const std::
     }
     if (spec != nullptr) {
         const auto v = parse_unsigned(value);
+        if (!v && spec->min == 0 && spec->max == kU64Max) {
+            throw UsageError(fmt::format("{}: {}={} is not an unsigned 64-bit number", module, name, value));
+        }
         if (!v || *v < spec->min || *v > spec->max) {
             throw UsageError(
                 fmt::format("{}: {}={} refused: must be {}", module, name, value, range_text(spec->min, spec->max)));

@@ -85,6 +85,7 @@ class ModulesCliTest(TempDirTestCase):
                  (["modules", "load", "--host", "tdp_mmu_map=maybe"], "not a boolean"),
                  (["modules", "load", "--guest", "hc_nr=1", "hc_nr=0x10000"], "refused"),
                  (["modules", "load", "--guest", "vm_uid=1", "vm_uid=2"], "given twice"),
+                 (["modules", "load", "--guest", "vm_uid=0x1g"], "vm_uid=0x1g is not an unsigned 64-bit number"),
                  (["modules", "load", "--guest", "=3"], "not a module parameter"),
                  (["modules", "status", "extra"], "unexpected argument `extra`"),
                  (["modules", "unload", "--json"], "--json is for status"),
