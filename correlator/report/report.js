@@ -426,7 +426,7 @@
     var histogram = asObject(vm.exit_histogram);
     var bounds = asArray(histogram.bounds_ns);
     var reasons = asObject(histogram.reasons);
-    var names = Object.keys(reasons).filter(function (r) { return Array.isArray(reasons[r]); });
+    var names = Object.keys(reasons).filter(function (r) { return Array.isArray(reasons[r]) && sum(reasons[r]) > 0; });
     if (!bounds.length || !names.length) {
       return [el('p', { class: 'muted', text: 'No exit latency histogram in the analysis.' })];
     }

@@ -232,18 +232,6 @@ def console_messages(log):
     return [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
-def fmt_pct(fraction):
-    """The page's fmtPct."""
-    p = fraction * 100
-    if p == 0:
-        return "0%"
-    if p < 0.1:
-        return "<0.1%"
-    if 99.9 < p < 100:
-        return ">99.9%"
-    return f"{p:.1f}%"
-
-
 def rendered(dom):
     """The <html> element of a page that rendered without a script error."""
     node = next(dom.root.find_all(lambda n: n.tag == "html"))
@@ -269,7 +257,9 @@ HOVER_PROBE = """<script>
 (function () {
   var row = document.querySelector('.tl-row');
   var box = row.getBoundingClientRect();
-  row.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: box.left + box.width / 2,
+  var bins = Number(row.getAttribute('data-bins'));
+  var middle = (Math.floor(bins / 2) + 0.5) / bins;  // the middle of bin bins // 2
+  row.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: box.left + box.width * middle,
                                                  clientY: box.top + box.height / 2}));
   var tip = document.getElementById('tip');
   document.documentElement.setAttribute('data-probe-tip', tip.hidden ? 'hidden' : tip.textContent);
@@ -356,7 +346,10 @@ class CliReportTest(TempDirTestCase):
         bins, bin_ns = vm0["timeline"]["bins"], vm0["timeline"]["bin_ns"]
         tip = html_node.attrs.get("data-probe-tip", "")
         self.assertIn(f"{vm0['name']} \u00b7 vCPU {series['vcpu']}", tip)
-        self.assertIn(f"Guest: {fmt_pct(series['guest'][bins // 2])}", tip)
+        guest = re.search(r"Guest: ([<>]?)([0-9.]+)%", tip)
+        self.assertIsNotNone(guest, tip)
+        self.assertAlmostEqual(float(guest.group(2)), series["guest"][bins // 2] * 100,
+                               delta=0.1 if guest.group(1) else 0.051)  # "<0.1%", ">99.9%" or one decimal
         self.assertIn(f"{(bins // 2) * bin_ns / 1e9:.2f}", tip)
         self.assertIn(HOSTILE.replace("\u2028", "").strip()[:40], page_text)
 
