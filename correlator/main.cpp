@@ -26,6 +26,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"sync", "sync HOST_TRACE GUEST_TRACE... -o DIR   place guest traces on the host's time base", sync_command},
+    {"analyze", "analyze HOST_TRACE [GUEST_TRACE...] -o DIR   vCPU states, exits, migrations, I/O log",
+     analyze_command},
     {"modules", "modules load|unload|status [--host|--guest]   vmtrace's kernel probe modules", modules_command},
     {"record", "record host|guest [--start] [--dry-run]   an LTTng kernel session for that side", record_command},
     {"export", "export --trace-compass HOST GUEST... -o DIR   per-machine traces for Trace Compass", export_command},

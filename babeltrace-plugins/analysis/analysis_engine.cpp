@@ -21,10 +21,15 @@ AnalysisEngine::AnalysisEngine(AnalysisOptions options) : options_(std::move(opt
     if (!std::filesystem::is_directory(dir, ec)) {
         throw std::runtime_error(fmt::format("output directory `{}` does not exist", options_.output_dir));
     }
-    states_csv_ = std::make_unique<CsvFile>((dir / "vcpu_states.csv").string(),
-                                            "vm,vcpu,tid,state,start_ns,end_ns,duration_ns,guest_tid,guest_comm");
+    if (options_.intervals) {
+        states_csv_ =
+            std::make_unique<CsvFile>((dir / "vcpu_states.csv").string(),
+                                      "vm_id,vcpu,tid,state,start_ns,end_ns,duration_ns,guest_tid,guest_comm");
+    } else {
+        std::filesystem::remove(dir / "vcpu_states.csv", ec);  // never leave an earlier run's intervals
+    }
     nondet_csv_ = std::make_unique<CsvFile>((dir / "nondet.csv").string(),
-                                            "time_ns,vm,vcpu,kind,source,op,address,size,count,value,args");
+                                            "time_ns,vm_id,vcpu,kind,source,op,address,size,count,value,args");
     migrations_csv_ =
         std::make_unique<CsvFile>((dir / "migrations.csv").string(), "time_ns,machine,level,tid,comm,from,to");
 }
@@ -37,6 +42,11 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     m.hostname = std::string(info.hostname);
     m.info.hostname = {};  // the view may dangle; hostname owns it
     machines_.push_back(std::move(m));
+    // a guest whose VM the host trace already named
+    for (std::size_t v = 0; v < vms_.size(); ++v) {
+        link_guest(static_cast<int>(v));
+    }
+    flush_held(false);
     return static_cast<unsigned>(machines_.size() - 1);
 }
 
@@ -105,13 +115,15 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     return thread;
 }
 
-void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now) {
+void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_ends) {
     if (now <= t.since) {
         return;
     }
     const auto s = static_cast<unsigned>(t.state);
     t.state_ns[s] += now - t.since;
-    ++t.intervals[s];
+    if (state_ends) {
+        ++t.intervals[s];
+    }
     t.timeline->add(t.state, t.since, now);
     std::string guest_tid;
     std::string guest_comm;
@@ -122,6 +134,9 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now) {
             Machine& guest = machines_[static_cast<unsigned>(vms_[static_cast<unsigned>(t.vm)].guest_machine)];
             guest.threads[t.guest_tid].guest_ns[t.vcpu] += now - t.since;
         }
+    }
+    if (!states_csv_) {
+        return;
     }
     emit_row(t, false, t.since,
              fmt::format("{},{},{},{},{},{},{},{}", t.vcpu, t.tid, to_string(t.state), t.since, now, now - t.since,
@@ -199,8 +214,30 @@ int AnalysisEngine::vm_by_uid(std::uint64_t vm_uid, std::int64_t pid) {
     return static_cast<int>(vms_.size() - 1);
 }
 
+void AnalysisEngine::adopt_pid(VcpuThread& t, int vm_of_pid) {
+    if (t.vm < 0 || t.vm == vm_of_pid) {
+        bind(t, vm_of_pid, t.vcpu);
+        return;
+    }
+    // The thread's VM, known so far by its vm_uid, is this process: one VM.
+    Vm& known = vms_[static_cast<unsigned>(t.vm)];
+    Vm& by_pid = vms_[static_cast<unsigned>(vm_of_pid)];
+    if (known.qemu_pid <= 0 && by_pid.vcpu_tids.empty() && by_pid.vm_uid == 0) {
+        known.qemu_pid = by_pid.qemu_pid;
+        if (known.comm.empty()) {
+            known.comm = by_pid.comm;
+        }
+        by_pid.qemu_pid = -2;  // retired: never found by pid again
+        return;
+    }
+    bind(t, vm_of_pid, t.vcpu);
+}
+
 void AnalysisEngine::link_guest(int vm) {
     Vm& v = vms_[static_cast<unsigned>(vm)];
+    if (v.guest_machine >= 0) {
+        return;
+    }
     for (std::size_t i = 0; i < machines_.size(); ++i) {
         Machine& m = machines_[i];
         if (!m.info.host && m.info.synchronized && m.info.vm_uid == v.vm_uid && v.vm_uid != 0) {
@@ -231,25 +268,13 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
 }
 
 bool AnalysisEngine::identities_pending() const {
-    if (unbound_ > 0) {
-        return true;
-    }
-    // A VM not yet linked to its guest trace may still be renamed after it.
-    bool unlinked_guest = false;
-    for (const Machine& m : machines_) {
-        unlinked_guest = unlinked_guest || (!m.info.host && m.info.synchronized && m.vm < 0);
-    }
-    if (!unlinked_guest) {
-        return false;
-    }
-    return std::any_of(vms_.begin(), vms_.end(), [](const Vm& vm) { return vm.guest_machine < 0; });
+    return unbound_ > 0;
 }
 
 void AnalysisEngine::write_row(const HeldRow& row) {
     const auto found = vcpus_.find(row.tid);
     const VcpuThread& t = *found->second;
-    const std::string vm = t.vm >= 0 ? CsvFile::quote(vm_name(vms_[static_cast<unsigned>(t.vm)]))
-                                     : fmt::format("unidentified-tid-{}", t.tid);
+    const std::string vm = t.vm >= 0 ? fmt::format("{}", t.vm) : "";
     if (row.nondet) {
         nondet_csv_->write(fmt::format("{},{},{}", row.time, vm, row.tail));
     } else {
@@ -268,7 +293,7 @@ void AnalysisEngine::emit_row(VcpuThread& t, bool nondet, std::int64_t time, std
         if (!held_overflowed_) {
             warnings_.push_back(fmt::format(
                 "more than {} CSV rows waited for vCPU threads to be identified (no vmsync or kvm_vm events "
-                "for them yet); rows before their identification name the thread instead of its VM",
+                "for them yet); rows before their identification have an empty vm_id",
                 options_.max_held_rows));
             held_overflowed_ = true;
         }
@@ -289,6 +314,9 @@ void AnalysisEngine::flush_held(bool force) {
 std::string AnalysisEngine::vm_name(const Vm& vm) const {
     if (vm.guest_machine >= 0) {
         return machines_[static_cast<unsigned>(vm.guest_machine)].hostname;
+    }
+    if (!vm.comm.empty()) {
+        return vm.comm;
     }
     if (vm.qemu_pid > 0) {
         return fmt::format("qemu-{}", vm.qemu_pid);
@@ -349,16 +377,23 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         HostThread& thread = host_threads_[e.tid];
         thread.pid = e.pid;
         thread.comm = e.comm;
-        if (auto found = vcpus_.find(e.tid); found != vcpus_.end() && found->second->vm < 0 && e.pid > 0) {
-            bind(*found->second, vm_by_pid(e.pid), found->second->vcpu);
+        if (auto found = vcpus_.find(e.tid); found != vcpus_.end() && e.pid > 0) {
+            adopt_pid(*found->second, vm_by_pid(e.pid));
         }
         return;
     }
     case EventKind::vcpu_thread: {
+        const int vm = vm_by_pid(e.pid);
+        if (!e.comm.empty()) {
+            vms_[static_cast<unsigned>(vm)].comm = e.comm;
+        }
+        if (e.tid <= 0) {
+            return;  // a VM, or a vCPU that has not run yet: no thread
+        }
         HostThread& thread = host_threads_[e.tid];
         thread.pid = e.pid;
         VcpuThread& t = vcpu_thread(e.tid, e.vcpu_id, now, thread.cpu);
-        bind(t, vm_by_pid(e.pid), e.vcpu_id);
+        adopt_pid(t, vm);
         return;
     }
     default:
@@ -478,8 +513,8 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         }
         VcpuThread& t = *vcpus_.at(tid->second);
         if (t.state == VcpuState::guest && now > t.since) {
-            // a new guest thread on this vCPU: a new interval
-            close_interval(t, now);
+            // a new guest thread on this vCPU: a new row, the same state
+            close_interval(t, now, false);
             t.since = now;
         }
         if (t.state == VcpuState::guest) {
@@ -548,7 +583,9 @@ void AnalysisEngine::finish() {
         cosched_change(vm, 0, end_);
     }
     flush_held(true);
-    states_csv_->close();
+    if (states_csv_) {
+        states_csv_->close();
+    }
     nondet_csv_->close();
     migrations_csv_->close();
     build_results();

@@ -24,6 +24,7 @@ namespace vmtrace::analysis {
 struct AnalysisOptions {
     std::string output_dir;  // must exist
     unsigned timeline_bins = 1000;
+    bool intervals = true;  // write vcpu_states.csv
     // filter.vmtrace.sync's statistics, read at the end for each VM's
     // sync quality; empty: none
     std::string sync_stats_path;
@@ -121,17 +122,22 @@ private:
         unsigned in_guest = 0;
         std::int64_t cosched_since = -1;
         std::vector<std::int64_t> running_ns;  // by number of vCPUs in guest mode
+        std::string comm;                      // its QEMU process's name, when recorded
     };
 
     void host_event(Machine& m, const TraceEvent& e);
     void guest_event(Machine& m, const TraceEvent& e);
     VcpuThread& vcpu_thread(std::int64_t tid, std::uint32_t vcpu, std::int64_t now, int cpu);
     void set_state(VcpuThread& t, VcpuState state, std::int64_t now);
-    void close_interval(VcpuThread& t, std::int64_t now);
+    // Ends the current row of `t` at `now`; `state_ends`: and its state.
+    void close_interval(VcpuThread& t, std::int64_t now, bool state_ends = true);
     void bind(VcpuThread& t, int vm, std::uint32_t vcpu);
     int vm_by_uid(std::uint64_t vm_uid, std::int64_t pid);
     int vm_by_pid(std::int64_t pid);
     void link_guest(int vm);
+    // `t` belongs to the process of VM `vm_of_pid`: bind it, or merge that
+    // VM into the one `t` is already bound to.
+    void adopt_pid(VcpuThread& t, int vm_of_pid);
     void cosched_change(Vm& vm, int delta, std::int64_t now);
     // `rest`: the row's op,address,size,count,value,args columns
     void log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source, std::string rest);

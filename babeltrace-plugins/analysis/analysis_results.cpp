@@ -122,9 +122,11 @@ void AnalysisEngine::build_results() {
             return a->vcpu != b->vcpu ? a->vcpu < b->vcpu : a->tid < b->tid;
         });
         nlohmann::json j;
+        j["id"] = v;
         j["name"] = vm_name(vm);
         j["vm_uid"] = vm.vm_uid != 0 ? nlohmann::json(fmt::format("{:#x}", vm.vm_uid)) : nlohmann::json(nullptr);
         j["qemu_pid"] = vm.qemu_pid > 0 ? nlohmann::json(vm.qemu_pid) : nlohmann::json(nullptr);
+        j["qemu_comm"] = vm.comm.empty() ? nlohmann::json(nullptr) : nlohmann::json(vm.comm);
         const Machine* guest = vm.guest_machine >= 0 ? &machines_[static_cast<unsigned>(vm.guest_machine)] : nullptr;
         j["guest_trace"] = guest != nullptr ? nlohmann::json(guest->hostname) : nlohmann::json(nullptr);
         const auto verdict = sync.find(fmt::format("{:#x}", vm.vm_uid));
@@ -315,19 +317,32 @@ void AnalysisEngine::build_results() {
 
 void AnalysisEngine::write_exit_csv() {
     CsvFile csv((std::filesystem::path(options_.output_dir) / "exits.csv").string(),
-                "vm,vcpu,reason,code,isa,count,rate_per_s,min_ns,p50_ns,p90_ns,p99_ns,max_ns,mean_ns");
+                "vm_id,vcpu,reason,code,isa,count,rate_per_s,min_ns,p50_ns,p90_ns,p99_ns,max_ns,mean_ns");
     for (const auto& vm : results_["vms"]) {
         for (const auto& e : vm["exits"]) {
             const auto& l = e["latency_ns"];
-            csv.write(
-                fmt::format("{},{},{},{},{},{},{:.3f},{},{},{},{},{},{}", CsvFile::quote(vm["name"].get<std::string>()),
-                            e["vcpu"].is_string() ? e["vcpu"].get<std::string>() : e["vcpu"].dump(),
-                            e["reason"].get<std::string>(), e["code"].get<std::uint32_t>(), e["isa"].get<std::string>(),
-                            e["count"].get<std::uint64_t>(), e["rate_per_s"].get<double>(), l["min"].dump(),
-                            l["p50"].dump(), l["p90"].dump(), l["p99"].dump(), l["max"].dump(), l["mean"].dump()));
+            csv.write(fmt::format("{},{},{},{},{},{},{:.3f},{},{},{},{},{},{}", vm["id"].get<std::size_t>(),
+                                  e["vcpu"].is_string() ? e["vcpu"].get<std::string>() : e["vcpu"].dump(),
+                                  e["reason"].get<std::string>(), e["code"].get<std::uint32_t>(),
+                                  e["isa"].get<std::string>(), e["count"].get<std::uint64_t>(),
+                                  e["rate_per_s"].get<double>(), l["min"].dump(), l["p50"].dump(), l["p90"].dump(),
+                                  l["p99"].dump(), l["max"].dump(), l["mean"].dump()));
         }
     }
     csv.close();
+
+    CsvFile vms((std::filesystem::path(options_.output_dir) / "vms.csv").string(),
+                "vm_id,name,vm_uid,qemu_pid,qemu_comm,guest_trace,vcpus");
+    for (const auto& vm : results_["vms"]) {
+        auto text = [](const nlohmann::json& value) {
+            return value.is_null() ? std::string() : value.is_string() ? value.get<std::string>() : value.dump();
+        };
+        vms.write(fmt::format("{},{},{},{},{},{},{}", vm["id"].get<std::size_t>(),
+                              CsvFile::quote(vm["name"].get<std::string>()), text(vm["vm_uid"]), text(vm["qemu_pid"]),
+                              CsvFile::quote(text(vm["qemu_comm"])), CsvFile::quote(text(vm["guest_trace"])),
+                              vm["vcpus"].size()));
+    }
+    vms.close();
 }
 
 void AnalysisEngine::build_summary() {

@@ -40,8 +40,8 @@ struct TraceEvent {
     std::string_view next_comm;
     // sched_migrate_task, vcpu_thread, process_state
     std::int64_t tid = 0;
-    std::int64_t pid = 0;  // process_state; vm_pid of vcpu_thread
-    std::string_view comm;
+    std::int64_t pid = 0;   // process_state; vm_pid of vcpu_thread
+    std::string_view comm;  // vcpu_thread: the VM's process name, when recorded
     std::int64_t orig_cpu = 0;
     std::int64_t dest_cpu = 0;
     // kvm_*, vmsync_host, vcpu_thread

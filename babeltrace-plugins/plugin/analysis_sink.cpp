@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -120,10 +122,13 @@ const std::vector<KindSpec>& kind_specs() {
         {"vmsync_hg_host", EventKind::vmsync_host, {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
         {"kvm_vm_vcpu_thread",
          EventKind::vcpu_thread,
-         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}}},
+         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
         {"kvm_vm_statedump_vcpu",
          EventKind::vcpu_thread,
-         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}}},
+         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
+        {"kvm_vm_statedump_vm",
+         EventKind::vcpu_thread,
+         {{"vm_pid", false, true}, {"vcpu_id", false, false}, {"tid", false, false}, {"vm_comm", true, false}}},
         {"lttng_statedump_process_state",
          EventKind::process_state,
          {{"tid", false, true}, {"pid", false, true}, {"name", true, true}}},
@@ -154,6 +159,11 @@ std::string env_string(const bt_trace* trace, const char* name) {
 struct AnalysisSink {
     std::unique_ptr<analysis::AnalysisEngine> engine;
     bool print_summary = false;
+    bool progress = false;  // a line on stderr, rewritten twice a second
+    std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point last_progress;
+    std::int64_t first_time = -1;
+    std::int64_t last_time = 0;
     bt2::MessageIteratorRef upstream;
     std::unordered_map<const bt_trace*, unsigned> machine_of_trace;
     std::unordered_map<const bt_trace*, bool> skipped_trace;
@@ -338,7 +348,8 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
     case EventKind::vcpu_thread:
         e.pid = integer_at(p, m[0]);
         e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[1]));
-        e.tid = integer_at(p, m[2]);
+        e.tid = m[2] >= 0 ? integer_at(p, m[2]) : 0;
+        e.comm = m[3] >= 0 ? string_at(p, m[3]) : std::string_view();
         break;
     case EventKind::process_state:
         e.tid = integer_at(p, m[0]);
@@ -349,6 +360,25 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
         break;
     }
     sink.engine->on_event(e);
+    if (sink.first_time < 0) {
+        sink.first_time = e.time;
+    }
+    sink.last_time = e.time;
+}
+
+void show_progress(AnalysisSink& sink, bool last) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!last && now - sink.last_progress < std::chrono::milliseconds(500)) {
+        return;
+    }
+    sink.last_progress = now;
+    const double elapsed = std::chrono::duration<double>(now - sink.started).count();
+    const double events = static_cast<double>(sink.events);
+    std::fprintf(stderr, "\ranalysing: %.2f M events, %.2f M events/s, trace time %.3f s, elapsed %.1f s  %s",
+                 events / 1e6, elapsed > 0 ? events / 1e6 / elapsed : 0.0,
+                 sink.first_time < 0 ? 0.0 : static_cast<double>(sink.last_time - sink.first_time) / 1e9, elapsed,
+                 last ? "\n" : "");
+    std::fflush(stderr);
 }
 
 // The time of a host packet boundary: the range the analyses cover.
@@ -410,6 +440,9 @@ bt_component_class_sink_consume_method_status consume(AnalysisSink& sink) {
     case BT_MESSAGE_ITERATOR_NEXT_STATUS_OK:
         break;
     case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
+        if (sink.progress) {
+            show_progress(sink, true);
+        }
         finish(sink);
         sink.upstream.reset();
         return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_END;
@@ -433,6 +466,9 @@ bt_component_class_sink_consume_method_status consume(AnalysisSink& sink) {
             handle_boundary(sink, msg.get());
         }
     }
+    if (sink.progress) {
+        show_progress(sink, false);
+    }
     return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_OK;
 }
 
@@ -454,7 +490,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
     };
     return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
         const bt2::Params p(params, "sink.vmtrace.analysis");
-        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary"});
+        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress"});
         vmtrace::analysis::AnalysisOptions options;
         const auto dir = p.string("output-dir");
         if (!dir) {
@@ -470,8 +506,12 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
             options.timeline_bins = static_cast<unsigned>(*bins);
         }
         options.sync_stats_path = p.string("sync-stats").value_or("");
+        options.intervals = p.boolean("intervals").value_or(true);
         auto sink = std::make_unique<AnalysisSink>();
         sink->print_summary = p.boolean("summary").value_or(false);
+        sink->progress = p.boolean("progress").value_or(false);
+        sink->started = std::chrono::steady_clock::now();
+        sink->last_progress = sink->started;
         try {
             sink->engine = std::make_unique<vmtrace::analysis::AnalysisEngine>(options);
         } catch (const std::exception& e) {

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+// `vmtrace analyze`: the analyses of docs/analysis-output.md on a host
+// trace and its guests, synchronised on the way (or already synchronised
+// by `vmtrace sync`).
+#include <fmt/format.h>
+#include <unistd.h>
+#include <boost/program_options.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "pipeline.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace vmtrace::cli {
+
+int analyze_command(const std::vector<std::string>& args) {
+    po::options_description options("vmtrace analyze HOST_TRACE [GUEST_TRACE...] -o OUTPUT_DIR [options]");
+    options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
+                                                      "directory for analysis.json, the CSV files and summary.txt "
+                                                      "(required; created if needed)")(
+        "synchronized", "the traces are already on the host's time base (`vmtrace sync`'s output)")(
+        "timeline-bins", po::value<std::int64_t>(), "bins of the state timelines in analysis.json (default 1000)")(
+        "no-intervals", "do not write vcpu_states.csv (one row per vCPU state interval)")(
+        "window-ms", po::value<std::int64_t>(), "synchronisation look-ahead (default 5)")(
+        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
+        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
+        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q",
+                                                                                   "no summary, no progress");
+    po::options_description hidden;
+    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("traces", -1);
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+        std::cout << options
+                  << "\nPer VM and vCPU: time running guest code, in the hypervisor, preempted and idle; exits by\n"
+                     "reason with latency percentiles; migrations and placement; co-scheduling; the log of\n"
+                     "port/MMIO I/O, MSR accesses, interrupt injections and hypercalls (docs/analysis-output.md).\n"
+                     "`vmtrace report OUTPUT_DIR` turns the result into an HTML page.\n";
+        return 0;
+    }
+    if (vm.count("traces") == 0) {
+        throw UsageError("analyze needs a host trace (and the guests' traces)");
+    }
+    if (vm.count("output") == 0) {
+        throw UsageError("analyze needs an output directory (-o DIR)");
+    }
+    std::vector<std::vector<std::string>> traces;  // per machine
+    for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
+        traces.push_back(trace_dirs(t));
+    }
+    const fs::path out = fs::absolute(vm["output"].as<std::string>());
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec || !fs::is_directory(out)) {
+        throw UsageError(fmt::format("{}: cannot create the output directory: {}", out.string(),
+                                     ec ? ec.message() : "not a directory"));
+    }
+    const bool quiet = vm.count("quiet") != 0;
+    const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
+    const fs::path stats = out / "sync.json";
+    if (!synchronize) {
+        fs::remove(stats, ec);  // never report an earlier run's synchronisation
+    }
+
+    Pipeline pipeline(plugin_dir());
+    Params sink;
+    sink.set("output-dir", out.string());
+    if (synchronize) {
+        sink.set("sync-stats", stats.string());
+    }
+    if (vm.count("timeline-bins") != 0) {
+        sink.set("timeline-bins", vm["timeline-bins"].as<std::int64_t>());
+    }
+    sink.set("intervals", vm.count("no-intervals") == 0);
+    sink.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
+    pipeline.add("sink.vmtrace.analysis", "analysis", sink.value());
+
+    const std::string merge = synchronize ? "sync" : "mux";
+    if (synchronize) {
+        Params sync;
+        sync.set("stats", stats.string());
+        if (vm.count("window-ms") != 0) {
+            sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
+        }
+        if (vm.count("prefetch-ms") != 0) {
+            sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
+        }
+        if (vm.count("host") != 0) {
+            sync.set("host", vm["host"].as<std::string>());
+        }
+        sync.set("strict", vm.count("lenient") == 0);
+        sync.set("quiet", true);
+        pipeline.add("filter.vmtrace.sync", merge, sync.value());
+    } else {
+        pipeline.add("filter.utils.muxer", merge, Params().value());
+    }
+    for (std::size_t i = 0; i < traces.size(); ++i) {
+        const std::string name = fmt::format("trace{}", i);
+        pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value());
+        pipeline.connect_all(name, merge);
+    }
+    pipeline.connect_all(merge, "analysis");
+    pipeline.run();
+
+    if (!quiet) {
+        std::ifstream summary(out / "summary.txt");
+        std::cout << summary.rdbuf();
+        std::cout << "\nresults: " << (out / "analysis.json").string() << " and CSV files in " << out.string()
+                  << "\nreport:  vmtrace report " << out.string() << "\n";
+    }
+    return 0;
+}
+
+}  // namespace vmtrace::cli
