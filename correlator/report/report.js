@@ -701,10 +701,11 @@
     var events = asObject(analysis.events);
     var vms = asArray(analysis.vms);
     var hostname = host.hostname ? String(host.hostname) : 'unknown host';
-    var fact = function (label, value, sub, tipText, cls) {
-      return el('div', { class: 'fact' + (cls ? ' wide' : ''), 'data-tip': tipText }, [
+    // wide: two columns; mono: the sub-line in monospace
+    var fact = function (label, value, sub, tipText, wide, mono) {
+      return el('div', { class: 'fact' + (wide ? ' wide' : ''), 'data-tip': tipText }, [
         el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }),
-        sub ? el('div', { class: 'sub' + (cls ? ' mono' : ''), text: sub }) : null]);
+        sub ? el('div', { class: 'sub' + (mono ? ' mono' : ''), text: sub }) : null]);
     };
     var vcpuCount = sum(vms.map(function (vm) { return asArray(vm.vcpus).length; }));
     return [
@@ -713,10 +714,10 @@
         el('div', { class: 'muted small', text: 'generated ' + (meta.generated || DASH) })
       ]),
       el('div', { class: 'facts' }, [
-        fact('Host', hostname, present(host.cpus) ? fmtInt(host.cpus) + ' CPUs' : null),
+        fact('Host', hostname, present(host.cpus) ? fmtInt(host.cpus) + ' CPUs' : null, null, hostname.length > 11),
         fact('Duration', fmtDur(meta.duration_ns), 'from ' + (meta.begin_s || DASH) + ' s\nto ' +
           (meta.end_s || DASH) + ' s', 'Time range on the host\u2019s time base\n(seconds since the host clock\u2019s origin)',
-          true),
+          true, true),
         fact('VMs', fmtInt(vms.length), fmtInt(vcpuCount) + ' vCPUs'),
         fact('Host events', fmtInt(events.host)),
         fact('Guest events', fmtInt(events.guests)),
@@ -791,15 +792,13 @@
       statesSection(vm),
       el('section', null, [el('h3', { text: 'Exits by reason' })].concat(exitsTable(vm))),
       el('section', null, [el('h3', { text: 'Exit latency histograms' })].concat(histograms(vm))),
+      el('section', null, placement(vm)),
       el('div', { class: 'grid2' }, [
-        el('section', null, placement(vm)),
-        el('section', null, guestMigrations(vm))
+        el('section', null, guestMigrations(vm)),
+        el('section', null, coscheduling(vm))
       ]),
       el('section', null, guestThreads(vm)),
-      el('div', { class: 'grid2' }, [
-        el('section', null, coscheduling(vm)),
-        el('section', null, nondet(vm))
-      ])
+      el('section', null, nondet(vm))
     ]);
     return card;
   }

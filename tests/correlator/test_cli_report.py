@@ -417,8 +417,11 @@ class CliReportTest(TempDirTestCase):
         self.assertEqual(list(self.tmp.glob("*.tmp")), [])
 
     def test_bad_input_exits_1_with_one_line(self):
+        # Always the fixture: the cases name its keys.
+        base = fixture_analysis()
+
         def without(path):
-            doc = copy.deepcopy(self.doc)
+            doc = copy.deepcopy(base)
             *parents, last = path
             target = doc
             for key in parents:
@@ -427,7 +430,7 @@ class CliReportTest(TempDirTestCase):
             return doc
 
         def changed(path, value):
-            doc = copy.deepcopy(self.doc)
+            doc = copy.deepcopy(base)
             *parents, last = path
             target = doc
             for key in parents:
@@ -435,7 +438,7 @@ class CliReportTest(TempDirTestCase):
             target[last] = value
             return doc
 
-        short = copy.deepcopy(self.doc)
+        short = copy.deepcopy(base)
         short["vms"][1]["timeline"]["vcpus"][2]["idle"].pop()
         cases = [
             (None, "analysis.json: no such file"),
