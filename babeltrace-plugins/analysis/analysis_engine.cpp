@@ -42,6 +42,7 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     m.hostname = std::string(info.hostname);
     m.info.hostname = {};  // the view may dangle; hostname owns it
     machines_.push_back(std::move(m));
+    pending_ = compute_pending();
     // a guest whose VM the host trace already named
     for (std::size_t v = 0; v < vms_.size(); ++v) {
         link_guest(static_cast<int>(v));
@@ -95,6 +96,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     t->cpu = cpu;
     t->on_cpu_since = now;
     ++unbound_;
+    pending_ = true;
     VcpuThread& thread = *t;
     vcpus_.emplace(tid, std::move(t));
     // Until this first KVM event the thread was only known to the
@@ -125,22 +127,32 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
         ++t.intervals[s];
     }
     t.timeline->add(t.state, t.since, now);
-    std::string guest_tid;
-    std::string guest_comm;
-    if (t.state == VcpuState::guest && t.guest_tid >= 0) {
-        guest_tid = fmt::format("{}", t.guest_tid);
-        guest_comm = CsvFile::quote(t.guest_comm);
-        if (t.vm >= 0 && vms_[static_cast<unsigned>(t.vm)].guest_machine >= 0) {
-            Machine& guest = machines_[static_cast<unsigned>(vms_[static_cast<unsigned>(t.vm)].guest_machine)];
-            guest.threads[t.guest_tid].guest_ns[t.vcpu] += now - t.since;
+    HeldRow row;
+    row.tid = t.tid;
+    row.time = t.since;
+    row.state = t.state;
+    row.end = now;
+    row.vcpu = t.vcpu;
+    if (t.state == VcpuState::guest) {
+        Machine* guest = guest_machine_of(t);
+        if (t.guest_tid >= 0 && guest != nullptr) {
+            guest->threads[t.guest_tid].guest_ns[t.vcpu] += now - t.since;
+            row.guest_tid = t.guest_tid;
+            row.guest_comm = t.guest_comm;
+        } else {
+            // which guest thread ran is known once the vCPU's VM and guest
+            // trace are (flush_held replays the guest's history)
+            row.replay = true;
         }
     }
-    if (!states_csv_) {
-        return;
+    emit_row(std::move(row));
+}
+
+AnalysisEngine::Machine* AnalysisEngine::guest_machine_of(const VcpuThread& t) {
+    if (t.vm < 0 || vms_[static_cast<unsigned>(t.vm)].guest_machine < 0) {
+        return nullptr;
     }
-    emit_row(t, false, t.since,
-             fmt::format("{},{},{},{},{},{},{},{}", t.vcpu, t.tid, to_string(t.state), t.since, now, now - t.since,
-                         guest_tid, guest_comm));
+    return &machines_[static_cast<unsigned>(vms_[static_cast<unsigned>(t.vm)].guest_machine)];
 }
 
 void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now) {
@@ -243,6 +255,7 @@ void AnalysisEngine::link_guest(int vm) {
         if (!m.info.host && m.info.synchronized && m.info.vm_uid == v.vm_uid && v.vm_uid != 0) {
             v.guest_machine = static_cast<int>(i);
             m.vm = vm;
+            pending_ = compute_pending();
         }
     }
 }
@@ -260,6 +273,7 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     t.vcpu = vcpu;
     Vm& v = vms_[static_cast<unsigned>(vm)];
     v.vcpu_tids[vcpu] = t.tid;
+    pending_ = compute_pending();
     if (t.state == VcpuState::guest) {
         // co-scheduling counts from the VM's identification on
         cosched_change(v, 1, std::max(t.since, last_time_));
@@ -267,24 +281,44 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     flush_held(false);
 }
 
-bool AnalysisEngine::identities_pending() const {
-    return unbound_ > 0;
+bool AnalysisEngine::compute_pending() const {
+    if (unbound_ > 0) {
+        return true;
+    }
+    // a guest trace that some VM has not been matched with yet
+    bool unlinked_guest = false;
+    for (const Machine& m : machines_) {
+        unlinked_guest = unlinked_guest || (!m.info.host && m.info.synchronized && m.vm < 0);
+    }
+    if (!unlinked_guest) {
+        return false;
+    }
+    for (const auto& [tid, t] : vcpus_) {
+        if (vms_[static_cast<unsigned>(t->vm)].guest_machine < 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void AnalysisEngine::write_row(const HeldRow& row) {
-    const auto found = vcpus_.find(row.tid);
-    const VcpuThread& t = *found->second;
+    const VcpuThread& t = *vcpus_.at(row.tid);
     const std::string vm = t.vm >= 0 ? fmt::format("{}", t.vm) : "";
     if (row.nondet) {
         nondet_csv_->write(fmt::format("{},{},{}", row.time, vm, row.tail));
-    } else {
-        states_csv_->write(fmt::format("{},{}", vm, row.tail));
+        return;
     }
+    if (!states_csv_) {
+        return;
+    }
+    states_csv_->write(fmt::format("{},{},{},{},{},{},{},{},{}", vm, row.vcpu, row.tid, to_string(row.state), row.time,
+                                   row.end, row.end - row.time,
+                                   row.guest_tid >= 0 ? fmt::format("{}", row.guest_tid) : "",
+                                   CsvFile::quote(row.guest_comm)));
 }
 
-void AnalysisEngine::emit_row(VcpuThread& t, bool nondet, std::int64_t time, std::string tail) {
-    HeldRow row{t.tid, nondet, time, std::move(tail)};
-    if (held_.empty() && !identities_pending()) {
+void AnalysisEngine::emit_row(HeldRow row) {
+    if (held_.empty() && !pending_) {
         write_row(row);
         return;
     }
@@ -292,8 +326,8 @@ void AnalysisEngine::emit_row(VcpuThread& t, bool nondet, std::int64_t time, std
     if (held_.size() > options_.max_held_rows) {
         if (!held_overflowed_) {
             warnings_.push_back(fmt::format(
-                "more than {} CSV rows waited for vCPU threads to be identified (no vmsync or kvm_vm events "
-                "for them yet); rows before their identification have an empty vm_id",
+                "more than {} CSV rows waited for vCPU threads to be identified or matched with their guest trace; "
+                "rows before that have an empty vm_id or guest thread",
                 options_.max_held_rows));
             held_overflowed_ = true;
         }
@@ -301,14 +335,61 @@ void AnalysisEngine::emit_row(VcpuThread& t, bool nondet, std::int64_t time, std
     }
 }
 
+void AnalysisEngine::replay(const HeldRow& row) {
+    const VcpuThread& t = *vcpus_.at(row.tid);
+    Machine* guest = guest_machine_of(t);
+    const GuestHistory* history = nullptr;
+    if (guest != nullptr && row.vcpu < guest->history.size()) {
+        history = &guest->history[row.vcpu];
+    }
+    if (history == nullptr || history->empty()) {
+        write_row(row);
+        return;
+    }
+    // the thread current at the row's start: the last switch before it
+    auto it = std::upper_bound(history->begin(), history->end(), row.time,
+                               [](std::int64_t time, const GuestSwitch& s) { return time < s.time; });
+    HeldRow piece = row;
+    piece.replay = false;
+    std::int64_t tid = it == history->begin() ? -1 : std::prev(it)->tid;
+    std::int64_t start = row.time;
+    auto credit = [&](std::int64_t end) {
+        piece.time = start;
+        piece.end = end;
+        piece.guest_tid = tid;
+        piece.guest_comm = tid >= 0 ? guest->threads[tid].comm : std::string();
+        if (tid >= 0 && end > start) {
+            guest->threads[tid].guest_ns[row.vcpu] += end - start;
+        }
+        if (end > start) {
+            write_row(piece);
+        }
+    };
+    for (; it != history->end() && it->time < row.end; ++it) {
+        credit(it->time);
+        start = it->time;
+        tid = it->tid;
+    }
+    credit(row.end);
+}
+
 void AnalysisEngine::flush_held(bool force) {
-    if (!force && identities_pending()) {
+    if (!force && pending_) {
         return;
     }
     for (const HeldRow& row : held_) {
-        write_row(row);
+        if (row.replay) {
+            replay(row);
+        } else {
+            write_row(row);
+        }
     }
     held_.clear();
+    if (!pending_) {
+        for (Machine& m : machines_) {
+            m.history.clear();  // every row that needed it is written
+        }
+    }
 }
 
 std::string AnalysisEngine::vm_name(const Vm& vm) const {
@@ -499,6 +580,12 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
             m.current.resize(e.cpu + 1, {-1, {}});
         }
         m.current[e.cpu] = {e.next_tid, std::string(e.next_comm)};
+        if (!held_.empty() || pending_) {
+            if (e.cpu >= m.history.size()) {
+                m.history.resize(e.cpu + 1);
+            }
+            m.history[e.cpu].push_back(GuestSwitch{now, e.next_tid});
+        }
         GuestThread& thread = m.threads[e.next_tid];
         if (thread.comm.empty() || e.next_tid != 0) {
             thread.comm = e.next_comm;
@@ -550,7 +637,12 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
 void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source,
                                 std::string rest) {
     ++t.nondet[kind];
-    emit_row(t, true, time, fmt::format("{},{},{},{}", t.vcpu, kind, source, rest));
+    HeldRow row;
+    row.tid = t.tid;
+    row.nondet = true;
+    row.time = time;
+    row.tail = fmt::format("{},{},{},{}", t.vcpu, kind, source, rest);
+    emit_row(std::move(row));
 }
 
 void AnalysisEngine::finish() {

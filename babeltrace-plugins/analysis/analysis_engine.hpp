@@ -64,12 +64,25 @@ private:
         std::uint64_t count = 0;
         LatencyHistogram latency;
     };
+    // A CSV row: written at once, or held until its vCPU thread's VM and
+    // guest trace are known.
     struct HeldRow {
-        std::int64_t tid;
-        bool nondet;  // else a state interval
-        std::int64_t time;
-        std::string tail;  // the row after its time (nondet) or vm (states) column
+        std::int64_t tid = 0;
+        bool nondet = false;    // else a state interval
+        std::int64_t time = 0;  // the event's, or the interval's start
+        std::string tail;       // nondet: the columns after vm_id
+        VcpuState state = VcpuState::unknown;
+        std::int64_t end = 0;
+        std::uint32_t vcpu = 0;
+        std::int64_t guest_tid = -1;
+        std::string guest_comm;
+        bool replay = false;  // a guest interval whose guest threads are not known yet
     };
+    struct GuestSwitch {
+        std::int64_t time;
+        std::int64_t tid;
+    };
+    using GuestHistory = std::vector<GuestSwitch>;
     struct HostThread {
         std::string comm;
         std::int64_t pid = -1;
@@ -112,6 +125,7 @@ private:
         std::vector<std::pair<std::int64_t, std::string>> current;  // per CPU: tid, comm
         std::map<std::int64_t, GuestThread> threads;                // a guest's threads
         std::vector<std::vector<std::uint64_t>> migrations;         // a guest's [from][to]
+        std::vector<GuestHistory> history;                          // per vCPU: switches seen while rows are held
         std::uint64_t events = 0;
     };
     struct Vm {
@@ -141,9 +155,13 @@ private:
     void cosched_change(Vm& vm, int delta, std::int64_t now);
     // `rest`: the row's op,address,size,count,value,args columns
     void log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source, std::string rest);
-    void emit_row(VcpuThread& t, bool nondet, std::int64_t time, std::string tail);
+    void emit_row(HeldRow row);
+    void replay(const HeldRow& row);
+    Machine* guest_machine_of(const VcpuThread& t);
     void write_row(const HeldRow& row);
-    [[nodiscard]] bool identities_pending() const;
+    // Whether rows must wait: a vCPU thread not yet identified, or a guest
+    // trace not yet matched while some VM has none.
+    [[nodiscard]] bool compute_pending() const;
     void flush_held(bool force);
     std::string vm_name(const Vm& vm) const;
     std::int64_t clamp_time(std::int64_t time);
@@ -161,6 +179,7 @@ private:
     std::vector<std::int64_t> host_current_;  // per physical CPU: tid, -1 unknown
     std::deque<HeldRow> held_;
     unsigned unbound_ = 0;
+    bool pending_ = false;  // compute_pending(), kept up to date
     bool held_overflowed_ = false;
     std::unique_ptr<CsvFile> states_csv_;
     std::unique_ptr<CsvFile> nondet_csv_;

@@ -33,6 +33,7 @@ void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
     exits_.assign(totals_.size(), {});
     vcpu_migrations_.assign(totals_.size(), 0);
     nondet_.assign(config.guests, {});
+    guest_thread_ns_.assign(config.guests, {});
     guest_migrations_.assign(
         config.guests, std::vector<std::vector<std::uint64_t>>(config.vcpus_per_guest,
                                                                std::vector<std::uint64_t>(config.vcpus_per_guest, 0)));
@@ -83,6 +84,10 @@ void GroundTruthWriter::on_interval(unsigned guest, unsigned vcpu, VcpuState sta
                    host_origin_ns_ + start, host_origin_ns_ + end);
         first_interval_ = false;
     }
+}
+
+void GroundTruthWriter::on_guest_thread(unsigned guest, unsigned vcpu, std::int32_t tid, std::int64_t ns) {
+    guest_thread_ns_.at(guest)[{tid, vcpu}] += ns;
 }
 
 void GroundTruthWriter::on_event(const SimEvent& event) {
@@ -142,7 +147,14 @@ void GroundTruthWriter::finish() {
     }
     nlohmann::json guests = nlohmann::json::array();
     for (std::size_t g = 0; g < nondet_.size(); ++g) {
-        guests.push_back({{"guest", g}, {"nondet", nondet_[g]}, {"guest_migrations", guest_migrations_[g]}});
+        nlohmann::json threads = nlohmann::json::array();
+        for (const auto& [key, ns] : guest_thread_ns_[g]) {
+            threads.push_back({{"tid", key.first}, {"vcpu", key.second}, {"guest_ns", ns}});
+        }
+        guests.push_back({{"guest", g},
+                          {"nondet", nondet_[g]},
+                          {"guest_migrations", guest_migrations_[g]},
+                          {"guest_thread_ns", threads}});
     }
     fmt::print(file_, "],\"totals\":{},\"guest_counts\":{}}}\n", totals.dump(), guests.dump());
     const bool failed = std::ferror(file_) != 0;

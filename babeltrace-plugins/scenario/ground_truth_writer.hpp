@@ -29,6 +29,7 @@ public:
     // Writes the header; call once, before the simulation runs.
     void begin(const ScenarioSimulator& simulator);
     void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) override;
+    void on_guest_thread(unsigned guest, unsigned vcpu, std::int32_t tid, std::int64_t ns) override;
     // Counts what the analyses must find exactly: exits by reason, logged
     // non-deterministic events, migrations.  Call with every event of
     // every machine.
@@ -45,7 +46,8 @@ private:
     unsigned vcpus_per_guest_ = 0;
     std::vector<std::array<std::int64_t, 4>> totals_;  // per vCPU, per state
     std::vector<std::array<std::uint64_t, 4>> counts_;
-    std::vector<std::map<std::uint32_t, std::uint64_t>> exits_;              // per vCPU: reason -> count
+    std::vector<std::map<std::uint32_t, std::uint64_t>> exits_;  // per vCPU: reason -> count
+    std::vector<std::map<std::pair<std::int32_t, unsigned>, std::int64_t>> guest_thread_ns_;  // per guest
     std::vector<std::uint64_t> vcpu_migrations_;                             // per vCPU: physical CPU changes
     std::vector<std::map<std::string, std::uint64_t>> nondet_;               // per guest: kind -> count
     std::vector<std::vector<std::vector<std::uint64_t>>> guest_migrations_;  // per guest: [from][to]

@@ -187,8 +187,22 @@ void ScenarioSimulator::set_phase(Vcpu& vcpu, Phase phase, std::int64_t now) {
     if (observer_ != nullptr && now > vcpu.phase_since) {
         observer_->on_interval(vcpu.guest, vcpu.index, static_cast<VcpuState>(vcpu.phase), vcpu.phase_since, now);
     }
+    if (vcpu.phase == Phase::guest) {
+        credit_guest_thread(vcpu, now);
+    }
     vcpu.phase = phase;
     vcpu.phase_since = now;
+    vcpu.thread_since = now;
+}
+
+void ScenarioSimulator::credit_guest_thread(Vcpu& vcpu, std::int64_t now) {
+    if (observer_ != nullptr && now > vcpu.thread_since) {
+        const Guest& guest = guest_state_[vcpu.guest];
+        const std::int32_t tid =
+            vcpu.guest_current < 0 ? guest.idle[vcpu.index].tid : guest.threads[vcpu.guest_current].thread.tid;
+        observer_->on_guest_thread(vcpu.guest, vcpu.index, tid, now - vcpu.thread_since);
+    }
+    vcpu.thread_since = now;
 }
 
 void ScenarioSimulator::host_switch(unsigned pcpu, const Thread& next, std::int64_t prev_state, std::int64_t now) {
@@ -248,6 +262,9 @@ void ScenarioSimulator::guest_switch(Vcpu& vcpu, std::int64_t now, bool to_idle)
     e.next_prio = next_thread.prio;
     if (vcpu.guest_current >= 0) {
         guest.threads[vcpu.guest_current].running = false;
+    }
+    if (vcpu.phase == Phase::guest) {
+        credit_guest_thread(vcpu, now);
     }
     vcpu.guest_current = next;
 }

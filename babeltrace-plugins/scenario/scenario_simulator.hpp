@@ -23,6 +23,8 @@ class StateObserver {
 public:
     virtual ~StateObserver() = default;
     virtual void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) = 0;
+    // `tid` ran in guest mode on the vCPU for `ns` (the guest's idle task: tid 0).
+    virtual void on_guest_thread(unsigned /*guest*/, unsigned /*vcpu*/, std::int32_t /*tid*/, std::int64_t /*ns*/) {}
 };
 
 struct GuestIdentity {
@@ -100,6 +102,7 @@ private:
         unsigned pcpu = 0;
         Phase phase = Phase::hypervisor;
         std::int64_t phase_since = 0;
+        std::int64_t thread_since = 0;  // the current guest thread's share of guest mode starts
         Action action = Action::entry;
         std::int64_t action_time = 0;
         std::int64_t guest_start = 0;
@@ -135,6 +138,7 @@ private:
     void schedule(Vcpu& vcpu, Action action, std::int64_t time);
     void plan_guest_mode(Vcpu& vcpu, std::int64_t now);
     void set_phase(Vcpu& vcpu, Phase phase, std::int64_t now);
+    void credit_guest_thread(Vcpu& vcpu, std::int64_t now);
     void host_switch(unsigned pcpu, const Thread& next, std::int64_t prev_state, std::int64_t now);
     void guest_switch(Vcpu& vcpu, std::int64_t now, bool to_idle);
     std::int64_t draw_exp(std::int64_t mean);
