@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 #include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -83,6 +84,7 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     sink.set("intervals", vm.count("no-intervals") == 0);
     sink.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
+    sink.set("quiet", true);  // this command reports unsynchronised guests itself
     pipeline.add("sink.vmtrace.analysis", "analysis", sink.value());
 
     const std::string merge = synchronize ? "sync" : "mux";
@@ -112,13 +114,34 @@ int analyze_command(const std::vector<std::string>& args) {
     pipeline.connect_all(merge, "analysis");
     pipeline.run();
 
+    // A guest left on its own clock was not analysed: the results lack it.
+    std::vector<std::string> unsynchronized;
+    if (synchronize) {
+        std::ifstream in(stats);
+        const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+        if (json.is_discarded() || !json.contains("machines")) {
+            throw std::runtime_error(fmt::format("{}: the synchronisation statistics are unreadable", stats.string()));
+        }
+        for (const auto& machine : json["machines"]) {
+            if (machine.value("role", "") != "host" && machine.value("mode", "") != "synchronized") {
+                unsynchronized.push_back(fmt::format(
+                    "guest `{}` is not on the host's time base (sync quality {}{}): its events were not analysed",
+                    machine.value("name", "?"), machine.value("quality", "?"),
+                    machine.value("quality", "") == "absent" ? ", it has no vmsync events" : ""));
+            }
+        }
+    }
+
     if (!quiet) {
         std::ifstream summary(out / "summary.txt");
         std::cout << summary.rdbuf();
         std::cout << "\nresults: " << (out / "analysis.json").string() << " and CSV files in " << out.string()
                   << "\nreport:  vmtrace report " << out.string() << "\n";
     }
-    return 0;
+    for (const std::string& line : unsynchronized) {
+        std::cerr << "vmtrace analyze: " << line << "\n";
+    }
+    return unsynchronized.empty() ? 0 : kExitFailure;
 }
 
 }  // namespace vmtrace::cli

@@ -161,6 +161,7 @@ void AnalysisEngine::build_results() {
                                  {"code", key.second},
                                  {"isa", isa_name(key.first)},
                                  {"vcpu", t->vcpu},
+                                 {"tid", t->tid},
                                  {"count", stats.count},
                                  {"rate_per_s", seconds > 0 ? static_cast<double>(stats.count) / seconds : 0.0},
                                  {"latency_ns", latency_json(stats.latency)}});
@@ -375,7 +376,7 @@ void AnalysisEngine::build_summary() {
             const auto& st = v["states_ns"];
             std::vector<std::pair<std::uint64_t, std::string>> top;
             for (const auto& e : vm["exits"]) {
-                if (e["vcpu"] == v["vcpu"]) {
+                if (e["vcpu"] == v["vcpu"] && e.value("tid", -1) == v["tid"]) {
                     top.emplace_back(
                         e["count"].get<std::uint64_t>(),
                         fmt::format("{} {} ({})", e["reason"].get<std::string>(), e["count"].get<std::uint64_t>(),

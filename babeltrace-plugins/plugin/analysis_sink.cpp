@@ -11,8 +11,10 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -159,6 +161,7 @@ std::string env_string(const bt_trace* trace, const char* name) {
 struct AnalysisSink {
     std::unique_ptr<analysis::AnalysisEngine> engine;
     bool print_summary = false;
+    bool quiet = false;     // no warning on stderr (the caller reports)
     bool progress = false;  // a line on stderr, rewritten twice a second
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point last_progress;
@@ -187,11 +190,27 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
     if (hostname.empty() && bt_trace_get_name(trace) != nullptr) {
         hostname = bt_trace_get_name(trace);
     }
+    // The analyses read LTTng kernel events: sched_switch's fields, the
+    // stream's cpu_id.
+    const std::string domain = env_string(trace, "domain");
+    if (domain != "kernel") {
+        throw bt2::Error(fmt::format(
+            "trace `{}` is not an LTTng kernel trace (its environment has {}): vmtrace analyses kernel traces",
+            hostname, domain.empty() ? "no `domain` entry" : fmt::format("domain `{}`", domain)));
+    }
     info.host =
         declares(tc, {"kvm_x86_entry", "kvm_entry", "kvm_x86_exit", "kvm_exit", "vmsync_gh_host", "vmsync_hg_host"});
     info.synchronized = !env_string(trace, "vmtrace_time_base").empty();
     const std::string uid = env_string(trace, "vmtrace_vm_uid");
-    info.vm_uid = uid.empty() ? 0 : std::stoull(uid, nullptr, 0);
+    if (!uid.empty()) {
+        char* end = nullptr;
+        errno = 0;
+        info.vm_uid = std::strtoull(uid.c_str(), &end, 0);
+        if (errno != 0 || end == uid.c_str() || *end != '\0') {
+            throw bt2::Error(
+                fmt::format("trace `{}`: environment entry vmtrace_vm_uid `{}` is not a number", hostname, uid));
+        }
+    }
     info.has_pio = declares(tc, {"kvm_x86_pio"});
     info.has_mmio = declares(tc, {"kvm_x86_mmio"});
     info.has_msr = declares(tc, {"kvm_x86_msr"});
@@ -420,7 +439,7 @@ void finish(AnalysisSink& sink) {
     }
     sink.engine->finish();
     for (std::size_t i = 0; i < sink.skipped_events.size(); ++i) {
-        if (sink.skipped_events[i] > 0) {
+        if (sink.skipped_events[i] > 0 && !sink.quiet) {
             std::fprintf(stderr,
                          "sink.vmtrace.analysis: guest trace `%s` is not on the host's time base (not through "
                          "filter.vmtrace.sync): its %llu events were not analysed\n",
@@ -490,7 +509,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
     };
     return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
         const bt2::Params p(params, "sink.vmtrace.analysis");
-        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress"});
+        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress", "quiet"});
         vmtrace::analysis::AnalysisOptions options;
         const auto dir = p.string("output-dir");
         if (!dir) {
@@ -509,6 +528,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
         options.intervals = p.boolean("intervals").value_or(true);
         auto sink = std::make_unique<AnalysisSink>();
         sink->print_summary = p.boolean("summary").value_or(false);
+        sink->quiet = p.boolean("quiet").value_or(false);
         sink->progress = p.boolean("progress").value_or(false);
         sink->started = std::chrono::steady_clock::now();
         sink->last_progress = sink->started;
