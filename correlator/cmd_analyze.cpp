@@ -55,9 +55,13 @@ int analyze_command(const std::vector<std::string>& args) {
     if (vm.count("output") == 0) {
         throw UsageError("analyze needs an output directory (-o DIR)");
     }
-    std::vector<std::vector<std::string>> traces;  // per machine
+    // One source per CTF trace: an argument may hold several machines'
+    // traces (`vmtrace sync`'s output directory).
+    std::vector<std::string> traces;
     for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
-        traces.push_back(trace_dirs(t));
+        for (std::string& dir : trace_dirs(t)) {
+            traces.push_back(std::move(dir));
+        }
     }
     const fs::path out = fs::absolute(vm["output"].as<std::string>());
     std::error_code ec;
@@ -108,7 +112,7 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const std::string name = fmt::format("trace{}", i);
-        pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value());
+        pipeline.add("source.ctf.fs", name, Params().set("inputs", std::vector<std::string>{traces[i]}).value());
         pipeline.connect_all(name, merge);
     }
     pipeline.connect_all(merge, "analysis");
