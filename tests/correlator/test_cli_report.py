@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from vmtrace_test import TempDirTestCase  # noqa: E402
+from vmtrace_test import TempDirTestCase, simulate  # noqa: E402
 
 VMTRACE = os.environ.get("VMTRACE_BIN", str(Path(__file__).resolve().parents[2] / "build" / "vmtrace"))
 STATES = ("guest", "hypervisor", "preempted", "idle")
@@ -144,11 +144,14 @@ def fixture_analysis():
 
 
 def make_analysis_dir(directory):
-    """An analysis directory to report on.  (To be switched to the output of
-    `vmtrace analyze` on a simulated recording once that command exists.)"""
+    """The output of `vmtrace analyze` on a simulated recording: two VMs of
+    3 vCPUs, one given with its guest trace (synchronised), the other
+    without (no guest threads, no sync)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "analysis.json").write_text(json.dumps(fixture_analysis(), indent=1), encoding="utf-8")
+    rec = simulate(directory.parent / "recording", seed=51, guests=2, vcpus=3, duration_ms=1_500)
+    proc = vmtrace("analyze", "-q", rec.host, rec.guest(0), "-o", directory)
+    if proc.returncode != 0:
+        raise AssertionError(f"vmtrace analyze failed: {proc.stderr}")
     return directory
 
 
