@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the bundled default inputs: simulate a KVM host running
-# two guests (LTTng kernel traces with ground truth) and place the guests
-# on the host's time base with filter.vmtrace.sync, measuring the error;
-# then do the same with the real recording of the nested-KVM lab
-# (examples/lab-recording), checked for consistency.
+# The main job on the bundled inputs, with the `vmtrace` command:
+#  1. the real recording of the nested-KVM lab (examples/lab-recording: an
+#     L1 KVM host and two L2 guests traced with vmtrace's modules):
+#     synchronise and analyse it, write the HTML report and the traces for
+#     Trace Compass;
+#  2. a simulated host + 2 guests with ground truth: the same analysis, and
+#     the synchronisation error and the analysis measured against the truth.
 #
 #   scripts/quickstart.sh [OUTPUT_DIR]      (default: out/)
 set -euo pipefail
@@ -12,65 +14,55 @@ out=$(realpath -m "${1:-$top/out}")
 
 "$top/scripts/install-deps.sh" >/dev/null
 "$top/scripts/build.sh" >/dev/null
+vmtrace="$top/build/vmtrace"
 plugins="$top/build/plugins"
 
-rm -rf "$out/recorded" "$out/synchronized" "$out/lab"
-mkdir -p "$out"
+rm -rf "$out/lab" "$out/simulation"
+mkdir -p "$out/lab" "$out/simulation"
 start=$(date +%s.%N)
+elapsed() { printf '%.1f' "$(echo "$(date +%s.%N) - $1" | bc)"; }
 
-# 1. The recording: host + 2 guests, 20 s, offsets of seconds, drifts of up
-#    to 200 ppm, one vmsync handshake per vCPU every 10 ms.
+# 1. The lab's real recording.
+echo "== the lab's real recording (examples/lab-recording): vmtrace analyze"
+tar -xJf "$top/examples/lab-recording/recording.tar.xz" -C "$out/lab"
+rec="$out/lab/recording"
+"$vmtrace" analyze "$rec/l1/trace" "$rec/l2a/trace" "$rec/l2b/trace" -o "$out/lab/analysis"
+"$vmtrace" report "$out/lab/analysis" >/dev/null
+"$vmtrace" export --trace-compass "$rec/l1/trace" "$rec/l2a/trace" "$rec/l2b/trace" \
+  -o "$out/lab/trace-compass" >/dev/null 2>&1
+lab_s=$(elapsed "$start")
+
+# 2. A simulated recording with ground truth: host + 2 guests, 20 s, guest
+#    clocks seconds apart drifting up to 200 ppm, one vmsync handshake per
+#    vCPU every 10 ms.
+echo
+echo "== a simulated host and 2 guests (20 s) against the simulator's ground truth"
+sim_start=$(date +%s.%N)
+sim="$out/simulation"
 babeltrace2 --plugin-path "$plugins" run \
   -c sim:source.vmtrace.scenario \
-  -p "seed=42,guests=2,vcpus=2,duration-ms=20000,ground-truth=\"$out/ground-truth.json\",ground-truth-intervals=no" \
+  -p "seed=42,guests=2,vcpus=2,duration-ms=20000,ground-truth=\"$sim/ground-truth.json\",ground-truth-intervals=no" \
   -c mux:filter.utils.muxer \
-  -c ctf:sink.ctf.fs -p "path=\"$out/recorded\",quiet=yes" \
+  -c ctf:sink.ctf.fs -p "path=\"$sim/recorded\",quiet=yes" \
   --connect sim:mux --connect mux:ctf
-recorded_s=$(date +%s.%N)
-
-host=$(ls -d "$out"/recorded/vmtrace-sim-host/*/kernel)
-guests=("$out"/recorded/vmtrace-sim-guest*/*/kernel)
-
-# 2. Synchronisation: each trace from its own src.ctf.fs, as for a real
-#    recording.
-args=(-c "host:src.ctf.fs" -p "inputs=[\"$host\"]")
-connect=(--connect host:sync)
-for i in "${!guests[@]}"; do
-  args+=(-c "guest$i:src.ctf.fs" -p "inputs=[\"${guests[$i]}\"]")
-  connect+=(--connect "guest$i:sync")
-done
-babeltrace2 --plugin-path "$plugins" run "${args[@]}" \
-  -c sync:filter.vmtrace.sync -p "stats=\"$out/sync-stats.json\"" \
-  -c mux:filter.utils.muxer \
-  -c ctf:sink.ctf.fs -p "path=\"$out/synchronized\",quiet=yes" \
-  "${connect[@]}" --connect sync:mux --connect mux:ctf
-synced_s=$(date +%s.%N)
-
-# 3. Accuracy against the simulator's ground truth.
+host=$(ls -d "$sim"/recorded/vmtrace-sim-host/*/kernel)
+guests=("$sim"/recorded/vmtrace-sim-guest*/*/kernel)
+"$vmtrace" sync -q "$host" "${guests[@]}" -o "$sim/synchronized" --stats "$sim/sync-stats.json"
 pairs=()
 for g in "${guests[@]}"; do
   name=$(basename "$(dirname "$(dirname "$g")")")
-  pairs+=("$g=$(ls -d "$out/synchronized/$name"/*/kernel)")
+  pairs+=("$g=$(ls -d "$sim/synchronized/$name"/*/kernel)")
 done
-python3 "$top/scripts/sync_error.py" "$out/ground-truth.json" "${pairs[@]}" --json "$out/sync-error.json"
+python3 "$top/scripts/sync_error.py" "$sim/ground-truth.json" "${pairs[@]}" --json "$sim/sync-error.json"
+"$vmtrace" analyze -q --no-intervals "$host" "${guests[@]}" -o "$sim/analysis"
+python3 "$top/scripts/analysis_error.py" "$sim/ground-truth.json" "$sim/analysis/analysis.json"
+sim_s=$(elapsed "$sim_start")
 
-# 4. The real recording: one L1 host and two L2 guests traced with
-#    vmtrace's modules (no ground truth: the consistency check speaks).
-echo
-echo "== the lab's real recording (examples/lab-recording)"
-mkdir -p "$out/lab"
-tar -xJf "$top/examples/lab-recording/recording.tar.xz" -C "$out/lab"
-lab=(-c "host:src.ctf.fs" -p "inputs=[\"$out/lab/recording/l1/trace/kernel\"]"
-     -c "l2a:src.ctf.fs" -p "inputs=[\"$out/lab/recording/l2a/trace/kernel\"]"
-     -c "l2b:src.ctf.fs" -p "inputs=[\"$out/lab/recording/l2b/trace/kernel\"]")
-babeltrace2 --plugin-path "$plugins" run "${lab[@]}" \
-  -c sync:filter.vmtrace.sync -p "stats=\"$out/lab/sync-stats.json\"" \
-  -c mux:filter.utils.muxer \
-  -c ctf:sink.ctf.fs -p "path=\"$out/lab/synchronized\",quiet=yes" \
-  --connect host:sync --connect l2a:sync --connect l2b:sync --connect sync:mux --connect mux:ctf
+cat <<SUMMARY
 
-printf '\nsimulation recorded in %.1f s, synchronised in %.1f s\n' \
-  "$(echo "$recorded_s - $start" | bc)" "$(echo "$synced_s - $recorded_s" | bc)"
-echo "synchronised traces: $out/synchronized (open them together in Trace Compass, see docs/trace-compass.md)"
-echo "statistics:          $out/sync-stats.json"
-echo "lab recording:       $out/lab/synchronized, statistics in $out/lab/sync-stats.json"
+lab recording analysed in ${lab_s} s, simulation (2.2 M events) recorded, synchronised and analysed in ${sim_s} s
+report:        $out/lab/analysis/report.html   (open it in a browser; self-contained)
+analysis:      $out/lab/analysis/analysis.json and CSV files (docs/analysis-output.md)
+Trace Compass: $out/lab/trace-compass (import as a Virtual Machine experiment: $out/lab/trace-compass/experiment.txt)
+simulation:    $sim (ground truth, synchronised traces, sync-error.json, analysis/)
+SUMMARY

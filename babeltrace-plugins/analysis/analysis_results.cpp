@@ -256,7 +256,9 @@ void AnalysisEngine::build_results() {
             residency.push_back(row);
         }
         j["placement"] = {{"pcpus", pcpus}, {"residency_ns", residency}};
-        j["coscheduling"] = {{"running_ns", vm.running_ns}};
+        std::vector<std::int64_t> running = vm.running_ns;
+        running.resize(std::max(running.size(), threads.size() + 1), 0);  // 0..all vCPUs at once
+        j["coscheduling"] = {{"running_ns", running}};
 
         nlohmann::json timeline_vcpus = nlohmann::json::array();
         for (const VcpuThread* t : threads) {
@@ -299,7 +301,8 @@ void AnalysisEngine::build_results() {
         }
     }
     for (const Vm& vm : vms_) {
-        if (vm.vm_uid == 0 && vm.qemu_pid <= 0) {
+        // (a VM merged into the one its vm_uid names has no threads)
+        if (vm.vm_uid == 0 && vm.qemu_pid <= 0 && !vm.vcpu_tids.empty()) {
             warnings_.push_back(
                 "some vCPU threads could not be attributed to a VM (no vmsync host events nor kvm_vm events for "
                 "them): they are grouped under `unidentified`");
