@@ -2,24 +2,121 @@
 # Boots L1 under QEMU TCG with an emulated SVM CPU with nested paging; L1
 # runs guest-scripts/l1.sh, which starts the two L2 guests. Results land in
 # $LAB_CACHE/share/out.
+#
+# Variants (for telling the emulator's failures from ours, README.md):
+#   LAB_L1_CPU      QEMU -cpu of L1 (default qemu64,+svm,+npt)
+#   LAB_L1_ACCEL    QEMU -accel of L1 (default tcg,thread=multi)
+#   LAB_L1_SMP      L1's vCPUs (default 2)
+#   LAB_L1_APPEND   more kernel parameters for L1 (default tsc=reliable, below)
+#   LAB_HOST_MODULE 0: L1 never loads our host module (default 1)
+#   LAB_STRESS      0: no benchmark and no load/unload storm with l2s (default 1)
+#   LAB_QEMU_TIMEOUT  seconds before L1 counts as hung (default 1800; a stalled L1 is stopped sooner)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
 
 S=$LAB_CACHE/share
 L1_MEM_MB=${L1_MEM_MB:-2048}
-rm -rf "$S/out" "$S"/*.sh.log "$S"/*.sh.rc
+L1_CPU=${LAB_L1_CPU:-qemu64,+svm,+npt}
+L1_ACCEL=${LAB_L1_ACCEL:-tcg,thread=multi}
+L1_SMP=${LAB_L1_SMP:-2}
+# TCG's TSC is the host's, the same on every vCPU, but a qemu64 CPU has no
+# invariant-TSC flag, so L1 would call it unsynchronized: L1's clock would
+# be the emulated HPET (every read an exit to QEMU's main loop, under its
+# big lock), and KVM would re-base each L2 vCPU's TSC whenever its thread
+# is scheduled in. tsc=reliable keeps L1 on the TSC: the lab runs about
+# twice as fast.
+L1_APPEND=${LAB_L1_APPEND-tsc=reliable}
+# Kernel complaints that make a hang ours rather than the emulator's (a
+# stall or a soft lockup is a symptom of both: it gets the diagnosis).
+L1_TROUBLE='Oops|BUG:|WARNING:|general protection'
+CONSOLE=$LAB_CACHE/l1-console.log
+DIAG=$LAB_CACHE/l1-diag.txt
+MON=$LAB_CACHE/l1-monitor.sock
+rm -rf "$S/out" "$S"/*.sh.log "$S"/*.sh.rc "$DIAG" "$MON"
 mkdir -p "$S/out"
 echo "$L1_MEM_MB" >"$S/out/l1-mem-mb"
+cat >"$S/out/lab.conf" <<CONF
+LAB_HOST_MODULE=${LAB_HOST_MODULE:-1}
+LAB_STRESS=${LAB_STRESS:-1}
+LAB_L1_SMP=$L1_SMP
+CONF
+log "L1: -accel $L1_ACCEL -cpu $L1_CPU -smp $L1_SMP, kernel: $L1_APPEND; $(tr '\n' ' ' <"$S/out/lab.conf")"
+
+# The emulator's human monitor: registers of every L1 CPU when L1 stalls.
+hmp() {
+	timeout 20 python3 - "$MON" "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(8)
+s.connect(sys.argv[1])
+def reply():
+    buf = b""
+    try:
+        while not buf.endswith(b"(qemu) "):
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+    except socket.timeout:
+        buf += b"\n[monitor did not answer: BQL held?]\n"
+    return buf.decode(errors="replace")
+reply()
+for c in sys.argv[2:]:
+    s.sendall(c.encode() + b"\n")
+    print("(qemu) " + c)
+    print(reply().replace("\r", ""))
+PY
+}
+
+# Where every L1 CPU and every emulator thread is: the instruction
+# pointers (L1 runs without KASLR: System.map names them; an L2 runs with
+# it) and whether each vCPU thread spins or sleeps, twice, 10 s apart.
+diagnose() {	# qemu-pid
+	local i c
+	for i in 1 2; do
+		{
+			echo "==== $(date +%T) sample $i"
+			ps -L -o tid,comm,stat,pcpu,time,wchan:32 -p "$1"
+			for c in $(seq 0 $((L1_SMP - 1))); do
+				hmp "cpu $c" "info registers" "x/4i \$pc"
+			done
+		} >>"$DIAG" 2>&1
+		sleep 10
+	done
+	# Name the instruction pointers found in L1's kernel.
+	"$LAB_DIR/resolve-rips.py" "$S/out/l1/kallsyms.gz" "$DIAG" >>"$DIAG" 2>&1 || true
+}
+
 rc=0
-timeout "${LAB_QEMU_TIMEOUT:-1000}" qemu-system-x86_64 \
-	-machine q35 -accel tcg,thread=multi -cpu qemu64,+svm,+npt \
-	-smp 2 -m "$L1_MEM_MB" \
+timeout "${LAB_QEMU_TIMEOUT:-1800}" qemu-system-x86_64 \
+	-name l1,debug-threads=on \
+	-machine q35 -accel "$L1_ACCEL" -cpu "$L1_CPU" \
+	-smp "$L1_SMP" -m "$L1_MEM_MB" \
 	-kernel "$VMLINUZ" -initrd "$LAB_CACHE/initramfs-$KABI.cpio.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l1.sh lab_name=l1" \
+	-append "console=ttyS0 panic=-1 loglevel=4 edd=off nokaslr $L1_APPEND lab_script=l1.sh lab_name=l1" \
 	-nographic -no-reboot -device virtio-rng-pci \
+	-monitor "unix:$MON,server,nowait" \
 	-virtfs "local,path=$S,mount_tag=host0,security_model=none,id=host0" \
-	>"$LAB_CACHE/l1-console.log" 2>&1 || rc=$?
+	>"$CONSOLE" 2>&1 &
+tpid=$!
+# A stalled L1 (an RCU stall, a soft lockup) can no longer pass the dmesg
+# check: keep the diagnosis and stop it now rather than at the timeout.
+stalled=
+while kill -0 "$tpid" 2>/dev/null; do
+	sleep 2
+	if [ -z "$stalled" ] &&
+		grep -qE 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE"; then
+		stalled=$(grep -m1 -E 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE")
+		qpid=$(pgrep -P "$tpid" qemu-system || true)
+		if [ -n "$qpid" ] && ! grep -q 'Kernel panic' "$CONSOLE"; then
+			diagnose "$qpid"
+			sleep 20
+			kill "$tpid" 2>/dev/null || true
+		fi
+	fi
+done
+wait "$tpid" || rc=$?
 # An emulator hang (QEMU 7.2's TCG, tests/lab/README.md) is reported
 # apart from a failed check, with its own exit status, so that a caller
 # may run the lab again instead of taking it for a bug of ours.
@@ -27,14 +124,29 @@ hang() {
 	echo "lab: EMULATOR HANG: $*" >&2
 	exit 75
 }
-[ $rc -eq 124 ] && hang "L1 timed out (console: $LAB_CACHE/l1-console.log)"
-if grep -q 'Kernel panic' "$LAB_CACHE/l1-console.log"; then
-	grep -B4 -A12 -m1 'Kernel panic' "$LAB_CACHE/l1-console.log" >&2
-	die "L1 kernel panic (console: $LAB_CACHE/l1-console.log)"
+if grep -q 'Kernel panic' "$CONSOLE"; then
+	grep -B4 -A12 -m1 'Kernel panic' "$CONSOLE" >&2
+	die "L1 kernel panic (console: $CONSOLE)"
 fi
-[ -f "$S/l1.sh.rc" ] || die "L1 script did not finish (console: $LAB_CACHE/l1-console.log)"
+if [ -n "$stalled" ]; then
+	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup' "$CONSOLE" >&2
+	grep -E '^RIP=|^==== |CPU#|^RIP' "$DIAG" >&2 || true
+	hang "L1 stalled ($stalled; console: $CONSOLE, diagnosis: $DIAG)"
+fi
+[ $rc -eq 124 ] && hang "L1 timed out (console: $CONSOLE)"
+[ -f "$S/l1.sh.rc" ] || die "L1 script did not finish (console: $CONSOLE)"
 if [ -f "$S/out/hang" ]; then
+	cp "$S/l1.sh.log" "$S/out/l1.sh.log"
+	# Not the emulator's if L1's kernel complained first.
+	if grep -E "$L1_TROUBLE" "$S/out/l1/dmesg.txt" 2>/dev/null | grep -v 'soft lockup'; then
+		die "$(cat "$S/out/hang"), and L1's dmesg has a kernel problem ($S/out/l1/dmesg.txt)"
+	fi
 	tail -n 40 "$S/out/l2s/console.txt" 2>/dev/null || true
+	if [ -f "$S/out/l2s/hang-diag.txt" ]; then
+		grep -E '^(==|--)|RIP=|HLT=' "$S/out/l2s/hang-diag.txt" || true
+		"$LAB_DIR/resolve-rips.py" "$S/out/l1/kallsyms.gz" "$S/out/l2s/hang-diag.txt" \
+			"$(cat "$S/out/l2s/text.txt" 2>/dev/null)" || true
+	fi
 	hang "$(cat "$S/out/hang") (logs: $S/out/l2s)"
 fi
 if [ "$(cat "$S/l1.sh.rc")" != 0 ]; then
@@ -43,14 +155,21 @@ if [ "$(cat "$S/l1.sh.rc")" != 0 ]; then
 fi
 cp "$S/l1.sh.log" "$S/out/l1.sh.log"
 grep -E '^T\+|PARAM-REFUSED|REFUSED-WHILE' "$S/l1.sh.log" || true
-for g in l2a l2b l2s; do
+guests="l2a l2b"
+[ "${LAB_STRESS:-1}" = 0 ] || guests="$guests l2s"
+for g in $guests; do
 	if [ "$(cat "$S/out/$g/qemu.rc" 2>/dev/null)" = 124 ]; then
 		tail -n 40 "$S/out/$g/console.txt" 2>/dev/null || true
 		hang "$g hung and was killed by L1's watchdog"
 	fi
-	[ "$(cat "$S/out/$g/l2.rc" 2>/dev/null)" = 0 ] || {
-		cat "$S/out/$g/l2.log" "$S/out/$g/console.txt" 2>/dev/null | tail -n 40
+	if [ "$(cat "$S/out/$g/l2.rc" 2>/dev/null)" != 0 ]; then
+		cat "$S/out/$g/l2.log" "$S/out/$g/console.txt" 2>/dev/null | tail -n 40 || true
+		# A guest that died before its script started never ran our
+		# guest module: its kernel broke under the emulator (the
+		# README's triple faults on an instruction fetch).
+		[ -f "$S/out/$g/l2.log" ] ||
+			hang "$g died before its script started (QEMU exit $(cat "$S/out/$g/qemu.rc" 2>/dev/null); the L1 trace shows why)"
 		die "$g script failed"
-	}
+	fi
 	grep -E '^T\+|PARAM-REFUSED|REFUSED-WHILE' "$S/out/$g/l2.log" || true
 done

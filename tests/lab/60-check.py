@@ -92,15 +92,38 @@ def schema_check(name, trace, emitter, required):
           + ("" if not problems else ": " + "; ".join(problems[:5])))
 
 
+def lab_conf(out):
+    """The variant the run was (50-run-l1.sh): LAB_HOST_MODULE, LAB_STRESS."""
+    conf = {"LAB_HOST_MODULE": "1", "LAB_STRESS": "1"}
+    path = os.path.join(out, "lab.conf")
+    if os.path.exists(path):
+        conf.update(l.strip().split("=", 1) for l in read(path).splitlines() if "=" in l)
+    return conf
+
+
 def main():
     out = sys.argv[1]
+    conf = lab_conf(out)
     l1_mem_mb = int(read(os.path.join(out, "l1-mem-mb")))
     host = read_trace(os.path.join(out, "l1", "trace"), "l1")
     counts = collections.Counter(e[0] for e in host)
     print("L1 events: " + ", ".join(f"{k}={v}" for k, v in counts.most_common()))
+    if conf["LAB_HOST_MODULE"] == "0":
+        # Diagnostic variant: no host events to check.
+        print("skip  host module checks (LAB_HOST_MODULE=0: a diagnostic run, not a test of the modules)")
+        for g in GUESTS:
+            schema_check(g, os.path.join(out, g, "trace"), "kmod-guest",
+                         ["vmsync_gh_guest", "vmsync_hg_guest", "guest_mm_map", "guest_mm_unmap"])
+            no_oops(g, os.path.join(out, g, "dmesg.txt"))
+        if conf["LAB_STRESS"] != "0":
+            no_oops("l2s", os.path.join(out, "l2s", "dmesg.txt"))
+        no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))
+        print(f"checks: {len(failures)} failed")
+        return 1 if failures else 0
 
     schema_check("L1", os.path.join(out, "l1", "trace"), "kmod-host",
                  ["kvm_x86_entry", "kvm_x86_exit", "kvm_x86_tdp_fault", "kvm_tdp_mmu_map",
+                  "kvm_x86_pio", "kvm_x86_mmio", "kvm_x86_msr", "kvm_x86_inj_virq", "kvm_x86_hypercall",
                   "kvm_vm_vcpu_thread", "kvm_vm_statedump_vm", "kvm_vm_statedump_vcpu",
                   "vmsync_gh_host", "vmsync_hg_host"])
     for g in GUESTS:
@@ -174,6 +197,57 @@ def main():
               (f["vm_uid"] == 0xbad0bad0 or f["cnt"] == 0xdead)]
     check(not forged, "no vmsync event from the CPL-3 hypercall")
 
+    # -- the VMs' non-deterministic inputs --------------------------------
+    pio = [f for n, _, f in host if n == "kvm_x86_pio"]
+    bad = [f for f in pio if f["rw"] not in (0, 1) or f["size"] not in (1, 2, 4)
+           or f["port"] > 0xffff or f["count"] < 1]
+    ports = collections.Counter(f["port"] for f in pio)
+    print("kvm_x86_pio ports: " + ", ".join(f"{p:#x}={c}" for p, c in ports.most_common(8)))
+    check(len(pio) > 0 and not bad, f"kvm_x86_pio recorded ({len(pio)}; {len(bad)} with a bad direction, size, port or count)")
+    # One kvm_pio per IOIO exit (an in that user space completes: at the
+    # completion); MSR and VMMCALL exits likewise. The session's start and
+    # stop cut a few.
+    for what, n, ex in (("kvm_x86_pio", len(pio), 0x7b),
+                        ("kvm_x86_msr", counts["kvm_x86_msr"], 0x7c),
+                        ("kvm_x86_hypercall", counts["kvm_x86_hypercall"], 0x81)):
+        check(abs(n - reasons[ex]) <= max(10, reasons[ex] // 100),
+              f"{what}: {n} events for {reasons[ex]} exits with SVM exit code {ex:#x}")
+    # The L2 kernels write their console to the 16550 UART at 0x3f8.
+    check(any(f["rw"] == 1 and 0x3f8 <= f["port"] <= 0x3ff for f in pio),
+          "kvm_x86_pio: the guests' serial console writes (ports 0x3f8-0x3ff) recorded")
+    mmio = [f for n, _, f in host if n == "kvm_x86_mmio"]
+    bad = [f for f in mmio if f["type"] not in (0, 1, 2) or f["len"] not in (1, 2, 4, 8)
+           or not (f["gpa"] >= ram or f["gpa"] < 0x100000)]
+    unsatisfied = [f for f in mmio if f["type"] == 0]
+    check(len(mmio) > 0 and not bad, f"kvm_x86_mmio recorded ({len(mmio)}, {len(unsatisfied)} reads before "
+          f"userspace completed them; {len(bad)} with a bad type, length or a GPA in RAM)")
+    check(all(f["val"] == 0 for f in unsatisfied),
+          "kvm_x86_mmio: reads not yet satisfied (the kernel passes no value) record 0")
+    msr = [f for n, _, f in host if n == "kvm_x86_msr"]
+    msr_ranges = ((0, 0x2000), (0x40000000, 0x40000100), (0x4b564d00, 0x4b564e00),
+                  (0xc0000000, 0xc0002000), (0xc0010000, 0xc0012000))
+    bad = [f for f in msr if f["write"] not in (0, 1) or f["exception"] not in (0, 1)
+           or not any(lo <= f["index"] < hi for lo, hi in msr_ranges)]
+    kinds = collections.Counter(f["write"] for f in msr)
+    check(kinds[0] > 0 and kinds[1] > 0 and not bad,
+          f"kvm_x86_msr recorded: rdmsr {kinds[0]}, wrmsr {kinds[1]}, {sum(f['exception'] for f in msr)} #GP; "
+          f"{len(bad)} outside the architectural/AMD/KVM MSR ranges "
+          f"({sorted({hex(f['index']) for f in bad})[:5]})")
+    virq = [f for n, _, f in host if n == "kvm_x86_inj_virq"]
+    vectors = collections.Counter(f["vector"] for f in virq)
+    print("kvm_x86_inj_virq vectors: " + ", ".join(f"{v:#x}={c}" for v, c in vectors.most_common(8)))
+    # Vectors below 32 are the BIOS's (its PIC base is 8) before Linux boots.
+    check(all(0 <= f["vector"] <= 255 and f["soft"] in (0, 1) and f["reinjected"] in (0, 1) for f in virq),
+          f"kvm_x86_inj_virq recorded ({len(virq)}): vectors, soft and reinjected flags valid")
+    check(vectors[0xec] > 0, f"kvm_x86_inj_virq: Linux's local APIC timer (vector 0xec) injected {vectors[0xec]} times")
+    hcalls = [f for n, _, f in host if n == "kvm_x86_hypercall"]
+    hcall_keys = {(f["a0"], f["a1"]) for f in hcalls}
+    vmsync_hc = [f for n, _, f in host if n == "vmsync_gh_host"]
+    check(hcalls and all((f["cnt"], f["vm_uid"]) in hcall_keys for f in vmsync_hc),
+          f"kvm_x86_hypercall recorded ({len(hcalls)}), one for every vmsync_gh_host ({len(vmsync_hc)})")
+    check(sum(1 for f in hcalls if f["a0"] == 0xdead and f["a1"] == 0xbad0bad0) >= len(GUESTS),
+          "kvm_x86_hypercall: the refused CPL-3 hypercalls of both guests recorded")
+
     # -- guests ---------------------------------------------------------
     host_gh = collections.defaultdict(list)
     host_hg = collections.defaultdict(list)
@@ -235,6 +309,11 @@ def main():
         no_oops(g, os.path.join(gdir, "dmesg.txt"))
 
     # -- robustness and overhead (l2s) ----------------------------------
+    if conf["LAB_STRESS"] == "0":
+        print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")
+        no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))
+        print(f"checks: {len(failures)} failed")
+        return 1 if failures else 0
     sdir = os.path.join(out, "l2s")
     l1log = read(os.path.join(out, "l1.sh.log")) if os.path.exists(os.path.join(out, "l1.sh.log")) else ""
     slog = read(os.path.join(sdir, "l2.log")) if os.path.exists(os.path.join(sdir, "l2.log")) else ""

@@ -21,6 +21,12 @@ STAGES=(
 
 mkdir -p "$LAB_CACHE"
 t0=$(date +%s)
+# One line with every stage's duration, whatever the outcome.
+TIMES=
+summary() {
+	log "stage timings:$TIMES; total $(($(date +%s) - t0)) s"
+}
+trap summary EXIT
 for s in "${STAGES[@]}"; do
 	script=${s%%$'\t'*}
 	what=${s#*$'\t'}
@@ -29,9 +35,12 @@ for s in "${STAGES[@]}"; do
 	log "stage $script: $what"
 	rc=0
 	if [ "$script" = 60-check.py ]; then
-		"$LAB_DIR/$script" "$LAB_CACHE/share/out" || die "trace checks failed"
+		"$LAB_DIR/$script" "$LAB_CACHE/share/out" || rc=$?
+		TIMES="$TIMES ${script%%.*} $(($(date +%s) - s0)) s"
+		[ $rc -eq 0 ] || die "trace checks failed"
 	else
 		"$LAB_DIR/$script" || rc=$?
+		TIMES="$TIMES ${script%%.*} $(($(date +%s) - s0)) s,"
 		# 75: the emulator hung, not a failed check (see 50-run-l1.sh)
 		[ $rc -eq 75 ] && exit 75
 		[ $rc -eq 0 ] || die "stage $script failed"

@@ -4,6 +4,8 @@ LAB_NAME=L1
 . /mnt/common.sh
 OUT=/mnt/out/l1
 mkdir -p "$OUT"
+# Variant knobs set by 50-run-l1.sh (LAB_HOST_MODULE, LAB_STRESS, LAB_L1_SMP).
+. /mnt/out/lab.conf
 
 # QEMU 7.2's TCG mis-emulates guest instruction fetches through 2 MiB
 # nested-paging mappings now and then (the L2 triple-faults); with
@@ -13,14 +15,26 @@ modprobe kvm_amd || fail "kvm_amd did not load"
 [ -e /dev/kvm ] || fail "no /dev/kvm"
 t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu)"
 
-expect_param_refused lttng-probe-vmtrace-host hc_nr=5 'hc_nr=5 refused'
-expect_param_refused lttng-probe-vmtrace-host hc_nr=0x100000000 'hc_nr=0x100000000 refused'
-start_sessiond vmtrace-host
-t "sessiond up with lttng-probe-vmtrace-host"
+HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_inj_virq,kvm_x86_hypercall,
+HOST_EVENTS=${HOST_EVENTS}vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,
+if [ "$LAB_HOST_MODULE" = 1 ]; then
+	expect_param_refused lttng-probe-vmtrace-host hc_nr=5 'hc_nr=5 refused'
+	expect_param_refused lttng-probe-vmtrace-host hc_nr=0x100000000 'hc_nr=0x100000000 refused'
+	start_sessiond vmtrace-host
+	t "sessiond up with lttng-probe-vmtrace-host"
+else
+	# Diagnostic variant: the emulator and KVM without our host module.
+	lttng-sessiond -d || fail "lttng-sessiond did not start"
+	HOST_EVENTS=
+	t "sessiond up without our host module"
+fi
+# Text symbols (L1 runs without KASLR), to name the instruction pointers
+# of a stalled L1 or a hung L2 (same kernel): tests/lab/resolve-rips.py.
+grep ' [tT] ' /proc/kallsyms | gzip -1 >"$OUT/kallsyms.gz"
 
 lttng create l1 --output=/tmp/trace-l1 >/dev/null || fail "lttng create"
 lttng enable-channel -k --subbuf-size=4M --num-subbuf=8 ch >/dev/null
-lttng enable-event -k -c ch kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,sched_switch,sched_migrate_task,'lttng_statedump_*' >/dev/null ||
+lttng enable-event -k -c ch "${HOST_EVENTS}sched_switch,sched_migrate_task,lttng_statedump_*" >/dev/null ||
 	fail "lttng enable-event"
 
 L2=/mnt/l2
@@ -31,17 +45,19 @@ UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
 # accessed/dirty bits non-atomically; two L1 CPUs walking the same guest's
 # (or NPT) tables at once can lose a concurrent PTE update, which shows up
 # as a guest triple fault. One VM per L1 CPU keeps each VM's walks serial.
-l2() {	# name uuid l1-cpu
+l2() {	# name uuid l1-cpu [loglevel]
 	mkdir -p "/tmp/$1/out"
 	cp /mnt/common.sh "/tmp/$1/"
 	[ -f "/tmp/$1/l2.sh" ] || cp /mnt/l2.sh "/tmp/$1/"
 	cp -a /mnt/tools "/tmp/$1/"
-	# A hung guest is killed, so that L1 still reports what it has.
-	timeout 420 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+	# A hung guest is killed, so that L1 still reports what it has. Its
+	# monitor (fifos /tmp/<name>.mon.in/.out) serves the hang diagnosis.
+	mkfifo "/tmp/$1.mon.in" "/tmp/$1.mon.out"
+	timeout 600 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
 		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
-		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor none \
+		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor "pipe:/tmp/$1.mon" \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=4 edd=off lab_script=l2.sh lab_name=$1" \
+		-append "console=ttyS0 panic=-1 loglevel=${4:-4} edd=off lab_script=l2.sh lab_name=$1" \
 		-no-reboot -device virtio-rng-pci \
 		-virtfs "local,path=/tmp/$1,mount_tag=host0,security_model=none,id=host0"
 	echo $? >"/tmp/$1.qemu-rc"
@@ -59,7 +75,7 @@ until ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q 'anon_inode:kvm-vm'; do
 done
 lttng start >/dev/null || fail "lttng start"
 t "tracing started"
-l2 l2b "$UUID_B" 1 &
+l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) &
 PB=$!
 wait $PA
 wait $PB
@@ -77,6 +93,47 @@ for g in l2a l2b; do
 done
 echo "$UUID_A" >"$OUT/uuid-l2a"
 echo "$UUID_B" >"$OUT/uuid-l2b"
+# An L2 whose kernel died before its script started (a triple fault under
+# the emulator: tests/lab/README.md) never ran our guest module: report an
+# emulator failure at once, without the stress part.
+for g in l2a l2b; do
+	if [ ! -f "/tmp/$g/l2.sh.log" ]; then
+		echo "$g died before its script started (QEMU exit $(cat "/tmp/$g.qemu-rc"))" >/mnt/out/hang
+		dmesg >"$OUT/dmesg.txt"
+		exit 0
+	fi
+done
+
+if [ "$LAB_STRESS" = 0 ]; then
+	check_dmesg "$OUT/dmesg.txt"
+	t "done"
+	exit 0
+fi
+
+# Where a hung guest is: its QEMU's threads (state, CPU time, kernel stack
+# in L1) and its vCPUs' registers, twice; tests/lab/resolve-rips.py names
+# the instruction pointers (the guest's _text is in its out/text.txt).
+diagnose_l2() {	# name
+	d=/mnt/out/$1
+	mkdir -p "$d"
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = "qemu-$1" ] && qp=${p#/proc/}
+	done
+	{
+		for i in 1 2; do
+			echo "==== sample $i, L1 uptime $(cut -d' ' -f1 /proc/uptime)"
+			for tk in /proc/"$qp"/task/*; do
+				echo "-- thread ${tk##*/} $(cat "$tk/comm") state/utime/stime $(cut -d' ' -f3,14,15 "$tk/stat") wchan $(cat "$tk/wchan")"
+				cat "$tk/stack"
+			done
+			echo "info registers -a" >"/tmp/$1.mon.in"
+			timeout 5 cat "/tmp/$1.mon.out"
+			sleep 5
+		done
+		echo "==== L1 dmesg"
+		dmesg | tail -n 40
+	} >"$d/hang-diag.txt" 2>&1
+}
 
 # ---- overhead benchmark and load/unload robustness (with l2s) ----------
 # A guest that stops answering is a hang: keep its console for the
@@ -87,7 +144,8 @@ wait_file() {
 	until [ -f "$1" ]; do
 		i=$((i + 1))
 		if [ $i -ge 3000 ]; then
-			mkdir -p /mnt/out/l2s
+			diagnose_l2 l2s
+			dmesg >"$OUT/dmesg.txt"
 			cp /tmp/l2s.console /mnt/out/l2s/console.txt 2>/dev/null
 			cp /tmp/l2s/l2.sh.log /mnt/out/l2s/l2.log 2>/dev/null
 			echo "l2s stopped answering while L1 waited for $1" >/mnt/out/hang
@@ -96,10 +154,15 @@ wait_file() {
 		sleep 0.1
 	done
 }
+# Host module commands; none in the variant without our host module.
+hostmod() { [ "$LAB_HOST_MODULE" = 0 ] || "$@"; }
+BENCH_EVENTS=kvm_x86_entry,kvm_x86_exit
+[ "$LAB_HOST_MODULE" = 1 ] || BENCH_EVENTS=sched_switch
 l2s_dir=/tmp/l2s
 mkdir -p "$l2s_dir"
 cp /mnt/l2-stress.sh "$l2s_dir/l2.sh"
-l2 l2s 1a2b3c4d-0003-4c00-8000-00000000000c 0 &
+# l2s is the guest that hung in past runs: its console shows its whole boot.
+l2 l2s 1a2b3c4d-0003-4c00-8000-00000000000c 0 7 &
 PS=$!
 wait_file "$l2s_dir/ready"
 # Three rounds of: our entry/exit events recorded (1), session stopped (2),
@@ -107,7 +170,7 @@ wait_file "$l2s_dir/ready"
 # the median of each.
 for r in 1 2 3; do
 	lttng create bench --output="/tmp/trace-bench-$r" >/dev/null
-	lttng enable-event -k kvm_x86_entry,kvm_x86_exit >/dev/null
+	lttng enable-event -k "$BENCH_EVENTS" >/dev/null
 	lttng start >/dev/null
 	touch "$l2s_dir/go-$r-1"
 	wait_file "$l2s_dir/done-$r-1"
@@ -115,12 +178,12 @@ for r in 1 2 3; do
 	touch "$l2s_dir/go-$r-2"
 	wait_file "$l2s_dir/done-$r-2"
 	lttng destroy >/dev/null
-	rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
+	hostmod rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
 	touch "$l2s_dir/go-$r-3"
 	wait_file "$l2s_dir/done-$r-3"
-	modprobe lttng-probe-vmtrace-host || fail "host module did not reload"
+	hostmod modprobe lttng-probe-vmtrace-host || fail "host module did not reload"
 done
-rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
+hostmod rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
 t "benchmark done"
 
 lttng create stress --output=/tmp/trace-stress >/dev/null
@@ -128,14 +191,16 @@ lttng enable-event -k sched_switch,sched_migrate_task >/dev/null
 lttng start >/dev/null
 touch "$l2s_dir/go-storm"
 for i in 1 2 3 4 5 6 7 8; do
-	modprobe lttng-probe-vmtrace-host || fail "host module reload $i failed"
+	hostmod modprobe lttng-probe-vmtrace-host || fail "host module reload $i failed"
 	sleep 0.3
-	rmmod lttng_probe_vmtrace_host || fail "host module unload $i failed"
+	hostmod rmmod lttng_probe_vmtrace_host || fail "host module unload $i failed"
 done
-modprobe lttng-probe-vmtrace-host || fail "host module reload failed"
-lttng enable-event -k kvm_x86_exit >/dev/null
-rmmod lttng_probe_vmtrace_host 2>/dev/null && fail "host module unloaded while a session records its events"
-echo "UNLOAD-REFUSED-WHILE-TRACED host"
+if [ "$LAB_HOST_MODULE" = 1 ]; then
+	modprobe lttng-probe-vmtrace-host || fail "host module reload failed"
+	lttng enable-event -k kvm_x86_exit >/dev/null
+	rmmod lttng_probe_vmtrace_host 2>/dev/null && fail "host module unloaded while a session records its events"
+	echo "UNLOAD-REFUSED-WHILE-TRACED host"
+fi
 lttng destroy >/dev/null
 wait_file "$l2s_dir/done-storm"
 wait $PS

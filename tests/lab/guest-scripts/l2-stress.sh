@@ -5,6 +5,8 @@ LAB_NAME=l2s
 . /mnt/common.sh
 OUT=/mnt/out
 mkdir -p "$OUT"
+# The kernel's KASLR base, to name instruction pointers if this guest hangs.
+grep -m1 ' _text$' /proc/kallsyms | cut -d' ' -f1 >"$OUT/text.txt"
 N=${BENCH_CALLS:-8000}
 
 wait_go() {

@@ -4,6 +4,8 @@ LAB_NAME=$(sed -n 's/.*lab_name=\([^ ]*\).*/\1/p' /proc/cmdline)
 . /mnt/common.sh
 OUT=/mnt/out
 mkdir -p "$OUT"
+# The kernel's KASLR base, to name instruction pointers if this guest hangs.
+grep -m1 ' _text$' /proc/kallsyms | cut -d' ' -f1 >"$OUT/text.txt"
 t "booted, $(grep -c ^processor /proc/cpuinfo) vCPUs"
 
 expect_param_refused lttng-probe-vmtrace-guest period_ms=0 'period_ms=0 refused'
