@@ -75,10 +75,12 @@ std::int64_t LatencyHistogram::percentile(double q) const {
     for (unsigned i = 0; i < buckets_.size(); ++i) {
         seen += buckets_[i];
         if (seen >= rank) {
-            // the middle of the bucket, never outside what was seen
-            const std::int64_t low = lower_bound(i);
-            const std::int64_t high = lower_bound(i + 1) - 1;
-            return std::clamp(low + (high - low) / 2, min_, max_);
+            // the middle of the bucket, never outside what was seen (its
+            // width, not the next bucket's bound: past the last bucket,
+            // the one of INT64_MAX, that bound does not fit an int64_t)
+            const auto low = static_cast<std::uint64_t>(lower_bound(i));
+            const std::uint64_t width = i < kSubBuckets ? 1 : std::uint64_t{1} << ((i - kSubBuckets) / kSubBuckets);
+            return std::clamp(static_cast<std::int64_t>(low + (width - 1) / 2), min_, max_);
         }
     }
     return max_;
