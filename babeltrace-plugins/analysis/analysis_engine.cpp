@@ -278,6 +278,9 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
         // co-scheduling counts from the VM's identification on
         cosched_change(v, 1, std::max(t.since, last_time_));
     }
+    if (v.cosched_since < 0) {
+        v.cosched_since = last_time_;  // no vCPU in guest mode counts too
+    }
     flush_held(false);
 }
 
