@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 #include "exit_reason.hpp"
@@ -345,6 +346,13 @@ void AnalysisEngine::replay(const HeldRow& row) {
     if (guest != nullptr && row.vcpu < guest->history.size()) {
         history = &guest->history[row.vcpu];
     }
+    GuestHistory current;
+    if ((history == nullptr || history->empty()) && guest != nullptr && row.vcpu < guest->current.size() &&
+        guest->current[row.vcpu].first >= 0) {
+        // no switch since rows were held: the current thread ran throughout
+        current.push_back(GuestSwitch{std::numeric_limits<std::int64_t>::min(), guest->current[row.vcpu].first});
+        history = &current;
+    }
     if (history == nullptr || history->empty()) {
         write_row(row);
         return;
@@ -582,13 +590,18 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         if (e.cpu >= m.current.size()) {
             m.current.resize(e.cpu + 1, {-1, {}});
         }
-        m.current[e.cpu] = {e.next_tid, std::string(e.next_comm)};
         if (!held_.empty() || pending_) {
             if (e.cpu >= m.history.size()) {
                 m.history.resize(e.cpu + 1);
             }
-            m.history[e.cpu].push_back(GuestSwitch{now, e.next_tid});
+            GuestHistory& history = m.history[e.cpu];
+            if (history.empty() && m.current[e.cpu].first >= 0) {
+                // who ran before the first switch recorded
+                history.push_back(GuestSwitch{std::numeric_limits<std::int64_t>::min(), m.current[e.cpu].first});
+            }
+            history.push_back(GuestSwitch{now, e.next_tid});
         }
+        m.current[e.cpu] = {e.next_tid, std::string(e.next_comm)};
         GuestThread& thread = m.threads[e.next_tid];
         if (thread.comm.empty() || e.next_tid != 0) {
             thread.comm = e.next_comm;
