@@ -41,10 +41,9 @@ L2=/mnt/l2
 # Known product UUIDs: each guest module must derive its vm_uid from them.
 UUID_A=1a2b3c4d-0001-4a00-8000-00000000000a
 UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
-# Each L2 runs pinned to one L1 CPU. QEMU 7.2's TCG updates page-table
-# accessed/dirty bits non-atomically; two L1 CPUs walking the same guest's
-# (or NPT) tables at once can lose a concurrent PTE update, which shows up
-# as a guest triple fault. One VM per L1 CPU keeps each VM's walks serial.
+# Each L2 runs pinned to one L1 CPU, so that no two L1 CPUs walk one
+# guest's (or its NPT) tables at once under QEMU 7.2's multi-threaded TCG.
+# L1 has one CPU by default (50-run-l1.sh): both L2s then share it.
 l2() {	# name uuid l1-cpu [loglevel]
 	mkdir -p "/tmp/$1/out"
 	cp /mnt/common.sh "/tmp/$1/"
@@ -53,13 +52,14 @@ l2() {	# name uuid l1-cpu [loglevel]
 	# A hung guest is killed, so that L1 still reports what it has. Its
 	# monitor (fifos /tmp/<name>.mon.in/.out) serves the hang diagnosis.
 	mkfifo "/tmp/$1.mon.in" "/tmp/$1.mon.out"
-	timeout 600 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+	timeout 900 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
 		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
 		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor "pipe:/tmp/$1.mon" \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
 		-append "console=ttyS0 panic=-1 loglevel=${4:-4} edd=off lab_script=l2.sh lab_name=$1" \
 		-no-reboot -device virtio-rng-pci \
-		-virtfs "local,path=/tmp/$1,mount_tag=host0,security_model=none,id=host0"
+		-virtfs "local,path=/tmp/$1,mount_tag=host0,security_model=none,id=host0" \
+		2>"/tmp/$1.qemu-err"
 	echo $? >"/tmp/$1.qemu-rc"
 }
 
@@ -82,11 +82,27 @@ wait $PB
 t "both L2 guests exited"
 lttng stop >/dev/null
 lttng destroy >/dev/null
+# A guest killed by its watchdog hung: report it (50-run-l1.sh) without
+# copying the long trace it left.
+for g in l2a l2b; do
+	if [ "$(cat "/tmp/$g.qemu-rc")" = 124 ]; then
+		for h in l2a l2b; do
+			mkdir -p "/mnt/out/$h"
+			cp "/tmp/$h.console" "/mnt/out/$h/console.txt"
+			cp "/tmp/$h/l2.sh.log" "/mnt/out/$h/l2.log" 2>/dev/null
+			cat "/tmp/$h.qemu-rc" >"/mnt/out/$h/qemu.rc"
+		done
+		echo "$g hung and was killed by L1's watchdog" >/mnt/out/hang
+		dmesg >"$OUT/dmesg.txt"
+		exit 0
+	fi
+done
 cp -a /tmp/trace-l1 "$OUT/trace"
 for g in l2a l2b; do
 	mkdir -p "/mnt/out/$g"
 	cp -a "/tmp/$g/out/." "/mnt/out/$g/"
 	cp "/tmp/$g.console" "/mnt/out/$g/console.txt"
+	cp "/tmp/$g.qemu-err" "/mnt/out/$g/qemu-stderr.txt"
 	cp "/tmp/$g/l2.sh.log" "/mnt/out/$g/l2.log" 2>/dev/null
 	cp "/tmp/$g/l2.sh.rc" "/mnt/out/$g/l2.rc" 2>/dev/null
 	echo "$(cat /tmp/$g.qemu-rc)" >"/mnt/out/$g/qemu.rc"
@@ -143,7 +159,7 @@ wait_file() {
 	i=0
 	until [ -f "$1" ]; do
 		i=$((i + 1))
-		if [ $i -ge 3000 ]; then
+		if [ $i -ge 6000 ]; then
 			diagnose_l2 l2s
 			dmesg >"$OUT/dmesg.txt"
 			cp /tmp/l2s.console /mnt/out/l2s/console.txt 2>/dev/null
@@ -209,6 +225,7 @@ cp -a "$l2s_dir/out/." /mnt/out/l2s/
 cp "$l2s_dir/l2.sh.log" /mnt/out/l2s/l2.log 2>/dev/null
 cp "$l2s_dir/l2.sh.rc" /mnt/out/l2s/l2.rc 2>/dev/null
 cp /tmp/l2s.console /mnt/out/l2s/console.txt
+cp /tmp/l2s.qemu-err /mnt/out/l2s/qemu-stderr.txt
 [ "$(cat "$l2s_dir/l2.sh.rc" 2>/dev/null)" = 0 ] || fail "l2s failed"
 t "robustness done"
 

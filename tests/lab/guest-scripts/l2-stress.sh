@@ -13,7 +13,7 @@ wait_go() {
 	i=0
 	until [ -f "/mnt/go-$1" ]; do
 		i=$((i + 1))
-		[ $i -lt 3000 ] || fail "no go-$1 from L1"
+		[ $i -lt 6000 ] || fail "no go-$1 from L1"
 		sleep 0.1
 	done
 }
