@@ -32,7 +32,7 @@ sys.path.insert(0, str(TOP / "tests" / "lib"))
 from vmtrace_test import PLUGIN_DIR, params, simulate, sync_graph  # noqa: E402
 
 # Events per simulated second with the default workload (host + 2 guests x 2 vCPUs).
-EVENTS_PER_SECOND = 108_000
+EVENTS_PER_SECOND = 130_000
 
 
 def timed(args):

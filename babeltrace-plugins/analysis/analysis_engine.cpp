@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "analysis_engine.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -146,7 +147,9 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
             row.replay = true;
         }
     }
-    emit_row(std::move(row));
+    if (states_csv_ || row.replay) {
+        emit_row(std::move(row));
+    }
 }
 
 AnalysisEngine::Machine* AnalysisEngine::guest_machine_of(const VcpuThread& t) {
@@ -275,12 +278,12 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     Vm& v = vms_[static_cast<unsigned>(vm)];
     v.vcpu_tids[vcpu] = t.tid;
     pending_ = compute_pending();
+    if (v.cosched_since < 0) {
+        v.cosched_since = last_time_;  // no vCPU in guest mode counts too
+    }
     if (t.state == VcpuState::guest) {
         // co-scheduling counts from the VM's identification on
         cosched_change(v, 1, std::max(t.since, last_time_));
-    }
-    if (v.cosched_since < 0) {
-        v.cosched_since = last_time_;  // no vCPU in guest mode counts too
     }
     flush_held(false);
 }
@@ -306,19 +309,34 @@ bool AnalysisEngine::compute_pending() const {
 }
 
 void AnalysisEngine::write_row(const HeldRow& row) {
+    // The hot path of the CSV files: compiled formats into one buffer.
     const VcpuThread& t = *vcpus_.at(row.tid);
-    const std::string vm = t.vm >= 0 ? fmt::format("{}", t.vm) : "";
+    row_buffer_.clear();
+    auto out = std::back_inserter(row_buffer_);
     if (row.nondet) {
-        nondet_csv_->write(fmt::format("{},{},{}", row.time, vm, row.tail));
+        out = fmt::format_to(out, FMT_COMPILE("{},"), row.time);
+        if (t.vm >= 0) {
+            out = fmt::format_to(out, FMT_COMPILE("{}"), t.vm);
+        }
+        fmt::format_to(out, FMT_COMPILE(",{}"), row.tail);
+        nondet_csv_->write({row_buffer_.data(), row_buffer_.size()});
         return;
     }
     if (!states_csv_) {
         return;
     }
-    states_csv_->write(fmt::format("{},{},{},{},{},{},{},{},{}", vm, row.vcpu, row.tid, to_string(row.state), row.time,
-                                   row.end, row.end - row.time,
-                                   row.guest_tid >= 0 ? fmt::format("{}", row.guest_tid) : "",
-                                   CsvFile::quote(row.guest_comm)));
+    if (t.vm >= 0) {
+        out = fmt::format_to(out, FMT_COMPILE("{}"), t.vm);
+    }
+    out = fmt::format_to(out, FMT_COMPILE(",{},{},{},{},{},{},"), row.vcpu, row.tid, to_string(row.state), row.time,
+                         row.end, row.end - row.time);
+    if (row.guest_tid >= 0) {
+        out = fmt::format_to(out, FMT_COMPILE("{},"), row.guest_tid);
+        CsvFile::append_quoted(row_buffer_, row.guest_comm);
+    } else {
+        row_buffer_.push_back(',');
+    }
+    states_csv_->write({row_buffer_.data(), row_buffer_.size()});
 }
 
 void AnalysisEngine::emit_row(HeldRow row) {
@@ -526,15 +544,16 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         case ExitClass::pio:
             if (!m.info.has_pio) {
                 const PortAccess access = decode_port_exit(e.isa, e.info1);
-                log_nondet(t, now, "pio", "exit",
-                           fmt::format("{},{:#x},{},,,", access.in ? "in" : "out", access.port, access.size));
+                log_nondet(
+                    t, now, "pio", "exit",
+                    fmt::format(FMT_COMPILE("{},{:#x},{},,,"), access.in ? "in" : "out", access.port, access.size));
             }
             break;
         case ExitClass::msr:
             if (!m.info.has_msr) {
-                log_nondet(
-                    t, now, "msr", "exit",
-                    fmt::format("{},,,,,", msr_exit_is_write(e.isa, e.exit_reason, e.info1) ? "wrmsr" : "rdmsr"));
+                log_nondet(t, now, "msr", "exit",
+                           fmt::format(FMT_COMPILE("{},,,,,"),
+                                       msr_exit_is_write(e.isa, e.exit_reason, e.info1) ? "wrmsr" : "rdmsr"));
             }
             break;
         case ExitClass::hypercall:
@@ -549,28 +568,29 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     }
     case EventKind::kvm_pio:
         log_nondet(t, now, "pio", "kvm",
-                   fmt::format("{},{:#x},{},{},{:#x},", e.args[0] != 0 ? "out" : "in", e.args[1], e.args[2], e.args[3],
-                               e.args[4]));
+                   fmt::format(FMT_COMPILE("{},{:#x},{},{},{:#x},"), e.args[0] != 0 ? "out" : "in", e.args[1],
+                               e.args[2], e.args[3], e.args[4]));
         return;
     case EventKind::kvm_mmio: {
         const char* op = e.args[0] == 2 ? "write" : e.args[0] == 1 ? "read" : "read-pending";
-        log_nondet(t, now, "mmio", "kvm", fmt::format("{},{:#x},{},,{:#x},", op, e.args[2], e.args[1], e.args[3]));
+        log_nondet(t, now, "mmio", "kvm",
+                   fmt::format(FMT_COMPILE("{},{:#x},{},,{:#x},"), op, e.args[2], e.args[1], e.args[3]));
         return;
     }
     case EventKind::kvm_msr:
         log_nondet(t, now, "msr", "kvm",
-                   fmt::format("{},{:#x},,,{:#x},{}", e.args[0] != 0 ? "wrmsr" : "rdmsr", e.args[1], e.args[2],
-                               e.args[3] != 0 ? "gp" : ""));
+                   fmt::format(FMT_COMPILE("{},{:#x},,,{:#x},{}"), e.args[0] != 0 ? "wrmsr" : "rdmsr", e.args[1],
+                               e.args[2], e.args[3] != 0 ? "gp" : ""));
         return;
     case EventKind::kvm_inj_virq: {
         const char* op = e.args[1] != 0 ? "soft" : e.args[2] != 0 ? "reinject" : "inject";
-        log_nondet(t, now, "interrupt", "kvm", fmt::format("{},{:#x},,,,", op, e.args[0]));
+        log_nondet(t, now, "interrupt", "kvm", fmt::format(FMT_COMPILE("{},{:#x},,,,"), op, e.args[0]));
         return;
     }
     case EventKind::kvm_hypercall:
         log_nondet(t, now, "hypercall", "kvm",
-                   fmt::format(",{:#x},,,{:#x},a1={:#x};a2={:#x};a3={:#x}", e.args[0], e.args[1], e.args[2], e.args[3],
-                               e.args[4]));
+                   fmt::format(FMT_COMPILE(",{:#x},,,{:#x},a1={:#x};a2={:#x};a3={:#x}"), e.args[0], e.args[1],
+                               e.args[2], e.args[3], e.args[4]));
         return;
     case EventKind::vmsync_host: {
         const auto host = host_threads_.find(tid);
@@ -657,7 +677,7 @@ void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const char* ki
     row.tid = t.tid;
     row.nondet = true;
     row.time = time;
-    row.tail = fmt::format("{},{},{},{}", t.vcpu, kind, source, rest);
+    row.tail = fmt::format(FMT_COMPILE("{},{},{},{}"), t.vcpu, kind, source, rest);
     emit_row(std::move(row));
 }
 

@@ -181,6 +181,7 @@ private:
     unsigned unbound_ = 0;
     bool pending_ = false;  // compute_pending(), kept up to date
     bool held_overflowed_ = false;
+    std::string row_buffer_;  // write_row's, reused
     std::unique_ptr<CsvFile> states_csv_;
     std::unique_ptr<CsvFile> nondet_csv_;
     std::unique_ptr<CsvFile> migrations_csv_;

@@ -12,6 +12,7 @@ CsvFile::CsvFile(const std::string& path, std::string_view header) : path_(path)
     if (file_ == nullptr) {
         throw std::runtime_error(fmt::format("cannot write `{}`: {}", path, std::strerror(errno)));
     }
+    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);  // rows are small and many
     write(header);
     rows_ = 0;
 }
@@ -38,6 +39,14 @@ void CsvFile::close() {
     if (failed || closed != 0) {
         throw std::runtime_error(fmt::format("cannot write `{}`: {}", path_, std::strerror(errno)));
     }
+}
+
+void CsvFile::append_quoted(std::string& out, std::string_view field) {
+    if (field.find_first_of(",\"\n") == std::string_view::npos) {
+        out.append(field);
+        return;
+    }
+    out += quote(field);
 }
 
 std::string CsvFile::quote(std::string_view field) {

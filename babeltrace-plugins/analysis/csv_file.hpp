@@ -25,6 +25,8 @@ public:
 
     // A field quoted as RFC 4180 wants when it holds a comma or a quote.
     static std::string quote(std::string_view field);
+    // Appends `field`, quoted as quote() does, to `out`.
+    static void append_quoted(std::string& out, std::string_view field);
 
 private:
     std::string path_;

@@ -158,6 +158,8 @@ std::string env_string(const bt_trace* trace, const char* name) {
     return value != nullptr && bt_value_is_string(value) ? bt_value_string_get(value) : "";
 }
 
+using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
+
 struct AnalysisSink {
     std::unique_ptr<analysis::AnalysisEngine> engine;
     bool print_summary = false;
@@ -176,6 +178,9 @@ struct AnalysisSink {
     bool has_host = false;
     std::string host_name;
     std::uint64_t events = 0;
+    // cpu_id of the last event's packet: consecutive events often share one
+    ConstPacketRef last_packet;
+    std::uint32_t last_packet_cpu = 0;
 };
 
 unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
@@ -291,8 +296,7 @@ std::string_view string_at(const bt_field* payload, std::int64_t index) {
     return {bt_field_string_get_value(field), bt_field_string_get_length(field)};
 }
 
-std::uint32_t packet_cpu(const bt_event* event) {
-    const bt_packet* packet = bt_event_borrow_packet_const(event);
+std::uint32_t cpu_of_packet(const bt_packet* packet) {
     const bt_field* context = packet != nullptr ? bt_packet_borrow_context_field_const(packet) : nullptr;
     const bt_field* cpu =
         context != nullptr ? bt_field_structure_borrow_member_field_by_name_const(context, "cpu_id") : nullptr;
@@ -300,6 +304,17 @@ std::uint32_t packet_cpu(const bt_event* event) {
         return 0;
     }
     return static_cast<std::uint32_t>(bt_field_integer_unsigned_get_value(cpu));
+}
+
+std::uint32_t packet_cpu(AnalysisSink& sink, const bt_event* event) {
+    const bt_packet* packet = bt_event_borrow_packet_const(event);
+    if (packet == sink.last_packet.get()) {
+        return sink.last_packet_cpu;
+    }
+    // the reference keeps the packet from being recycled under the cache
+    sink.last_packet = ConstPacketRef::acquire(packet);
+    sink.last_packet_cpu = cpu_of_packet(packet);
+    return sink.last_packet_cpu;
 }
 
 std::int64_t ns_of(const bt_clock_snapshot* snapshot) {
@@ -322,7 +337,7 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
     e.machine = d.machine;
     e.kind = d.kind;
     e.time = ns_of(bt_message_event_borrow_default_clock_snapshot_const(msg));
-    e.cpu = packet_cpu(event);
+    e.cpu = packet_cpu(sink, event);
     const bt_field* p = bt_event_borrow_payload_field_const(event);
     const auto& m = d.member;
     switch (d.kind) {
