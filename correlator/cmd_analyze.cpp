@@ -26,7 +26,8 @@ int analyze_command(const std::vector<std::string>& args) {
                                                       "(required; created if needed)")(
         "synchronized", "the traces are already on the host's time base (`vmtrace sync`'s output)")(
         "timeline-bins", po::value<std::int64_t>(), "bins of the state timelines in analysis.json (default 1000)")(
-        "no-intervals", "do not write vcpu_states.csv (one row per vCPU state interval)")(
+        "intervals",
+        "also write vcpu_states.csv: every vCPU state interval, one row each (large: ~60 bytes per event)")(
         "window-ms", po::value<std::int64_t>(), "synchronisation look-ahead (default 5)")(
         "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
         "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
@@ -86,7 +87,7 @@ int analyze_command(const std::vector<std::string>& args) {
     if (vm.count("timeline-bins") != 0) {
         sink.set("timeline-bins", vm["timeline-bins"].as<std::int64_t>());
     }
-    sink.set("intervals", vm.count("no-intervals") == 0);
+    sink.set("intervals", vm.count("intervals") != 0);
     sink.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
     sink.set("quiet", true);  // this command reports unsynchronised guests itself
     pipeline.add("sink.vmtrace.analysis", "analysis", sink.value());

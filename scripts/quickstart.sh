@@ -26,7 +26,7 @@ elapsed() { printf '%.1f' "$(echo "$(date +%s.%N) - $1" | bc)"; }
 echo "== the lab's real recording (examples/lab-recording): vmtrace analyze"
 tar -xJf "$top/examples/lab-recording/recording.tar.xz" -C "$out/lab"
 rec="$out/lab/recording"
-"$vmtrace" analyze "$rec/l1/trace" "$rec/l2a/trace" "$rec/l2b/trace" -o "$out/lab/analysis"
+"$vmtrace" analyze --intervals "$rec/l1/trace" "$rec/l2a/trace" "$rec/l2b/trace" -o "$out/lab/analysis"
 "$vmtrace" report "$out/lab/analysis" >/dev/null
 "$vmtrace" export --trace-compass "$rec/l1/trace" "$rec/l2a/trace" "$rec/l2b/trace" \
   -o "$out/lab/trace-compass" >/dev/null 2>&1
@@ -54,7 +54,7 @@ for g in "${guests[@]}"; do
   pairs+=("$g=$(ls -d "$sim/synchronized/$name"/*/kernel)")
 done
 python3 "$top/scripts/sync_error.py" "$sim/ground-truth.json" "${pairs[@]}" --json "$sim/sync-error.json"
-"$vmtrace" analyze -q --no-intervals "$host" "${guests[@]}" -o "$sim/analysis"
+"$vmtrace" analyze -q "$host" "${guests[@]}" -o "$sim/analysis"
 python3 "$top/scripts/analysis_error.py" "$sim/ground-truth.json" "$sim/analysis/analysis.json"
 sim_s=$(elapsed "$sim_start")
 

@@ -26,7 +26,7 @@ AnalysisEngine::AnalysisEngine(AnalysisOptions options) : options_(std::move(opt
     if (options_.intervals) {
         states_csv_ =
             std::make_unique<CsvFile>((dir / "vcpu_states.csv").string(),
-                                      "vm_id,vcpu,tid,state,start_ns,end_ns,duration_ns,guest_tid,guest_comm");
+                                      "vm_id,vcpu,tid,state,start_ns,end_ns,duration_ns,pcpu,guest_tid,guest_comm");
     } else {
         std::filesystem::remove(dir / "vcpu_states.csv", ec);  // never leave an earlier run's intervals
     }
@@ -95,7 +95,6 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     t->vcpu = vcpu;
     t->since = begin_;
     t->timeline = std::make_unique<StateTimeline>(begin_, options_.timeline_bins);
-    t->cpu = cpu;
     t->on_cpu_since = now;
     ++unbound_;
     pending_ = true;
@@ -106,12 +105,12 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     const auto host = host_threads_.find(tid);
     if (host != host_threads_.end() && host->second.cpu >= 0 && host->second.switched_in >= begin_) {
         thread.on_cpu_since = host->second.switched_in;
-        set_state(thread, VcpuState::hypervisor, host->second.switched_in);
+        set_state(thread, VcpuState::hypervisor, host->second.switched_in);  // ends `unknown`, off any CPU
     } else if (host != host_threads_.end() && host->second.cpu < 0 && host->second.switched_out >= begin_) {
-        thread.cpu = -1;
         set_state(thread, host->second.out_state == 0 ? VcpuState::preempted : VcpuState::idle,
                   host->second.switched_out);
     }
+    thread.cpu = cpu;
     if (host != host_threads_.end() && host->second.pid > 0) {
         const int vm = vm_by_pid(host->second.pid);
         bind(thread, vm, vcpu);
@@ -135,6 +134,7 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
     row.state = t.state;
     row.end = now;
     row.vcpu = t.vcpu;
+    row.pcpu = t.cpu;
     if (t.state == VcpuState::guest) {
         Machine* guest = guest_machine_of(t);
         if (t.guest_tid >= 0 && guest != nullptr) {
@@ -330,6 +330,10 @@ void AnalysisEngine::write_row(const HeldRow& row) {
     }
     out = fmt::format_to(out, FMT_COMPILE(",{},{},{},{},{},{},"), row.vcpu, row.tid, to_string(row.state), row.time,
                          row.end, row.end - row.time);
+    if (row.pcpu >= 0) {
+        out = fmt::format_to(out, FMT_COMPILE("{}"), row.pcpu);
+    }
+    row_buffer_.push_back(',');
     if (row.guest_tid >= 0) {
         out = fmt::format_to(out, FMT_COMPILE("{},"), row.guest_tid);
         CsvFile::append_quoted(row_buffer_, row.guest_comm);
@@ -445,6 +449,7 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     const std::int64_t now = e.time;
     if (e.cpu >= host_current_.size()) {
         host_current_.resize(e.cpu + 1, -1);
+        host_current_vcpu_.resize(e.cpu + 1, nullptr);
     }
     switch (e.kind) {
     case EventKind::sched_switch: {
@@ -460,8 +465,8 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
             if (t.cpu >= 0) {
                 t.residency_ns[t.cpu] += now - t.on_cpu_since;
             }
+            set_state(t, e.prev_state == 0 ? VcpuState::preempted : VcpuState::idle, now);  // its row had the CPU
             t.cpu = -1;
-            set_state(t, e.prev_state == 0 ? VcpuState::preempted : VcpuState::idle, now);
         }
         HostThread& next = host_threads_[e.next_tid];
         next.cpu = static_cast<int>(e.cpu);
@@ -469,11 +474,12 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         next.comm = e.next_comm;
         if (auto found = vcpus_.find(e.next_tid); found != vcpus_.end() && e.next_tid != 0) {
             VcpuThread& t = *found->second;
+            set_state(t, VcpuState::hypervisor, now);  // closes a row off any CPU
             t.cpu = static_cast<int>(e.cpu);
             t.on_cpu_since = now;
-            set_state(t, VcpuState::hypervisor, now);
         }
         host_current_[e.cpu] = e.next_tid;
+        host_current_vcpu_[e.cpu] = nullptr;  // found again at its first KVM event
         return;
     }
     case EventKind::sched_migrate_task:
@@ -520,21 +526,26 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         ++unattributed_;
         return;
     }
-    VcpuThread& t = vcpu_thread(tid, e.vcpu_id, now, static_cast<int>(e.cpu));
+    VcpuThread*& current = host_current_vcpu_[e.cpu];
+    if (current == nullptr) {
+        current = &vcpu_thread(tid, e.vcpu_id, now, static_cast<int>(e.cpu));
+    }
+    VcpuThread& t = *current;
     if (t.vm < 0) {
         t.vcpu = e.vcpu_id;
     }
     switch (e.kind) {
     case EventKind::kvm_entry:
         if (t.exit_time >= 0) {
-            t.exits[{t.exit_isa, t.exit_reason}].latency.add(now - t.exit_time);
+            t.pending_exit->latency.add(now - t.exit_time);
             t.exit_time = -1;
         }
         set_state(t, VcpuState::guest, now);
         return;
     case EventKind::kvm_exit: {
         ++t.exit_count;
-        ++t.exits[{e.isa, e.exit_reason}].count;
+        t.pending_exit = &t.exits[{e.isa, e.exit_reason}];  // map nodes stay put
+        ++t.pending_exit->count;
         t.exit_time = now;
         t.exit_isa = e.isa;
         t.exit_reason = e.exit_reason;

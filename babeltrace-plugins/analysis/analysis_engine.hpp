@@ -74,6 +74,7 @@ private:
         VcpuState state = VcpuState::unknown;
         std::int64_t end = 0;
         std::uint32_t vcpu = 0;
+        int pcpu = -1;  // the physical CPU the vCPU thread ran on, -1: not running
         std::int64_t guest_tid = -1;
         std::string guest_comm;
         bool replay = false;  // a guest interval whose guest threads are not known yet
@@ -104,6 +105,7 @@ private:
         std::int64_t exit_time = -1;  // of the exit not yet followed by an entry
         std::uint32_t exit_isa = 0;
         std::uint32_t exit_reason = 0;
+        ExitStats* pending_exit = nullptr;                                   // that exit's entry in `exits`
         std::map<std::pair<std::uint32_t, std::uint32_t>, ExitStats> exits;  // (isa, reason)
         std::uint64_t exit_count = 0;
         std::map<int, std::int64_t> residency_ns;  // physical CPU -> time
@@ -176,7 +178,8 @@ private:
     std::vector<Vm> vms_;
     std::unordered_map<std::int64_t, HostThread> host_threads_;
     std::unordered_map<std::int64_t, std::unique_ptr<VcpuThread>> vcpus_;
-    std::vector<std::int64_t> host_current_;  // per physical CPU: tid, -1 unknown
+    std::vector<std::int64_t> host_current_;      // per physical CPU: tid, -1 unknown
+    std::vector<VcpuThread*> host_current_vcpu_;  // per physical CPU: its vCPU thread, once a KVM event said so
     std::deque<HeldRow> held_;
     unsigned unbound_ = 0;
     bool pending_ = false;  // compute_pending(), kept up to date

@@ -273,6 +273,9 @@ TEST_F(AnalysisEngineTest, StatesIntervalsExitsAndLatencies) {
         EXPECT_EQ(rows[i].at("end_ns"), std::to_string(end)) << i;
         EXPECT_EQ(rows[i].at("duration_ns"), std::to_string(end - start)) << i;
         EXPECT_EQ(rows[i].at("guest_tid"), "") << i;
+        // on a physical CPU in guest mode and in the hypervisor only
+        const bool on_cpu = state == "guest" || state == "hypervisor";
+        EXPECT_EQ(rows[i].at("pcpu").empty(), !on_cpu) << i;
     }
 
     const auto exits = csv("exits.csv");

@@ -540,7 +540,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
             options.timeline_bins = static_cast<unsigned>(*bins);
         }
         options.sync_stats_path = p.string("sync-stats").value_or("");
-        options.intervals = p.boolean("intervals").value_or(true);
+        options.intervals = p.boolean("intervals").value_or(false);
         auto sink = std::make_unique<AnalysisSink>();
         sink->print_summary = p.boolean("summary").value_or(false);
         sink->quiet = p.boolean("quiet").value_or(false);

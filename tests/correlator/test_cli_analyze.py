@@ -47,7 +47,7 @@ class CliAnalyzeLabTest(unittest.TestCase):
         cls.guests = [root / "l2a" / "trace", root / "l2b" / "trace"]
         cls.vm_uids = {g: int((root / g / "vm_uid").read_text().strip()) for g in ("l2a", "l2b")}
         cls.out = cls.tmp / "analysis"
-        cls.proc = vmtrace("analyze", cls.host, *cls.guests, "-o", cls.out)
+        cls.proc = vmtrace("analyze", "--intervals", cls.host, *cls.guests, "-o", cls.out)
         cls.result = json.loads((cls.out / "analysis.json").read_text(encoding="utf-8"))
 
     @classmethod
@@ -109,7 +109,7 @@ class CliAnalyzeLabTest(unittest.TestCase):
         proc = vmtrace("sync", self.host, *self.guests, "-o", synced, "-q")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         out = self.tmp / "again"
-        proc = vmtrace("analyze", "--synchronized", "-q", "--no-intervals", synced, "-o", out)
+        proc = vmtrace("analyze", "--synchronized", "-q", synced, "-o", out)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout, "")
         again = json.loads((out / "analysis.json").read_text(encoding="utf-8"))

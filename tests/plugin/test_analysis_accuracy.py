@@ -42,7 +42,7 @@ def analyze(traces, out_dir, check=True, **sink_params):
         args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
     args += ["-c", "sync:filter.vmtrace.sync", "-p", params(stats=str(stats), quiet=True),
              "-c", "out:sink.vmtrace.analysis",
-             "-p", params(output_dir=str(out_dir), sync_stats=str(stats), **sink_params)]
+             "-p", params(output_dir=str(out_dir), sync_stats=str(stats), intervals=True, **sink_params)]
     for i in range(len(traces)):
         args += ["--connect", f"in{i}:sync"]
     args += ["--connect", "sync:out"]
@@ -155,7 +155,7 @@ class AnalysisAccuracyTest(TempDirTestCase):
         out.mkdir()
         babeltrace(["run", "-c", "in:src.ctf.fs", "-p", params(inputs=[rec.host]),
                     "-c", "mux:filter.utils.muxer", "-c", "out:sink.vmtrace.analysis",
-                    "-p", params(output_dir=str(out), intervals=False),
+                    "-p", params(output_dir=str(out)),
                     "--connect", "in:mux", "--connect", "mux:out"])
         result = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
         truth = rec.truth()
