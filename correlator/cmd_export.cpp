@@ -3,6 +3,7 @@
 // time base, laid out and described so that Trace Compass opens them as a
 // Virtual Machine experiment (docs/trace-compass.md).
 #include <fmt/format.h>
+#include <unistd.h>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
@@ -304,6 +305,7 @@ int export_command(const std::vector<std::string>& args) {
         }
         sync.set("strict", vm.count("lenient") == 0);
         sync.set("quiet", quiet);
+        sync.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
         pipeline.add("filter.vmtrace.sync", "sync", sync.value());
         for (std::size_t i = 0; i < inputs.size(); ++i) {
             const std::string name = fmt::format("trace{}", i);

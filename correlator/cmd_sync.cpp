@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `vmtrace sync`: guest traces onto the host's time base.
 #include <fmt/format.h>
+#include <unistd.h>
 #include <boost/program_options.hpp>
 
 #include <filesystem>
@@ -64,6 +65,7 @@ int sync_command(const std::vector<std::string>& args) {
     }
     sync.set("strict", vm.count("lenient") == 0);
     sync.set("quiet", vm.count("quiet") != 0);
+    sync.set("progress", vm.count("quiet") == 0 && isatty(STDERR_FILENO) != 0);
     pipeline.add("filter.vmtrace.sync", "sync", sync.value());
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const std::string name = fmt::format("trace{}", i);

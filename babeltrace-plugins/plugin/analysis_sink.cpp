@@ -26,6 +26,7 @@
 #include "bt2/params.hpp"
 #include "bt2/shared_object.hpp"
 #include "plugin/entry_points.h"
+#include "plugin/progress_line.hpp"
 
 namespace vmtrace::plugin {
 namespace {
@@ -163,10 +164,8 @@ using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet
 struct AnalysisSink {
     std::unique_ptr<analysis::AnalysisEngine> engine;
     bool print_summary = false;
-    bool quiet = false;     // no warning on stderr (the caller reports)
-    bool progress = false;  // a line on stderr, rewritten twice a second
-    std::chrono::steady_clock::time_point started;
-    std::chrono::steady_clock::time_point last_progress;
+    bool quiet = false;                      // no warning on stderr (the caller reports)
+    std::unique_ptr<ProgressLine> progress;  // when asked for
     std::int64_t first_time = -1;
     std::int64_t last_time = 0;
     bt2::MessageIteratorRef upstream;
@@ -401,18 +400,7 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
 }
 
 void show_progress(AnalysisSink& sink, bool last) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!last && now - sink.last_progress < std::chrono::milliseconds(500)) {
-        return;
-    }
-    sink.last_progress = now;
-    const double elapsed = std::chrono::duration<double>(now - sink.started).count();
-    const double events = static_cast<double>(sink.events);
-    std::fprintf(stderr, "\ranalysing: %.2f M events, %.2f M events/s, trace time %.3f s, elapsed %.1f s  %s",
-                 events / 1e6, elapsed > 0 ? events / 1e6 / elapsed : 0.0,
-                 sink.first_time < 0 ? 0.0 : static_cast<double>(sink.last_time - sink.first_time) / 1e9, elapsed,
-                 last ? "\n" : "");
-    std::fflush(stderr);
+    sink.progress->update(sink.events, sink.first_time < 0 ? 0 : sink.last_time - sink.first_time, last);
 }
 
 // The time of a host packet boundary: the range the analyses cover.
@@ -544,9 +532,9 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
         auto sink = std::make_unique<AnalysisSink>();
         sink->print_summary = p.boolean("summary").value_or(false);
         sink->quiet = p.boolean("quiet").value_or(false);
-        sink->progress = p.boolean("progress").value_or(false);
-        sink->started = std::chrono::steady_clock::now();
-        sink->last_progress = sink->started;
+        if (p.boolean("progress").value_or(false)) {
+            sink->progress = std::make_unique<vmtrace::plugin::ProgressLine>("analysing");
+        }
         try {
             sink->engine = std::make_unique<vmtrace::analysis::AnalysisEngine>(options);
         } catch (const std::exception& e) {

@@ -98,6 +98,12 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
         }
     }
     *count = n;
+    if (it.progress) {
+        if (it.first_emitted < 0 && it.last_emitted != std::numeric_limits<std::int64_t>::min()) {
+            it.first_emitted = it.last_emitted;
+        }
+        it.progress->update(it.emitted, it.first_emitted < 0 ? 0 : it.last_emitted - it.first_emitted, n == 0);
+    }
     if (n == 0) {
         return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
     }
@@ -105,8 +111,8 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
 }
 
 SyncConfig parse_config(const bt2::Params& params) {
-    params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "strict",
-                           "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms"});
+    params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "progress",
+                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
     if (window_ms < 0 || window_ms > 3'600'000) {
@@ -132,6 +138,7 @@ SyncConfig parse_config(const bt2::Params& params) {
     config.host = params.string("host").value_or("");
     config.stats_path = params.string("stats").value_or("");
     config.quiet = params.boolean("quiet").value_or(false);
+    config.progress = params.boolean("progress").value_or(false);
     config.strict = params.boolean("strict").value_or(true);
     config.max_violation_ratio = params.real("max-violation-ratio").value_or(config.max_violation_ratio);
     if (config.max_violation_ratio < 0 || config.max_violation_ratio > 1) {
@@ -204,6 +211,9 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
         it->self = self;
         it->component = comp;
         it->tracker = std::make_unique<sync::GuestModeTracker>();
+        if (comp->config.progress) {
+            it->progress = std::make_unique<vmtrace::plugin::ProgressLine>("synchronising");
+        }
         // The iterator's component is this filter.
         auto* self_filter = reinterpret_cast<bt_self_component_filter*>(self_comp);
         const bt_component_filter* filter = bt_self_component_filter_as_component_filter(self_filter);

@@ -17,6 +17,7 @@
 
 #include "bt2/shared_object.hpp"
 #include "clocksync/sync_quality.hpp"
+#include "plugin/progress_line.hpp"
 #include "plugin/trace_ir_copy.hpp"
 #include "sync/guest_mode_tracker.hpp"
 #include "sync/vm_pairing.hpp"
@@ -43,6 +44,7 @@ struct SyncConfig {
     std::string host;
     std::string stats_path;
     bool quiet = false;
+    bool progress = false;  // a progress line on stderr
     bool strict = true;
     double max_violation_ratio = 0.01;
     // Matched messages the estimator may reject as outliers (clock steps,
@@ -145,8 +147,10 @@ struct SyncIterator {
     std::uint64_t dropped_inactivity = 0;
     std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
     std::uint64_t emitted = 0;
-    std::vector<Input*> to_fill;    // inputs whose look-ahead may have shrunk
-    std::uint64_t input_share = 1;  // of max_buffered, per input
+    std::int64_t first_emitted = -1;         // time of the first timed message out
+    std::unique_ptr<ProgressLine> progress;  // when the component asks for one
+    std::vector<Input*> to_fill;             // inputs whose look-ahead may have shrunk
+    std::uint64_t input_share = 1;           // of max_buffered, per input
     bool prefetched = false;
     bool finished = false;
 };
