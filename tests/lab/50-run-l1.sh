@@ -10,7 +10,7 @@
 #   LAB_L1_APPEND   more kernel parameters for L1 (default tsc=reliable, below)
 #   LAB_HOST_MODULE 0: L1 never loads our host module (default 1)
 #   LAB_STRESS      0: no benchmark and no load/unload storm with l2s (default 1)
-#   LAB_QEMU_TIMEOUT  seconds before L1 counts as hung (default 2400; a stalled L1 is stopped sooner)
+#   LAB_QEMU_TIMEOUT  seconds before L1 counts as hung (default 1500; a stalled L1 is stopped sooner)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
@@ -93,7 +93,7 @@ diagnose() {	# qemu-pid
 }
 
 rc=0
-timeout "${LAB_QEMU_TIMEOUT:-2400}" qemu-system-x86_64 \
+timeout "${LAB_QEMU_TIMEOUT:-1500}" qemu-system-x86_64 \
 	-name l1,debug-threads=on \
 	-machine q35 -accel "$L1_ACCEL" -cpu "$L1_CPU" \
 	-smp "$L1_SMP" -m "$L1_MEM_MB" \
