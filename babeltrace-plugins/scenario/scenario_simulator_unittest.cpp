@@ -103,7 +103,7 @@ TEST(ScenarioSimulator, EveryHandshakeHasFourHalvesInCausalOrder) {
     std::map<std::pair<std::uint64_t, std::uint32_t>, std::map<EventType, std::int64_t>> halves;
     SimEvent e;
     while (sim.next(e)) {
-        if (e.type >= EventType::vmsync_gh_guest) {
+        if (e.type >= EventType::vmsync_gh_guest && e.type <= EventType::vmsync_hg_host) {
             auto& slot = halves[{e.vm_uid, e.cnt}];
             ASSERT_EQ(slot.count(e.type), 0u) << "cnt repeated";
             slot[e.type] = e.time;
