@@ -57,10 +57,11 @@ python3 "$top/scripts/sync_error.py" "$sim/ground-truth.json" "${pairs[@]}" --js
 "$vmtrace" analyze -q "$host" "${guests[@]}" -o "$sim/analysis"
 python3 "$top/scripts/analysis_error.py" "$sim/ground-truth.json" "$sim/analysis/analysis.json"
 sim_s=$(elapsed "$sim_start")
+sim_events=$(python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))["events"]; print("%.1f" % ((e["host"] + e["guests"]) / 1e6))' "$sim/analysis/analysis.json")
 
 cat <<SUMMARY
 
-lab recording analysed in ${lab_s} s, simulation (2.2 M events) recorded, synchronised and analysed in ${sim_s} s
+lab recording analysed in ${lab_s} s, simulation (${sim_events} M events) recorded, synchronised and analysed in ${sim_s} s
 report:        $out/lab/analysis/report.html   (open it in a browser; self-contained)
 analysis:      $out/lab/analysis/analysis.json and CSV files (docs/analysis-output.md)
 Trace Compass: $out/lab/trace-compass (import as a Virtual Machine experiment: $out/lab/trace-compass/experiment.txt)
