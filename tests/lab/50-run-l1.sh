@@ -20,7 +20,7 @@ L1_MEM_MB=${L1_MEM_MB:-2048}
 L1_CPU=${LAB_L1_CPU:-qemu64,+svm,+npt}
 L1_ACCEL=${LAB_L1_ACCEL:-tcg,thread=multi}
 # One vCPU: with two, QEMU 7.2's TCG broke a nested guest or L1 itself
-# in 7 of 10 runs, with one in none of 6 (tests/lab/README.md,
+# in 7 of 10 runs, with one in none of 7 (tests/lab/README.md,
 # "Reliability"). Both L2s then share L1's CPU.
 L1_SMP=${LAB_L1_SMP:-1}
 # TCG's TSC is the host's, the same on every vCPU, but a qemu64 CPU has no
