@@ -13,6 +13,7 @@
 
 #include "cli_common.hpp"
 #include "pipeline.hpp"
+#include "sync_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -28,11 +29,8 @@ int analyze_command(const std::vector<std::string>& args) {
         "timeline-bins", po::value<std::int64_t>(), "bins of the state timelines in analysis.json (default 1000)")(
         "intervals",
         "also write vcpu_states.csv: every vCPU state interval, one row each (large: ~60 bytes per event)")(
-        "window-ms", po::value<std::int64_t>(), "synchronisation look-ahead (default 5)")(
-        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
-        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
-        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q",
-                                                                                   "no summary, no progress");
+        "quiet,q", "no summary, no progress");
+    options.add(sync_filter_options());
     po::options_description hidden;
     hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
     po::options_description all;
@@ -94,20 +92,8 @@ int analyze_command(const std::vector<std::string>& args) {
 
     const std::string merge = synchronize ? "sync" : "mux";
     if (synchronize) {
-        Params sync;
-        sync.set("stats", stats.string());
-        if (vm.count("window-ms") != 0) {
-            sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
-        }
-        if (vm.count("prefetch-ms") != 0) {
-            sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
-        }
-        if (vm.count("host") != 0) {
-            sync.set("host", vm["host"].as<std::string>());
-        }
-        sync.set("strict", vm.count("lenient") == 0);
-        sync.set("quiet", true);
-        pipeline.add("filter.vmtrace.sync", merge, sync.value());
+        // the sink shows the progress and the command the summary
+        pipeline.add("filter.vmtrace.sync", merge, sync_filter_params(vm, stats.string(), true, false).value());
     } else {
         pipeline.add("filter.utils.muxer", merge, Params().value());
     }

@@ -20,6 +20,7 @@
 
 #include "cli_common.hpp"
 #include "pipeline.hpp"
+#include "sync_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -233,10 +234,8 @@ int export_command(const std::vector<std::string>& args) {
         "output,o", po::value<std::string>(), "directory for the exported traces (required)")(
         "force", "write into a non-empty DIR, replacing a previous export's host-*/vm-* directories")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
-        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 5)")(
-        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
-        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
-        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");
+        "quiet,q", "no summary on stderr");
+    options.add(sync_filter_options());
     po::options_description hidden;
     hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
     po::options_description all;
@@ -292,21 +291,7 @@ int export_command(const std::vector<std::string>& args) {
         // sink.ctf.fs writes each trace's metadata when the graph is
         // destroyed: the pipeline lives in this block only.
         Pipeline pipeline(plugin_dir());
-        Params sync;
-        sync.set("stats", stats_path.string());
-        if (vm.count("window-ms") != 0) {
-            sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
-        }
-        if (vm.count("prefetch-ms") != 0) {
-            sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
-        }
-        if (vm.count("host") != 0) {
-            sync.set("host", vm["host"].as<std::string>());
-        }
-        sync.set("strict", vm.count("lenient") == 0);
-        sync.set("quiet", quiet);
-        sync.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
-        pipeline.add("filter.vmtrace.sync", "sync", sync.value());
+        pipeline.add("filter.vmtrace.sync", "sync", sync_filter_params(vm, stats_path.string(), quiet, !quiet).value());
         for (std::size_t i = 0; i < inputs.size(); ++i) {
             const std::string name = fmt::format("trace{}", i);
             pipeline.add("source.ctf.fs", name, Params().set("inputs", inputs[i]).value());

@@ -9,6 +9,7 @@
 
 #include "cli_common.hpp"
 #include "pipeline.hpp"
+#include "sync_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -20,10 +21,8 @@ int sync_command(const std::vector<std::string>& args) {
     options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
                                                       "directory for the synchronised CTF traces (required)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
-        "window-ms", po::value<std::int64_t>(), "look-ahead while emitting (default 5)")(
-        "prefetch-ms", po::value<std::int64_t>(), "handshakes read ahead before emitting (default 2000)")(
-        "host", po::value<std::string>(), "hostname of the host trace, when roles are ambiguous")(
-        "lenient", "repeated or out-of-order cnt values are warnings, not errors")("quiet,q", "no summary on stderr");
+        "quiet,q", "no summary on stderr");
+    options.add(sync_filter_options());
     po::options_description hidden;
     hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
     po::options_description all;
@@ -50,23 +49,9 @@ int sync_command(const std::vector<std::string>& args) {
     }
 
     Pipeline pipeline(plugin_dir());
-    Params sync;
-    if (vm.count("stats") != 0) {
-        sync.set("stats", fs::absolute(vm["stats"].as<std::string>()).string());
-    }
-    if (vm.count("window-ms") != 0) {
-        sync.set("window-ms", vm["window-ms"].as<std::int64_t>());
-    }
-    if (vm.count("prefetch-ms") != 0) {
-        sync.set("prefetch-ms", vm["prefetch-ms"].as<std::int64_t>());
-    }
-    if (vm.count("host") != 0) {
-        sync.set("host", vm["host"].as<std::string>());
-    }
-    sync.set("strict", vm.count("lenient") == 0);
-    sync.set("quiet", vm.count("quiet") != 0);
-    sync.set("progress", vm.count("quiet") == 0 && isatty(STDERR_FILENO) != 0);
-    pipeline.add("filter.vmtrace.sync", "sync", sync.value());
+    const bool quiet = vm.count("quiet") != 0;
+    const std::string stats = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()).string() : "";
+    pipeline.add("filter.vmtrace.sync", "sync", sync_filter_params(vm, stats, quiet, !quiet).value());
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const std::string name = fmt::format("trace{}", i);
         pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value());

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <string>
+
+#include "pipeline.hpp"
+
+namespace vmtrace::cli {
+
+// The options of filter.vmtrace.sync that every command running it
+// (sync, analyze, export) takes: --window-ms, --prefetch-ms, --host,
+// --lenient.
+boost::program_options::options_description sync_filter_options();
+
+// filter.vmtrace.sync's parameters from those options; `stats`: where it
+// writes its statistics; `quiet`: no summary; `progress`: its progress
+// line, shown only when stderr is a terminal.
+Params sync_filter_params(const boost::program_options::variables_map& vm, const std::string& stats, bool quiet,
+                          bool progress);
+
+}  // namespace vmtrace::cli
