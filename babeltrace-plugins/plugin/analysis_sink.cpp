@@ -10,6 +10,7 @@
 // host's time base: its events are counted, skipped and reported.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -27,6 +28,7 @@
 #include "bt2/shared_object.hpp"
 #include "plugin/entry_points.h"
 #include "plugin/progress_line.hpp"
+#include "plugin/trace_ir_read.hpp"
 
 namespace vmtrace::plugin {
 namespace {
@@ -52,7 +54,7 @@ struct FieldSpec {
 };
 
 struct KindSpec {
-    const char* event;
+    std::vector<std::string_view> events;  // names of the same event across tracers and versions
     EventKind kind;
     std::vector<FieldSpec> fields;
 };
@@ -60,19 +62,18 @@ struct KindSpec {
 // docs/events.json: the events and fields the analyses read.
 const std::vector<KindSpec>& kind_specs() {
     static const std::vector<KindSpec> specs = {
-        {"sched_switch",
+        {{"sched_switch"},
          EventKind::sched_switch,
          {{"prev_comm", true, true},
           {"prev_tid", false, true},
           {"prev_state", false, true},
           {"next_comm", true, true},
           {"next_tid", false, true}}},
-        {"sched_migrate_task",
+        {{"sched_migrate_task"},
          EventKind::sched_migrate_task,
          {{"comm", true, true}, {"tid", false, true}, {"orig_cpu", false, true}, {"dest_cpu", false, true}}},
-        {"kvm_x86_entry", EventKind::kvm_entry, {{"vcpu_id", false, true}}},
-        {"kvm_entry", EventKind::kvm_entry, {{"vcpu_id", false, true}}},
-        {"kvm_x86_exit",
+        {{"kvm_x86_entry", "kvm_entry"}, EventKind::kvm_entry, {{"vcpu_id", false, true}}},
+        {{"kvm_x86_exit", "kvm_exit"},
          EventKind::kvm_exit,
          {{"vcpu_id", false, true},
           {"exit_reason", false, true},
@@ -80,15 +81,7 @@ const std::vector<KindSpec>& kind_specs() {
           {"info1", false, false},
           {"info2", false, false},
           {"intr_info", false, false}}},
-        {"kvm_exit",
-         EventKind::kvm_exit,
-         {{"vcpu_id", false, true},
-          {"exit_reason", false, true},
-          {"isa", false, false},
-          {"info1", false, false},
-          {"info2", false, false},
-          {"intr_info", false, false}}},
-        {"kvm_x86_pio",
+        {{"kvm_x86_pio"},
          EventKind::kvm_pio,
          {{"vcpu_id", false, true},
           {"rw", false, true},
@@ -96,24 +89,24 @@ const std::vector<KindSpec>& kind_specs() {
           {"size", false, true},
           {"count", false, true},
           {"val", false, true}}},
-        {"kvm_x86_mmio",
+        {{"kvm_x86_mmio"},
          EventKind::kvm_mmio,
          {{"vcpu_id", false, true},
           {"type", false, true},
           {"len", false, true},
           {"gpa", false, true},
           {"val", false, true}}},
-        {"kvm_x86_msr",
+        {{"kvm_x86_msr"},
          EventKind::kvm_msr,
          {{"vcpu_id", false, true},
           {"write", false, true},
           {"index", false, true},
           {"data", false, true},
           {"exception", false, true}}},
-        {"kvm_x86_inj_virq",
+        {{"kvm_x86_inj_virq"},
          EventKind::kvm_inj_virq,
          {{"vcpu_id", false, true}, {"vector", false, true}, {"soft", false, true}, {"reinjected", false, true}}},
-        {"kvm_x86_hypercall",
+        {{"kvm_x86_hypercall"},
          EventKind::kvm_hypercall,
          {{"vcpu_id", false, true},
           {"nr", false, true},
@@ -121,42 +114,20 @@ const std::vector<KindSpec>& kind_specs() {
           {"a1", false, true},
           {"a2", false, true},
           {"a3", false, true}}},
-        {"vmsync_gh_host", EventKind::vmsync_host, {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
-        {"vmsync_hg_host", EventKind::vmsync_host, {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
-        {"kvm_vm_vcpu_thread",
+        {{"vmsync_gh_host", "vmsync_hg_host"},
+         EventKind::vmsync_host,
+         {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
+        {{"kvm_vm_vcpu_thread", "kvm_vm_statedump_vcpu"},
          EventKind::vcpu_thread,
          {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
-        {"kvm_vm_statedump_vcpu",
-         EventKind::vcpu_thread,
-         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
-        {"kvm_vm_statedump_vm",
+        {{"kvm_vm_statedump_vm"},
          EventKind::vcpu_thread,
          {{"vm_pid", false, true}, {"vcpu_id", false, false}, {"tid", false, false}, {"vm_comm", true, false}}},
-        {"lttng_statedump_process_state",
+        {{"lttng_statedump_process_state"},
          EventKind::process_state,
          {{"tid", false, true}, {"pid", false, true}, {"name", true, true}}},
     };
     return specs;
-}
-
-bool declares(const bt_trace_class* tc, std::initializer_list<std::string_view> names) {
-    for (std::uint64_t s = 0; s < bt_trace_class_get_stream_class_count(tc); ++s) {
-        const bt_stream_class* sc = bt_trace_class_borrow_stream_class_by_index_const(tc, s);
-        for (std::uint64_t e = 0; e < bt_stream_class_get_event_class_count(sc); ++e) {
-            const char* name = bt_event_class_get_name(bt_stream_class_borrow_event_class_by_index_const(sc, e));
-            for (std::string_view wanted : names) {
-                if (name != nullptr && wanted == name) {
-                    return true;
-                }
-            }
-        }
-    }
-    return false;
-}
-
-std::string env_string(const bt_trace* trace, const char* name) {
-    const bt_value* value = bt_trace_borrow_environment_entry_value_by_name_const(trace, name);
-    return value != nullptr && bt_value_is_string(value) ? bt_value_string_get(value) : "";
 }
 
 using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
@@ -202,8 +173,8 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
             "trace `{}` is not an LTTng kernel trace (its environment has {}): vmtrace analyses kernel traces",
             hostname, domain.empty() ? "no `domain` entry" : fmt::format("domain `{}`", domain)));
     }
-    info.host =
-        declares(tc, {"kvm_x86_entry", "kvm_entry", "kvm_x86_exit", "kvm_exit", "vmsync_gh_host", "vmsync_hg_host"});
+    info.host = declares_event(
+        tc, {"kvm_x86_entry", "kvm_entry", "kvm_x86_exit", "kvm_exit", "vmsync_gh_host", "vmsync_hg_host"});
     info.synchronized = !env_string(trace, "vmtrace_time_base").empty();
     const std::string uid = env_string(trace, "vmtrace_vm_uid");
     if (!uid.empty()) {
@@ -215,11 +186,11 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
                 fmt::format("trace `{}`: environment entry vmtrace_vm_uid `{}` is not a number", hostname, uid));
         }
     }
-    info.has_pio = declares(tc, {"kvm_x86_pio"});
-    info.has_mmio = declares(tc, {"kvm_x86_mmio"});
-    info.has_msr = declares(tc, {"kvm_x86_msr"});
-    info.has_inj_virq = declares(tc, {"kvm_x86_inj_virq"});
-    info.has_hypercall = declares(tc, {"kvm_x86_hypercall"});
+    info.has_pio = declares_event(tc, {"kvm_x86_pio"});
+    info.has_mmio = declares_event(tc, {"kvm_x86_mmio"});
+    info.has_msr = declares_event(tc, {"kvm_x86_msr"});
+    info.has_inj_virq = declares_event(tc, {"kvm_x86_inj_virq"});
+    info.has_hypercall = declares_event(tc, {"kvm_x86_hypercall"});
     if (info.host) {
         if (sink.has_host) {
             throw bt2::Error(
@@ -250,7 +221,7 @@ const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
     const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
     const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
     for (const KindSpec& spec : kind_specs()) {
-        if (name != spec.event) {
+        if (std::find(spec.events.begin(), spec.events.end(), name) == spec.events.end()) {
             continue;
         }
         decoder.kind = spec.kind;
@@ -280,29 +251,12 @@ const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
 }
 
 std::int64_t integer_at(const bt_field* payload, std::int64_t index) {
-    if (index < 0) {
-        return 0;
-    }
-    const bt_field* field = bt_field_structure_borrow_member_field_by_index_const(payload, index);
-    if (bt_field_class_type_is(bt_field_get_class_type(field), BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)) {
-        return bt_field_integer_signed_get_value(field);
-    }
-    return static_cast<std::int64_t>(bt_field_integer_unsigned_get_value(field));
+    return index < 0 ? 0 : integer_member(payload, static_cast<std::uint64_t>(index));
 }
 
 std::string_view string_at(const bt_field* payload, std::int64_t index) {
     const bt_field* field = bt_field_structure_borrow_member_field_by_index_const(payload, index);
     return {bt_field_string_get_value(field), bt_field_string_get_length(field)};
-}
-
-std::uint32_t cpu_of_packet(const bt_packet* packet) {
-    const bt_field* context = packet != nullptr ? bt_packet_borrow_context_field_const(packet) : nullptr;
-    const bt_field* cpu =
-        context != nullptr ? bt_field_structure_borrow_member_field_by_name_const(context, "cpu_id") : nullptr;
-    if (cpu == nullptr || !bt_field_class_type_is(bt_field_get_class_type(cpu), BT_FIELD_CLASS_TYPE_INTEGER)) {
-        return 0;
-    }
-    return static_cast<std::uint32_t>(bt_field_integer_unsigned_get_value(cpu));
 }
 
 std::uint32_t packet_cpu(AnalysisSink& sink, const bt_event* event) {
@@ -312,7 +266,8 @@ std::uint32_t packet_cpu(AnalysisSink& sink, const bt_event* event) {
     }
     // the reference keeps the packet from being recycled under the cache
     sink.last_packet = ConstPacketRef::acquire(packet);
-    sink.last_packet_cpu = cpu_of_packet(packet);
+    // a stream without cpu_id counts as CPU 0
+    sink.last_packet_cpu = static_cast<std::uint32_t>(std::max(packet_cpu_id(packet), 0));
     return sink.last_packet_cpu;
 }
 

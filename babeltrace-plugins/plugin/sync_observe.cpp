@@ -12,6 +12,7 @@
 #include "clocksync/convex_hull_estimator.hpp"
 
 #include "plugin/sync_state.hpp"
+#include "plugin/trace_ir_read.hpp"
 
 namespace vmtrace::plugin::syncfilter {
 std::string_view role_name(Role role) {
@@ -35,19 +36,6 @@ static std::string trace_display_name(const bt_trace* trace) {
         return name;
     }
     return "(unnamed trace)";
-}
-
-static bool declares(const bt_trace_class* tc, std::initializer_list<std::string_view> names) {
-    for (std::uint64_t s = 0; s < bt_trace_class_get_stream_class_count(tc); ++s) {
-        const bt_stream_class* sc = bt_trace_class_borrow_stream_class_by_index_const(tc, s);
-        for (std::uint64_t e = 0; e < bt_stream_class_get_event_class_count(sc); ++e) {
-            const char* name = bt_event_class_get_name(bt_stream_class_borrow_event_class_by_index_const(sc, e));
-            if (name != nullptr && std::find(names.begin(), names.end(), std::string_view(name)) != names.end()) {
-                return true;
-            }
-        }
-    }
-    return false;
 }
 
 Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
@@ -80,10 +68,10 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
     const SyncConfig& config = it.component->config;
     if (!config.host.empty()) {
         machine->role = machine->name == config.host ? Role::host : Role::guest;
-    } else if (declares(tc, {"vmsync_gh_host", "vmsync_hg_host", "kvm_x86_entry", "kvm_entry", "kvm_x86_exit",
-                             "kvm_exit"})) {
+    } else if (declares_event(tc, {"vmsync_gh_host", "vmsync_hg_host", "kvm_x86_entry", "kvm_entry", "kvm_x86_exit",
+                                   "kvm_exit"})) {
         machine->role = Role::host;
-    } else if (declares(tc, {"vmsync_gh_guest", "vmsync_hg_guest"})) {
+    } else if (declares_event(tc, {"vmsync_gh_guest", "vmsync_hg_guest"})) {
         machine->role = Role::guest;
     }
     if (machine->role == Role::host) {
@@ -162,26 +150,6 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
         throw bt2::Error(fmt::format("event class `{}` lacks an integer field that docs/events.json requires", name));
     }
     return it.event_info.emplace(ec, info).first->second;
-}
-
-static std::int64_t integer_member(const bt_field* payload, std::uint64_t index) {
-    const bt_field* field = bt_field_structure_borrow_member_field_by_index_const(payload, index);
-    if (bt_field_class_type_is(bt_field_get_class_type(field), BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)) {
-        return bt_field_integer_signed_get_value(field);
-    }
-    return static_cast<std::int64_t>(bt_field_integer_unsigned_get_value(field));
-}
-
-static std::int32_t packet_cpu(const bt_packet* packet) {
-    const bt_field* context = bt_packet_borrow_context_field_const(packet);
-    if (context == nullptr) {
-        return -1;
-    }
-    const bt_field* cpu = bt_field_structure_borrow_member_field_by_name_const(context, "cpu_id");
-    if (cpu == nullptr || !bt_field_class_type_is(bt_field_get_class_type(cpu), BT_FIELD_CLASS_TYPE_INTEGER)) {
-        return -1;
-    }
-    return static_cast<std::int32_t>(bt_field_integer_unsigned_get_value(cpu));
 }
 
 static sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
@@ -263,7 +231,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
         stream = bt_packet_borrow_stream_const(packet);
-        it.stream_cpu[stream] = packet_cpu(packet);
+        it.stream_cpu[stream] = packet_cpu_id(packet);
         input.last_stream = nullptr;  // the CPU may have changed
         break;
     }
@@ -493,7 +461,7 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         const bt_message_type type = bt_message_get_type(msg.get());
         if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
             const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
-            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu(packet);
+            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu_id(packet);
         }
         if (type != BT_MESSAGE_TYPE_EVENT) {
             continue;
