@@ -31,15 +31,7 @@ int analyze_command(const std::vector<std::string>& args) {
         "also write vcpu_states.csv: every vCPU state interval, one row each (large: ~60 bytes per event)")(
         "quiet,q", "no summary, no progress");
     options.add(sync_filter_options());
-    po::options_description hidden;
-    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description positional;
-    positional.add("traces", -1);
-    po::variables_map vm;
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
+    const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {
         std::cout << options
                   << "\nPer VM and vCPU: time running guest code, in the hypervisor, preempted and idle; exits by\n"

@@ -236,15 +236,7 @@ int export_command(const std::vector<std::string>& args) {
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
         "quiet,q", "no summary on stderr");
     options.add(sync_filter_options());
-    po::options_description hidden;
-    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description positional;
-    positional.add("traces", -1);
-    po::variables_map vm;
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
+    const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {
         std::cout << options
                   << "\nSynchronises the guests onto the host's time base and writes one LTTng kernel trace\n"

@@ -18,6 +18,19 @@ po::options_description sync_filter_options() {
     return options;
 }
 
+po::variables_map parse_with_traces(const std::vector<std::string>& args, const po::options_description& options) {
+    po::options_description hidden;
+    hidden.add_options()("traces", po::value<std::vector<std::string>>(), "");
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("traces", -1);
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    return vm;
+}
+
 Params sync_filter_params(const po::variables_map& vm, const std::string& stats, bool quiet, bool progress) {
     Params sync;
     if (!stats.empty()) {

@@ -4,15 +4,24 @@
 #include <boost/program_options.hpp>
 
 #include <string>
+#include <vector>
 
 #include "pipeline.hpp"
 
 namespace vmtrace::cli {
 
+// What the commands that read traces and run filter.vmtrace.sync (sync,
+// analyze, export) share.
+
 // The options of filter.vmtrace.sync that every command running it
 // (sync, analyze, export) takes: --window-ms, --prefetch-ms, --host,
 // --lenient.
 boost::program_options::options_description sync_filter_options();
+
+// Parses `args` against `options`; the positional arguments are the
+// trace directories, under the name "traces".
+boost::program_options::variables_map parse_with_traces(const std::vector<std::string>& args,
+                                                        const boost::program_options::options_description& options);
 
 // filter.vmtrace.sync's parameters from those options; `stats`: where it
 // writes its statistics; `quiet`: no summary; `progress`: its progress
