@@ -145,7 +145,7 @@ struct AnalysisSink {
     std::unordered_map<const bt_event_class*, Decoder> decoders;
     std::vector<std::string> hostnames;  // owned storage of MachineInfo::hostname
     std::vector<std::uint64_t> skipped_events;
-    bool has_host = false;
+    int host_machine = -1;  // the host trace's machine index, once seen
     std::string host_name;
     std::uint64_t events = 0;
     // cpu_id of the last event's packet: consecutive events often share one
@@ -192,16 +192,18 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
     info.has_inj_virq = declares_event(tc, {"kvm_x86_inj_virq"});
     info.has_hypercall = declares_event(tc, {"kvm_x86_hypercall"});
     if (info.host) {
-        if (sink.has_host) {
+        if (sink.host_machine >= 0) {
             throw bt2::Error(
                 fmt::format("two host traces, `{}` and `{}`: analyse one host at a time", sink.host_name, hostname));
         }
-        sink.has_host = true;
         sink.host_name = hostname;
     }
     sink.hostnames.push_back(hostname);
     info.hostname = sink.hostnames.back();
     const unsigned index = sink.engine->add_machine(info);
+    if (info.host) {
+        sink.host_machine = static_cast<int>(index);
+    }
     sink.machine_of_trace.emplace(trace, index);
     sink.skipped_trace.emplace(trace, !info.host && !info.synchronized);
     sink.skipped_events.resize(index + 1, 0);
@@ -386,13 +388,13 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
         return;
     }
     const unsigned machine = machine_of(sink, stream);
-    if (sink.hostnames.at(machine) == sink.host_name && sink.has_host) {
+    if (static_cast<int>(machine) == sink.host_machine) {
         sink.engine->on_host_time(ns_of(snapshot));
     }
 }
 
 void finish(AnalysisSink& sink) {
-    if (!sink.has_host) {
+    if (sink.host_machine < 0) {
         throw bt2::Error("no host trace: no trace declares KVM (kvm_x86_entry/exit) or vmsync host events");
     }
     sink.engine->finish();
