@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: MIT
+// sink.vmtrace.analysis: the analyses of docs/analysis-output.md over a
+// host trace and its synchronised guests (filter.vmtrace.sync's output, or
+// a host trace alone through filter.utils.muxer).
+//
+// Machines are told apart by trace: the trace that declares KVM or vmsync
+// host events is the host; a trace that filter.vmtrace.sync rewrote
+// (environment entry vmtrace_time_base) is a guest on the host's time
+// base.  A guest trace that was not synchronised cannot be placed on the
+// host's time base: its events are counted, skipped and reported.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bt2/error.hpp"
+#include "bt2/params.hpp"
+#include "bt2/progress_line.hpp"
+#include "bt2/shared_object.hpp"
+#include "bt2/trace_ir_read.hpp"
+#include "lib/analysis/analysis_engine.hpp"
+#include "plugin/entry_points.h"
+
+namespace vmtrace::plugin {
+namespace {
+
+using analysis::EventKind;
+using analysis::TraceEvent;
+
+// Where a decoded kind's fields come from: member indices of the payload,
+// in the order the kind's table below lists them; -1 for an optional
+// field the event class does not have.
+struct Decoder {
+    EventKind kind = EventKind::other;
+    std::array<std::int64_t, 6> member{};
+    std::array<bool, 6> is_string{};
+    unsigned machine = 0;
+    bool skip = false;  // an unsynchronised guest's event
+};
+
+struct FieldSpec {
+    const char* name;
+    bool string;
+    bool required;
+};
+
+struct KindSpec {
+    std::vector<std::string_view> events;  // names of the same event across tracers and versions
+    EventKind kind;
+    std::vector<FieldSpec> fields;
+};
+
+// docs/events.json: the events and fields the analyses read.
+const std::vector<KindSpec>& kind_specs() {
+    static const std::vector<KindSpec> specs = {
+        {{"sched_switch"},
+         EventKind::sched_switch,
+         {{"prev_comm", true, true},
+          {"prev_tid", false, true},
+          {"prev_state", false, true},
+          {"next_comm", true, true},
+          {"next_tid", false, true}}},
+        {{"sched_migrate_task"},
+         EventKind::sched_migrate_task,
+         {{"comm", true, true}, {"tid", false, true}, {"orig_cpu", false, true}, {"dest_cpu", false, true}}},
+        {{"kvm_x86_entry", "kvm_entry"}, EventKind::kvm_entry, {{"vcpu_id", false, true}}},
+        {{"kvm_x86_exit", "kvm_exit"},
+         EventKind::kvm_exit,
+         {{"vcpu_id", false, true},
+          {"exit_reason", false, true},
+          {"isa", false, false},
+          {"info1", false, false},
+          {"info2", false, false},
+          {"intr_info", false, false}}},
+        {{"kvm_x86_pio"},
+         EventKind::kvm_pio,
+         {{"vcpu_id", false, true},
+          {"rw", false, true},
+          {"port", false, true},
+          {"size", false, true},
+          {"count", false, true},
+          {"val", false, true}}},
+        {{"kvm_x86_mmio"},
+         EventKind::kvm_mmio,
+         {{"vcpu_id", false, true},
+          {"type", false, true},
+          {"len", false, true},
+          {"gpa", false, true},
+          {"val", false, true}}},
+        {{"kvm_x86_msr"},
+         EventKind::kvm_msr,
+         {{"vcpu_id", false, true},
+          {"write", false, true},
+          {"index", false, true},
+          {"data", false, true},
+          {"exception", false, true}}},
+        {{"kvm_x86_inj_virq"},
+         EventKind::kvm_inj_virq,
+         {{"vcpu_id", false, true}, {"vector", false, true}, {"soft", false, true}, {"reinjected", false, true}}},
+        {{"kvm_x86_hypercall"},
+         EventKind::kvm_hypercall,
+         {{"vcpu_id", false, true},
+          {"nr", false, true},
+          {"a0", false, true},
+          {"a1", false, true},
+          {"a2", false, true},
+          {"a3", false, true}}},
+        {{"vmsync_gh_host", "vmsync_hg_host"},
+         EventKind::vmsync_host,
+         {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
+        {{"kvm_vm_vcpu_thread", "kvm_vm_statedump_vcpu"},
+         EventKind::vcpu_thread,
+         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
+        {{"kvm_vm_statedump_vm"},
+         EventKind::vcpu_thread,
+         {{"vm_pid", false, true}, {"vcpu_id", false, false}, {"tid", false, false}, {"vm_comm", true, false}}},
+        {{"lttng_statedump_process_state"},
+         EventKind::process_state,
+         {{"tid", false, true}, {"pid", false, true}, {"name", true, true}}},
+    };
+    return specs;
+}
+
+using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
+
+struct AnalysisSink {
+    std::unique_ptr<analysis::AnalysisEngine> engine;
+    bool print_summary = false;
+    bool quiet = false;                      // no warning on stderr (the caller reports)
+    std::unique_ptr<ProgressLine> progress;  // when asked for
+    std::int64_t first_time = -1;
+    std::int64_t last_time = 0;
+    bt2::MessageIteratorRef upstream;
+    std::unordered_map<const bt_trace*, unsigned> machine_of_trace;
+    std::unordered_map<const bt_trace*, bool> skipped_trace;
+    std::unordered_map<const bt_event_class*, Decoder> decoders;
+    std::vector<std::string> hostnames;  // owned storage of MachineInfo::hostname
+    std::vector<std::uint64_t> skipped_events;
+    int host_machine = -1;  // the host trace's machine index, once seen
+    std::string host_name;
+    std::uint64_t events = 0;
+    // cpu_id of the last event's packet: consecutive events often share one
+    ConstPacketRef last_packet;
+    std::uint32_t last_packet_cpu = 0;
+};
+
+unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
+    const bt_trace* trace = bt_stream_borrow_trace_const(stream);
+    const auto found = sink.machine_of_trace.find(trace);
+    if (found != sink.machine_of_trace.end()) {
+        return found->second;
+    }
+    const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
+    analysis::MachineInfo info;
+    std::string hostname = env_string(trace, "hostname");
+    if (hostname.empty() && bt_trace_get_name(trace) != nullptr) {
+        hostname = bt_trace_get_name(trace);
+    }
+    // The analyses read LTTng kernel events: sched_switch's fields, the
+    // stream's cpu_id.
+    const std::string domain = env_string(trace, "domain");
+    if (domain != "kernel") {
+        throw bt2::Error(fmt::format(
+            "trace `{}` is not an LTTng kernel trace (its environment has {}): vmtrace analyses kernel traces",
+            hostname, domain.empty() ? "no `domain` entry" : fmt::format("domain `{}`", domain)));
+    }
+    info.host = declares_event(
+        tc, {"kvm_x86_entry", "kvm_entry", "kvm_x86_exit", "kvm_exit", "vmsync_gh_host", "vmsync_hg_host"});
+    info.synchronized = !env_string(trace, "vmtrace_time_base").empty();
+    const std::string uid = env_string(trace, "vmtrace_vm_uid");
+    if (!uid.empty()) {
+        char* end = nullptr;
+        errno = 0;
+        info.vm_uid = std::strtoull(uid.c_str(), &end, 0);
+        if (errno != 0 || end == uid.c_str() || *end != '\0') {
+            throw bt2::Error(
+                fmt::format("trace `{}`: environment entry vmtrace_vm_uid `{}` is not a number", hostname, uid));
+        }
+    }
+    info.has_pio = declares_event(tc, {"kvm_x86_pio"});
+    info.has_mmio = declares_event(tc, {"kvm_x86_mmio"});
+    info.has_msr = declares_event(tc, {"kvm_x86_msr"});
+    info.has_inj_virq = declares_event(tc, {"kvm_x86_inj_virq"});
+    info.has_hypercall = declares_event(tc, {"kvm_x86_hypercall"});
+    if (info.host) {
+        if (sink.host_machine >= 0) {
+            throw bt2::Error(
+                fmt::format("two host traces, `{}` and `{}`: analyse one host at a time", sink.host_name, hostname));
+        }
+        sink.host_name = hostname;
+    }
+    sink.hostnames.push_back(hostname);
+    info.hostname = sink.hostnames.back();
+    const unsigned index = sink.engine->add_machine(info);
+    if (info.host) {
+        sink.host_machine = static_cast<int>(index);
+    }
+    sink.machine_of_trace.emplace(trace, index);
+    sink.skipped_trace.emplace(trace, !info.host && !info.synchronized);
+    sink.skipped_events.resize(index + 1, 0);
+    return index;
+}
+
+const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
+    const bt_event_class* ec = bt_event_borrow_class_const(event);
+    const auto found = sink.decoders.find(ec);
+    if (found != sink.decoders.end()) {
+        return found->second;
+    }
+    Decoder decoder;
+    const bt_stream* stream = bt_event_borrow_stream_const(event);
+    decoder.machine = machine_of(sink, stream);
+    decoder.skip = sink.skipped_trace.at(bt_stream_borrow_trace_const(stream));
+    const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
+    for (const KindSpec& spec : kind_specs()) {
+        if (std::find(spec.events.begin(), spec.events.end(), name) == spec.events.end()) {
+            continue;
+        }
+        decoder.kind = spec.kind;
+        for (std::size_t i = 0; i < spec.fields.size(); ++i) {
+            const FieldSpec& field = spec.fields[i];
+            decoder.member[i] = -1;
+            decoder.is_string[i] = field.string;
+            const std::uint64_t count = payload != nullptr ? bt_field_class_structure_get_member_count(payload) : 0;
+            for (std::uint64_t m = 0; m < count; ++m) {
+                const auto* member = bt_field_class_structure_borrow_member_by_index_const(payload, m);
+                const bt_field_class_type type =
+                    bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(member));
+                const bool type_ok = field.string ? type == BT_FIELD_CLASS_TYPE_STRING
+                                                  : bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER);
+                if (std::string_view(bt_field_class_structure_member_get_name(member)) == field.name && type_ok) {
+                    decoder.member[i] = static_cast<std::int64_t>(m);
+                }
+            }
+            if (decoder.member[i] < 0 && field.required) {
+                throw bt2::Error(fmt::format("trace `{}`: event `{}` has no {} field `{}` (docs/events.json)",
+                                             sink.hostnames.at(decoder.machine), name,
+                                             field.string ? "string" : "integer", field.name));
+            }
+        }
+    }
+    return sink.decoders.emplace(ec, decoder).first->second;
+}
+
+std::int64_t integer_at(const bt_field* payload, std::int64_t index) {
+    return index < 0 ? 0 : integer_member(payload, static_cast<std::uint64_t>(index));
+}
+
+std::string_view string_at(const bt_field* payload, std::int64_t index) {
+    const bt_field* field = bt_field_structure_borrow_member_field_by_index_const(payload, index);
+    return {bt_field_string_get_value(field), bt_field_string_get_length(field)};
+}
+
+std::uint32_t packet_cpu(AnalysisSink& sink, const bt_event* event) {
+    const bt_packet* packet = bt_event_borrow_packet_const(event);
+    if (packet == sink.last_packet.get()) {
+        return sink.last_packet_cpu;
+    }
+    // the reference keeps the packet from being recycled under the cache
+    sink.last_packet = ConstPacketRef::acquire(packet);
+    // a stream without cpu_id counts as CPU 0
+    sink.last_packet_cpu = static_cast<std::uint32_t>(std::max(packet_cpu_id(packet), 0));
+    return sink.last_packet_cpu;
+}
+
+std::int64_t ns_of(const bt_clock_snapshot* snapshot) {
+    std::int64_t ns = 0;
+    if (bt_clock_snapshot_get_ns_from_origin(snapshot, &ns) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+        throw bt2::Error("a clock snapshot overflows 64-bit ns from origin");
+    }
+    return ns;
+}
+
+void handle_event(AnalysisSink& sink, const bt_message* msg) {
+    const bt_event* event = bt_message_event_borrow_event_const(msg);
+    const Decoder& d = decoder_of(sink, event);
+    ++sink.events;
+    if (d.skip) {
+        ++sink.skipped_events[d.machine];
+        return;
+    }
+    TraceEvent e;
+    e.machine = d.machine;
+    e.kind = d.kind;
+    e.time = ns_of(bt_message_event_borrow_default_clock_snapshot_const(msg));
+    e.cpu = packet_cpu(sink, event);
+    const bt_field* p = bt_event_borrow_payload_field_const(event);
+    const auto& m = d.member;
+    switch (d.kind) {
+    case EventKind::sched_switch:
+        e.prev_comm = string_at(p, m[0]);
+        e.prev_tid = integer_at(p, m[1]);
+        e.prev_state = integer_at(p, m[2]);
+        e.next_comm = string_at(p, m[3]);
+        e.next_tid = integer_at(p, m[4]);
+        break;
+    case EventKind::sched_migrate_task:
+        e.comm = string_at(p, m[0]);
+        e.tid = integer_at(p, m[1]);
+        e.orig_cpu = integer_at(p, m[2]);
+        e.dest_cpu = integer_at(p, m[3]);
+        break;
+    case EventKind::kvm_entry:
+        e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
+        break;
+    case EventKind::kvm_exit:
+        e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
+        e.exit_reason = static_cast<std::uint32_t>(integer_at(p, m[1]));
+        e.isa = m[2] >= 0 ? static_cast<std::uint32_t>(integer_at(p, m[2])) : 0;
+        e.info1 = static_cast<std::uint64_t>(integer_at(p, m[3]));
+        e.info2 = static_cast<std::uint64_t>(integer_at(p, m[4]));
+        e.intr_info = static_cast<std::uint64_t>(integer_at(p, m[5]));
+        break;
+    case EventKind::kvm_pio:
+    case EventKind::kvm_mmio:
+    case EventKind::kvm_msr:
+    case EventKind::kvm_inj_virq:
+    case EventKind::kvm_hypercall:
+        e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
+        for (std::size_t i = 1; i < m.size(); ++i) {
+            e.args[i - 1] = static_cast<std::uint64_t>(integer_at(p, m[i]));
+        }
+        break;
+    case EventKind::vmsync_host:
+        e.vm_uid = static_cast<std::uint64_t>(integer_at(p, m[0]));
+        e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[1]));
+        break;
+    case EventKind::vcpu_thread:
+        e.pid = integer_at(p, m[0]);
+        e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[1]));
+        e.tid = m[2] >= 0 ? integer_at(p, m[2]) : 0;
+        e.comm = m[3] >= 0 ? string_at(p, m[3]) : std::string_view();
+        break;
+    case EventKind::process_state:
+        e.tid = integer_at(p, m[0]);
+        e.pid = integer_at(p, m[1]);
+        e.comm = string_at(p, m[2]);
+        break;
+    case EventKind::other:
+        break;
+    }
+    sink.engine->on_event(e);
+    if (sink.first_time < 0) {
+        sink.first_time = e.time;
+    }
+    sink.last_time = e.time;
+}
+
+void show_progress(AnalysisSink& sink, bool last) {
+    sink.progress->update(sink.events, sink.first_time < 0 ? 0 : sink.last_time - sink.first_time, last);
+}
+
+// The time of a host packet boundary: the range the analyses cover.
+void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
+    const bt_stream* stream = nullptr;
+    const bt_clock_snapshot* snapshot = nullptr;
+    switch (bt_message_get_type(msg)) {
+    case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
+        const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
+        stream = bt_packet_borrow_stream_const(packet);
+        if (bt_stream_class_packets_have_beginning_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_packet_beginning_borrow_default_clock_snapshot_const(msg);
+        }
+        break;
+    }
+    case BT_MESSAGE_TYPE_PACKET_END: {
+        const bt_packet* packet = bt_message_packet_end_borrow_packet_const(msg);
+        stream = bt_packet_borrow_stream_const(packet);
+        if (bt_stream_class_packets_have_end_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_packet_end_borrow_default_clock_snapshot_const(msg);
+        }
+        break;
+    }
+    default:
+        return;
+    }
+    if (snapshot == nullptr) {
+        return;
+    }
+    const unsigned machine = machine_of(sink, stream);
+    if (static_cast<int>(machine) == sink.host_machine) {
+        sink.engine->on_host_time(ns_of(snapshot));
+    }
+}
+
+void finish(AnalysisSink& sink) {
+    if (sink.host_machine < 0) {
+        throw bt2::Error("no host trace: no trace declares KVM (kvm_x86_entry/exit) or vmsync host events");
+    }
+    sink.engine->finish();
+    for (std::size_t i = 0; i < sink.skipped_events.size(); ++i) {
+        if (sink.skipped_events[i] > 0 && !sink.quiet) {
+            std::fprintf(stderr,
+                         "sink.vmtrace.analysis: guest trace `%s` is not on the host's time base (not through "
+                         "filter.vmtrace.sync): its %llu events were not analysed\n",
+                         sink.hostnames[i].c_str(), static_cast<unsigned long long>(sink.skipped_events[i]));
+        }
+    }
+    if (sink.print_summary) {
+        std::fputs(sink.engine->summary().c_str(), stdout);
+        std::fflush(stdout);
+    }
+}
+
+bt_component_class_sink_consume_method_status consume(AnalysisSink& sink) {
+    bt_message_array_const messages = nullptr;
+    std::uint64_t count = 0;
+    switch (bt_message_iterator_next(sink.upstream.get(), &messages, &count)) {
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_OK:
+        break;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
+        if (sink.progress) {
+            show_progress(sink, true);
+        }
+        finish(sink);
+        sink.upstream.reset();
+        return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_END;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
+        return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_AGAIN;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR:
+        return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_MEMORY_ERROR;
+    default:
+        return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_ERROR;
+    }
+    // Each message is put even when one of them throws.
+    std::vector<bt2::MessageRef> owned;
+    owned.reserve(count);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        owned.push_back(bt2::MessageRef::adopt(messages[i]));
+    }
+    for (const bt2::MessageRef& msg : owned) {
+        if (bt_message_get_type(msg.get()) == BT_MESSAGE_TYPE_EVENT) {
+            handle_event(sink, msg.get());
+        } else {
+            handle_boundary(sink, msg.get());
+        }
+    }
+    if (sink.progress) {
+        show_progress(sink, false);
+    }
+    return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_OK;
+}
+
+AnalysisSink* sink_of(bt_self_component_sink* self) {
+    return static_cast<AnalysisSink*>(bt_self_component_get_data(bt_self_component_sink_as_self_component(self)));
+}
+
+}  // namespace
+}  // namespace vmtrace::plugin
+
+using vmtrace::plugin::AnalysisSink;
+namespace bt2 = vmtrace::bt2;
+
+extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initialize(
+    bt_self_component_sink* self, bt_self_component_sink_configuration*, const bt_value* params, void*) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_sink_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
+        const bt2::Params p(params, "sink.vmtrace.analysis");
+        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress", "quiet"});
+        vmtrace::analysis::AnalysisOptions options;
+        const auto dir = p.string("output-dir");
+        if (!dir) {
+            throw bt2::Error("sink.vmtrace.analysis: parameter `output-dir` is required");
+        }
+        options.output_dir = *dir;
+        if (const auto bins = p.integer("timeline-bins")) {
+            if (*bins < 2 || *bins > 100'000 || *bins % 2 != 0) {
+                throw bt2::Error(fmt::format(
+                    "sink.vmtrace.analysis: parameter `timeline-bins` must be an even number in [2, 100000], not {}",
+                    *bins));
+            }
+            options.timeline_bins = static_cast<unsigned>(*bins);
+        }
+        options.sync_stats_path = p.string("sync-stats").value_or("");
+        options.intervals = p.boolean("intervals").value_or(false);
+        auto sink = std::make_unique<AnalysisSink>();
+        sink->print_summary = p.boolean("summary").value_or(false);
+        sink->quiet = p.boolean("quiet").value_or(false);
+        if (p.boolean("progress").value_or(false)) {
+            sink->progress = std::make_unique<vmtrace::plugin::ProgressLine>("analysing");
+        }
+        try {
+            sink->engine = std::make_unique<vmtrace::analysis::AnalysisEngine>(options);
+        } catch (const std::exception& e) {
+            throw bt2::Error(fmt::format("sink.vmtrace.analysis: {}", e.what()));
+        }
+        bt2::check_status(bt_self_component_sink_add_input_port(self, "in", nullptr, nullptr), "add input port");
+        bt_self_component_set_data(bt_self_component_sink_as_self_component(self), sink.release());
+        return BT_COMPONENT_CLASS_INITIALIZE_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" void vmtrace_analysis_finalize(bt_self_component_sink* self) {
+    delete vmtrace::plugin::sink_of(self);
+}
+
+extern "C" bt_component_class_sink_graph_is_configured_method_status vmtrace_analysis_graph_is_configured(
+    bt_self_component_sink* self) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_sink_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_sink_graph_is_configured_method_status>(append, [&] {
+        bt_self_component_port_input* port = bt_self_component_sink_borrow_input_port_by_name(self, "in");
+        bt_message_iterator* upstream = nullptr;
+        if (bt_message_iterator_create_from_sink_component(self, port, &upstream) !=
+            BT_MESSAGE_ITERATOR_CREATE_FROM_SINK_COMPONENT_STATUS_OK) {
+            throw bt2::CallError("sink.vmtrace.analysis: cannot create a message iterator on port `in`");
+        }
+        vmtrace::plugin::sink_of(self)->upstream = bt2::MessageIteratorRef::adopt(upstream);
+        return BT_COMPONENT_CLASS_SINK_GRAPH_IS_CONFIGURED_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" bt_component_class_sink_consume_method_status vmtrace_analysis_consume(bt_self_component_sink* self) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_sink_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_sink_consume_method_status>(
+        append, [&] { return vmtrace::plugin::consume(*vmtrace::plugin::sink_of(self)); });
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+#include "bt2/trace_ir_read.hpp"
+
+#include <algorithm>
+
+namespace vmtrace::plugin {
+
+bool declares_event(const bt_trace_class* tc, std::initializer_list<std::string_view> names) {
+    for (std::uint64_t s = 0; s < bt_trace_class_get_stream_class_count(tc); ++s) {
+        const bt_stream_class* sc = bt_trace_class_borrow_stream_class_by_index_const(tc, s);
+        for (std::uint64_t e = 0; e < bt_stream_class_get_event_class_count(sc); ++e) {
+            const char* name = bt_event_class_get_name(bt_stream_class_borrow_event_class_by_index_const(sc, e));
+            if (name != nullptr && std::find(names.begin(), names.end(), std::string_view(name)) != names.end()) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+std::int64_t integer_member(const bt_field* payload, std::uint64_t index) {
+    const bt_field* field = bt_field_structure_borrow_member_field_by_index_const(payload, index);
+    if (bt_field_class_type_is(bt_field_get_class_type(field), BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)) {
+        return bt_field_integer_signed_get_value(field);
+    }
+    return static_cast<std::int64_t>(bt_field_integer_unsigned_get_value(field));
+}
+
+std::int32_t packet_cpu_id(const bt_packet* packet) {
+    const bt_field* context = packet != nullptr ? bt_packet_borrow_context_field_const(packet) : nullptr;
+    if (context == nullptr) {
+        return -1;
+    }
+    const bt_field* cpu = bt_field_structure_borrow_member_field_by_name_const(context, "cpu_id");
+    if (cpu == nullptr || !bt_field_class_type_is(bt_field_get_class_type(cpu), BT_FIELD_CLASS_TYPE_INTEGER)) {
+        return -1;
+    }
+    return static_cast<std::int32_t>(bt_field_integer_unsigned_get_value(cpu));
+}
+
+std::string env_string(const bt_trace* trace, const char* name) {
+    const bt_value* value = bt_trace_borrow_environment_entry_value_by_name_const(trace, name);
+    return value != nullptr && bt_value_is_string(value) ? bt_value_string_get(value) : "";
+}
+
+}  // namespace vmtrace::plugin

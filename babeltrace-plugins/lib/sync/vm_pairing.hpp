@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "lib/sync/clock_estimator.hpp"
+
+namespace vmtrace::sync {
+
+// The four halves of a vmsync handshake (docs/events.json).
+enum class SyncHalf : std::uint8_t { gh_guest, gh_host, hg_host, hg_guest };
+const char* event_name(SyncHalf half);
+
+// Pairs the vmsync events of one VM by cnt and feeds the matched messages
+// to a clock estimator.  Halves wait in a bounded map until their partner
+// arrives; anomalies (a cnt seen twice or going backwards on one side, a
+// half whose partner never came) are counted with the first example kept
+// for the report.
+class VmPairing {
+public:
+    struct Anomalies {
+        std::uint64_t duplicate_cnt = 0;
+        std::uint64_t out_of_order_cnt = 0;
+        std::uint64_t unmatched = 0;
+        std::uint64_t rejected = 0;  // matched messages the estimator found inconsistent
+        std::string first;           // description of the first duplicate or out-of-order cnt
+        std::string first_rejected;
+    };
+
+    VmPairing(std::uint64_t vm_uid, std::unique_ptr<clocksync::ClockEstimator> estimator,
+              std::size_t max_pending = 65536);
+
+    // Records one half observed at `time` (ns from origin of the clock of
+    // the machine that recorded it), in any order.  `lane` is the vCPU that
+    // made the handshake and `where` names the trace, for reports.
+    void add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane, const std::string& where);
+
+    // Checks that cnt grows on each vCPU; call in time order of each side.
+    // Only within one vCPU, because vCPUs draw from one counter and their
+    // records interleave.
+    void check_order(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane, const std::string& where);
+
+    [[nodiscard]] std::uint64_t vm_uid() const { return vm_uid_; }
+    [[nodiscard]] const clocksync::ClockEstimator& estimator() const { return *estimator_; }
+    [[nodiscard]] const Anomalies& anomalies() const { return anomalies_; }
+    [[nodiscard]] std::uint64_t count(SyncHalf half) const { return counts_[static_cast<unsigned>(half)]; }
+    [[nodiscard]] std::uint64_t guest_to_host_matches() const { return matches_[0]; }
+    [[nodiscard]] std::uint64_t host_to_guest_matches() const { return matches_[1]; }
+    [[nodiscard]] std::uint64_t host_events() const { return count(SyncHalf::gh_host) + count(SyncHalf::hg_host); }
+    [[nodiscard]] std::uint64_t guest_events() const { return count(SyncHalf::gh_guest) + count(SyncHalf::hg_guest); }
+    // Halves still waiting for a partner.
+    [[nodiscard]] std::uint64_t pending() const;
+
+    // The estimator's quality, except that halves in one direction only
+    // (nothing matched yet) count as incomplete rather than absent.
+    [[nodiscard]] clocksync::SyncQuality quality() const;
+
+private:
+    void note(std::uint64_t& counter, SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane,
+              const std::string& where, const std::string& what);
+
+    // Several halves may share a cnt (a repeated cnt): a half pairs with a
+    // waiting partner of the same vCPU if there is one, else with the first
+    // that came, so that a repeat does not mismatch the others.
+    struct Half {
+        std::int64_t time;
+        std::uint32_t lane;
+    };
+    using Pending = std::multimap<std::uint32_t, Half>;
+
+    std::uint64_t vm_uid_;
+    std::unique_ptr<clocksync::ClockEstimator> estimator_;
+    std::size_t max_pending_;
+    std::array<Pending, 4> pending_;
+    std::array<std::map<std::uint32_t, std::uint32_t>, 4> last_cnt_;  // per lane
+    // Recently matched cnts per side, to recognise a cnt that comes again.
+    std::array<std::set<std::uint32_t>, 4> matched_;
+    std::array<std::deque<std::uint32_t>, 4> matched_order_;
+    std::array<std::uint64_t, 4> counts_{};
+    std::array<std::uint64_t, 2> matches_{};
+    Anomalies anomalies_;
+};
+
+}  // namespace vmtrace::sync

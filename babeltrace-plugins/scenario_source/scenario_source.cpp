@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: MIT
+// source.vmtrace.scenario: the simulator as a babeltrace2 source.  One
+// output port per machine ("host", "guest0", ...); each port's iterator
+// runs its own copy of the deterministic simulation and keeps that
+// machine's events, so that every port is ordered in its own clock and no
+// iterator buffers another machine's events.
+#include <fmt/format.h>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bt2/error.hpp"
+#include "bt2/params.hpp"
+#include "bt2/shared_object.hpp"
+#include "lib/scenario/ground_truth_writer.hpp"
+#include "lib/scenario/scenario_simulator.hpp"
+#include "plugin/entry_points.h"
+
+namespace vmtrace::plugin {
+namespace {
+
+using scenario::EventType;
+using scenario::SimEvent;
+
+enum class FieldKind { u8, u32, u32_hex, u64, u64_hex, s32, s64, string };
+struct FieldSpec {
+    const char* name;
+    FieldKind kind;
+};
+struct EventSpec {
+    EventType type;
+    const char* name;
+    bool host;
+    std::vector<FieldSpec> fields;
+};
+
+// The simulator's events; docs/events.json is the reference and a test
+// compares the CTF metadata written from these with it.
+const std::vector<EventSpec>& event_specs() {
+    static const std::vector<EventSpec> specs = {
+        {EventType::sched_switch,
+         "sched_switch",
+         true,
+         {{"prev_comm", FieldKind::string},
+          {"prev_tid", FieldKind::s32},
+          {"prev_prio", FieldKind::s32},
+          {"prev_state", FieldKind::s64},
+          {"next_comm", FieldKind::string},
+          {"next_tid", FieldKind::s32},
+          {"next_prio", FieldKind::s32}}},
+        {EventType::sched_migrate_task,
+         "sched_migrate_task",
+         true,
+         {{"comm", FieldKind::string},
+          {"tid", FieldKind::s32},
+          {"prio", FieldKind::s32},
+          {"orig_cpu", FieldKind::s32},
+          {"dest_cpu", FieldKind::s32}}},
+        {EventType::kvm_entry, "kvm_x86_entry", true, {{"vcpu_id", FieldKind::u32}, {"rip", FieldKind::u64_hex}}},
+        {EventType::kvm_exit,
+         "kvm_x86_exit",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"exit_reason", FieldKind::u32},
+          {"guest_rip", FieldKind::u64_hex},
+          {"isa", FieldKind::u32},
+          {"info1", FieldKind::u64_hex},
+          {"info2", FieldKind::u64_hex},
+          {"intr_info", FieldKind::u32_hex},
+          {"error_code", FieldKind::u32_hex}}},
+        {EventType::vmsync_gh_guest,
+         "vmsync_gh_guest",
+         false,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
+        {EventType::vmsync_hg_guest,
+         "vmsync_hg_guest",
+         false,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
+        {EventType::vmsync_gh_host,
+         "vmsync_gh_host",
+         true,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
+        {EventType::vmsync_hg_host,
+         "vmsync_hg_host",
+         true,
+         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
+        {EventType::kvm_pio,
+         "kvm_x86_pio",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"rw", FieldKind::u8},
+          {"port", FieldKind::u32_hex},
+          {"size", FieldKind::u8},
+          {"count", FieldKind::u32},
+          {"val", FieldKind::u64_hex}}},
+        {EventType::kvm_mmio,
+         "kvm_x86_mmio",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"type", FieldKind::u8},
+          {"len", FieldKind::u8},
+          {"gpa", FieldKind::u64_hex},
+          {"val", FieldKind::u64_hex}}},
+        {EventType::kvm_msr,
+         "kvm_x86_msr",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"write", FieldKind::u8},
+          {"index", FieldKind::u32_hex},
+          {"data", FieldKind::u64_hex},
+          {"exception", FieldKind::u8}}},
+        {EventType::kvm_inj_virq,
+         "kvm_x86_inj_virq",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"vector", FieldKind::u32},
+          {"soft", FieldKind::u8},
+          {"reinjected", FieldKind::u8}}},
+        {EventType::kvm_hypercall,
+         "kvm_x86_hypercall",
+         true,
+         {{"vcpu_id", FieldKind::u32},
+          {"nr", FieldKind::u64_hex},
+          {"a0", FieldKind::u64_hex},
+          {"a1", FieldKind::u64_hex},
+          {"a2", FieldKind::u64_hex},
+          {"a3", FieldKind::u64_hex}}},
+    };
+    return specs;
+}
+
+bool is_vmsync(EventType type) {
+    return type == EventType::vmsync_gh_guest || type == EventType::vmsync_hg_guest ||
+           type == EventType::vmsync_gh_host || type == EventType::vmsync_hg_host;
+}
+
+bt_field_class* make_field_class(bt_trace_class* trace_class, FieldKind kind) {
+    switch (kind) {
+    case FieldKind::string:
+        return bt2::check(bt_field_class_string_create(trace_class), "string field class");
+    case FieldKind::s32:
+    case FieldKind::s64: {
+        bt_field_class* fc = bt2::check(bt_field_class_integer_signed_create(trace_class), "integer field class");
+        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::s32 ? 32 : 64);
+        return fc;
+    }
+    case FieldKind::u8:
+    case FieldKind::u32:
+    case FieldKind::u32_hex:
+    case FieldKind::u64:
+    case FieldKind::u64_hex: {
+        bt_field_class* fc = bt2::check(bt_field_class_integer_unsigned_create(trace_class), "integer field class");
+        const bool narrow = kind == FieldKind::u32 || kind == FieldKind::u32_hex;
+        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::u8 ? 8 : narrow ? 32 : 64);
+        if (kind == FieldKind::u64_hex || kind == FieldKind::u32_hex) {
+            bt_field_class_integer_set_preferred_display_base(
+                fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
+        }
+        return fc;
+    }
+    }
+    throw bt2::Error("unknown field kind");
+}
+
+// One simulated machine's metadata.
+struct MachineMeta {
+    std::string name;
+    bt2::TraceClassRef trace_class;
+    bt2::ClockClassRef clock_class;
+    bt_stream_class* stream_class = nullptr;                                 // owned by trace_class
+    std::array<bt_event_class*, scenario::kEventTypeCount> event_classes{};  // owned by stream_class
+    scenario::MachineClock clock;
+    unsigned cpus = 0;
+    std::array<std::uint8_t, 16> uuid{};
+    // One trace and its streams, shared by every iterator on the machine's
+    // port (a filter may read a port twice): each iterator's messages then
+    // describe the same trace.
+    bt2::TraceRef trace;
+    std::vector<bt2::StreamRef> streams;
+};
+
+struct ScenarioComponent {
+    scenario::ScenarioConfig config;
+    std::string ground_truth_path;
+    bool ground_truth_intervals = true;
+    bool ground_truth_claimed = false;
+    std::vector<MachineMeta> machines;
+};
+
+void build_machine(bt_self_component_source* self, ScenarioComponent& comp, MachineMeta& meta, bool host,
+                   std::uint64_t uuid_seed) {
+    bt_self_component* self_comp = bt_self_component_source_as_self_component(self);
+    meta.trace_class = bt2::TraceClassRef::adopt(bt2::check(bt_trace_class_create(self_comp), "trace class"));
+    bt_trace_class_set_assigns_automatic_stream_class_id(meta.trace_class.get(), BT_FALSE);
+
+    meta.clock_class = bt2::ClockClassRef::adopt(bt2::check(bt_clock_class_create(self_comp), "clock class"));
+    bt_clock_class* cc = meta.clock_class.get();
+    bt2::check_status(bt_clock_class_set_name(cc, "monotonic"), "set clock class name");
+    bt2::check_status(bt_clock_class_set_description(cc, "Monotonic Clock"), "set clock class description");
+    bt_clock_class_set_frequency(cc, 1'000'000'000);
+    std::int64_t seconds = meta.clock.offset_ns / 1'000'000'000;
+    std::int64_t cycles = meta.clock.offset_ns % 1'000'000'000;
+    if (cycles < 0) {
+        cycles += 1'000'000'000;
+        --seconds;
+    }
+    bt_clock_class_set_offset(cc, seconds, static_cast<std::uint64_t>(cycles));
+    bt_clock_class_set_origin_is_unix_epoch(cc, BT_TRUE);
+    // A random-looking boot_id per machine (RFC 4122 version 4 layout).
+    std::uint64_t state = uuid_seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
+    for (auto& byte : meta.uuid) {
+        state ^= state >> 33;
+        state *= 0xff51afd7ed558ccdULL;
+        state ^= state >> 29;
+        byte = static_cast<std::uint8_t>(state);
+    }
+    meta.uuid[6] = static_cast<std::uint8_t>((meta.uuid[6] & 0x0f) | 0x40);
+    meta.uuid[8] = static_cast<std::uint8_t>((meta.uuid[8] & 0x3f) | 0x80);
+    bt_clock_class_set_uuid(cc, meta.uuid.data());
+
+    bt_trace_class* tc = meta.trace_class.get();
+    meta.stream_class = bt2::check(bt_stream_class_create_with_id(tc, 0), "stream class");
+    bt2::check_status(bt_stream_class_set_default_clock_class(meta.stream_class, cc), "set default clock class");
+    bt_stream_class_set_supports_packets(meta.stream_class, BT_TRUE, BT_TRUE, BT_TRUE);
+    bt_stream_class_set_assigns_automatic_stream_id(meta.stream_class, BT_FALSE);
+
+    bt2::FieldClassRef packet_context =
+        bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "packet context"));
+    bt2::FieldClassRef cpu_id = bt2::FieldClassRef::adopt(make_field_class(tc, FieldKind::u32));
+    bt2::check_status(bt_field_class_structure_append_member(packet_context.get(), "cpu_id", cpu_id.get()),
+                      "append cpu_id");
+    bt2::check_status(bt_stream_class_set_packet_context_field_class(meta.stream_class, packet_context.get()),
+                      "set packet context");
+
+    const scenario::ScenarioConfig& config = comp.config;
+    for (const EventSpec& spec : event_specs()) {
+        if (spec.host != host && spec.type != EventType::sched_switch && spec.type != EventType::sched_migrate_task) {
+            continue;
+        }
+        // An unloaded vmsync module declares no vmsync events.
+        if (is_vmsync(spec.type) && (host ? !config.host_sync_events : !config.guest_sync_events)) {
+            continue;
+        }
+        bt_event_class* ec = bt2::check(bt_event_class_create(meta.stream_class), "event class");
+        bt2::check_status(bt_event_class_set_name(ec, spec.name), "set event class name");
+        bt2::FieldClassRef payload =
+            bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "payload"));
+        for (const FieldSpec& field : spec.fields) {
+            bt2::FieldClassRef member = bt2::FieldClassRef::adopt(make_field_class(tc, field.kind));
+            bt2::check_status(bt_field_class_structure_append_member(payload.get(), field.name, member.get()),
+                              "append payload member");
+        }
+        bt2::check_status(bt_event_class_set_payload_field_class(ec, payload.get()), "set payload");
+        meta.event_classes[static_cast<unsigned>(spec.type)] = ec;
+    }
+}
+
+void set_unsigned(bt_field* payload, std::uint64_t index, std::uint64_t value) {
+    bt_field_integer_unsigned_set_value(bt_field_structure_borrow_member_field_by_index(payload, index), value);
+}
+void set_signed(bt_field* payload, std::uint64_t index, std::int64_t value) {
+    bt_field_integer_signed_set_value(bt_field_structure_borrow_member_field_by_index(payload, index), value);
+}
+void set_string(bt_field* payload, std::uint64_t index, const char* value) {
+    bt2::check_status(bt_field_string_set_value(bt_field_structure_borrow_member_field_by_index(payload, index), value),
+                      "set string field");
+}
+
+// Writes `e` into `payload`, in the member order of event_specs().
+void fill_payload(bt_field* payload, const SimEvent& e) {
+    switch (e.type) {
+    case EventType::sched_switch:
+        set_string(payload, 0, e.prev_comm);
+        set_signed(payload, 1, e.prev_tid);
+        set_signed(payload, 2, e.prev_prio);
+        set_signed(payload, 3, e.prev_state);
+        set_string(payload, 4, e.next_comm);
+        set_signed(payload, 5, e.next_tid);
+        set_signed(payload, 6, e.next_prio);
+        return;
+    case EventType::sched_migrate_task:
+        set_string(payload, 0, e.prev_comm);
+        set_signed(payload, 1, e.prev_tid);
+        set_signed(payload, 2, e.prev_prio);
+        set_signed(payload, 3, e.orig_cpu);
+        set_signed(payload, 4, e.dest_cpu);
+        return;
+    case EventType::kvm_entry:
+        set_unsigned(payload, 0, e.vcpu_id);
+        set_unsigned(payload, 1, e.rip);
+        return;
+    case EventType::kvm_exit:
+        set_unsigned(payload, 0, e.vcpu_id);
+        set_unsigned(payload, 1, e.exit_reason);
+        set_unsigned(payload, 2, e.rip);
+        set_unsigned(payload, 3, e.isa);
+        set_unsigned(payload, 4, e.info1);
+        set_unsigned(payload, 5, e.info2);
+        set_unsigned(payload, 6, e.intr_info);
+        set_unsigned(payload, 7, e.error_code);
+        return;
+    case EventType::vmsync_gh_guest:
+    case EventType::vmsync_hg_guest:
+        set_unsigned(payload, 0, e.cnt);
+        set_unsigned(payload, 1, e.vm_uid);
+        return;
+    case EventType::vmsync_gh_host:
+    case EventType::vmsync_hg_host:
+        set_unsigned(payload, 0, e.cnt);
+        set_unsigned(payload, 1, e.vm_uid);
+        set_unsigned(payload, 2, e.vcpu_id);
+        return;
+    case EventType::kvm_pio:
+    case EventType::kvm_mmio:
+    case EventType::kvm_msr:
+    case EventType::kvm_inj_virq:
+    case EventType::kvm_hypercall: {
+        set_unsigned(payload, 0, e.vcpu_id);
+        const std::uint64_t members = bt_field_class_structure_get_member_count(bt_field_borrow_class_const(payload));
+        for (std::uint64_t i = 1; i < members; ++i) {
+            set_unsigned(payload, i, e.args[i - 1]);
+        }
+        return;
+    }
+    }
+}
+
+struct StreamState {
+    bt2::StreamRef stream;
+    bt2::PacketRef packet;
+    unsigned events_in_packet = 0;
+};
+
+struct ScenarioIterator {
+    ScenarioIterator(ScenarioComponent& comp, unsigned machine_index)
+        : component(comp), machine(machine_index), meta(comp.machines[machine_index]) {
+        // Only the host port's first iterator writes the ground truth: a
+        // filter may open a second one to read ahead.
+        if (machine == 0 && !comp.ground_truth_path.empty() && !comp.ground_truth_claimed) {
+            comp.ground_truth_claimed = true;
+            truth = std::make_unique<scenario::GroundTruthWriter>(comp.ground_truth_path, comp.ground_truth_intervals);
+        }
+        simulator = std::make_unique<scenario::ScenarioSimulator>(comp.config, truth.get());
+        if (truth) {
+            truth->begin(*simulator);
+        }
+    }
+
+    ScenarioComponent& component;
+    unsigned machine;
+    MachineMeta& meta;
+    std::unique_ptr<scenario::GroundTruthWriter> truth;
+    std::unique_ptr<scenario::ScenarioSimulator> simulator;
+    std::vector<StreamState> streams;
+    std::deque<bt2::MessageRef> pending;
+    std::uint64_t last_value = 0;
+    bool started = false;
+    bool finished = false;
+};
+
+void open_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamState& stream, unsigned cpu,
+                 std::uint64_t value) {
+    stream.packet = bt2::PacketRef::adopt(bt2::check(bt_packet_create(stream.stream.get()), "packet"));
+    bt_field* context = bt_packet_borrow_context_field(stream.packet.get());
+    bt_field_integer_unsigned_set_value(bt_field_structure_borrow_member_field_by_index(context, 0), cpu);
+    it.pending.push_back(bt2::MessageRef::adopt(
+        bt2::check(bt_message_packet_beginning_create_with_default_clock_snapshot(self, stream.packet.get(), value),
+                   "packet beginning message")));
+    stream.events_in_packet = 0;
+}
+
+void close_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamState& stream, std::uint64_t value) {
+    it.pending.push_back(bt2::MessageRef::adopt(
+        bt2::check(bt_message_packet_end_create_with_default_clock_snapshot(self, stream.packet.get(), value),
+                   "packet end message")));
+    stream.packet.reset();
+}
+
+void create_trace(ScenarioIterator& it) {
+    const scenario::ScenarioSimulator& sim = *it.simulator;
+    it.meta.trace = bt2::TraceRef::adopt(bt2::check(bt_trace_create(it.meta.trace_class.get()), "trace"));
+    bt_trace* trace = it.meta.trace.get();
+    const bool host = it.machine == 0;
+    const std::string hostname = host ? sim.host_hostname() : sim.guests()[it.machine - 1].hostname;
+    bt2::check_status(bt_trace_set_name(trace, hostname.c_str()), "set trace name");
+    bt_trace_set_uuid(trace, it.meta.uuid.data());
+    auto env_string = [&](const char* name, const std::string& value) {
+        bt2::check_status(bt_trace_set_environment_entry_string(trace, name, value.c_str()), "set environment entry");
+    };
+    auto env_integer = [&](const char* name, std::int64_t value) {
+        bt2::check_status(bt_trace_set_environment_entry_integer(trace, name, value), "set environment entry");
+    };
+    env_string("domain", "kernel");
+    env_string("tracer_name", "lttng-modules");
+    env_integer("tracer_major", 2);
+    env_integer("tracer_minor", 13);
+    env_integer("tracer_patchlevel", 9);
+    env_string("tracer_buffering_scheme", "global");
+    env_string("hostname", hostname);
+    env_string("sysname", "Linux");
+    env_string("kernel_release", "6.1.0-vmtrace-sim-amd64");
+    env_string("kernel_version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1 (vmtrace scenario)");
+    env_string("trace_name", hostname);
+    env_string("trace_creation_datetime", "20260101T000000+0000");
+    if (!host) {
+        env_string("vmtrace_vm_uid", fmt::format("{:#x}", sim.guests()[it.machine - 1].vm_uid));
+    }
+    env_integer("vmtrace_scenario_seed", static_cast<std::int64_t>(sim.config().seed));
+    for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+        it.meta.streams.push_back(
+            bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream")));
+    }
+}
+
+void start(bt_self_message_iterator* self, ScenarioIterator& it) {
+    if (!it.meta.trace) {
+        create_trace(it);
+    }
+
+    const std::uint64_t first_value = static_cast<std::uint64_t>(it.meta.clock.value_at(0));
+    it.last_value = first_value;
+    for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+        StreamState stream;
+        stream.stream = it.meta.streams[cpu];
+        it.pending.push_back(bt2::MessageRef::adopt(
+            bt2::check(bt_message_stream_beginning_create(self, stream.stream.get()), "stream beginning message")));
+        it.streams.push_back(std::move(stream));
+        open_packet(self, it, it.streams.back(), cpu, first_value);
+    }
+}
+
+void finish(bt_self_message_iterator* self, ScenarioIterator& it) {
+    const std::uint64_t end_value =
+        std::max(it.last_value, static_cast<std::uint64_t>(it.meta.clock.value_at(it.simulator->config().duration_ns)));
+    for (StreamState& stream : it.streams) {
+        close_packet(self, it, stream, end_value);
+        it.pending.push_back(bt2::MessageRef::adopt(
+            bt2::check(bt_message_stream_end_create(self, stream.stream.get()), "stream end message")));
+    }
+    if (it.truth) {
+        it.truth->finish();
+    }
+}
+
+// Produces the messages of the next event of this machine, if any.
+bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
+    SimEvent event;
+    while (it.simulator->next(event)) {
+        if (it.truth) {
+            it.truth->on_event(event);
+        }
+        if (event.machine != it.machine) {
+            continue;
+        }
+        bt_event_class* ec = it.meta.event_classes[static_cast<unsigned>(event.type)];
+        if (ec == nullptr) {
+            continue;  // an event class this machine does not record
+        }
+        const std::uint64_t value = static_cast<std::uint64_t>(it.meta.clock.value_at(event.time));
+        it.last_value = value;
+        StreamState& stream = it.streams.at(event.cpu);
+        if (stream.events_in_packet >= it.component.config.packet_events) {
+            close_packet(self, it, stream, value);
+            open_packet(self, it, stream, event.cpu, value);
+        }
+        ++stream.events_in_packet;
+        bt_message* msg = bt2::check(
+            bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, stream.packet.get(), value),
+            "event message");
+        it.pending.push_back(bt2::MessageRef::adopt(msg));
+        fill_payload(bt_event_borrow_payload_field(bt_message_event_borrow_event(msg)), event);
+        return true;
+    }
+    return false;
+}
+
+scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioComponent& comp) {
+    params.reject_unknown({"seed",
+                           "guests",
+                           "vcpus",
+                           "host-cpus",
+                           "duration-ms",
+                           "max-guest-offset-s",
+                           "max-drift-ppm",
+                           "guest-offsets-s",
+                           "guest-drifts-ppm",
+                           "sync-period-us",
+                           "latency-min-ns",
+                           "latency-mean-ns",
+                           "latency-max-ns",
+                           "mean-guest-run-us",
+                           "mean-guest-switch-us",
+                           "preempt-probability",
+                           "migrate-probability",
+                           "packet-events",
+                           "host-sync",
+                           "guest-sync",
+                           "host-receive-delay-ns",
+                           "corrupt-cnt",
+                           "corrupt-cnt-every",
+                           "guest-clock-step-ns",
+                           "ground-truth",
+                           "ground-truth-intervals"});
+    scenario::ScenarioConfig config;
+    auto non_negative = [&](std::string_view name, std::int64_t fallback) {
+        const std::int64_t value = params.integer(name).value_or(fallback);
+        if (value < 0) {
+            throw bt2::Error(fmt::format("source.vmtrace.scenario: parameter `{}` must not be negative", name));
+        }
+        return value;
+    };
+    config.seed = static_cast<std::uint64_t>(non_negative("seed", 1));
+    config.guests = static_cast<unsigned>(non_negative("guests", config.guests));
+    config.vcpus_per_guest = static_cast<unsigned>(non_negative("vcpus", config.vcpus_per_guest));
+    config.host_cpus = static_cast<unsigned>(non_negative("host-cpus", 0));
+    config.duration_ns = non_negative("duration-ms", config.duration_ns / 1'000'000) * 1'000'000;
+    config.max_guest_offset_s = params.real("max-guest-offset-s").value_or(config.max_guest_offset_s);
+    config.max_drift_ppm = params.real("max-drift-ppm").value_or(config.max_drift_ppm);
+    config.guest_offsets_s = params.real_list("guest-offsets-s");
+    config.guest_drifts_ppm = params.real_list("guest-drifts-ppm");
+    config.sync_period_ns = non_negative("sync-period-us", config.sync_period_ns / 1'000) * 1'000;
+    config.latency_min_ns = non_negative("latency-min-ns", config.latency_min_ns);
+    config.latency_mean_ns = non_negative("latency-mean-ns", config.latency_mean_ns);
+    config.latency_max_ns = non_negative("latency-max-ns", config.latency_max_ns);
+    config.mean_guest_run_ns = non_negative("mean-guest-run-us", config.mean_guest_run_ns / 1'000) * 1'000;
+    config.mean_guest_switch_ns = non_negative("mean-guest-switch-us", config.mean_guest_switch_ns / 1'000) * 1'000;
+    config.preempt_probability = params.real("preempt-probability").value_or(config.preempt_probability);
+    config.migrate_probability = params.real("migrate-probability").value_or(config.migrate_probability);
+    config.packet_events = static_cast<unsigned>(non_negative("packet-events", config.packet_events));
+    config.host_sync_events = params.boolean("host-sync").value_or(true);
+    config.guest_sync_events = params.boolean("guest-sync").value_or(true);
+    config.host_receive_delay_ns = non_negative("host-receive-delay-ns", 0);
+    config.cnt_corruption = scenario::parse_cnt_corruption(params.string("corrupt-cnt").value_or("none"));
+    config.cnt_corruption_every = static_cast<unsigned>(non_negative("corrupt-cnt-every", config.cnt_corruption_every));
+    config.guest_clock_step_ns = non_negative("guest-clock-step-ns", 0);
+    comp.ground_truth_path = params.string("ground-truth").value_or("");
+    comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
+    try {
+        config.validate();
+    } catch (const std::invalid_argument& e) {
+        throw bt2::Error(fmt::format("source.vmtrace.scenario: {}", e.what()));
+    }
+    return config;
+}
+
+ScenarioComponent* component_of(bt_self_component_source* self) {
+    return static_cast<ScenarioComponent*>(
+        bt_self_component_get_data(bt_self_component_source_as_self_component(self)));
+}
+
+}  // namespace
+}  // namespace vmtrace::plugin
+
+using namespace vmtrace;
+using namespace vmtrace::plugin;
+
+extern "C" bt_component_class_initialize_method_status vmtrace_scenario_initialize(
+    bt_self_component_source* self, bt_self_component_source_configuration*, const bt_value* params, void*) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_source_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
+        auto comp = std::make_unique<ScenarioComponent>();
+        comp->config = parse_config(bt2::Params(params, "source.vmtrace.scenario"), *comp);
+        // The machines' clocks come from a simulator built with the same
+        // configuration, so that metadata and events agree.
+        const scenario::ScenarioSimulator probe(comp->config);
+        comp->machines.resize(comp->config.guests + 1);
+        for (unsigned m = 0; m <= comp->config.guests; ++m) {
+            MachineMeta& meta = comp->machines[m];
+            meta.name = m == 0 ? "host" : fmt::format("guest{}", m - 1);
+            meta.clock = m == 0 ? probe.host_clock() : probe.guests()[m - 1].clock;
+            meta.cpus = m == 0 ? probe.host_cpus() : comp->config.vcpus_per_guest;
+            build_machine(self, *comp, meta, m == 0, comp->config.seed * 131 + m);
+        }
+        for (unsigned m = 0; m <= comp->config.guests; ++m) {
+            bt2::check_status(bt_self_component_source_add_output_port(
+                                  self, comp->machines[m].name.c_str(),
+                                  reinterpret_cast<void*>(static_cast<std::uintptr_t>(m)), nullptr),
+                              "add output port");
+        }
+        bt_self_component_set_data(bt_self_component_source_as_self_component(self), comp.release());
+        return BT_COMPONENT_CLASS_INITIALIZE_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" void vmtrace_scenario_finalize(bt_self_component_source* self) {
+    delete component_of(self);
+}
+
+extern "C" bt_message_iterator_class_initialize_method_status vmtrace_scenario_iterator_initialize(
+    bt_self_message_iterator* self, bt_self_message_iterator_configuration*, bt_self_component_port_output* port) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
+    };
+    return bt2::guard<bt_message_iterator_class_initialize_method_status>(append, [&] {
+        auto* comp = static_cast<ScenarioComponent*>(
+            bt_self_component_get_data(bt_self_message_iterator_borrow_component(self)));
+        const auto machine = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(
+            bt_self_component_port_get_data(bt_self_component_port_output_as_self_component_port(port))));
+        bt_self_message_iterator_set_data(self, new ScenarioIterator(*comp, machine));
+        return BT_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" void vmtrace_scenario_iterator_finalize(bt_self_message_iterator* self) {
+    delete static_cast<ScenarioIterator*>(bt_self_message_iterator_get_data(self));
+}
+
+extern "C" bt_message_iterator_class_next_method_status vmtrace_scenario_iterator_next(bt_self_message_iterator* self,
+                                                                                       bt_message_array_const messages,
+                                                                                       uint64_t capacity,
+                                                                                       uint64_t* count) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
+    };
+    return bt2::guard<bt_message_iterator_class_next_method_status>(append, [&] {
+        auto& it = *static_cast<ScenarioIterator*>(bt_self_message_iterator_get_data(self));
+        if (!it.started) {
+            it.started = true;
+            start(self, it);
+        }
+        while (it.pending.size() < capacity && !it.finished) {
+            if (!step(self, it)) {
+                it.finished = true;
+                finish(self, it);
+            }
+        }
+        if (it.pending.empty()) {
+            return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
+        }
+        uint64_t n = 0;
+        while (n < capacity && !it.pending.empty()) {
+            messages[n++] = it.pending.front().release();
+            it.pending.pop_front();
+        }
+        *count = n;
+        return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
+    });
+}

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+// filter.vmtrace.sync: ordering and rewriting. A guest message's key is its
+// time under the current transform; synchronised guests are re-created
+// under copied trace IR whose clock counts host time.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "bt2/error.hpp"
+
+#include "sync_filter/sync_state.hpp"
+
+namespace vmtrace::plugin::syncfilter {
+// The output clock of a synchronised guest: its name, description and
+// UUID (Trace Compass identifies machines by it), the host's origin.
+static bt2::ClockClassRef make_output_clock(SyncIterator& it, const bt_clock_class* in, const Machine& guest) {
+    const bt_clock_class* host = it.host->clock_class;
+    bt_self_component* self = bt_self_message_iterator_borrow_component(it.self);
+    auto out = bt2::ClockClassRef::adopt(bt2::check(bt_clock_class_create(self), "clock class"));
+    if (const char* name = bt_clock_class_get_name(in)) {
+        bt2::check_status(bt_clock_class_set_name(out.get(), name), "set clock class name");
+    }
+    const char* description = bt_clock_class_get_description(in);
+    bt2::check_status(bt_clock_class_set_description(
+                          out.get(), fmt::format("{} (vmtrace: on the time base of host {})",
+                                                 description != nullptr ? description : "clock", it.host->name)
+                                         .c_str()),
+                      "set clock class description");
+    if (const bt_uuid uuid = bt_clock_class_get_uuid(in)) {
+        bt_clock_class_set_uuid(out.get(), uuid);
+    }
+    bt_clock_class_set_precision(out.get(), bt_clock_class_get_precision(in));
+    bt_clock_class_set_frequency(out.get(), 1'000'000'000);
+    bt_clock_class_set_origin_is_unix_epoch(out.get(), bt_clock_class_origin_is_unix_epoch(host));
+    bt_clock_class_set_offset(out.get(), guest.output_offset_ns / 1'000'000'000,
+                              static_cast<std::uint64_t>(guest.output_offset_ns % 1'000'000'000));
+    return out;
+}
+
+static void decide_mode(SyncIterator& it, Machine& guest) {
+    if (guest.mode != GuestMode::undecided) {
+        return;
+    }
+    const SyncQuality quality = guest.pairing != nullptr ? guest.pairing->estimator().quality() : SyncQuality::absent;
+    if (it.host == nullptr || (quality != SyncQuality::accurate && quality != SyncQuality::approximate)) {
+        guest.mode = GuestMode::passthrough;
+        return;
+    }
+    guest.mode = GuestMode::rewrite;
+    // The output clock counts ns from the host clock's origin.
+    std::int64_t seconds = 0;
+    std::uint64_t cycles = 0;
+    bt_clock_class_get_offset(it.host->clock_class, &seconds, &cycles);
+    const auto frequency = static_cast<__int128>(bt_clock_class_get_frequency(it.host->clock_class));
+    guest.output_offset_ns = static_cast<std::int64_t>(static_cast<__int128>(seconds) * 1'000'000'000 +
+                                                       static_cast<__int128>(cycles) * 1'000'000'000 / frequency);
+    if (guest.output_offset_ns < 0) {
+        throw bt2::Error(fmt::format("host trace `{}`: its clock origin lies before the Unix epoch", it.host->name));
+    }
+    std::vector<std::pair<std::string, std::string>> env{
+        {"vmtrace_time_base", fmt::format("host {}", it.host->name)},
+        {"vmtrace_vm_uid", fmt::format("{:#x}", guest.pairing->vm_uid())},
+    };
+    bt_self_component* self = bt_self_message_iterator_borrow_component(it.self);
+    guest.copier = std::make_unique<TraceIrCopier>(
+        self, [&it, &guest](const bt_clock_class* in) { return make_output_clock(it, in, guest); }, std::move(env));
+}
+
+// Host time of guest time `time` under the guest's current transform.
+static std::int64_t guest_key(const Machine& guest, std::int64_t time) {
+    return guest.pairing->estimator().transform().apply(time);
+}
+
+static std::int64_t key_of(SyncIterator& it, Buffered& item) {
+    Machine* m = item.machine;
+    if (m != nullptr && m->role != Role::host) {
+        decide_mode(it, *m);
+    }
+    if (!item.has_time || m == nullptr) {
+        return it.last_emitted;
+    }
+    if (m->role == Role::host) {
+        return item.time;
+    }
+    if (m->mode == GuestMode::passthrough) {
+        return item.time;
+    }
+    return std::max(guest_key(*m, item.time), it.last_emitted);
+}
+
+// key_of() of the head of `input`, recomputed only when the head or the
+// guest's transform changed, or when it may need clamping.
+std::int64_t head_key(SyncIterator& it, Input& input) {
+    Buffered& head = input.queue.front();
+    const Machine* m = head.machine;
+    const bool guest_rewrite = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
+    const std::uint64_t generation = guest_rewrite ? m->pairing->estimator().generation() : 0;
+    if (!input.head_key_valid || input.head_generation != generation || input.head_key < it.last_emitted) {
+        input.head_key = key_of(it, head);  // may decide the guest's mode
+        const bool rewrite_now = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
+        input.head_generation = rewrite_now ? m->pairing->estimator().generation() : 0;
+        input.head_key_valid = true;
+    }
+    return input.head_key;
+}
+
+static std::uint64_t to_output_value(const Machine& guest, std::int64_t key) {
+    if (key < guest.output_offset_ns) {
+        throw bt2::Error(fmt::format("trace `{}`: a synchronised time ({} ns) falls before the host clock's origin",
+                                     guest.name, key));
+    }
+    return static_cast<std::uint64_t>(key - guest.output_offset_ns);
+}
+
+// The message to emit for guest item `item` at host time `key`.
+static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffered& item, std::int64_t key) {
+    TraceIrCopier& copier = *guest.copier;
+    const bt_message* msg = item.message.get();
+    bt_self_message_iterator* self = it.self;
+    // Messages without a time of their own (stream beginning/end) sit at
+    // the output's current time.
+    const std::uint64_t value = to_output_value(guest, std::max(key, guest.output_offset_ns));
+    switch (bt_message_get_type(msg)) {
+    case BT_MESSAGE_TYPE_EVENT: {
+        const bt_event* in = bt_message_event_borrow_event_const(msg);
+        bt_event_class* ec = copier.event_class(bt_event_borrow_class_const(in));
+        bt_message* out = nullptr;
+        if (const bt_packet* packet = bt_event_borrow_packet_const(in)) {
+            out =
+                bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet), value);
+        } else {
+            out = bt_message_event_create_with_default_clock_snapshot(
+                self, ec, copier.stream(bt_event_borrow_stream_const(in)), value);
+        }
+        bt2::check(out, "event message");
+        TraceIrCopier::copy_event_fields(in, bt_message_event_borrow_event(out));
+        return out;
+    }
+    case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
+        const bt_packet* in = bt_message_packet_beginning_borrow_packet_const(msg);
+        return bt2::check(item.has_time ? bt_message_packet_beginning_create_with_default_clock_snapshot(
+                                              self, copier.packet(in), value)
+                                        : bt_message_packet_beginning_create(self, copier.packet(in)),
+                          "packet beginning message");
+    }
+    case BT_MESSAGE_TYPE_PACKET_END: {
+        const bt_packet* in = bt_message_packet_end_borrow_packet_const(msg);
+        const bt_message* out = bt2::check(
+            item.has_time ? bt_message_packet_end_create_with_default_clock_snapshot(self, copier.packet(in), value)
+                          : bt_message_packet_end_create(self, copier.packet(in)),
+            "packet end message");
+        copier.forget_packet(in);
+        return out;
+    }
+    case BT_MESSAGE_TYPE_STREAM_BEGINNING: {
+        bt_message* out = bt2::check(bt_message_stream_beginning_create(
+                                         self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg))),
+                                     "stream beginning message");
+        const bt_clock_snapshot* cs = nullptr;
+        if (bt_message_stream_beginning_borrow_default_clock_snapshot_const(msg, &cs) ==
+            BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
+            std::int64_t ns = 0;
+            bt_clock_snapshot_get_ns_from_origin(cs, &ns);
+            bt_message_stream_beginning_set_default_clock_snapshot(
+                out, to_output_value(guest, std::max(guest_key(guest, ns), guest.output_offset_ns)));
+        }
+        return out;
+    }
+    case BT_MESSAGE_TYPE_STREAM_END: {
+        bt_message* out = bt2::check(
+            bt_message_stream_end_create(self, copier.stream(bt_message_stream_end_borrow_stream_const(msg))),
+            "stream end message");
+        const bt_clock_snapshot* cs = nullptr;
+        if (bt_message_stream_end_borrow_default_clock_snapshot_const(msg, &cs) ==
+            BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
+            bt_message_stream_end_set_default_clock_snapshot(out, value);
+        }
+        return out;
+    }
+    case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
+    case BT_MESSAGE_TYPE_DISCARDED_PACKETS: {
+        const bool events = bt_message_get_type(msg) == BT_MESSAGE_TYPE_DISCARDED_EVENTS;
+        const bt_stream* in_stream = events ? bt_message_discarded_events_borrow_stream_const(msg)
+                                            : bt_message_discarded_packets_borrow_stream_const(msg);
+        bt_stream* stream = copier.stream(in_stream);
+        bt_message* out = nullptr;
+        if (item.has_time) {
+            const bt_clock_snapshot* begin =
+                events ? bt_message_discarded_events_borrow_beginning_default_clock_snapshot_const(msg)
+                       : bt_message_discarded_packets_borrow_beginning_default_clock_snapshot_const(msg);
+            std::int64_t begin_ns = 0;
+            bt_clock_snapshot_get_ns_from_origin(begin, &begin_ns);
+            const std::uint64_t begin_value =
+                to_output_value(guest, std::min(key, std::max(guest_key(guest, begin_ns), guest.output_offset_ns)));
+            out = events ? bt_message_discarded_events_create_with_default_clock_snapshots(self, stream, begin_value,
+                                                                                           value)
+                         : bt_message_discarded_packets_create_with_default_clock_snapshots(self, stream, begin_value,
+                                                                                            value);
+        } else {
+            out = events ? bt_message_discarded_events_create(self, stream)
+                         : bt_message_discarded_packets_create(self, stream);
+        }
+        bt2::check(out, "discarded items message");
+        std::uint64_t count = 0;
+        if (events && bt_message_discarded_events_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
+            bt_message_discarded_events_set_count(out, count);
+        } else if (!events &&
+                   bt_message_discarded_packets_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
+            bt_message_discarded_packets_set_count(out, count);
+        }
+        return out;
+    }
+    case BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY:
+        break;
+    }
+    throw bt2::Error("unexpected message type");
+}
+
+static void check_consistency(SyncIterator& it, Machine& guest, const Buffered& item, std::int64_t key) {
+    if (item.cpu < 0) {
+        ++guest.unchecked;
+        return;
+    }
+    switch (it.tracker->check(guest.pairing->vm_uid(), static_cast<std::uint32_t>(item.cpu), key)) {
+    case sync::GuestModeTracker::Verdict::inside:
+        ++guest.checked;
+        return;
+    case sync::GuestModeTracker::Verdict::unknown:
+        ++guest.unchecked;
+        return;
+    case sync::GuestModeTracker::Verdict::outside:
+        ++guest.checked;
+        ++guest.violations;
+        if (guest.first_violation.empty()) {
+            const bt_event* event = bt_message_event_borrow_event_const(item.message.get());
+            guest.first_violation = fmt::format(
+                "event {} on vCPU {} at guest time {} ns -> host time {} ns, when the vCPU was not in "
+                "guest mode",
+                bt_event_class_get_name(bt_event_borrow_class_const(event)), item.cpu, item.time, key);
+        }
+        return;
+    }
+}
+
+// Emits the head of `input`.
+const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
+    Buffered item = std::move(input.queue.front());
+    input.queue.pop_front();
+    input.head_key_valid = false;
+    --it.buffered;
+    Machine* m = item.machine;
+    if (item.has_time) {
+        it.last_emitted = std::max(it.last_emitted, key);
+    }
+    if (m == nullptr) {
+        return item.message.release();
+    }
+    ++m->messages_out;
+    const bool event = bt_message_get_type(item.message.get()) == BT_MESSAGE_TYPE_EVENT;
+    if (event) {
+        ++m->events_out;
+        if (item.pairing != nullptr) {
+            item.pairing->check_order(item.half, item.cnt, item.time, item.lane, m->name);
+        }
+    }
+    if (m->role == Role::host || m->mode != GuestMode::rewrite) {
+        return item.message.release();
+    }
+    if (event) {
+        const clocksync::ClockEstimator& estimator = m->pairing->estimator();
+        const std::int64_t unclamped = guest_key(*m, item.time);
+        if (key > unclamped) {
+            ++m->clamped;
+            m->max_clamp_ns = std::max(m->max_clamp_ns, key - unclamped);
+        }
+        const std::int64_t bound = estimator.bound_at(item.time);
+        if (bound < 0) {
+            ++m->unbounded_events;
+        } else {
+            m->max_applied_bound_ns = std::max(m->max_applied_bound_ns, bound + (key - unclamped));
+        }
+        check_consistency(it, *m, item, key);
+    }
+    return rewrite(it, *m, item, key);
+}
+
+}  // namespace vmtrace::plugin::syncfilter

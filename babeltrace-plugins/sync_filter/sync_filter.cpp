@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+// filter.vmtrace.sync: places guest traces on the host's time base.
+//
+// Inputs: every port of the host's and the guests' sources, in any number
+// (a new input port appears each time one is connected).  The filter tells
+// machines apart by trace, and roles by the events a trace declares: a
+// trace with vmsync_*_host or kvm entry/exit events is the host, one with
+// vmsync_*_guest events a guest.
+//
+// Output: one port, time-ordered.  Host messages pass through untouched.
+// A synchronised guest's messages are re-created under a copy of its trace
+// (same name, UUID and environment) whose clock class keeps the guest's
+// name and UUID but counts host time.  A guest without vmsync events passes
+// through unchanged.
+//
+// Look-ahead: each input is read `window` of its own time ahead of what is
+// emitted, and every vmsync event read updates its VM's estimator at once,
+// so a guest event is converted with the handshakes of up to `window`
+// after it.  A larger window means more handshakes around each event
+// (better accuracy early in a trace) and more buffered messages.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bt2/error.hpp"
+#include "bt2/params.hpp"
+#include "plugin/entry_points.h"
+#include "sync_filter/sync_state.hpp"
+
+namespace vmtrace::plugin::syncfilter {
+namespace {
+
+bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_array_const messages,
+                                                  std::uint64_t capacity, std::uint64_t* count) {
+    if (!it.prefetched) {
+        it.prefetched = true;
+        prefetch(it);
+        it.input_share = std::max<std::uint64_t>(it.component->config.max_buffered / it.inputs.size(), 1);
+        for (Input& input : it.inputs) {
+            it.to_fill.push_back(&input);
+        }
+    }
+    std::uint64_t n = 0;
+    while (n < capacity) {
+        // Only the inputs that emitted since the last fill can need more.
+        while (!it.to_fill.empty()) {
+            Input& input = *it.to_fill.back();
+            while (needs_more(it, input)) {
+                if (!pull(it, input)) {
+                    if (n > 0) {
+                        *count = n;
+                        return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
+                    }
+                    return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
+                }
+            }
+            if (!input.ended && input.queue.size() >= it.input_share &&
+                input.last_time - input.queue.front().time < it.component->config.window_ns) {
+                ++it.window_truncations;
+            }
+            it.to_fill.pop_back();
+        }
+        Input* best = nullptr;
+        std::int64_t best_key = 0;
+        for (Input& input : it.inputs) {
+            if (input.queue.empty()) {
+                continue;
+            }
+            const std::int64_t key = head_key(it, input);
+            if (best == nullptr || key < best_key) {
+                best = &input;
+                best_key = key;
+            }
+        }
+        if (best == nullptr) {
+            if (!it.finished) {
+                it.finished = true;
+                const std::vector<std::string> errors = finish(it);
+                if (!errors.empty()) {
+                    std::string all;
+                    for (const std::string& e : errors) {
+                        all += (all.empty() ? "" : "; ") + e;
+                    }
+                    throw bt2::Error("the synchronised output cannot be trusted: " + all);
+                }
+            }
+            break;
+        }
+        messages[n++] = emit(it, *best, best_key);
+        it.to_fill.push_back(best);
+        if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
+            // Guest events are never emitted before last_emitted, so older
+            // guest-mode intervals are of no more use.
+            it.tracker->forget_before(it.last_emitted - kForgetLag);
+        }
+    }
+    *count = n;
+    if (it.progress) {
+        if (it.first_emitted < 0 && it.last_emitted != std::numeric_limits<std::int64_t>::min()) {
+            it.first_emitted = it.last_emitted;
+        }
+        it.progress->update(it.emitted, it.first_emitted < 0 ? 0 : it.last_emitted - it.first_emitted, n == 0);
+    }
+    if (n == 0) {
+        return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
+    }
+    return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
+}
+
+SyncConfig parse_config(const bt2::Params& params) {
+    params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "progress",
+                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms"});
+    SyncConfig config;
+    const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
+    if (window_ms < 0 || window_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `window-ms` must be between 0 and 3600000");
+    }
+    config.window_ns = window_ms * 1'000'000;
+    const std::int64_t prefetch_ms = params.integer("prefetch-ms").value_or(config.prefetch_ns / 1'000'000);
+    if (prefetch_ms < 0 || prefetch_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-ms` must be between 0 and 3600000");
+    }
+    config.prefetch_ns = prefetch_ms * 1'000'000;
+    const std::int64_t prefetch_max_ms = params.integer("prefetch-max-ms").value_or(config.prefetch_max_ns / 1'000'000);
+    if (prefetch_max_ms < 0 || prefetch_max_ms > 86'400'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-max-ms` must be between 0 and 86400000");
+    }
+    config.prefetch_max_ns = prefetch_max_ms * 1'000'000;
+    const std::int64_t max_buffered =
+        params.integer("max-buffered-messages").value_or(static_cast<std::int64_t>(config.max_buffered));
+    if (max_buffered < 1) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `max-buffered-messages` must be positive");
+    }
+    config.max_buffered = static_cast<std::uint64_t>(max_buffered);
+    config.host = params.string("host").value_or("");
+    config.stats_path = params.string("stats").value_or("");
+    config.quiet = params.boolean("quiet").value_or(false);
+    config.progress = params.boolean("progress").value_or(false);
+    config.strict = params.boolean("strict").value_or(true);
+    config.max_violation_ratio = params.real("max-violation-ratio").value_or(config.max_violation_ratio);
+    if (config.max_violation_ratio < 0 || config.max_violation_ratio > 1) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `max-violation-ratio` must be between 0 and 1");
+    }
+    config.max_rejected_ratio = params.real("max-rejected-ratio").value_or(config.max_rejected_ratio);
+    if (config.max_rejected_ratio < 0 || config.max_rejected_ratio > 1) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `max-rejected-ratio` must be between 0 and 1");
+    }
+    return config;
+}
+
+SyncComponent* component_of(bt_self_component_filter* self) {
+    return static_cast<SyncComponent*>(bt_self_component_get_data(bt_self_component_filter_as_self_component(self)));
+}
+
+void add_input_port(bt_self_component_filter* self, SyncComponent& comp) {
+    const std::string name = fmt::format("in{}", comp.next_port++);
+    bt2::check_status(bt_self_component_filter_add_input_port(self, name.c_str(), nullptr, nullptr), "add input port");
+}
+
+}  // namespace
+}  // namespace vmtrace::plugin::syncfilter
+
+using namespace vmtrace;
+using namespace vmtrace::plugin::syncfilter;
+
+extern "C" bt_component_class_initialize_method_status vmtrace_sync_initialize(bt_self_component_filter* self,
+                                                                               bt_self_component_filter_configuration*,
+                                                                               const bt_value* params, void*) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_filter_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
+        auto comp = std::make_unique<SyncComponent>();
+        comp->config = parse_config(bt2::Params(params, "filter.vmtrace.sync"));
+        add_input_port(self, *comp);
+        bt2::check_status(bt_self_component_filter_add_output_port(self, "out", nullptr, nullptr), "add output port");
+        bt_self_component_set_data(bt_self_component_filter_as_self_component(self), comp.release());
+        return BT_COMPONENT_CLASS_INITIALIZE_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" void vmtrace_sync_finalize(bt_self_component_filter* self) {
+    delete component_of(self);
+}
+
+extern "C" bt_component_class_port_connected_method_status vmtrace_sync_input_port_connected(
+    bt_self_component_filter* self, bt_self_component_port_input*, const bt_port_output*) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_COMPONENT(bt_self_component_filter_as_self_component(self), "%s",
+                                                            message);
+    };
+    return bt2::guard<bt_component_class_port_connected_method_status>(append, [&] {
+        add_input_port(self, *component_of(self));
+        return BT_COMPONENT_CLASS_PORT_CONNECTED_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_iterator_initialize(
+    bt_self_message_iterator* self, bt_self_message_iterator_configuration*, bt_self_component_port_output*) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
+    };
+    return bt2::guard<bt_message_iterator_class_initialize_method_status>(append, [&] {
+        bt_self_component* self_comp = bt_self_message_iterator_borrow_component(self);
+        auto* comp = static_cast<SyncComponent*>(bt_self_component_get_data(self_comp));
+        auto it = std::make_unique<SyncIterator>();
+        it->self = self;
+        it->component = comp;
+        it->tracker = std::make_unique<sync::GuestModeTracker>();
+        if (comp->config.progress) {
+            it->progress = std::make_unique<vmtrace::plugin::ProgressLine>("synchronising");
+        }
+        // The iterator's component is this filter.
+        auto* self_filter = reinterpret_cast<bt_self_component_filter*>(self_comp);
+        const bt_component_filter* filter = bt_self_component_filter_as_component_filter(self_filter);
+        for (std::uint64_t i = 0; i < bt_component_filter_get_input_port_count(filter); ++i) {
+            bt_self_component_port_input* port = bt_self_component_filter_borrow_input_port_by_index(self_filter, i);
+            const bt_port* as_port =
+                bt_self_component_port_as_port(bt_self_component_port_input_as_self_component_port(port));
+            if (!bt_port_is_connected(as_port)) {
+                continue;
+            }
+            bt_message_iterator* upstream = nullptr;
+            if (bt_message_iterator_create_from_message_iterator(self, port, &upstream) !=
+                BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
+                throw bt2::CallError(
+                    fmt::format("cannot create a message iterator on input port `{}`", bt_port_get_name(as_port)));
+            }
+            Input input;
+            input.iterator = bt2::MessageIteratorRef::adopt(upstream);
+            input.port = bt_port_get_name(as_port);
+            if (comp->config.prefetch_ns > 0) {
+                bt_message_iterator* scout = nullptr;
+                if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
+                    BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
+                    throw bt2::CallError(
+                        fmt::format("cannot create a second message iterator on input port `{}`", input.port));
+                }
+                input.scout = bt2::MessageIteratorRef::adopt(scout);
+            }
+            it->inputs.push_back(std::move(input));
+        }
+        if (it->inputs.empty()) {
+            throw bt2::Error("filter.vmtrace.sync: no input port is connected");
+        }
+        bt_self_message_iterator_set_data(self, it.release());
+        return BT_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD_STATUS_OK;
+    });
+}
+
+extern "C" void vmtrace_sync_iterator_finalize(bt_self_message_iterator* self) {
+    delete static_cast<SyncIterator*>(bt_self_message_iterator_get_data(self));
+}
+
+extern "C" bt_message_iterator_class_next_method_status vmtrace_sync_iterator_next(bt_self_message_iterator* self,
+                                                                                   bt_message_array_const messages,
+                                                                                   uint64_t capacity, uint64_t* count) {
+    auto append = [self](const char* message) {
+        BT_CURRENT_THREAD_ERROR_APPEND_CAUSE_FROM_MESSAGE_ITERATOR(self, "%s", message);
+    };
+    return bt2::guard<bt_message_iterator_class_next_method_status>(append, [&] {
+        return next(*static_cast<SyncIterator*>(bt_self_message_iterator_get_data(self)), messages, capacity, count);
+    });
+}

@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: MIT
+// filter.vmtrace.sync: reading the inputs. Tells machines and their roles apart,
+// feeds vmsync events to the pairings and host events to the guest-mode
+// tracker, and keeps each input `window` ahead.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <optional>
+
+#include "bt2/error.hpp"
+#include "lib/sync/convex_hull_estimator.hpp"
+
+#include "bt2/trace_ir_read.hpp"
+#include "sync_filter/sync_state.hpp"
+
+namespace vmtrace::plugin::syncfilter {
+std::string_view role_name(Role role) {
+    switch (role) {
+    case Role::host:
+        return "host";
+    case Role::guest:
+        return "guest";
+    case Role::other:
+        return "other";
+    }
+    return "?";
+}
+
+static std::string trace_display_name(const bt_trace* trace) {
+    const bt_value* hostname = bt_trace_borrow_environment_entry_value_by_name_const(trace, "hostname");
+    if (hostname != nullptr && bt_value_is_string(hostname)) {
+        return bt_value_string_get(hostname);
+    }
+    if (const char* name = bt_trace_get_name(trace)) {
+        return name;
+    }
+    return "(unnamed trace)";
+}
+
+Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
+    const bt_trace* trace = bt_stream_borrow_trace_const(stream);
+    auto found = it.machine_by_trace.find(trace);
+    if (found != it.machine_by_trace.end()) {
+        return *found->second;
+    }
+    auto machine = std::make_unique<Machine>();
+    machine->trace = trace;
+    machine->name = trace_display_name(trace);
+    // Guests started from one image often share a hostname ("(none)" in
+    // an initramfs): keep names unique, reports are useless otherwise.
+    auto taken = [&](const std::string& name) {
+        return std::any_of(it.machines.begin(), it.machines.end(),
+                           [&](const auto& other) { return other->name == name; });
+    };
+    if (taken(machine->name)) {
+        const char* trace_name = bt_trace_get_name(trace);
+        std::string candidate = trace_name != nullptr && machine->name != trace_name
+                                    ? fmt::format("{} [{}]", machine->name, trace_name)
+                                    : "";
+        for (unsigned n = 2; candidate.empty() || taken(candidate); ++n) {
+            candidate = fmt::format("{} #{}", machine->name, n);
+        }
+        machine->name = candidate;
+    }
+    machine->clock_class = bt_stream_class_borrow_default_clock_class_const(bt_stream_borrow_class_const(stream));
+    const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
+    const SyncConfig& config = it.component->config;
+    if (!config.host.empty()) {
+        machine->role = machine->name == config.host ? Role::host : Role::guest;
+    } else if (declares_event(tc, {"vmsync_gh_host", "vmsync_hg_host", "kvm_x86_entry", "kvm_entry", "kvm_x86_exit",
+                                   "kvm_exit"})) {
+        machine->role = Role::host;
+    } else if (declares_event(tc, {"vmsync_gh_guest", "vmsync_hg_guest"})) {
+        machine->role = Role::guest;
+    }
+    if (machine->role == Role::host) {
+        if (it.host != nullptr) {
+            throw bt2::Error(
+                fmt::format("traces `{}` and `{}` both look like KVM hosts (they declare kvm or vmsync host events); "
+                            "name the host with the `host` parameter",
+                            it.host->name, machine->name));
+        }
+        if (machine->clock_class == nullptr) {
+            throw bt2::Error(fmt::format("host trace `{}` has no clock: nothing to synchronise to", machine->name));
+        }
+        it.host = machine.get();
+    }
+    if (machine->role != Role::host && machine->clock_class == nullptr) {
+        machine->mode = GuestMode::passthrough;
+    }
+    Machine* raw = machine.get();
+    it.machines.push_back(std::move(machine));
+    it.machine_by_trace.emplace(trace, raw);
+    return *raw;
+}
+
+static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
+    auto found = it.event_info.find(ec);
+    if (found != it.event_info.end()) {
+        return found->second;
+    }
+    EventInfo info;
+    const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    static const std::pair<std::string_view, EventKind> kKinds[] = {
+        {"sched_switch", EventKind::sched_switch}, {"kvm_x86_entry", EventKind::kvm_entry},
+        {"kvm_entry", EventKind::kvm_entry},       {"kvm_x86_exit", EventKind::kvm_exit},
+        {"kvm_exit", EventKind::kvm_exit},         {"vmsync_gh_guest", EventKind::gh_guest},
+        {"vmsync_hg_guest", EventKind::hg_guest},  {"vmsync_gh_host", EventKind::gh_host},
+        {"vmsync_hg_host", EventKind::hg_host},
+    };
+    for (const auto& [event_name, kind] : kKinds) {
+        if (name == event_name) {
+            info.kind = kind;
+        }
+    }
+    const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
+    auto member = [&](const char* field, std::uint64_t& index) {
+        if (payload == nullptr) {
+            return false;
+        }
+        for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(payload); ++i) {
+            const auto* m = bt_field_class_structure_borrow_member_by_index_const(payload, i);
+            if (std::string_view(bt_field_class_structure_member_get_name(m)) == field &&
+                bt_field_class_type_is(
+                    bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(m)),
+                    BT_FIELD_CLASS_TYPE_INTEGER)) {
+                index = i;
+                return true;
+            }
+        }
+        return false;
+    };
+    bool complete = true;
+    switch (info.kind) {
+    case EventKind::sched_switch:
+        complete = member("next_tid", info.next_tid);
+        break;
+    case EventKind::gh_guest:
+    case EventKind::hg_guest:
+    case EventKind::gh_host:
+    case EventKind::hg_host:
+        complete = member("cnt", info.cnt) && member("vm_uid", info.vm_uid);
+        info.has_vcpu_id = member("vcpu_id", info.vcpu_id);
+        break;
+    default:
+        break;
+    }
+    if (!complete) {
+        throw bt2::Error(fmt::format("event class `{}` lacks an integer field that docs/events.json requires", name));
+    }
+    return it.event_info.emplace(ec, info).first->second;
+}
+
+static sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
+    auto& slot = it.pairings[vm_uid];
+    if (!slot) {
+        slot = std::make_unique<sync::VmPairing>(vm_uid, std::make_unique<clocksync::ConvexHullEstimator>());
+    }
+    return *slot;
+}
+
+// The vmsync half an event kind records, if it is one.
+static std::optional<SyncHalf> sync_half(EventKind kind) {
+    switch (kind) {
+    case EventKind::gh_guest:
+        return SyncHalf::gh_guest;
+    case EventKind::hg_guest:
+        return SyncHalf::hg_guest;
+    case EventKind::gh_host:
+        return SyncHalf::gh_host;
+    case EventKind::hg_host:
+        return SyncHalf::hg_host;
+    default:
+        return std::nullopt;
+    }
+}
+
+// Pairs a vmsync event (unless `feed` is false: the prefetch already did)
+// and notes what it tells about its machine and vCPU thread.
+static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const bt_event* event, const EventInfo& info,
+                        Buffered& item, bool feed) {
+    const std::int64_t time = item.time;
+    const std::int32_t cpu = item.cpu;
+    const bt_field* payload = bt_event_borrow_payload_field_const(event);
+    const auto cnt = static_cast<std::uint32_t>(integer_member(payload, info.cnt));
+    const auto vm_uid = static_cast<std::uint64_t>(integer_member(payload, info.vm_uid));
+    const bool host_side = half == SyncHalf::gh_host || half == SyncHalf::hg_host;
+    if (host_side != (machine.role == Role::host)) {
+        throw bt2::Error(fmt::format("trace `{}` ({}) records {}, which only a {} records", machine.name,
+                                     role_name(machine.role), sync::event_name(half), host_side ? "host" : "guest"));
+    }
+    sync::VmPairing& pairing = pairing_of(it, vm_uid);
+    std::uint32_t lane = cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu);
+    if (host_side) {
+        lane = info.has_vcpu_id ? static_cast<std::uint32_t>(integer_member(payload, info.vcpu_id)) : lane;
+        if (cpu >= 0) {
+            it.tracker->on_vcpu_identified(static_cast<std::uint32_t>(cpu), vm_uid, lane);
+        }
+    } else if (machine.pairing == nullptr) {
+        for (const auto& other : it.machines) {
+            if (other->pairing == &pairing) {
+                throw bt2::Error(fmt::format("traces `{}` and `{}` both record vmsync events of vm_uid {:#x}",
+                                             other->name, machine.name, vm_uid));
+            }
+        }
+        machine.pairing = &pairing;
+    } else if (machine.pairing != &pairing) {
+        throw bt2::Error(fmt::format("trace `{}`: event {} at {} ns has vm_uid {:#x}, but earlier events had {:#x}",
+                                     machine.name, sync::event_name(half), time, vm_uid, machine.pairing->vm_uid()));
+    }
+    if (feed) {
+        pairing.add(half, cnt, time, lane, machine.name);
+    }
+    item.pairing = &pairing;
+    item.half = half;
+    item.cnt = cnt;
+    item.lane = lane;
+}
+
+// Learns what a freshly pulled message tells about the machines.
+static void observe(SyncIterator& it, Input& input, Buffered& item) {
+    const bt_message* msg = item.message.get();
+    const bt_stream* stream = nullptr;
+    switch (bt_message_get_type(msg)) {
+    case BT_MESSAGE_TYPE_EVENT: {
+        const bt_event* event = bt_message_event_borrow_event_const(msg);
+        stream = bt_event_borrow_stream_const(event);
+        break;
+    }
+    case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
+        const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
+        stream = bt_packet_borrow_stream_const(packet);
+        it.stream_cpu[stream] = packet_cpu_id(packet);
+        input.last_stream = nullptr;  // the CPU may have changed
+        break;
+    }
+    case BT_MESSAGE_TYPE_PACKET_END:
+        stream = bt_packet_borrow_stream_const(bt_message_packet_end_borrow_packet_const(msg));
+        break;
+    case BT_MESSAGE_TYPE_STREAM_BEGINNING:
+        stream = bt_message_stream_beginning_borrow_stream_const(msg);
+        break;
+    case BT_MESSAGE_TYPE_STREAM_END:
+        stream = bt_message_stream_end_borrow_stream_const(msg);
+        break;
+    case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
+        stream = bt_message_discarded_events_borrow_stream_const(msg);
+        break;
+    case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
+        stream = bt_message_discarded_packets_borrow_stream_const(msg);
+        break;
+    case BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY:
+        return;
+    }
+    if (stream != input.last_stream) {
+        input.last_machine = &machine_of(it, stream);
+        auto cpu = it.stream_cpu.find(stream);
+        input.last_cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
+        input.last_stream = stream;
+    }
+    Machine& machine = *input.last_machine;
+    item.machine = &machine;
+    item.cpu = input.last_cpu;
+    ++machine.messages_in;
+
+    const bt_clock_snapshot* snapshot = nullptr;
+    switch (bt_message_get_type(msg)) {
+    case BT_MESSAGE_TYPE_EVENT:
+        snapshot = bt_message_event_borrow_default_clock_snapshot_const(msg);
+        break;
+    case BT_MESSAGE_TYPE_PACKET_BEGINNING:
+        if (bt_stream_class_packets_have_beginning_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_packet_beginning_borrow_default_clock_snapshot_const(msg);
+        }
+        break;
+    case BT_MESSAGE_TYPE_PACKET_END:
+        if (bt_stream_class_packets_have_end_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_packet_end_borrow_default_clock_snapshot_const(msg);
+        }
+        break;
+    case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
+        if (bt_stream_class_discarded_events_have_default_clock_snapshots(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_discarded_events_borrow_end_default_clock_snapshot_const(msg);
+        }
+        break;
+    case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
+        if (bt_stream_class_discarded_packets_have_default_clock_snapshots(bt_stream_borrow_class_const(stream))) {
+            snapshot = bt_message_discarded_packets_borrow_end_default_clock_snapshot_const(msg);
+        }
+        break;
+    default:
+        break;
+    }
+    if (snapshot != nullptr) {
+        if (bt_clock_snapshot_get_ns_from_origin(snapshot, &item.time) !=
+            BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+            throw bt2::Error(fmt::format("trace `{}`: a clock snapshot overflows 64-bit ns from origin", machine.name));
+        }
+        item.has_time = true;
+    }
+    if (bt_message_get_type(msg) != BT_MESSAGE_TYPE_EVENT) {
+        return;
+    }
+    ++machine.events_in;
+    const bt_event* event = bt_message_event_borrow_event_const(msg);
+    const bt_event_class* event_class = bt_event_borrow_class_const(event);
+    if (event_class != input.last_event_class) {
+        input.last_event_info = &info_of(it, event_class);
+        input.last_event_class = event_class;
+    }
+    const EventInfo& info = *input.last_event_info;
+    if (info.kind == EventKind::other) {
+        return;
+    }
+    const std::int64_t time = item.time;
+    const bool host = machine.role == Role::host;
+    switch (info.kind) {
+    case EventKind::sched_switch:
+        if (host && item.cpu >= 0) {
+            it.tracker->on_sched_switch(
+                static_cast<std::uint32_t>(item.cpu),
+                static_cast<std::int32_t>(integer_member(bt_event_borrow_payload_field_const(event), info.next_tid)),
+                time);
+        }
+        break;
+    case EventKind::kvm_entry:
+        if (host && item.cpu >= 0) {
+            it.tracker->on_kvm_entry(static_cast<std::uint32_t>(item.cpu), time);
+        }
+        break;
+    case EventKind::kvm_exit:
+        if (host && item.cpu >= 0) {
+            it.tracker->on_kvm_exit(static_cast<std::uint32_t>(item.cpu), time);
+        }
+        break;
+    case EventKind::gh_guest:
+    case EventKind::hg_guest:
+    case EventKind::gh_host:
+    case EventKind::hg_host:
+        record_sync(it, machine, *sync_half(info.kind), event, info, item, input.seen_sync++ >= input.prefetched_sync);
+        break;
+    case EventKind::other:
+        break;
+    }
+}
+
+static std::string input_description(const Input& input) {
+    for (const Buffered& b : input.queue) {
+        if (b.machine != nullptr) {
+            return fmt::format("input port `{}` (trace `{}`)", input.port, b.machine->name);
+        }
+    }
+    return fmt::format("input port `{}`", input.port);
+}
+
+// Pulls one batch from `input`; false when it would block (AGAIN).
+bool pull(SyncIterator& it, Input& input) {
+    bt_message_array_const messages = nullptr;
+    std::uint64_t count = 0;
+    switch (bt_message_iterator_next(input.iterator.get(), &messages, &count)) {
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_OK:
+        break;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
+        input.ended = true;
+        return true;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
+        return false;
+    case BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR:
+        throw std::bad_alloc();
+    default:
+        throw bt2::CallError(fmt::format("cannot read {}", input_description(input)));
+    }
+    for (std::uint64_t i = 0; i < count; ++i) {
+        Buffered item;
+        item.message = bt2::MessageRef::adopt(messages[i]);
+        if (bt_message_get_type(messages[i]) == BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY) {
+            ++it.dropped_inactivity;  // carries an upstream clock only; nothing to keep
+            continue;
+        }
+        observe(it, input, item);
+        if (item.has_time) {
+            input.last_time = std::max(input.last_time, item.time);
+        } else {
+            item.time = input.last_time;
+        }
+        input.queue.push_back(std::move(item));
+        ++it.buffered;
+    }
+    return true;
+}
+
+bool needs_more(const SyncIterator& it, const Input& input) {
+    if (input.ended) {
+        return false;
+    }
+    if (input.queue.empty()) {
+        return true;
+    }
+    // The queue is in time order; untimed messages (stream beginnings)
+    // only ever lead it.
+    const Buffered* first = nullptr;
+    for (const Buffered& item : input.queue) {
+        if (item.has_time) {
+            first = &item;
+            break;
+        }
+    }
+    const SyncConfig& config = it.component->config;
+    if (first == nullptr || input.last_time - first->time < config.window_ns) {
+        // Each input gets its share of the buffer, so that a busy host
+        // cannot starve the guests of the look-ahead their sync needs.
+        return input.queue.size() < it.input_share;
+    }
+    return false;
+}
+
+namespace {
+
+// What a scout iterator has read of its input.  Scouts process whole
+// batches, so what they fed is always a prefix of the input's vmsync
+// events, and the main pass skips exactly that many.
+struct ScoutState {
+    Input* input;
+    Machine* machine = nullptr;
+    std::int64_t first = std::numeric_limits<std::int64_t>::min();
+    std::int64_t last = std::numeric_limits<std::int64_t>::min();
+    bool exhausted = false;
+
+    [[nodiscard]] std::int64_t span() const {
+        return first == std::numeric_limits<std::int64_t>::min() ? 0 : last - first;
+    }
+};
+
+// Handshakes each direction a guest needs before the prefetch stops
+// reading the host further.
+constexpr std::uint64_t kPrefetchMatches = 8;
+
+}  // namespace
+
+// Reads one batch with the scout of state.input and feeds its vmsync
+// events to the pairings; everything else is dropped at once, so
+// babeltrace2 recycles the objects.
+static void scout_batch(SyncIterator& it, ScoutState& state) {
+    Input& input = *state.input;
+    bt_message_array_const messages = nullptr;
+    std::uint64_t count = 0;
+    const bt_message_iterator_next_status status = bt_message_iterator_next(input.scout.get(), &messages, &count);
+    if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_MEMORY_ERROR) {
+        throw std::bad_alloc();
+    }
+    if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_ERROR) {
+        throw bt2::CallError(fmt::format("cannot read input port `{}`", input.port));
+    }
+    if (status != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK) {
+        state.exhausted = true;  // END, or AGAIN from a live source: prefetch what came
+        return;
+    }
+    for (std::uint64_t i = 0; i < count; ++i) {
+        bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
+        const bt_message_type type = bt_message_get_type(msg.get());
+        if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
+            const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
+            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu_id(packet);
+        }
+        if (type != BT_MESSAGE_TYPE_EVENT) {
+            continue;
+        }
+        const bt_event* event = bt_message_event_borrow_event_const(msg.get());
+        const bt_stream* stream = bt_event_borrow_stream_const(event);
+        Machine& machine = machine_of(it, stream);
+        state.machine = &machine;
+        if (machine.clock_class == nullptr) {
+            state.exhausted = true;  // nothing to synchronise in a trace without a clock
+            return;
+        }
+        Buffered item;
+        if (bt_clock_snapshot_get_ns_from_origin(bt_message_event_borrow_default_clock_snapshot_const(msg.get()),
+                                                 &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+            continue;  // the main pass reports it
+        }
+        if (state.first == std::numeric_limits<std::int64_t>::min()) {
+            state.first = item.time;
+        }
+        state.last = std::max(state.last, item.time);
+        auto cpu = it.stream_cpu.find(stream);
+        item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
+        const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
+        if (const auto half = sync_half(info.kind)) {
+            record_sync(it, machine, *half, event, info, item, true);
+            ++input.prefetched_sync;
+        }
+    }
+}
+
+// True while a guest that records vmsync events has too few matched
+// handshakes to be synchronised.
+static bool some_guest_needs_handshakes(const SyncIterator& it) {
+    return std::any_of(it.machines.begin(), it.machines.end(), [](const auto& m) {
+        return m->role != Role::host && m->pairing != nullptr &&
+               (m->pairing->guest_to_host_matches() < kPrefetchMatches ||
+                m->pairing->host_to_guest_matches() < kPrefetchMatches);
+    });
+}
+
+// Before the first message is emitted, reads the first prefetch_ns of
+// every input for vmsync events, so that the earliest guest events are
+// converted with many handshakes after them.  A guest whose tracing
+// started late has its first handshakes far into the host trace: the
+// host is then read further, up to prefetch_max_ns, until every guest
+// has a few handshakes each way.
+void prefetch(SyncIterator& it) {
+    const SyncConfig& config = it.component->config;
+    std::vector<ScoutState> scouts;
+    for (Input& input : it.inputs) {
+        if (input.scout) {
+            scouts.push_back(ScoutState{&input});
+        }
+    }
+    for (ScoutState& state : scouts) {
+        while (!state.exhausted && state.span() <= config.prefetch_ns) {
+            scout_batch(it, state);
+        }
+    }
+    while (some_guest_needs_handshakes(it)) {
+        ScoutState* next = nullptr;
+        for (ScoutState& state : scouts) {
+            if (state.machine != nullptr && state.machine->role == Role::host && !state.exhausted &&
+                state.span() <= config.prefetch_max_ns && (next == nullptr || state.last < next->last)) {
+                next = &state;
+            }
+        }
+        if (next == nullptr) {
+            break;
+        }
+        scout_batch(it, *next);
+    }
+    for (Input& input : it.inputs) {
+        input.scout.reset();
+    }
+}
+
+}  // namespace vmtrace::plugin::syncfilter

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// filter.vmtrace.sync: the statistics file and the summary.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+#include "lib/sync/convex_hull_estimator.hpp"
+
+#include "sync_filter/sync_state.hpp"
+
+namespace vmtrace::plugin::syncfilter {
+SyncQuality reported_quality(const SyncConfig& config, const Machine& guest) {
+    if (guest.pairing == nullptr) {
+        return SyncQuality::absent;
+    }
+    const sync::VmPairing& pairing = *guest.pairing;
+    const std::uint64_t matched = pairing.guest_to_host_matches() + pairing.host_to_guest_matches();
+    if (matched > 0 &&
+        static_cast<double>(pairing.anomalies().rejected) > config.max_rejected_ratio * static_cast<double>(matched)) {
+        return SyncQuality::fail;
+    }
+    return pairing.quality();
+}
+
+static nlohmann::json statistics(const SyncIterator& it) {
+    const SyncConfig& config = it.component->config;
+    nlohmann::json stats;
+    stats["window_ns"] = config.window_ns;
+    stats["prefetch_ns"] = config.prefetch_ns;
+    stats["window_truncations"] = it.window_truncations;
+    stats["dropped_inactivity_messages"] = it.dropped_inactivity;
+    nlohmann::json machines = nlohmann::json::array();
+    for (const auto& m : it.machines) {
+        nlohmann::json j{{"name", m->name},
+                         {"role", role_name(m->role)},
+                         {"events_in", m->events_in},
+                         {"events_out", m->events_out},
+                         {"messages_in", m->messages_in},
+                         {"messages_out", m->messages_out}};
+        if (m->role != Role::host) {
+            j["mode"] = m->mode == GuestMode::rewrite ? "synchronized" : "unchanged";
+            j["quality"] = clocksync::to_string(reported_quality(config, *m));
+            if (m->pairing != nullptr) {
+                const auto& pairing = *m->pairing;
+                const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
+                const auto& t = estimator.transform();
+                j["vm_uid"] = fmt::format("{:#x}", pairing.vm_uid());
+                j["method"] = estimator.method();
+                j["matches"] = {{"guest_to_host", pairing.guest_to_host_matches()},
+                                {"host_to_guest", pairing.host_to_guest_matches()}};
+                j["sync_events"] = {{"guest", pairing.guest_events()}, {"host", pairing.host_events()}};
+                j["hull_sizes"] = {{"guest_to_host", estimator.upper_set_hull().size()},
+                                   {"host_to_guest", estimator.lower_set_hull().size()}};
+                j["transform"] = {{"x0_ns", t.x0},
+                                  {"y0_ns", t.y0},
+                                  {"slope_num", clocksync::to_string(t.slope_num)},
+                                  {"slope_den", clocksync::to_string(t.slope_den)},
+                                  {"slope", t.slope()},
+                                  {"drift_ppm", (t.slope() - 1.0) * 1e6},
+                                  {"offset_ns", t.offset_at_reference()}};
+                j["accuracy_ns"] = estimator.max_bound();
+                j["anomalies"] = {{"duplicate_cnt", pairing.anomalies().duplicate_cnt},
+                                  {"out_of_order_cnt", pairing.anomalies().out_of_order_cnt},
+                                  {"unmatched", pairing.anomalies().unmatched + pairing.pending()},
+                                  {"rejected", pairing.anomalies().rejected},
+                                  {"first_rejected", pairing.anomalies().first_rejected},
+                                  {"first", pairing.anomalies().first}};
+            }
+            j["max_applied_bound_ns"] = m->max_applied_bound_ns;
+            j["unbounded_events"] = m->unbounded_events;
+            j["clamped_events"] = m->clamped;
+            j["max_clamp_ns"] = m->max_clamp_ns;
+            j["consistency"] = {{"checked", m->checked},
+                                {"violations", m->violations},
+                                {"unchecked", m->unchecked},
+                                {"first_violation", m->first_violation}};
+        }
+        machines.push_back(j);
+    }
+    stats["machines"] = machines;
+    nlohmann::json orphans = nlohmann::json::array();
+    for (const auto& [vm_uid, pairing] : it.pairings) {
+        bool has_guest = false;
+        for (const auto& m : it.machines) {
+            has_guest = has_guest || m->pairing == pairing.get();
+        }
+        if (!has_guest) {
+            orphans.push_back({{"vm_uid", fmt::format("{:#x}", vm_uid)}, {"host_events", pairing->host_events()}});
+        }
+    }
+    stats["vm_uids_without_guest_trace"] = orphans;
+    return stats;
+}
+
+// Prints the summary, writes the statistics and returns the problems that
+// make the output untrustworthy (empty when none).
+std::vector<std::string> finish(SyncIterator& it) {
+    const SyncConfig& config = it.component->config;
+    const nlohmann::json stats = statistics(it);
+    std::vector<std::string> warnings;
+    std::vector<std::string> errors;
+    if (it.host == nullptr) {
+        errors.push_back("no input trace is a KVM host (none declares vmsync_*_host or kvm entry/exit events)");
+    }
+    std::string text = "vmtrace sync summary\n";
+    for (const auto& m : it.machines) {
+        if (m->events_in != m->events_out) {
+            errors.push_back(fmt::format("trace `{}`: {} events in but {} out", m->name, m->events_in, m->events_out));
+        }
+        if (m->role == Role::host) {
+            text += fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
+            continue;
+        }
+        const SyncQuality quality = reported_quality(config, *m);
+        if (m->pairing == nullptr) {
+            warnings.push_back(
+                fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
+                            "host time base (load the vmtrace guest module in that guest)",
+                            m->name));
+            text +=
+                fmt::format("  guest {}: quality absent, {} events passed through unchanged\n", m->name, m->events_out);
+            continue;
+        }
+        const auto& pairing = *m->pairing;
+        const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
+        const auto& t = estimator.transform();
+        text += fmt::format(
+            "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched, "
+            "hull {}+{} points\n",
+            m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
+            pairing.host_to_guest_matches(), estimator.upper_set_hull().size(), estimator.lower_set_hull().size());
+        if (m->mode == GuestMode::rewrite) {
+            text += fmt::format(
+                "        host = guest + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
+                "+-{} ns)\n",
+                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6, estimator.max_bound(),
+                m->max_applied_bound_ns);
+            text += fmt::format(
+                "        {} events synchronised; consistency: {} violations in {} checked events ({} "
+                "not checkable)\n",
+                m->events_out, m->violations, m->checked, m->unchecked);
+        } else {
+            text += fmt::format("        {} events passed through UNCHANGED\n", m->events_out);
+        }
+        if (m->mode == GuestMode::passthrough) {
+            errors.push_back(fmt::format(
+                "trace `{}` (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
+                "guest and {} host sync events, quality {} within the {} ms look-ahead window); it was passed "
+                "through unchanged",
+                m->name, pairing.vm_uid(), pairing.guest_events(), pairing.host_events(), clocksync::to_string(quality),
+                config.window_ns / 1'000'000));
+        }
+        const auto& anomalies = pairing.anomalies();
+        if (quality == SyncQuality::fail) {
+            errors.push_back(fmt::format(
+                "trace `{}` (vm_uid {:#x}): {} of {} matched vmsync messages contradict the others (no linear clock "
+                "transform lets them all arrive after they were sent); first: {}",
+                m->name, pairing.vm_uid(), anomalies.rejected,
+                pairing.guest_to_host_matches() + pairing.host_to_guest_matches(), anomalies.first_rejected));
+        } else if (anomalies.rejected > 0) {
+            warnings.push_back(fmt::format("trace `{}`: {} vmsync messages rejected as outliers; first: {}", m->name,
+                                           anomalies.rejected, anomalies.first_rejected));
+        }
+        if (anomalies.duplicate_cnt + anomalies.out_of_order_cnt > 0) {
+            const std::string message =
+                fmt::format("trace `{}`: {} duplicate and {} out-of-order vmsync cnt values; first: {}", m->name,
+                            anomalies.duplicate_cnt, anomalies.out_of_order_cnt, anomalies.first);
+            (config.strict ? errors : warnings).push_back(message);
+        }
+        if (m->checked > 0 &&
+            static_cast<double>(m->violations) > config.max_violation_ratio * static_cast<double>(m->checked)) {
+            errors.push_back(
+                fmt::format("trace `{}`: {} of {} checked events fall outside the host's guest-mode "
+                            "intervals of their vCPU; first: {}",
+                            m->name, m->violations, m->checked, m->first_violation));
+        } else if (m->violations > 0) {
+            warnings.push_back(fmt::format("trace `{}`: {} consistency violations; first: {}", m->name, m->violations,
+                                           m->first_violation));
+        }
+    }
+    for (const auto& orphan : stats["vm_uids_without_guest_trace"]) {
+        warnings.push_back(
+            fmt::format("the host records {} vmsync events of vm_uid {} but no input trace is that "
+                        "guest",
+                        orphan["host_events"].get<std::uint64_t>(), orphan["vm_uid"].get<std::string>()));
+    }
+    if (it.window_truncations > 0) {
+        warnings.push_back(fmt::format("{} times the buffer limit ({} messages) cut the look-ahead window short",
+                                       it.window_truncations, config.max_buffered));
+    }
+    for (const std::string& w : warnings) {
+        text += fmt::format("  WARNING: {}\n", w);
+    }
+    for (const std::string& e : errors) {
+        text += fmt::format("  ERROR: {}\n", e);
+    }
+    if (!config.quiet) {
+        std::fputs(text.c_str(), stderr);
+    }
+    if (!config.stats_path.empty()) {
+        nlohmann::json out = stats;
+        out["warnings"] = warnings;
+        out["errors"] = errors;
+        std::ofstream file(config.stats_path);
+        file << out.dump(2) << '\n';
+        if (!file) {
+            errors.push_back(fmt::format("cannot write statistics file `{}`", config.stats_path));
+        }
+    }
+    return errors;
+}
+
+}  // namespace vmtrace::plugin::syncfilter

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// The state of filter.vmtrace.sync, shared by its parts: sync_observe.cpp
+// reads the inputs, sync_emit.cpp orders and rewrites, sync_report.cpp
+// reports, sync_filter.cpp is the babeltrace2 component.
+#pragma once
+
+#include <babeltrace2/babeltrace.h>
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bt2/progress_line.hpp"
+#include "bt2/shared_object.hpp"
+#include "bt2/trace_ir_copy.hpp"
+#include "lib/sync/guest_mode_tracker.hpp"
+#include "lib/sync/sync_quality.hpp"
+#include "lib/sync/vm_pairing.hpp"
+
+namespace vmtrace::plugin::syncfilter {
+
+using clocksync::SyncQuality;
+using sync::SyncHalf;
+
+struct SyncConfig {
+    // Look-ahead of every input while emitting.  Each buffered message
+    // costs babeltrace2 its object pools (a malloc per field), so it stays
+    // small.
+    std::int64_t window_ns = 5'000'000;
+    // Before emitting anything, a second iterator on every input reads the
+    // first `prefetch_ns` of it for vmsync events only, so that the
+    // earliest guest events are converted with many handshakes around
+    // them.  It decodes that much of each trace twice, but keeps nothing.
+    std::int64_t prefetch_ns = 2'000'000'000;
+    // How far the prefetch may read a host trace for the first handshakes
+    // of a guest whose tracing started late.
+    std::int64_t prefetch_max_ns = 3'600'000'000'000;
+    std::uint64_t max_buffered = 4'000'000;
+    std::string host;
+    std::string stats_path;
+    bool quiet = false;
+    bool progress = false;  // a progress line on stderr
+    bool strict = true;
+    double max_violation_ratio = 0.01;
+    // Matched messages the estimator may reject as outliers (clock steps,
+    // mis-recorded timestamps) before the guest's sync counts as failed.
+    double max_rejected_ratio = 0.01;
+};
+
+enum class Role { host, guest, other };
+enum class GuestMode { undecided, rewrite, passthrough };
+
+enum class EventKind : std::uint8_t { other, sched_switch, kvm_entry, kvm_exit, gh_guest, hg_guest, gh_host, hg_host };
+
+struct EventInfo {
+    EventKind kind = EventKind::other;
+    std::uint64_t cnt = 0;  // payload member indexes
+    std::uint64_t vm_uid = 0;
+    std::uint64_t vcpu_id = 0;
+    std::uint64_t next_tid = 0;
+    bool has_vcpu_id = false;
+};
+
+struct Machine {
+    const bt_trace* trace = nullptr;
+    std::string name;
+    Role role = Role::other;
+    const bt_clock_class* clock_class = nullptr;
+    // guests
+    sync::VmPairing* pairing = nullptr;
+    GuestMode mode = GuestMode::undecided;
+    std::unique_ptr<TraceIrCopier> copier;
+    std::int64_t output_offset_ns = 0;  // of the output clock class
+    // statistics
+    std::uint64_t events_in = 0;
+    std::uint64_t events_out = 0;
+    std::uint64_t messages_in = 0;
+    std::uint64_t messages_out = 0;
+    std::uint64_t clamped = 0;
+    std::int64_t max_clamp_ns = 0;
+    std::int64_t max_applied_bound_ns = -1;
+    std::uint64_t unbounded_events = 0;
+    std::uint64_t checked = 0;
+    std::uint64_t violations = 0;
+    std::uint64_t unchecked = 0;
+    std::string first_violation;
+};
+
+struct Buffered {
+    bt2::MessageRef message;
+    Machine* machine = nullptr;
+    std::int64_t time = 0;  // own clock, ns from origin
+    bool has_time = false;
+    std::int32_t cpu = -1;
+    // vmsync events: checked for cnt order when emitted, in time order
+    sync::VmPairing* pairing = nullptr;
+    SyncHalf half = SyncHalf::gh_guest;
+    std::uint32_t cnt = 0;
+    std::uint32_t lane = 0;
+};
+
+struct Input {
+    bt2::MessageIteratorRef iterator;
+    bt2::MessageIteratorRef scout;      // reads ahead for prefetch(), then dropped
+    std::uint64_t prefetched_sync = 0;  // vmsync events the scout fed
+    std::uint64_t seen_sync = 0;        // vmsync events the main pass saw
+    std::string port;
+    std::deque<Buffered> queue;
+    bool ended = false;
+    std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
+    // Key of the queue's head, valid while head_generation matches the
+    // estimator's (guests) and the head is unchanged.
+    bool head_key_valid = false;
+    std::int64_t head_key = 0;
+    std::uint64_t head_generation = 0;
+    // The stream of the previous message, to skip the map lookups.
+    const bt_stream* last_stream = nullptr;
+    Machine* last_machine = nullptr;
+    std::int32_t last_cpu = -1;
+    const bt_event_class* last_event_class = nullptr;
+    const EventInfo* last_event_info = nullptr;  // points into SyncIterator::event_info
+};
+
+struct SyncComponent {
+    SyncConfig config;
+    std::uint64_t next_port = 0;
+};
+
+struct SyncIterator {
+    bt_self_message_iterator* self = nullptr;
+    SyncComponent* component = nullptr;
+    std::vector<Input> inputs;
+    std::vector<std::unique_ptr<Machine>> machines;
+    std::unordered_map<const bt_trace*, Machine*> machine_by_trace;
+    std::unordered_map<std::uint64_t, std::unique_ptr<sync::VmPairing>> pairings;
+    std::unordered_map<const bt_event_class*, EventInfo> event_info;
+    std::unordered_map<const bt_stream*, std::int32_t> stream_cpu;
+    std::unique_ptr<sync::GuestModeTracker> tracker;
+    Machine* host = nullptr;
+    std::uint64_t buffered = 0;
+    std::uint64_t window_truncations = 0;
+    std::uint64_t dropped_inactivity = 0;
+    std::int64_t last_emitted = std::numeric_limits<std::int64_t>::min();
+    std::uint64_t emitted = 0;
+    std::int64_t first_emitted = -1;         // time of the first timed message out
+    std::unique_ptr<ProgressLine> progress;  // when the component asks for one
+    std::vector<Input*> to_fill;             // inputs whose look-ahead may have shrunk
+    std::uint64_t input_share = 1;           // of max_buffered, per input
+    bool prefetched = false;
+    bool finished = false;
+};
+
+inline constexpr std::uint64_t kForgetEvery = 4096;
+inline constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
+
+std::string_view role_name(Role role);
+
+// The quality of a guest's sync as reported: the estimator's, or fail when
+// it had to reject more than max_rejected_ratio of the messages.
+SyncQuality reported_quality(const SyncConfig& config, const Machine& guest);
+
+// sync_observe.cpp
+Machine& machine_of(SyncIterator& it, const bt_stream* stream);
+bool pull(SyncIterator& it, Input& input);
+bool needs_more(const SyncIterator& it, const Input& input);
+void prefetch(SyncIterator& it);
+
+// sync_emit.cpp
+std::int64_t head_key(SyncIterator& it, Input& input);
+const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key);
+
+// sync_report.cpp: prints the summary, writes the statistics and returns
+// the problems that make the output untrustworthy (empty when none).
+std::vector<std::string> finish(SyncIterator& it);
+
+}  // namespace vmtrace::plugin::syncfilter
