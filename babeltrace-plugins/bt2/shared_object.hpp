@@ -3,14 +3,37 @@
 
 #include <babeltrace2/babeltrace.h>
 
+#include <type_traits>
 #include <utility>
 
 namespace vmtrace::bt2 {
 
+// A borrowed reference to a `T`: no reference counting, valid while some
+// owner (a Shared<T>, or a parent object that holds it) lives.  Const-ness
+// is part of `T`: a Borrowed<bt_event_class> converts to a
+// Borrowed<const bt_event_class>, never the reverse.  Being a type of its
+// own, a borrowed reference cannot be mistaken for one that must be put.
+template <typename T>
+class Borrowed {
+public:
+    Borrowed() = default;
+    explicit Borrowed(T* object) : object_(object) {}
+    template <typename U>
+    requires(!std::is_same_v<U, T> && std::is_convertible_v<U*, T*>) Borrowed(Borrowed<U> other)
+        : object_(other.get()) {}  // NOLINT: implicit, like T* -> const T*
+
+    [[nodiscard]] T* get() const { return object_; }
+    explicit operator bool() const { return object_ != nullptr; }
+    bool operator==(const Borrowed&) const = default;
+
+private:
+    T* object_ = nullptr;
+};
+
 // Owns exactly one babeltrace2 reference to a `T`.  Component code holds
-// its objects through these so that no path, the error ones included,
-// leaks or double-puts a reference.  A plain `T*` next to one of these is a
-// borrowed reference: valid while the owner lives.
+// every object it creates through one of these from the moment it exists,
+// so that no path, the error ones included, leaks or double-puts a
+// reference.  Borrowed references are Borrowed<T>.
 template <typename T, auto GetRef, auto PutRef>
 class Shared {
 public:
@@ -51,6 +74,7 @@ public:
     [[nodiscard]] T* release() { return std::exchange(object_, nullptr); }
 
     [[nodiscard]] T* get() const { return object_; }
+    [[nodiscard]] Borrowed<T> borrow() const { return Borrowed<T>(object_); }
     explicit operator bool() const { return object_ != nullptr; }
 
 private:

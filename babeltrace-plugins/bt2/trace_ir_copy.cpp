@@ -18,14 +18,14 @@ TraceIrCopier::TraceIrCopier(bt_self_component* self, ClockMaker clock_maker,
                              std::vector<std::pair<std::string, std::string>> extra_environment)
     : self_(self), clock_maker_(std::move(clock_maker)), extra_environment_(std::move(extra_environment)) {}
 
-bt_trace_class* TraceIrCopier::trace_class(const bt_trace_class* in) {
+bt2::Borrowed<bt_trace_class> TraceIrCopier::trace_class(const bt_trace_class* in) {
     auto it = trace_classes_.find(in);
     if (it != trace_classes_.end()) {
-        return it->second.get();
+        return it->second.borrow();
     }
     auto out = bt2::TraceClassRef::adopt(bt2::check(bt_trace_class_create(self_), "trace class"));
     bt_trace_class_set_assigns_automatic_stream_class_id(out.get(), BT_FALSE);
-    return trace_classes_.emplace(in, std::move(out)).first->second.get();
+    return trace_classes_.emplace(in, std::move(out)).first->second.borrow();
 }
 
 bt_field_class* TraceIrCopier::resolve(const bt_field_path* path, StreamClassMap& map, const bt_stream_class* in_sc,
@@ -71,28 +71,31 @@ bt_field_class* TraceIrCopier::resolve(const bt_field_path* path, StreamClassMap
     if (it == map.field_classes.end()) {
         throw bt2::Error("cannot resolve a length or selector field path of an upstream field class");
     }
-    return it->second;
+    return it->second.get();
 }
 
 bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_trace_class* tc, StreamClassMap& map,
                                                    const bt_stream_class* in_sc, const bt_event_class* in_ec) {
-    bt_field_class* out = nullptr;
+    // Owned from its creation: an exception thrown while its members are
+    // copied puts it.
+    bt2::FieldClassRef out;
     const bt_field_class_type type = bt_field_class_get_type(in);
     if (type == BT_FIELD_CLASS_TYPE_BOOL) {
-        out = bt_field_class_bool_create(tc);
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_bool_create(tc), "field class"));
     } else if (type == BT_FIELD_CLASS_TYPE_BIT_ARRAY) {
-        out = bt_field_class_bit_array_create(tc, bt_field_class_bit_array_get_length(in));
+        out = bt2::FieldClassRef::adopt(
+            bt2::check(bt_field_class_bit_array_create(tc, bt_field_class_bit_array_get_length(in)), "field class"));
     } else if (is(in, BT_FIELD_CLASS_TYPE_INTEGER)) {
         const bool is_signed = is(in, BT_FIELD_CLASS_TYPE_SIGNED_INTEGER);
         if (is(in, BT_FIELD_CLASS_TYPE_ENUMERATION)) {
-            out = is_signed ? bt_field_class_enumeration_signed_create(tc)
-                            : bt_field_class_enumeration_unsigned_create(tc);
-            bt2::check(out, "enumeration field class");
+            out = bt2::FieldClassRef::adopt(bt2::check(is_signed ? bt_field_class_enumeration_signed_create(tc)
+                                                                 : bt_field_class_enumeration_unsigned_create(tc),
+                                                       "field class"));
             for (std::uint64_t i = 0; i < bt_field_class_enumeration_get_mapping_count(in); ++i) {
                 if (is_signed) {
                     const auto* m = bt_field_class_enumeration_signed_borrow_mapping_by_index_const(in, i);
                     bt2::check_status(bt_field_class_enumeration_signed_add_mapping(
-                                          out,
+                                          out.get(),
                                           bt_field_class_enumeration_mapping_get_label(
                                               bt_field_class_enumeration_signed_mapping_as_mapping_const(m)),
                                           bt_field_class_enumeration_signed_mapping_borrow_ranges_const(m)),
@@ -100,7 +103,7 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
                 } else {
                     const auto* m = bt_field_class_enumeration_unsigned_borrow_mapping_by_index_const(in, i);
                     bt2::check_status(bt_field_class_enumeration_unsigned_add_mapping(
-                                          out,
+                                          out.get(),
                                           bt_field_class_enumeration_mapping_get_label(
                                               bt_field_class_enumeration_unsigned_mapping_as_mapping_const(m)),
                                           bt_field_class_enumeration_unsigned_mapping_borrow_ranges_const(m)),
@@ -108,61 +111,73 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
                 }
             }
         } else {
-            out = is_signed ? bt_field_class_integer_signed_create(tc) : bt_field_class_integer_unsigned_create(tc);
-            bt2::check(out, "integer field class");
+            out = bt2::FieldClassRef::adopt(bt2::check(
+                is_signed ? bt_field_class_integer_signed_create(tc) : bt_field_class_integer_unsigned_create(tc),
+                "field class"));
         }
-        bt_field_class_integer_set_field_value_range(out, bt_field_class_integer_get_field_value_range(in));
-        bt_field_class_integer_set_preferred_display_base(out, bt_field_class_integer_get_preferred_display_base(in));
+        bt_field_class_integer_set_field_value_range(out.get(), bt_field_class_integer_get_field_value_range(in));
+        bt_field_class_integer_set_preferred_display_base(out.get(),
+                                                          bt_field_class_integer_get_preferred_display_base(in));
     } else if (type == BT_FIELD_CLASS_TYPE_SINGLE_PRECISION_REAL) {
-        out = bt_field_class_real_single_precision_create(tc);
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_real_single_precision_create(tc), "field class"));
     } else if (type == BT_FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL) {
-        out = bt_field_class_real_double_precision_create(tc);
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_real_double_precision_create(tc), "field class"));
     } else if (type == BT_FIELD_CLASS_TYPE_STRING) {
-        out = bt_field_class_string_create(tc);
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_string_create(tc), "field class"));
     } else if (type == BT_FIELD_CLASS_TYPE_STRUCTURE) {
-        out = bt2::check(bt_field_class_structure_create(tc), "structure field class");
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "structure field class"));
         // Register before the members so their paths can resolve into it.
-        map.field_classes[in] = out;
+        map.field_classes[in] = out.borrow();
         for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(in); ++i) {
             const auto* member = bt_field_class_structure_borrow_member_by_index_const(in, i);
             auto member_fc = copy_field_class(bt_field_class_structure_member_borrow_field_class_const(member), tc, map,
                                               in_sc, in_ec);
             bt2::check_status(bt_field_class_structure_append_member(
-                                  out, bt_field_class_structure_member_get_name(member), member_fc.get()),
+                                  out.get(), bt_field_class_structure_member_get_name(member), member_fc.get()),
                               "append structure member");
         }
     } else if (is(in, BT_FIELD_CLASS_TYPE_ARRAY)) {
         auto element =
             copy_field_class(bt_field_class_array_borrow_element_field_class_const(in), tc, map, in_sc, in_ec);
         if (type == BT_FIELD_CLASS_TYPE_STATIC_ARRAY) {
-            out = bt_field_class_array_static_create(tc, element.get(), bt_field_class_array_static_get_length(in));
+            out = bt2::FieldClassRef::adopt(bt2::check(
+                bt_field_class_array_static_create(tc, element.get(), bt_field_class_array_static_get_length(in)),
+                "field class"));
         } else if (type == BT_FIELD_CLASS_TYPE_DYNAMIC_ARRAY_WITH_LENGTH_FIELD) {
             bt_field_class* length = resolve(
                 bt_field_class_array_dynamic_with_length_field_borrow_length_field_path_const(in), map, in_sc, in_ec);
-            out = bt_field_class_array_dynamic_create(tc, element.get(), length);
+            out = bt2::FieldClassRef::adopt(
+                bt2::check(bt_field_class_array_dynamic_create(tc, element.get(), length), "field class"));
         } else {
-            out = bt_field_class_array_dynamic_create(tc, element.get(), nullptr);
+            out = bt2::FieldClassRef::adopt(
+                bt2::check(bt_field_class_array_dynamic_create(tc, element.get(), nullptr), "field class"));
         }
     } else if (is(in, BT_FIELD_CLASS_TYPE_OPTION)) {
         auto content = copy_field_class(bt_field_class_option_borrow_field_class_const(in), tc, map, in_sc, in_ec);
         if (type == BT_FIELD_CLASS_TYPE_OPTION_WITHOUT_SELECTOR_FIELD) {
-            out = bt_field_class_option_without_selector_create(tc, content.get());
+            out = bt2::FieldClassRef::adopt(
+                bt2::check(bt_field_class_option_without_selector_create(tc, content.get()), "field class"));
         } else {
             bt_field_class* selector = resolve(
                 bt_field_class_option_with_selector_field_borrow_selector_field_path_const(in), map, in_sc, in_ec);
             if (type == BT_FIELD_CLASS_TYPE_OPTION_WITH_BOOL_SELECTOR_FIELD) {
-                out = bt2::check(bt_field_class_option_with_selector_field_bool_create(tc, content.get(), selector),
-                                 "option field class");
+                out = bt2::FieldClassRef::adopt(bt2::check(
+                    bt_field_class_option_with_selector_field_bool_create(tc, content.get(), selector),
+                    "option field class"));
                 bt_field_class_option_with_selector_field_bool_set_selector_is_reversed(
-                    out, bt_field_class_option_with_selector_field_bool_selector_is_reversed(in));
+                    out.get(), bt_field_class_option_with_selector_field_bool_selector_is_reversed(in));
             } else if (type == BT_FIELD_CLASS_TYPE_OPTION_WITH_UNSIGNED_INTEGER_SELECTOR_FIELD) {
-                out = bt_field_class_option_with_selector_field_integer_unsigned_create(
-                    tc, content.get(), selector,
-                    bt_field_class_option_with_selector_field_integer_unsigned_borrow_selector_ranges_const(in));
+                out = bt2::FieldClassRef::adopt(bt2::check(
+                    bt_field_class_option_with_selector_field_integer_unsigned_create(
+                        tc, content.get(), selector,
+                        bt_field_class_option_with_selector_field_integer_unsigned_borrow_selector_ranges_const(in)),
+                    "field class"));
             } else {
-                out = bt_field_class_option_with_selector_field_integer_signed_create(
-                    tc, content.get(), selector,
-                    bt_field_class_option_with_selector_field_integer_signed_borrow_selector_ranges_const(in));
+                out = bt2::FieldClassRef::adopt(bt2::check(
+                    bt_field_class_option_with_selector_field_integer_signed_create(
+                        tc, content.get(), selector,
+                        bt_field_class_option_with_selector_field_integer_signed_borrow_selector_ranges_const(in)),
+                    "field class"));
             }
         }
     } else if (is(in, BT_FIELD_CLASS_TYPE_VARIANT)) {
@@ -171,22 +186,23 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
             selector = resolve(bt_field_class_variant_with_selector_field_borrow_selector_field_path_const(in), map,
                                in_sc, in_ec);
         }
-        out = bt2::check(bt_field_class_variant_create(tc, selector), "variant field class");
-        map.field_classes[in] = out;
+        out = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_variant_create(tc, selector), "variant field class"));
+        map.field_classes[in] = out.borrow();
         for (std::uint64_t i = 0; i < bt_field_class_variant_get_option_count(in); ++i) {
             const auto* option = bt_field_class_variant_borrow_option_by_index_const(in, i);
             auto option_fc =
                 copy_field_class(bt_field_class_variant_option_borrow_field_class_const(option), tc, map, in_sc, in_ec);
             const char* name = bt_field_class_variant_option_get_name(option);
             if (type == BT_FIELD_CLASS_TYPE_VARIANT_WITHOUT_SELECTOR_FIELD) {
-                bt2::check_status(bt_field_class_variant_without_selector_append_option(out, name, option_fc.get()),
-                                  "append variant option");
+                bt2::check_status(
+                    bt_field_class_variant_without_selector_append_option(out.get(), name, option_fc.get()),
+                    "append variant option");
             } else if (type == BT_FIELD_CLASS_TYPE_VARIANT_WITH_UNSIGNED_INTEGER_SELECTOR_FIELD) {
                 const auto* with =
                     bt_field_class_variant_with_selector_field_integer_unsigned_borrow_option_by_index_const(in, i);
                 bt2::check_status(
                     bt_field_class_variant_with_selector_field_integer_unsigned_append_option(
-                        out, name, option_fc.get(),
+                        out.get(), name, option_fc.get(),
                         bt_field_class_variant_with_selector_field_integer_unsigned_option_borrow_ranges_const(with)),
                     "append variant option");
             } else {
@@ -194,17 +210,17 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
                     bt_field_class_variant_with_selector_field_integer_signed_borrow_option_by_index_const(in, i);
                 bt2::check_status(
                     bt_field_class_variant_with_selector_field_integer_signed_append_option(
-                        out, name, option_fc.get(),
+                        out.get(), name, option_fc.get(),
                         bt_field_class_variant_with_selector_field_integer_signed_option_borrow_ranges_const(with)),
                     "append variant option");
             }
         }
     }
-    if (out == nullptr) {
+    if (!out) {
         throw bt2::CallError(fmt::format("cannot copy a field class of type {:#x}", static_cast<std::uint64_t>(type)));
     }
-    map.field_classes[in] = out;
-    return bt2::FieldClassRef::adopt(out);
+    map.field_classes[in] = out.borrow();
+    return out;
 }
 
 TraceIrCopier::StreamClassMap& TraceIrCopier::stream_class(const bt_stream_class* in) {
@@ -212,50 +228,53 @@ TraceIrCopier::StreamClassMap& TraceIrCopier::stream_class(const bt_stream_class
     if (it != stream_classes_.end()) {
         return it->second;
     }
-    bt_trace_class* tc = trace_class(bt_stream_class_borrow_trace_class_const(in));
+    bt_trace_class* tc = trace_class(bt_stream_class_borrow_trace_class_const(in)).get();
     StreamClassMap map;
-    map.out = bt2::check(bt_stream_class_create_with_id(tc, bt_stream_class_get_id(in)), "stream class");
+    map.out = bt2::StreamClassRef::adopt(
+        bt2::check(bt_stream_class_create_with_id(tc, bt_stream_class_get_id(in)), "stream class"));
+    bt_stream_class* out_sc = map.out.get();
     if (const char* name = bt_stream_class_get_name(in)) {
-        bt2::check_status(bt_stream_class_set_name(map.out, name), "set stream class name");
+        bt2::check_status(bt_stream_class_set_name(out_sc, name), "set stream class name");
     }
     if (const bt_clock_class* in_cc = bt_stream_class_borrow_default_clock_class_const(in)) {
         auto cc = clock_classes_.find(in_cc);
         if (cc == clock_classes_.end()) {
             cc = clock_classes_.emplace(in_cc, clock_maker_(in_cc)).first;
         }
-        bt2::check_status(bt_stream_class_set_default_clock_class(map.out, cc->second.get()),
-                          "set default clock class");
+        bt2::check_status(bt_stream_class_set_default_clock_class(out_sc, cc->second.get()), "set default clock class");
     }
-    bt_stream_class_set_supports_packets(map.out, bt_stream_class_supports_packets(in),
+    bt_stream_class_set_supports_packets(out_sc, bt_stream_class_supports_packets(in),
                                          bt_stream_class_packets_have_beginning_default_clock_snapshot(in),
                                          bt_stream_class_packets_have_end_default_clock_snapshot(in));
-    bt_stream_class_set_supports_discarded_events(map.out, bt_stream_class_supports_discarded_events(in),
+    bt_stream_class_set_supports_discarded_events(out_sc, bt_stream_class_supports_discarded_events(in),
                                                   bt_stream_class_discarded_events_have_default_clock_snapshots(in));
-    bt_stream_class_set_supports_discarded_packets(map.out, bt_stream_class_supports_discarded_packets(in),
+    bt_stream_class_set_supports_discarded_packets(out_sc, bt_stream_class_supports_discarded_packets(in),
                                                    bt_stream_class_discarded_packets_have_default_clock_snapshots(in));
-    bt_stream_class_set_assigns_automatic_event_class_id(map.out, BT_FALSE);
-    bt_stream_class_set_assigns_automatic_stream_id(map.out, BT_FALSE);
+    bt_stream_class_set_assigns_automatic_event_class_id(out_sc, BT_FALSE);
+    bt_stream_class_set_assigns_automatic_stream_id(out_sc, BT_FALSE);
     if (const bt_field_class* fc = bt_stream_class_borrow_packet_context_field_class_const(in)) {
         auto out = copy_field_class(fc, tc, map, in, nullptr);
-        bt2::check_status(bt_stream_class_set_packet_context_field_class(map.out, out.get()), "set packet context");
+        bt2::check_status(bt_stream_class_set_packet_context_field_class(out_sc, out.get()), "set packet context");
     }
     if (const bt_field_class* fc = bt_stream_class_borrow_event_common_context_field_class_const(in)) {
         auto out = copy_field_class(fc, tc, map, in, nullptr);
-        bt2::check_status(bt_stream_class_set_event_common_context_field_class(map.out, out.get()),
+        bt2::check_status(bt_stream_class_set_event_common_context_field_class(out_sc, out.get()),
                           "set event common context");
     }
     return stream_classes_.emplace(in, std::move(map)).first->second;
 }
 
-bt_event_class* TraceIrCopier::event_class(const bt_event_class* in) {
+bt2::Borrowed<bt_event_class> TraceIrCopier::event_class(const bt_event_class* in) {
     const bt_stream_class* in_sc = bt_event_class_borrow_stream_class_const(in);
     StreamClassMap& map = stream_class(in_sc);
     auto it = map.event_classes.find(in);
     if (it != map.event_classes.end()) {
-        return it->second;
+        return it->second.borrow();
     }
-    bt_trace_class* tc = bt_stream_class_borrow_trace_class(map.out);
-    bt_event_class* out = bt2::check(bt_event_class_create_with_id(map.out, bt_event_class_get_id(in)), "event class");
+    bt_trace_class* tc = bt_stream_class_borrow_trace_class(map.out.get());
+    auto owned = bt2::EventClassRef::adopt(
+        bt2::check(bt_event_class_create_with_id(map.out.get(), bt_event_class_get_id(in)), "event class"));
+    bt_event_class* out = owned.get();
     if (const char* name = bt_event_class_get_name(in)) {
         bt2::check_status(bt_event_class_set_name(out, name), "set event class name");
     }
@@ -274,16 +293,16 @@ bt_event_class* TraceIrCopier::event_class(const bt_event_class* in) {
         auto copy = copy_field_class(fc, tc, map, in_sc, in);
         bt2::check_status(bt_event_class_set_payload_field_class(out, copy.get()), "set payload");
     }
-    map.event_classes.emplace(in, out);
-    return out;
+    return map.event_classes.emplace(in, std::move(owned)).first->second.borrow();
 }
 
-bt_trace* TraceIrCopier::trace(const bt_trace* in) {
+bt2::Borrowed<bt_trace> TraceIrCopier::trace(const bt_trace* in) {
     auto it = traces_.find(in);
     if (it != traces_.end()) {
-        return it->second.get();
+        return it->second.borrow();
     }
-    auto out = bt2::TraceRef::adopt(bt2::check(bt_trace_create(trace_class(bt_trace_borrow_class_const(in))), "trace"));
+    auto out =
+        bt2::TraceRef::adopt(bt2::check(bt_trace_create(trace_class(bt_trace_borrow_class_const(in)).get()), "trace"));
     if (const char* name = bt_trace_get_name(in)) {
         bt2::check_status(bt_trace_set_name(out.get(), name), "set trace name");
     }
@@ -307,34 +326,35 @@ bt_trace* TraceIrCopier::trace(const bt_trace* in) {
         bt2::check_status(bt_trace_set_environment_entry_string(out.get(), name.c_str(), value.c_str()),
                           "set environment entry");
     }
-    return traces_.emplace(in, std::move(out)).first->second.get();
+    return traces_.emplace(in, std::move(out)).first->second.borrow();
 }
 
-bt_stream* TraceIrCopier::stream(const bt_stream* in) {
+bt2::Borrowed<bt_stream> TraceIrCopier::stream(const bt_stream* in) {
     auto it = streams_.find(in);
     if (it != streams_.end()) {
-        return it->second.get();
+        return it->second.borrow();
     }
     StreamClassMap& map = stream_class(bt_stream_borrow_class_const(in));
-    bt_trace* out_trace = trace(bt_stream_borrow_trace_const(in));
-    auto out =
-        bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(map.out, out_trace, bt_stream_get_id(in)), "stream"));
+    bt_trace* out_trace = trace(bt_stream_borrow_trace_const(in)).get();
+    auto out = bt2::StreamRef::adopt(
+        bt2::check(bt_stream_create_with_id(map.out.get(), out_trace, bt_stream_get_id(in)), "stream"));
     if (const char* name = bt_stream_get_name(in)) {
         bt2::check_status(bt_stream_set_name(out.get(), name), "set stream name");
     }
-    return streams_.emplace(in, std::move(out)).first->second.get();
+    return streams_.emplace(in, std::move(out)).first->second.borrow();
 }
 
-bt_packet* TraceIrCopier::packet(const bt_packet* in) {
+bt2::Borrowed<bt_packet> TraceIrCopier::packet(const bt_packet* in) {
     auto it = packets_.find(in);
     if (it != packets_.end()) {
-        return it->second.get();
+        return it->second.borrow();
     }
-    auto out = bt2::PacketRef::adopt(bt2::check(bt_packet_create(stream(bt_packet_borrow_stream_const(in))), "packet"));
+    auto out =
+        bt2::PacketRef::adopt(bt2::check(bt_packet_create(stream(bt_packet_borrow_stream_const(in)).get()), "packet"));
     if (const bt_field* context = bt_packet_borrow_context_field_const(in)) {
         copy_field(context, bt_packet_borrow_context_field(out.get()));
     }
-    return packets_.emplace(in, std::move(out)).first->second.get();
+    return packets_.emplace(in, std::move(out)).first->second.borrow();
 }
 
 void TraceIrCopier::forget_packet(const bt_packet* in) {

@@ -29,13 +29,16 @@ public:
     TraceIrCopier(bt_self_component* self, ClockMaker clock_maker,
                   std::vector<std::pair<std::string, std::string>> extra_environment);
 
-    // The output stream that mirrors `in` (created on first call).
-    bt_stream* stream(const bt_stream* in);
-    // The output packet that mirrors `in`, with its context copied.
-    bt_packet* packet(const bt_packet* in);
+    // The output stream that mirrors `in` (created on first call); owned
+    // by the copier.
+    bt2::Borrowed<bt_stream> stream(const bt_stream* in);
+    // The output packet that mirrors `in`, with its context copied; owned
+    // by the copier until forget_packet().
+    bt2::Borrowed<bt_packet> packet(const bt_packet* in);
     // Drops the mapping of a packet that ended.
     void forget_packet(const bt_packet* in);
-    bt_event_class* event_class(const bt_event_class* in);
+    // The output event class that mirrors `in`; owned by the copier.
+    bt2::Borrowed<bt_event_class> event_class(const bt_event_class* in);
 
     // Copies every field of `in` into `out` (same class layout).
     static void copy_event_fields(const bt_event* in, bt_event* out);
@@ -43,14 +46,17 @@ public:
 
 private:
     struct StreamClassMap {
-        bt_stream_class* out = nullptr;  // owned by its trace class
-        std::unordered_map<const bt_field_class*, bt_field_class*> field_classes;
-        std::unordered_map<const bt_event_class*, bt_event_class*> event_classes;
+        bt2::StreamClassRef out;
+        // Each copy is owned by the class that holds it (a structure, an
+        // event class, the stream class): borrowed here to resolve length
+        // and selector paths.
+        std::unordered_map<const bt_field_class*, bt2::Borrowed<bt_field_class>> field_classes;
+        std::unordered_map<const bt_event_class*, bt2::EventClassRef> event_classes;
     };
 
-    bt_trace_class* trace_class(const bt_trace_class* in);
+    bt2::Borrowed<bt_trace_class> trace_class(const bt_trace_class* in);
     StreamClassMap& stream_class(const bt_stream_class* in);
-    bt_trace* trace(const bt_trace* in);
+    bt2::Borrowed<bt_trace> trace(const bt_trace* in);
     bt2::FieldClassRef copy_field_class(const bt_field_class* in, bt_trace_class* out_tc, StreamClassMap& map,
                                         const bt_stream_class* in_sc, const bt_event_class* in_ec);
     bt_field_class* resolve(const bt_field_path* path, StreamClassMap& map, const bt_stream_class* in_sc,
@@ -59,6 +65,7 @@ private:
     bt_self_component* self_;
     ClockMaker clock_maker_;
     std::vector<std::pair<std::string, std::string>> extra_environment_;
+    // Declared before the maps of their children: destroyed after them.
     std::unordered_map<const bt_trace_class*, bt2::TraceClassRef> trace_classes_;
     std::unordered_map<const bt_stream_class*, StreamClassMap> stream_classes_;
     std::unordered_map<const bt_clock_class*, bt2::ClockClassRef> clock_classes_;

@@ -18,6 +18,7 @@
 #include "lib/scenario/ground_truth_writer.hpp"
 #include "lib/scenario/scenario_simulator.hpp"
 #include "plugin/entry_points.h"
+#include "schema/events.hpp"
 
 namespace vmtrace::plugin {
 namespace {
@@ -25,144 +26,76 @@ namespace {
 using scenario::EventType;
 using scenario::SimEvent;
 
-enum class FieldKind { u8, u32, u32_hex, u64, u64_hex, s32, s64, string };
-struct FieldSpec {
-    const char* name;
-    FieldKind kind;
-};
-struct EventSpec {
-    EventType type;
-    const char* name;
-    bool host;
-    std::vector<FieldSpec> fields;
-};
+// The schema event each simulated event type is written as.  Names,
+// field order, types and display bases all come from docs/events.json
+// (schema/events.hpp): a change there changes what the simulator writes,
+// and the static_asserts below break the build when fill_payload() no
+// longer matches.
+constexpr std::array<schema::EventId, scenario::kEventTypeCount> kSchemaEvent = [] {
+    std::array<schema::EventId, scenario::kEventTypeCount> ids{};
+    ids[static_cast<unsigned>(EventType::sched_switch)] = schema::sched_switch::event_id;
+    ids[static_cast<unsigned>(EventType::sched_migrate_task)] = schema::sched_migrate_task::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_entry)] = schema::kvm_x86_entry::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_exit)] = schema::kvm_x86_exit::event_id;
+    ids[static_cast<unsigned>(EventType::vmsync_gh_guest)] = schema::vmsync_gh_guest::event_id;
+    ids[static_cast<unsigned>(EventType::vmsync_hg_guest)] = schema::vmsync_hg_guest::event_id;
+    ids[static_cast<unsigned>(EventType::vmsync_gh_host)] = schema::vmsync_gh_host::event_id;
+    ids[static_cast<unsigned>(EventType::vmsync_hg_host)] = schema::vmsync_hg_host::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_pio)] = schema::kvm_x86_pio::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_mmio)] = schema::kvm_x86_mmio::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_msr)] = schema::kvm_x86_msr::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_inj_virq)] = schema::kvm_x86_inj_virq::event_id;
+    ids[static_cast<unsigned>(EventType::kvm_hypercall)] = schema::kvm_x86_hypercall::event_id;
+    return ids;
+}();
 
-// The simulator's events; docs/events.json is the reference and a test
-// compares the CTF metadata written from these with it.
-const std::vector<EventSpec>& event_specs() {
-    static const std::vector<EventSpec> specs = {
-        {EventType::sched_switch,
-         "sched_switch",
-         true,
-         {{"prev_comm", FieldKind::string},
-          {"prev_tid", FieldKind::s32},
-          {"prev_prio", FieldKind::s32},
-          {"prev_state", FieldKind::s64},
-          {"next_comm", FieldKind::string},
-          {"next_tid", FieldKind::s32},
-          {"next_prio", FieldKind::s32}}},
-        {EventType::sched_migrate_task,
-         "sched_migrate_task",
-         true,
-         {{"comm", FieldKind::string},
-          {"tid", FieldKind::s32},
-          {"prio", FieldKind::s32},
-          {"orig_cpu", FieldKind::s32},
-          {"dest_cpu", FieldKind::s32}}},
-        {EventType::kvm_entry, "kvm_x86_entry", true, {{"vcpu_id", FieldKind::u32}, {"rip", FieldKind::u64_hex}}},
-        {EventType::kvm_exit,
-         "kvm_x86_exit",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"exit_reason", FieldKind::u32},
-          {"guest_rip", FieldKind::u64_hex},
-          {"isa", FieldKind::u32},
-          {"info1", FieldKind::u64_hex},
-          {"info2", FieldKind::u64_hex},
-          {"intr_info", FieldKind::u32_hex},
-          {"error_code", FieldKind::u32_hex}}},
-        {EventType::vmsync_gh_guest,
-         "vmsync_gh_guest",
-         false,
-         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
-        {EventType::vmsync_hg_guest,
-         "vmsync_hg_guest",
-         false,
-         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}}},
-        {EventType::vmsync_gh_host,
-         "vmsync_gh_host",
-         true,
-         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
-        {EventType::vmsync_hg_host,
-         "vmsync_hg_host",
-         true,
-         {{"cnt", FieldKind::u32}, {"vm_uid", FieldKind::u64_hex}, {"vcpu_id", FieldKind::u32}}},
-        {EventType::kvm_pio,
-         "kvm_x86_pio",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"rw", FieldKind::u8},
-          {"port", FieldKind::u32_hex},
-          {"size", FieldKind::u8},
-          {"count", FieldKind::u32},
-          {"val", FieldKind::u64_hex}}},
-        {EventType::kvm_mmio,
-         "kvm_x86_mmio",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"type", FieldKind::u8},
-          {"len", FieldKind::u8},
-          {"gpa", FieldKind::u64_hex},
-          {"val", FieldKind::u64_hex}}},
-        {EventType::kvm_msr,
-         "kvm_x86_msr",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"write", FieldKind::u8},
-          {"index", FieldKind::u32_hex},
-          {"data", FieldKind::u64_hex},
-          {"exception", FieldKind::u8}}},
-        {EventType::kvm_inj_virq,
-         "kvm_x86_inj_virq",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"vector", FieldKind::u32},
-          {"soft", FieldKind::u8},
-          {"reinjected", FieldKind::u8}}},
-        {EventType::kvm_hypercall,
-         "kvm_x86_hypercall",
-         true,
-         {{"vcpu_id", FieldKind::u32},
-          {"nr", FieldKind::u64_hex},
-          {"a0", FieldKind::u64_hex},
-          {"a1", FieldKind::u64_hex},
-          {"a2", FieldKind::u64_hex},
-          {"a3", FieldKind::u64_hex}}},
-    };
-    return specs;
+constexpr bool scenario_emits_all() {
+    for (schema::EventId id : kSchemaEvent) {
+        if (!schema::event(id).by_scenario) {
+            return false;
+        }
+    }
+    unsigned listed = 0;
+    for (const schema::Event& e : schema::kEvents) {
+        listed += e.by_scenario ? 1 : 0;
+    }
+    return listed == scenario::kEventTypeCount;
 }
+static_assert(scenario_emits_all(), "docs/events.json's `scenario` emitters and the simulator's event types differ");
+
+// The kvm_x86_* handler events carry vcpu_id then SimEvent::args in order.
+constexpr bool vcpu_then_args(schema::EventId id) {
+    const schema::Event& e = schema::event(id);
+    return !e.fields.empty() && e.fields.size() <= 1 + std::size(SimEvent{}.args) && e.fields[0].name == "vcpu_id";
+}
+static_assert(vcpu_then_args(schema::EventId::kvm_x86_pio) && vcpu_then_args(schema::EventId::kvm_x86_mmio) &&
+              vcpu_then_args(schema::EventId::kvm_x86_msr) && vcpu_then_args(schema::EventId::kvm_x86_inj_virq) &&
+              vcpu_then_args(schema::EventId::kvm_x86_hypercall));
 
 bool is_vmsync(EventType type) {
     return type == EventType::vmsync_gh_guest || type == EventType::vmsync_hg_guest ||
            type == EventType::vmsync_gh_host || type == EventType::vmsync_hg_host;
 }
 
-bt_field_class* make_field_class(bt_trace_class* trace_class, FieldKind kind) {
-    switch (kind) {
-    case FieldKind::string:
-        return bt2::check(bt_field_class_string_create(trace_class), "string field class");
-    case FieldKind::s32:
-    case FieldKind::s64: {
-        bt_field_class* fc = bt2::check(bt_field_class_integer_signed_create(trace_class), "integer field class");
-        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::s32 ? 32 : 64);
-        return fc;
+bt2::FieldClassRef make_field_class(bt_trace_class* trace_class, schema::FieldType type, unsigned base) {
+    using schema::FieldType;
+    if (type == FieldType::string) {
+        return bt2::FieldClassRef::adopt(bt2::check(bt_field_class_string_create(trace_class), "string field class"));
     }
-    case FieldKind::u8:
-    case FieldKind::u32:
-    case FieldKind::u32_hex:
-    case FieldKind::u64:
-    case FieldKind::u64_hex: {
-        bt_field_class* fc = bt2::check(bt_field_class_integer_unsigned_create(trace_class), "integer field class");
-        const bool narrow = kind == FieldKind::u32 || kind == FieldKind::u32_hex;
-        bt_field_class_integer_set_field_value_range(fc, kind == FieldKind::u8 ? 8 : narrow ? 32 : 64);
-        if (kind == FieldKind::u64_hex || kind == FieldKind::u32_hex) {
-            bt_field_class_integer_set_preferred_display_base(
-                fc, BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
-        }
-        return fc;
+    const bool is_signed = type == FieldType::s32 || type == FieldType::s64;
+    auto fc = bt2::FieldClassRef::adopt(bt2::check(is_signed ? bt_field_class_integer_signed_create(trace_class)
+                                                             : bt_field_class_integer_unsigned_create(trace_class),
+                                                   "integer field class"));
+    const unsigned bits = type == FieldType::u8                              ? 8
+                          : type == FieldType::u16                           ? 16
+                          : type == FieldType::u32 || type == FieldType::s32 ? 32
+                                                                             : 64;
+    bt_field_class_integer_set_field_value_range(fc.get(), bits);
+    if (base == 16) {
+        bt_field_class_integer_set_preferred_display_base(fc.get(),
+                                                          BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
     }
-    }
-    throw bt2::Error("unknown field kind");
+    return fc;
 }
 
 // One simulated machine's metadata.
@@ -170,8 +103,8 @@ struct MachineMeta {
     std::string name;
     bt2::TraceClassRef trace_class;
     bt2::ClockClassRef clock_class;
-    bt_stream_class* stream_class = nullptr;                                 // owned by trace_class
-    std::array<bt_event_class*, scenario::kEventTypeCount> event_classes{};  // owned by stream_class
+    bt2::StreamClassRef stream_class;
+    std::array<bt2::EventClassRef, scenario::kEventTypeCount> event_classes;  // empty: not declared
     scenario::MachineClock clock;
     unsigned cpus = 0;
     std::array<std::uint8_t, 16> uuid{};
@@ -222,39 +155,42 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
     bt_clock_class_set_uuid(cc, meta.uuid.data());
 
     bt_trace_class* tc = meta.trace_class.get();
-    meta.stream_class = bt2::check(bt_stream_class_create_with_id(tc, 0), "stream class");
-    bt2::check_status(bt_stream_class_set_default_clock_class(meta.stream_class, cc), "set default clock class");
-    bt_stream_class_set_supports_packets(meta.stream_class, BT_TRUE, BT_TRUE, BT_TRUE);
-    bt_stream_class_set_assigns_automatic_stream_id(meta.stream_class, BT_FALSE);
+    meta.stream_class = bt2::StreamClassRef::adopt(bt2::check(bt_stream_class_create_with_id(tc, 0), "stream class"));
+    bt_stream_class* sc = meta.stream_class.get();
+    bt2::check_status(bt_stream_class_set_default_clock_class(sc, cc), "set default clock class");
+    bt_stream_class_set_supports_packets(sc, BT_TRUE, BT_TRUE, BT_TRUE);
+    bt_stream_class_set_assigns_automatic_stream_id(sc, BT_FALSE);
 
     bt2::FieldClassRef packet_context =
         bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "packet context"));
-    bt2::FieldClassRef cpu_id = bt2::FieldClassRef::adopt(make_field_class(tc, FieldKind::u32));
+    bt2::FieldClassRef cpu_id = make_field_class(tc, schema::FieldType::u32, 10);
     bt2::check_status(bt_field_class_structure_append_member(packet_context.get(), "cpu_id", cpu_id.get()),
                       "append cpu_id");
-    bt2::check_status(bt_stream_class_set_packet_context_field_class(meta.stream_class, packet_context.get()),
-                      "set packet context");
+    bt2::check_status(bt_stream_class_set_packet_context_field_class(sc, packet_context.get()), "set packet context");
 
     const scenario::ScenarioConfig& config = comp.config;
-    for (const EventSpec& spec : event_specs()) {
-        if (spec.host != host && spec.type != EventType::sched_switch && spec.type != EventType::sched_migrate_task) {
+    for (unsigned type = 0; type < scenario::kEventTypeCount; ++type) {
+        const schema::Event& spec = schema::event(kSchemaEvent[type]);
+        if (!(host ? spec.on_host : spec.on_guest)) {
             continue;
         }
         // An unloaded vmsync module declares no vmsync events.
-        if (is_vmsync(spec.type) && (host ? !config.host_sync_events : !config.guest_sync_events)) {
+        if (is_vmsync(static_cast<EventType>(type)) && (host ? !config.host_sync_events : !config.guest_sync_events)) {
             continue;
         }
-        bt_event_class* ec = bt2::check(bt_event_class_create(meta.stream_class), "event class");
-        bt2::check_status(bt_event_class_set_name(ec, spec.name), "set event class name");
+        auto ec = bt2::EventClassRef::adopt(bt2::check(bt_event_class_create(sc), "event class"));
+        const std::string name(spec.name);
+        bt2::check_status(bt_event_class_set_name(ec.get(), name.c_str()), "set event class name");
         bt2::FieldClassRef payload =
             bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "payload"));
-        for (const FieldSpec& field : spec.fields) {
-            bt2::FieldClassRef member = bt2::FieldClassRef::adopt(make_field_class(tc, field.kind));
-            bt2::check_status(bt_field_class_structure_append_member(payload.get(), field.name, member.get()),
+        for (const schema::Field& field : spec.fields) {
+            bt2::FieldClassRef member = make_field_class(tc, field.type, field.base);
+            const std::string member_name(field.name);
+            bt2::check_status(bt_field_class_structure_append_member(payload.get(), member_name.c_str(), member.get()),
                               "append payload member");
         }
-        bt2::check_status(bt_event_class_set_payload_field_class(ec, payload.get()), "set payload");
-        meta.event_classes[static_cast<unsigned>(spec.type)] = ec;
+        bt2::check_status(bt_event_class_set_payload_field_class(ec.get(), payload.get()), "set payload");
+        meta.event_classes[type] = std::move(ec);
     }
 }
 
@@ -269,55 +205,65 @@ void set_string(bt_field* payload, std::uint64_t index, const char* value) {
                       "set string field");
 }
 
-// Writes `e` into `payload`, in the member order of event_specs().
+// Writes `e` into `payload`, each value at its schema field's position.
 void fill_payload(bt_field* payload, const SimEvent& e) {
+    namespace ss = schema::sched_switch;
+    namespace sm = schema::sched_migrate_task;
+    namespace entry = schema::kvm_x86_entry;
+    namespace exit = schema::kvm_x86_exit;
     switch (e.type) {
     case EventType::sched_switch:
-        set_string(payload, 0, e.prev_comm);
-        set_signed(payload, 1, e.prev_tid);
-        set_signed(payload, 2, e.prev_prio);
-        set_signed(payload, 3, e.prev_state);
-        set_string(payload, 4, e.next_comm);
-        set_signed(payload, 5, e.next_tid);
-        set_signed(payload, 6, e.next_prio);
+        set_string(payload, ss::prev_comm.index, e.prev_comm);
+        set_signed(payload, ss::prev_tid.index, e.prev_tid);
+        set_signed(payload, ss::prev_prio.index, e.prev_prio);
+        set_signed(payload, ss::prev_state.index, e.prev_state);
+        set_string(payload, ss::next_comm.index, e.next_comm);
+        set_signed(payload, ss::next_tid.index, e.next_tid);
+        set_signed(payload, ss::next_prio.index, e.next_prio);
         return;
     case EventType::sched_migrate_task:
-        set_string(payload, 0, e.prev_comm);
-        set_signed(payload, 1, e.prev_tid);
-        set_signed(payload, 2, e.prev_prio);
-        set_signed(payload, 3, e.orig_cpu);
-        set_signed(payload, 4, e.dest_cpu);
+        set_string(payload, sm::comm.index, e.prev_comm);
+        set_signed(payload, sm::tid.index, e.prev_tid);
+        set_signed(payload, sm::prio.index, e.prev_prio);
+        set_signed(payload, sm::orig_cpu.index, e.orig_cpu);
+        set_signed(payload, sm::dest_cpu.index, e.dest_cpu);
         return;
     case EventType::kvm_entry:
-        set_unsigned(payload, 0, e.vcpu_id);
-        set_unsigned(payload, 1, e.rip);
+        set_unsigned(payload, entry::vcpu_id.index, e.vcpu_id);
+        set_unsigned(payload, entry::rip.index, e.rip);
         return;
     case EventType::kvm_exit:
-        set_unsigned(payload, 0, e.vcpu_id);
-        set_unsigned(payload, 1, e.exit_reason);
-        set_unsigned(payload, 2, e.rip);
-        set_unsigned(payload, 3, e.isa);
-        set_unsigned(payload, 4, e.info1);
-        set_unsigned(payload, 5, e.info2);
-        set_unsigned(payload, 6, e.intr_info);
-        set_unsigned(payload, 7, e.error_code);
+        set_unsigned(payload, exit::vcpu_id.index, e.vcpu_id);
+        set_unsigned(payload, exit::exit_reason.index, e.exit_reason);
+        set_unsigned(payload, exit::guest_rip.index, e.rip);
+        set_unsigned(payload, exit::isa.index, e.isa);
+        set_unsigned(payload, exit::info1.index, e.info1);
+        set_unsigned(payload, exit::info2.index, e.info2);
+        set_unsigned(payload, exit::intr_info.index, e.intr_info);
+        set_unsigned(payload, exit::error_code.index, e.error_code);
         return;
     case EventType::vmsync_gh_guest:
     case EventType::vmsync_hg_guest:
-        set_unsigned(payload, 0, e.cnt);
-        set_unsigned(payload, 1, e.vm_uid);
+        static_assert(schema::vmsync_gh_guest::cnt.index == schema::vmsync_hg_guest::cnt.index &&
+                      schema::vmsync_gh_guest::vm_uid.index == schema::vmsync_hg_guest::vm_uid.index);
+        set_unsigned(payload, schema::vmsync_gh_guest::cnt.index, e.cnt);
+        set_unsigned(payload, schema::vmsync_gh_guest::vm_uid.index, e.vm_uid);
         return;
     case EventType::vmsync_gh_host:
     case EventType::vmsync_hg_host:
-        set_unsigned(payload, 0, e.cnt);
-        set_unsigned(payload, 1, e.vm_uid);
-        set_unsigned(payload, 2, e.vcpu_id);
+        static_assert(schema::vmsync_gh_host::cnt.index == schema::vmsync_hg_host::cnt.index &&
+                      schema::vmsync_gh_host::vm_uid.index == schema::vmsync_hg_host::vm_uid.index &&
+                      schema::vmsync_gh_host::vcpu_id.index == schema::vmsync_hg_host::vcpu_id.index);
+        set_unsigned(payload, schema::vmsync_gh_host::cnt.index, e.cnt);
+        set_unsigned(payload, schema::vmsync_gh_host::vm_uid.index, e.vm_uid);
+        set_unsigned(payload, schema::vmsync_gh_host::vcpu_id.index, e.vcpu_id);
         return;
     case EventType::kvm_pio:
     case EventType::kvm_mmio:
     case EventType::kvm_msr:
     case EventType::kvm_inj_virq:
     case EventType::kvm_hypercall: {
+        // vcpu_id, then SimEvent::args in schema order (vcpu_then_args()).
         set_unsigned(payload, 0, e.vcpu_id);
         const std::uint64_t members = bt_field_class_structure_get_member_count(bt_field_borrow_class_const(payload));
         for (std::uint64_t i = 1; i < members; ++i) {
@@ -410,8 +356,8 @@ void create_trace(ScenarioIterator& it) {
     }
     env_integer("vmtrace_scenario_seed", static_cast<std::int64_t>(sim.config().seed));
     for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
-        it.meta.streams.push_back(
-            bt2::StreamRef::adopt(bt2::check(bt_stream_create_with_id(it.meta.stream_class, trace, cpu), "stream")));
+        it.meta.streams.push_back(bt2::StreamRef::adopt(
+            bt2::check(bt_stream_create_with_id(it.meta.stream_class.get(), trace, cpu), "stream")));
     }
 }
 
@@ -455,7 +401,7 @@ bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
         if (event.machine != it.machine) {
             continue;
         }
-        bt_event_class* ec = it.meta.event_classes[static_cast<unsigned>(event.type)];
+        bt_event_class* ec = it.meta.event_classes[static_cast<unsigned>(event.type)].get();
         if (ec == nullptr) {
             continue;  // an event class this machine does not record
         }

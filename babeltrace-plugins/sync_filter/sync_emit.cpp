@@ -123,14 +123,14 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
     switch (bt_message_get_type(msg)) {
     case BT_MESSAGE_TYPE_EVENT: {
         const bt_event* in = bt_message_event_borrow_event_const(msg);
-        bt_event_class* ec = copier.event_class(bt_event_borrow_class_const(in));
+        bt_event_class* ec = copier.event_class(bt_event_borrow_class_const(in)).get();
         bt_message* out = nullptr;
         if (const bt_packet* packet = bt_event_borrow_packet_const(in)) {
-            out =
-                bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet), value);
+            out = bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet).get(),
+                                                                                 value);
         } else {
             out = bt_message_event_create_with_default_clock_snapshot(
-                self, ec, copier.stream(bt_event_borrow_stream_const(in)), value);
+                self, ec, copier.stream(bt_event_borrow_stream_const(in)).get(), value);
         }
         bt2::check(out, "event message");
         TraceIrCopier::copy_event_fields(in, bt_message_event_borrow_event(out));
@@ -139,23 +139,24 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* in = bt_message_packet_beginning_borrow_packet_const(msg);
         return bt2::check(item.has_time ? bt_message_packet_beginning_create_with_default_clock_snapshot(
-                                              self, copier.packet(in), value)
-                                        : bt_message_packet_beginning_create(self, copier.packet(in)),
+                                              self, copier.packet(in).get(), value)
+                                        : bt_message_packet_beginning_create(self, copier.packet(in).get()),
                           "packet beginning message");
     }
     case BT_MESSAGE_TYPE_PACKET_END: {
         const bt_packet* in = bt_message_packet_end_borrow_packet_const(msg);
-        const bt_message* out = bt2::check(
-            item.has_time ? bt_message_packet_end_create_with_default_clock_snapshot(self, copier.packet(in), value)
-                          : bt_message_packet_end_create(self, copier.packet(in)),
-            "packet end message");
+        const bt_message* out = bt2::check(item.has_time ? bt_message_packet_end_create_with_default_clock_snapshot(
+                                                               self, copier.packet(in).get(), value)
+                                                         : bt_message_packet_end_create(self, copier.packet(in).get()),
+                                           "packet end message");
         copier.forget_packet(in);
         return out;
     }
     case BT_MESSAGE_TYPE_STREAM_BEGINNING: {
-        bt_message* out = bt2::check(bt_message_stream_beginning_create(
-                                         self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg))),
-                                     "stream beginning message");
+        bt_message* out =
+            bt2::check(bt_message_stream_beginning_create(
+                           self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg)).get()),
+                       "stream beginning message");
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_beginning_borrow_default_clock_snapshot_const(msg, &cs) ==
             BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
@@ -168,7 +169,7 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
     }
     case BT_MESSAGE_TYPE_STREAM_END: {
         bt_message* out = bt2::check(
-            bt_message_stream_end_create(self, copier.stream(bt_message_stream_end_borrow_stream_const(msg))),
+            bt_message_stream_end_create(self, copier.stream(bt_message_stream_end_borrow_stream_const(msg)).get()),
             "stream end message");
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_end_borrow_default_clock_snapshot_const(msg, &cs) ==
@@ -182,7 +183,7 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
         const bool events = bt_message_get_type(msg) == BT_MESSAGE_TYPE_DISCARDED_EVENTS;
         const bt_stream* in_stream = events ? bt_message_discarded_events_borrow_stream_const(msg)
                                             : bt_message_discarded_packets_borrow_stream_const(msg);
-        bt_stream* stream = copier.stream(in_stream);
+        bt_stream* stream = copier.stream(in_stream).get();
         bt_message* out = nullptr;
         if (item.has_time) {
             const bt_clock_snapshot* begin =
