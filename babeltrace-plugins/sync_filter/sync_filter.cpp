@@ -112,7 +112,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
 
 SyncConfig parse_config(const bt2::Params& params) {
     params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "progress",
-                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms"});
+                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms", "estimator"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
     if (window_ms < 0 || window_ms > 3'600'000) {
@@ -135,6 +135,15 @@ SyncConfig parse_config(const bt2::Params& params) {
         throw bt2::Error("filter.vmtrace.sync: parameter `max-buffered-messages` must be positive");
     }
     config.max_buffered = static_cast<std::uint64_t>(max_buffered);
+    if (const auto name = params.string("estimator")) {
+        config.estimator = clocksync::find_estimator_method(*name);
+        if (config.estimator == nullptr) {
+            throw bt2::Error(
+                fmt::format("filter.vmtrace.sync: parameter `estimator`: unknown clock estimator `{}` "
+                            "(known: {})",
+                            *name, clocksync::estimator_method_names()));
+        }
+    }
     config.host = params.string("host").value_or("");
     config.stats_path = params.string("stats").value_or("");
     config.quiet = params.boolean("quiet").value_or(false);

@@ -9,8 +9,6 @@
 #include <optional>
 
 #include "bt2/error.hpp"
-#include "lib/sync/convex_hull_estimator.hpp"
-
 #include "bt2/trace_ir_read.hpp"
 #include "sync_filter/sync_state.hpp"
 
@@ -155,7 +153,7 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
 static sync::VmPairing& pairing_of(SyncIterator& it, std::uint64_t vm_uid) {
     auto& slot = it.pairings[vm_uid];
     if (!slot) {
-        slot = std::make_unique<sync::VmPairing>(vm_uid, std::make_unique<clocksync::ConvexHullEstimator>());
+        slot = std::make_unique<sync::VmPairing>(vm_uid, it.component->config.estimator->create());
     }
     return *slot;
 }

@@ -6,8 +6,6 @@
 #include <cstdio>
 #include <fstream>
 
-#include "lib/sync/convex_hull_estimator.hpp"
-
 #include "sync_filter/sync_state.hpp"
 
 namespace vmtrace::plugin::syncfilter {
@@ -44,15 +42,16 @@ static nlohmann::json statistics(const SyncIterator& it) {
             j["quality"] = clocksync::to_string(reported_quality(config, *m));
             if (m->pairing != nullptr) {
                 const auto& pairing = *m->pairing;
-                const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
-                const auto& t = estimator.transform();
+                const clocksync::EstimatorReport report = pairing.estimator().report();
+                const auto& t = report.transform;
                 j["vm_uid"] = fmt::format("{:#x}", pairing.vm_uid());
-                j["method"] = estimator.method();
+                j["method"] = report.method;
                 j["matches"] = {{"guest_to_host", pairing.guest_to_host_matches()},
                                 {"host_to_guest", pairing.host_to_guest_matches()}};
                 j["sync_events"] = {{"guest", pairing.guest_events()}, {"host", pairing.host_events()}};
-                j["hull_sizes"] = {{"guest_to_host", estimator.upper_set_hull().size()},
-                                   {"host_to_guest", estimator.lower_set_hull().size()}};
+                for (const clocksync::EstimatorFigure& figure : report.figures) {
+                    j[figure.name] = {{"guest_to_host", figure.guest_to_host}, {"host_to_guest", figure.host_to_guest}};
+                }
                 j["transform"] = {{"x0_ns", t.x0},
                                   {"y0_ns", t.y0},
                                   {"slope_num", clocksync::to_string(t.slope_num)},
@@ -60,7 +59,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
                                   {"slope", t.slope()},
                                   {"drift_ppm", (t.slope() - 1.0) * 1e6},
                                   {"offset_ns", t.offset_at_reference()}};
-                j["accuracy_ns"] = estimator.max_bound();
+                j["accuracy_ns"] = report.accuracy_ns;
                 j["anomalies"] = {{"duplicate_cnt", pairing.anomalies().duplicate_cnt},
                                   {"out_of_order_cnt", pairing.anomalies().out_of_order_cnt},
                                   {"unmatched", pairing.anomalies().unmatched + pairing.pending()},
@@ -124,18 +123,22 @@ std::vector<std::string> finish(SyncIterator& it) {
             continue;
         }
         const auto& pairing = *m->pairing;
-        const auto& estimator = static_cast<const clocksync::ConvexHullEstimator&>(pairing.estimator());
-        const auto& t = estimator.transform();
+        const clocksync::EstimatorReport report = pairing.estimator().report();
+        const auto& t = report.transform;
+        std::string figures;
+        for (const clocksync::EstimatorFigure& figure : report.figures) {
+            figures +=
+                fmt::format(", {} {}+{} {}", figure.label, figure.guest_to_host, figure.host_to_guest, figure.unit);
+        }
         text += fmt::format(
-            "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched, "
-            "hull {}+{} points\n",
+            "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched ({}){}\n",
             m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
-            pairing.host_to_guest_matches(), estimator.upper_set_hull().size(), estimator.lower_set_hull().size());
+            pairing.host_to_guest_matches(), report.method, figures);
         if (m->mode == GuestMode::rewrite) {
             text += fmt::format(
                 "        host = guest + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
                 "+-{} ns)\n",
-                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6, estimator.max_bound(),
+                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6, report.accuracy_ns,
                 m->max_applied_bound_ns);
             text += fmt::format(
                 "        {} events synchronised; consistency: {} violations in {} checked events ({} "

@@ -18,6 +18,7 @@
 #include "bt2/progress_line.hpp"
 #include "bt2/shared_object.hpp"
 #include "bt2/trace_ir_copy.hpp"
+#include "lib/sync/estimator_registry.hpp"
 #include "lib/sync/guest_mode_tracker.hpp"
 #include "lib/sync/sync_quality.hpp"
 #include "lib/sync/vm_pairing.hpp"
@@ -41,6 +42,8 @@ struct SyncConfig {
     // of a guest whose tracing started late.
     std::int64_t prefetch_max_ns = 3'600'000'000'000;
     std::uint64_t max_buffered = 4'000'000;
+    // The clock estimator of every VM (parameter `estimator`).
+    const clocksync::EstimatorMethod* estimator = clocksync::find_estimator_method(clocksync::kDefaultEstimator);
     std::string host;
     std::string stats_path;
     bool quiet = false;

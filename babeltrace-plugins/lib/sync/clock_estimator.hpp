@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "linear_transform.hpp"
 #include "sync_quality.hpp"
@@ -15,6 +17,31 @@ namespace vmtrace::clocksync {
 // vmsync handshakes; later the exact one from KVM's TSC offset and scaling)
 // implements this interface so the sync filter stays the same.
 //
+// A count an estimator keeps per direction (the convex hull's vertices),
+// reported under `name` in the statistics and as "<label> G+H <unit>" in
+// the summary.
+struct EstimatorFigure {
+    std::string name;
+    std::string label;
+    std::string unit;
+    std::uint64_t guest_to_host = 0;
+    std::uint64_t host_to_guest = 0;
+};
+
+// What an estimator tells the report about its work.  Every method fills
+// the same struct, so the sync filter reports any method without knowing
+// which one it is.
+struct EstimatorReport {
+    std::string_view method;
+    SyncQuality quality = SyncQuality::absent;
+    LinearTransform transform;
+    // The largest error bound over the range the messages cover: the
+    // accuracy of the final transform; negative when no bound is known.
+    std::int64_t accuracy_ns = -1;
+    std::uint64_t rejected = 0;
+    std::vector<EstimatorFigure> figures;
+};
+
 // All times are nanoseconds from each clock's origin.
 class ClockEstimator {
 public:
@@ -46,6 +73,8 @@ public:
 
     // Changes whenever transform() changes, so callers can cache results.
     [[nodiscard]] virtual std::uint64_t generation() const = 0;
+
+    [[nodiscard]] virtual EstimatorReport report() const = 0;
 };
 
 }  // namespace vmtrace::clocksync

@@ -344,4 +344,15 @@ std::int64_t ConvexHullEstimator::max_bound() const {
     return worst;
 }
 
+EstimatorReport ConvexHullEstimator::report() const {
+    EstimatorReport report;
+    report.method = method();
+    report.quality = quality_;
+    report.transform = transform_;
+    report.accuracy_ns = max_bound();
+    report.rejected = rejected_;
+    report.figures.push_back({"hull_sizes", "hull", "points", above_hull_.size(), below_hull_.size()});
+    return report;
+}
+
 }  // namespace vmtrace::clocksync

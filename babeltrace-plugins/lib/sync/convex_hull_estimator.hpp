@@ -58,6 +58,7 @@ public:
     [[nodiscard]] const LinearTransform& transform() const override { return transform_; }
     [[nodiscard]] std::int64_t bound_at(std::int64_t guest_time) const override;
     [[nodiscard]] std::uint64_t generation() const override { return generation_; }
+    [[nodiscard]] EstimatorReport report() const override;
 
     // Lower hull of the guest->host points, by increasing x.
     [[nodiscard]] const std::vector<Point>& upper_set_hull() const { return above_hull_; }
