@@ -6,8 +6,12 @@
 // iterator buffers another machine's events.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <array>
 #include <deque>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -451,38 +455,69 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "ground-truth",
                            "ground-truth-intervals"});
     scenario::ScenarioConfig config;
-    auto non_negative = [&](std::string_view name, std::int64_t fallback) {
+    // An integer parameter in [0, max]; a value that would overflow once
+    // scaled to ns, or be cut by a narrower field, is refused by name
+    // rather than wrapped.
+    auto bounded = [&](std::string_view name, std::int64_t fallback, std::int64_t max) {
         const std::int64_t value = params.integer(name).value_or(fallback);
         if (value < 0) {
             throw bt2::Error(fmt::format("source.vmtrace.scenario: parameter `{}` must not be negative", name));
         }
+        if (value > max) {
+            throw bt2::Error(
+                fmt::format("source.vmtrace.scenario: parameter `{}` is {}, at most {}", name, value, max));
+        }
         return value;
     };
+    constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+    constexpr std::int64_t kMaxUnsigned = std::numeric_limits<unsigned>::max();
+    auto non_negative = [&](std::string_view name, std::int64_t fallback) { return bounded(name, fallback, kMaxInt); };
+    auto count = [&](std::string_view name, std::int64_t fallback) {
+        return static_cast<unsigned>(bounded(name, fallback, kMaxUnsigned));
+    };
+    // Scaled to ns: bounded so that the product fits.
+    auto scaled = [&](std::string_view name, std::int64_t fallback_ns, std::int64_t unit_ns) {
+        return bounded(name, fallback_ns / unit_ns, kMaxInt / unit_ns) * unit_ns;
+    };
     config.seed = static_cast<std::uint64_t>(non_negative("seed", 1));
-    config.guests = static_cast<unsigned>(non_negative("guests", config.guests));
-    config.vcpus_per_guest = static_cast<unsigned>(non_negative("vcpus", config.vcpus_per_guest));
-    config.host_cpus = static_cast<unsigned>(non_negative("host-cpus", 0));
-    config.duration_ns = non_negative("duration-ms", config.duration_ns / 1'000'000) * 1'000'000;
+    config.guests = count("guests", config.guests);
+    config.vcpus_per_guest = count("vcpus", config.vcpus_per_guest);
+    config.host_cpus = count("host-cpus", 0);
+    config.duration_ns = scaled("duration-ms", config.duration_ns, 1'000'000);
     config.max_guest_offset_s = params.real("max-guest-offset-s").value_or(config.max_guest_offset_s);
     config.max_drift_ppm = params.real("max-drift-ppm").value_or(config.max_drift_ppm);
     config.guest_offsets_s = params.real_list("guest-offsets-s");
     config.guest_drifts_ppm = params.real_list("guest-drifts-ppm");
-    config.sync_period_ns = non_negative("sync-period-us", config.sync_period_ns / 1'000) * 1'000;
+    config.sync_period_ns = scaled("sync-period-us", config.sync_period_ns, 1'000);
     config.latency_min_ns = non_negative("latency-min-ns", config.latency_min_ns);
     config.latency_mean_ns = non_negative("latency-mean-ns", config.latency_mean_ns);
     config.latency_max_ns = non_negative("latency-max-ns", config.latency_max_ns);
-    config.mean_guest_run_ns = non_negative("mean-guest-run-us", config.mean_guest_run_ns / 1'000) * 1'000;
-    config.mean_guest_switch_ns = non_negative("mean-guest-switch-us", config.mean_guest_switch_ns / 1'000) * 1'000;
+    config.mean_guest_run_ns = scaled("mean-guest-run-us", config.mean_guest_run_ns, 1'000);
+    config.mean_guest_switch_ns = scaled("mean-guest-switch-us", config.mean_guest_switch_ns, 1'000);
     config.preempt_probability = params.real("preempt-probability").value_or(config.preempt_probability);
     config.migrate_probability = params.real("migrate-probability").value_or(config.migrate_probability);
-    config.packet_events = static_cast<unsigned>(non_negative("packet-events", config.packet_events));
+    config.packet_events = count("packet-events", config.packet_events);
     config.host_sync_events = params.boolean("host-sync").value_or(true);
     config.guest_sync_events = params.boolean("guest-sync").value_or(true);
     config.host_receive_delay_ns = non_negative("host-receive-delay-ns", 0);
     config.cnt_corruption = scenario::parse_cnt_corruption(params.string("corrupt-cnt").value_or("none"));
-    config.cnt_corruption_every = static_cast<unsigned>(non_negative("corrupt-cnt-every", config.cnt_corruption_every));
+    config.cnt_corruption_every = count("corrupt-cnt-every", config.cnt_corruption_every);
     config.guest_clock_step_ns = non_negative("guest-clock-step-ns", 0);
     comp.ground_truth_path = params.string("ground-truth").value_or("");
+    if (!comp.ground_truth_path.empty()) {
+        // Its directory is made now, when an error can name the parameter;
+        // the file itself is written by the host port's first iterator.
+        std::error_code ec;
+        const std::filesystem::path dir = std::filesystem::absolute(comp.ground_truth_path, ec).parent_path();
+        if (!ec) {
+            std::filesystem::create_directories(dir, ec);
+        }
+        if (ec || ::access(dir.c_str(), W_OK) != 0) {
+            throw bt2::Error(fmt::format(
+                "source.vmtrace.scenario: parameter `ground-truth`: cannot write into the directory of `{}`",
+                comp.ground_truth_path));
+        }
+    }
     comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
     try {
         config.validate();

@@ -76,7 +76,12 @@ class ScenarioSourceTest(TempDirTestCase):
     def test_bad_parameters_are_refused_by_name(self):
         for bad, word in [(params(vcpus=0), "vcpus"), (params(gusts=2), "gusts"),
                           (params(corrupt_cnt="often"), "corrupt-cnt"), ("seed=\"x\"", "seed"),
-                          (params(guest_drifts_ppm=[1.0]), "guest-drifts-ppm")]:
+                          (params(guest_drifts_ppm=[1.0]), "guest-drifts-ppm"),
+                          # values that would wrap or overflow once converted
+                          (params(guests=4294967297), "guests"), (params(duration_ms=99999999999999), "duration-ms"),
+                          (params(guest_offsets_s=[1e300, 1.0]), "guest-offsets-s"),
+                          (params(max_drift_ppm=float("nan")), "max-drift-ppm"),
+                          (params(ground_truth="/etc/hostname/truth.json"), "ground-truth")]:
             with self.subTest(params=bad):
                 proc = babeltrace(["run", "-c", "sim:source.vmtrace.scenario", "-p", bad, "-c", "d:sink.utils.dummy",
                                    "--connect", "sim:d"], check=False)

@@ -8,6 +8,9 @@
 namespace vmtrace::scenario {
 namespace {
 
+constexpr double kMaxGuestOffsetS = 365.0 * 24 * 3600;
+constexpr std::int64_t kMaxDurationNs = 864'000'000LL * 1'000'000;
+
 void require(bool condition, std::string_view parameter, std::string_view rule) {
     if (!condition) {
         throw std::invalid_argument(fmt::format("parameter `{}`: {}", parameter, rule));
@@ -31,6 +34,13 @@ void ScenarioConfig::validate() const {
     for (double drift : guest_drifts_ppm) {
         require(drift > -1000 && drift < 1000, "guest-drifts-ppm", "each between -1000 and 1000");
     }
+    // A guest clock's offset must stay representable in ns, with its
+    // drift over the run: a year either way is far beyond any real boot.
+    for (double offset : guest_offsets_s) {
+        require(offset >= -kMaxGuestOffsetS && offset <= kMaxGuestOffsetS, "guest-offsets-s",
+                "each between -31536000 and 31536000 (a year)");
+    }
+    require(duration_ns <= kMaxDurationNs, "duration-ms", "at most 864000000 (10 days)");
     require(sync_period_ns >= 100'000, "sync-period-us", "at least 100 us");
     require(latency_min_ns >= 1'000, "latency-min-ns", "at least 1000 ns");
     require(latency_mean_ns >= 0, "latency-mean-ns", "must not be negative");
