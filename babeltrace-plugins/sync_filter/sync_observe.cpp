@@ -10,9 +10,18 @@
 
 #include "bt2/error.hpp"
 #include "bt2/trace_ir_read.hpp"
+#include "schema/events.hpp"
 #include "sync_filter/sync_state.hpp"
 
 namespace vmtrace::plugin::syncfilter {
+namespace ev = vmtrace::schema;
+
+// lttng-modules' names of KVM's entry and exit, recorded by hosts without
+// the vmtrace host module; not in docs/events.json, which names the
+// module's kvm_x86_* events.
+constexpr std::string_view kLttngKvmEntry = "kvm_entry";
+constexpr std::string_view kLttngKvmExit = "kvm_exit";
+
 std::string_view role_name(Role role) {
     switch (role) {
     case Role::host:
@@ -66,10 +75,11 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
     const SyncConfig& config = it.component->config;
     if (!config.host.empty()) {
         machine->role = machine->name == config.host ? Role::host : Role::guest;
-    } else if (declares_event(tc, {"vmsync_gh_host", "vmsync_hg_host", "kvm_x86_entry", "kvm_entry", "kvm_x86_exit",
-                                   "kvm_exit"})) {
+    } else if (declares_event(
+                   tc, {ev::vmsync_gh_host::event_name, ev::vmsync_hg_host::event_name, ev::kvm_x86_entry::event_name,
+                        kLttngKvmEntry, ev::kvm_x86_exit::event_name, kLttngKvmExit})) {
         machine->role = Role::host;
-    } else if (declares_event(tc, {"vmsync_gh_guest", "vmsync_hg_guest"})) {
+    } else if (declares_event(tc, {ev::vmsync_gh_guest::event_name, ev::vmsync_hg_guest::event_name})) {
         machine->role = Role::guest;
     }
     if (machine->role == Role::host) {
@@ -100,12 +110,16 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
     }
     EventInfo info;
     const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
-    static const std::pair<std::string_view, EventKind> kKinds[] = {
-        {"sched_switch", EventKind::sched_switch}, {"kvm_x86_entry", EventKind::kvm_entry},
-        {"kvm_entry", EventKind::kvm_entry},       {"kvm_x86_exit", EventKind::kvm_exit},
-        {"kvm_exit", EventKind::kvm_exit},         {"vmsync_gh_guest", EventKind::gh_guest},
-        {"vmsync_hg_guest", EventKind::hg_guest},  {"vmsync_gh_host", EventKind::gh_host},
-        {"vmsync_hg_host", EventKind::hg_host},
+    static constexpr std::pair<std::string_view, EventKind> kKinds[] = {
+        {ev::sched_switch::event_name, EventKind::sched_switch},
+        {ev::kvm_x86_entry::event_name, EventKind::kvm_entry},
+        {kLttngKvmEntry, EventKind::kvm_entry},
+        {ev::kvm_x86_exit::event_name, EventKind::kvm_exit},
+        {kLttngKvmExit, EventKind::kvm_exit},
+        {ev::vmsync_gh_guest::event_name, EventKind::gh_guest},
+        {ev::vmsync_hg_guest::event_name, EventKind::hg_guest},
+        {ev::vmsync_gh_host::event_name, EventKind::gh_host},
+        {ev::vmsync_hg_host::event_name, EventKind::hg_host},
     };
     for (const auto& [event_name, kind] : kKinds) {
         if (name == event_name) {
@@ -113,13 +127,15 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
         }
     }
     const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
-    auto member = [&](const char* field, std::uint64_t& index) {
+    // Found by name, not by the schema's position: lttng-modules' kvm
+    // events and older recordings order their fields differently.
+    auto member = [&](const ev::Field& field, std::uint64_t& index) {
         if (payload == nullptr) {
             return false;
         }
         for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(payload); ++i) {
             const auto* m = bt_field_class_structure_borrow_member_by_index_const(payload, i);
-            if (std::string_view(bt_field_class_structure_member_get_name(m)) == field &&
+            if (std::string_view(bt_field_class_structure_member_get_name(m)) == field.name &&
                 bt_field_class_type_is(
                     bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(m)),
                     BT_FIELD_CLASS_TYPE_INTEGER)) {
@@ -132,14 +148,18 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
     bool complete = true;
     switch (info.kind) {
     case EventKind::sched_switch:
-        complete = member("next_tid", info.next_tid);
+        complete = member(ev::sched_switch::next_tid, info.next_tid);
         break;
     case EventKind::gh_guest:
     case EventKind::hg_guest:
     case EventKind::gh_host:
     case EventKind::hg_host:
-        complete = member("cnt", info.cnt) && member("vm_uid", info.vm_uid);
-        info.has_vcpu_id = member("vcpu_id", info.vcpu_id);
+        // The four halves share cnt and vm_uid; the host's also vcpu_id.
+        static_assert(ev::vmsync_gh_guest::cnt.name == ev::vmsync_hg_host::cnt.name &&
+                      ev::vmsync_gh_guest::vm_uid.name == ev::vmsync_hg_host::vm_uid.name &&
+                      ev::vmsync_gh_host::vcpu_id.name == ev::vmsync_hg_host::vcpu_id.name);
+        complete = member(ev::vmsync_gh_host::cnt, info.cnt) && member(ev::vmsync_gh_host::vm_uid, info.vm_uid);
+        info.has_vcpu_id = member(ev::vmsync_gh_host::vcpu_id, info.vcpu_id);
         break;
     default:
         break;

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "schema/events.hpp"
+
 namespace vmtrace::sync {
 namespace {
 
@@ -10,16 +12,16 @@ constexpr std::size_t kRecentMatched = 4096;
 
 }  // namespace
 
-const char* event_name(SyncHalf half) {
+std::string_view event_name(SyncHalf half) {
     switch (half) {
     case SyncHalf::gh_guest:
-        return "vmsync_gh_guest";
+        return schema::vmsync_gh_guest::event_name;
     case SyncHalf::gh_host:
-        return "vmsync_gh_host";
+        return schema::vmsync_gh_host::event_name;
     case SyncHalf::hg_host:
-        return "vmsync_hg_host";
+        return schema::vmsync_hg_host::event_name;
     case SyncHalf::hg_guest:
-        return "vmsync_hg_guest";
+        return schema::vmsync_hg_guest::event_name;
     }
     return "?";
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "lib/sync/clock_estimator.hpp"
 
@@ -15,7 +16,7 @@ namespace vmtrace::sync {
 
 // The four halves of a vmsync handshake (docs/events.json).
 enum class SyncHalf : std::uint8_t { gh_guest, gh_host, hg_host, hg_guest };
-const char* event_name(SyncHalf half);
+std::string_view event_name(SyncHalf half);
 
 // Pairs the vmsync events of one VM by cnt and feeds the matched messages
 // to a clock estimator.  Halves wait in a bounded map until their partner
