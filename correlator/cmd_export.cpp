@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -21,6 +22,7 @@
 #include "cli_common.hpp"
 #include "pipeline.hpp"
 #include "sync_options.hpp"
+#include "vcpu_thread_pids.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -193,7 +195,72 @@ private:
     bool committed_ = false;
 };
 
-std::string readme(const std::vector<ExportedTrace>& traces, const std::string& host) {
+// The host's vCPU threads that have no process id in its trace, one line
+// per host trace; none when every vCPU thread has one.  Trace Compass's
+// Virtual Machine analysis (Incubator) ties the thread that records a
+// vmsync_gh_host to that vm_uid's guest, and the thread's process with it;
+// a vCPU thread whose process id the trace never gives counts as a process
+// of its own, so it is not grouped with its VM through its QEMU process,
+// only by the vmsync_gh_host events it records itself (docs/trace-compass.md).
+std::vector<std::string> threads_without_pid(const VcpuThreadPids& watch, const std::vector<ExportedTrace>& traces) {
+    std::map<std::uint64_t, std::string> guest_by_uid;
+    for (const ExportedTrace& t : traces) {
+        const auto uid = t.env.find("vmtrace_vm_uid");
+        char* end = nullptr;
+        const std::uint64_t value = uid != t.env.end() ? std::strtoull(uid->second.c_str(), &end, 16) : 0;
+        if (t.role == "guest" && end != nullptr && end != uid->second.c_str() && *end == '\0') {
+            guest_by_uid[value] = t.name;
+        }
+    }
+    std::vector<std::string> lines;
+    for (const VcpuThreadPids::Host& host : watch.hosts()) {
+        std::string listing;
+        std::size_t count = 0;
+        for (const VcpuThreadPids::Thread& thread : host.vcpu_threads) {
+            if (thread.has_pid) {
+                continue;
+            }
+            std::string vms;
+            for (const std::uint64_t uid : thread.vm_uids) {
+                const auto guest = guest_by_uid.find(uid);
+                vms += (vms.empty() ? "" : ", ") +
+                       (guest != guest_by_uid.end() ? guest->second : fmt::format("vm_uid {:#x}", uid));
+            }
+            listing += fmt::format("{}{} ({})", listing.empty() ? "" : ", ", thread.tid,
+                                   vms.empty() ? "no vmsync_gh_host: no VM at all" : vms);
+            ++count;
+        }
+        if (count != 0) {
+            lines.push_back(fmt::format("host `{}`: {} of its {} vCPU threads {} no process id in the trace: {}",
+                                        host.name, count, host.vcpu_threads.size(), count == 1 ? "has" : "have",
+                                        listing));
+        }
+    }
+    return lines;
+}
+
+// `text` in lines of at most `width` columns, broken at spaces.
+std::string wrapped(const std::string& text, std::size_t width) {
+    std::istringstream words(text);
+    std::string out;
+    std::string line;
+    std::string word;
+    while (words >> word) {
+        if (!line.empty() && line.size() + 1 + word.size() > width) {
+            out += line + '\n';
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    return out + line + '\n';
+}
+
+constexpr const char* kWithoutPidConsequence =
+    "no lttng_statedump_process_state or sched_process_fork event names them, so Trace Compass's Virtual Machine "
+    "analysis cannot group them with their VM's process, only by the vmsync_gh_host events each records itself";
+
+std::string readme(const std::vector<ExportedTrace>& traces, const std::string& host,
+                   const std::vector<std::string>& without_pid) {
     std::string text = fmt::format(
         "vmtrace export --trace-compass\n"
         "==============================\n\n"
@@ -206,22 +273,35 @@ std::string readme(const std::vector<ExportedTrace>& traces, const std::string& 
                             t.env.count("vmtrace_vm_uid") != 0 ? ", vm_uid " + t.env.at("vmtrace_vm_uid") : "");
     }
     text +=
-        "\nOpen them in Trace Compass as a Virtual Machine experiment:\n\n"
+        "\nOpen them in Trace Compass as a Virtual Machine experiment.  The Virtual\n"
+        "Machine analysis is not in stock Trace Compass (it moved to the Trace Compass\n"
+        "Incubator in 2019): install it once with Tools > Add-ons..., category\n"
+        "\"Virtualization\", \"Virtual Machine And Container Analysis (Incubator)\",\n"
+        "then restart Trace Compass.\n\n"
         "1. File > Open Trace..., or in the Project Explorer: Traces > Import...;\n"
         "   choose this directory as the root directory, select every directory above\n"
         "   (host and guests), trace type \"Common Trace Format : Linux Kernel Trace\"\n"
         "   (or let Trace Compass auto-detect it).\n"
         "2. Select all the imported traces, right-click > Open As Experiment... >\n"
-        "   Virtual Machine Experiment.\n"
+        "   Virtual Machine Experiment (incubator).\n"
         "3. Do not run \"Synchronize Traces\" on it: vmtrace already placed every guest\n"
         "   on the host's time base; the clocks' offsets already say so.\n"
-        "4. Under the experiment's Views: the Virtual Machine View (Virtual Machine\n"
-        "   analysis: each vCPU running, idle, in the hypervisor or preempted), and\n"
-        "   each trace's own kernel views (Control Flow, Resources, CPU Usage).\n\n"
+        "4. Under the experiment's Views: \"Virtual CPU (incubator)\" (analysis \"Virtual\n"
+        "   Resources Analysis (incubator)\": each guest's vCPUs, running guest code, in\n"
+        "   the hypervisor or preempted by the host, and the guest threads on them) and\n"
+        "   \"Virtual Resources (incubator)\" (analysis \"Fused Virtual Machine Analysis\n"
+        "   (incubator)\": host and guest CPUs together); each trace keeps its own\n"
+        "   kernel views (Control Flow, Resources, CPU Usage).\n\n"
         "Trace Compass tells the machines apart by their clock UUIDs (all distinct\n"
-        "here), recognises the host by its kvm_x86_entry/kvm_x86_exit events and each\n"
-        "guest by the vm_uid of its vmsync_*_guest events, which it pairs with the\n"
-        "host's vmsync_*_host events.  Details: docs/trace-compass.md in vmtrace.\n";
+        "here).  A trace with kvm_x86_entry/kvm_x86_exit or vmsync_gh_host events is a\n"
+        "host; a trace with vmsync_*_guest events is the guest of their vm_uid.  The\n"
+        "host thread that records vmsync_gh_host with that vm_uid belongs to that guest,\n"
+        "and so does its process (its process id, from lttng_statedump_process_state or\n"
+        "sched_process_fork); kvm_x86_entry's vcpu_id then says which vCPU each thread\n"
+        "of that process runs.  Details: docs/trace-compass.md in vmtrace.\n";
+    for (const std::string& line : without_pid) {
+        text += '\n' + wrapped(fmt::format("Warning: {}; {}.", line, kWithoutPidConsequence), 80);
+    }
     return text;
 }
 
@@ -279,6 +359,9 @@ int export_command(const std::vector<std::string>& args) {
     fs::remove_all(staging);
     const fs::path stats_path = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : out / kStatsName;
 
+    // Reads the host's vCPU threads as the events pass on to sink.ctf.fs
+    // (decoding the traces a second time would double the export's time).
+    VcpuThreadPids vcpu_threads;
     {
         // sink.ctf.fs writes each trace's metadata when the graph is
         // destroyed: the pipeline lives in this block only.
@@ -290,9 +373,11 @@ int export_command(const std::vector<std::string>& args) {
             pipeline.connect_all(name, "sync");
         }
         pipeline.add("filter.utils.muxer", "mux", Params().value());
+        vcpu_threads.add_to(pipeline, "vcpu-threads");
         pipeline.add("sink.ctf.fs", "out", Params().set("path", staging.string()).set("quiet", true).value());
         pipeline.connect_all("sync", "mux");
-        pipeline.connect_all("mux", "out");
+        pipeline.connect_all("mux", "vcpu-threads");
+        pipeline.connect_all("vcpu-threads", "out");
         pipeline.run();
     }
 
@@ -379,7 +464,8 @@ int export_command(const std::vector<std::string>& args) {
     for (const ExportedTrace& t : traces) {
         fs::rename(t.dir, out / t.name);
     }
-    write_file(out / kReadmeName, readme(traces, host));
+    const std::vector<std::string> without_pid = threads_without_pid(vcpu_threads, traces);
+    write_file(out / kReadmeName, readme(traces, host, without_pid));
     guard.commit();
     if (!quiet) {
         std::string listing;
@@ -388,6 +474,10 @@ int export_command(const std::vector<std::string>& args) {
         }
         std::cerr << fmt::format("vmtrace export: {} traces in {}: {}; how to open them: {}\n", traces.size(),
                                  out.string(), listing, (out / kReadmeName).string());
+        for (const std::string& line : without_pid) {
+            std::cerr << fmt::format("vmtrace export: warning: {}; {} (docs/trace-compass.md)\n", line,
+                                     kWithoutPidConsequence);
+        }
     }
     return 0;
 }

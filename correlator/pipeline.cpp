@@ -121,6 +121,16 @@ void Pipeline::add(const std::string& cls, const std::string& name, const bt2::V
     components_[name] = component;
 }
 
+void Pipeline::add(const bt_component_class_filter* cls, const std::string& name, void* init_data) {
+    const bt_component_filter* out = nullptr;
+    if (bt_graph_add_filter_component_with_initialize_method_data(graph_.get(), cls, name.c_str(), nullptr, init_data,
+                                                                  component_log_level(),
+                                                                  &out) != BT_GRAPH_ADD_COMPONENT_STATUS_OK) {
+        throw Failure(fmt::format("cannot create component {}", name), take_error_causes());
+    }
+    components_[name] = bt_component_filter_as_component_const(out);
+}
+
 void Pipeline::connect_all(const std::string& from, const std::string& to) {
     const bt_component* upstream = components_.at(from);
     const bt_component* downstream = components_.at(to);

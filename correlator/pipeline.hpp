@@ -35,6 +35,10 @@ public:
     // "filter.vmtrace.sync", ...) named `name`; returns its name.
     void add(const std::string& cls, const std::string& name, const bt2::ValueRef& params);
 
+    // Adds a component of a filter class that the command defines itself
+    // (no plugin), giving `init_data` to its initialize method.
+    void add(const bt_component_class_filter* cls, const std::string& name, void* init_data);
+
     // Connects every output port of `from` to an input port of `to`: the
     // next unconnected one, so filters that add ports as they are
     // connected (filter.vmtrace.sync, filter.utils.muxer) get them all.

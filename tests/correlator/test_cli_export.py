@@ -32,6 +32,9 @@ TC_HOST_EVENTS = {"kvm_x86_entry": ["vcpu_id"], "kvm_x86_exit": ["vcpu_id", "exi
 TC_GUEST_EVENTS = {"vmsync_gh_guest": ["cnt", "vm_uid"], "vmsync_hg_guest": ["cnt", "vm_uid"],
                    "sched_switch": ["prev_tid", "next_tid"]}
 TC_STATEDUMP = {"lttng_statedump_process_state": ["tid", "pid", "ppid", "name"]}
+WITHOUT_PID = re.compile(r"^vmtrace export: warning: host `([^`]+)`: (\d+) of its (\d+) vCPU threads? ha(?:s|ve) no "
+                         r"process id in the trace: (.*?); no lttng_statedump_process_state or sched_process_fork",
+                         re.M)
 
 
 def vmtrace(*args, env=None):
@@ -51,6 +54,12 @@ class Trace:
         self.sample = {}             # event name -> payload of its first occurrence
         self.vmsync = defaultdict(dict)  # event name -> {(vm_uid, cnt): time in ns}
         self.cpus = set()
+        # Host threads as Trace Compass's VM analysis sees them: the thread on a
+        # CPU is the last sched_switch's next_tid there; it runs a vCPU when it
+        # records kvm_x86_entry, and vmsync_gh_host ties it to that vm_uid.
+        running = {}
+        self.vcpu_threads = defaultdict(set)  # tid -> vm_uids
+        self.tids_with_pid = set()            # named by lttng_statedump_process_state or sched_process_fork
         out = babeltrace(["--clock-seconds", "--no-delta", str(path)]).stdout
         for line in out.splitlines():
             m = LINE.match(line)
@@ -59,7 +68,19 @@ class Trace:
             name, payload = m.group(4), (m.group(6) or "").strip()
             self.counts[name] += 1
             self.sample.setdefault(name, payload)
-            self.cpus.add(int(m.group(5)))
+            cpu = int(m.group(5))
+            self.cpus.add(cpu)
+            if name == "sched_switch":
+                running[cpu] = int(re.search(r"\bnext_tid = (\d+)", payload).group(1))
+            elif name in ("kvm_x86_entry", "kvm_entry") and running.get(cpu, 0) > 0:
+                self.vcpu_threads.setdefault(running[cpu], set())
+            elif name == "vmsync_gh_host" and running.get(cpu, 0) > 0:
+                uid = re.search(r"\bvm_uid = (0x[0-9A-F]+|\d+)", payload).group(1)
+                self.vcpu_threads[running[cpu]].add(int(uid, 0))
+            elif name == "lttng_statedump_process_state":
+                self.tids_with_pid.add(int(re.search(r"\btid = (\d+)", payload).group(1)))
+            elif name == "sched_process_fork":
+                self.tids_with_pid.add(int(re.search(r"\bchild_tid = (\d+)", payload).group(1)))
             if name.startswith("vmsync_"):
                 fields = dict(re.findall(r"(\w+) = (0x[0-9A-F]+|\d+)", payload))
                 key = (int(fields["vm_uid"], 0), int(fields["cnt"]))
@@ -87,6 +108,24 @@ class ExportChecks:
         cls.stats = json.loads((out.parent / "stats.json").read_text(encoding="utf-8"))
         cls.exported = {d.name: Trace(d) for d in sorted(out.iterdir()) if d.is_dir()}
         cls.inputs = {name: Trace(path) for name, path in cls.recorded.items()}
+        # Every check below loops over these: an export that lost a machine
+        # must fail them all, not pass them with nothing to check.
+        if sorted(cls.exported) != sorted(cls.recorded):
+            raise AssertionError(f"exported {sorted(cls.exported)}, expected {sorted(cls.recorded)}")
+
+    def warned_without_pid(self):
+        """{host name: {tid: [VM names]}} from the export's warnings."""
+        warned = {}
+        for host, count, total, listing in WITHOUT_PID.findall(self.proc.stderr):
+            threads = {int(tid): vms.split(", ") for tid, vms in re.findall(r"(\d+) \(([^)]*)\)", listing)}
+            self.assertEqual(len(threads), int(count), listing)
+            self.assertLessEqual(int(count), int(total))
+            warned[host] = threads
+        return warned
+
+    def vm_names(self, host, tid):
+        by_uid = {int(t.env["vmtrace_vm_uid"], 16): n for n, t in self.exported.items() if n.startswith("vm-")}
+        return sorted(by_uid.get(uid, f"vm_uid {uid:#x}") for uid in host.vcpu_threads[tid])
 
     def guests(self):
         return {n: t for n, t in self.exported.items() if n.startswith("vm-")}
@@ -96,7 +135,12 @@ class ExportChecks:
         for name in self.recorded:
             self.assertTrue((self.out / name / "metadata").is_file(), name)  # a trace directory itself
         notes = (self.out / "experiment.txt").read_text(encoding="utf-8")
-        self.assertIn("Virtual Machine Experiment", notes)
+        # the names the Trace Compass Incubator gives them (its plugin.properties)
+        for text in ("Tools > Add-ons", "Virtual Machine And Container Analysis (Incubator)",
+                     "Virtual Machine Experiment (incubator)", "Virtual CPU (incubator)",
+                     "Virtual Resources (incubator)"):
+            self.assertIn(text, notes)
+        self.assertEqual(notes.count("Warning: host `"), len(self.warned_without_pid()))
         for name, trace in self.exported.items():
             self.assertIn(f"{name}/", notes)
             self.assertIn(trace.clock["uuid"], notes)
@@ -171,6 +215,19 @@ class ExportChecks:
                 key = next(iter(recorded))
                 self.assertGreater(abs(recorded[key] - host.vmsync["vmsync_gh_host"][key]), 10_000_000)
 
+    def test_vcpu_threads_without_a_process_id_are_warned_about(self):
+        host_name, host = next((n, t) for n, t in self.inputs.items() if n.startswith("host-"))
+        self.assertTrue(host.vcpu_threads, "the host trace has vCPU threads")
+        expected = {tid: self.vm_names(host, tid) for tid in host.vcpu_threads if tid not in host.tids_with_pid}
+        warned = self.warned_without_pid()
+        if expected:
+            self.assertEqual(list(warned), [host.env["hostname"]], self.proc.stderr)
+            self.assertEqual(warned[host.env["hostname"]], expected)
+            match = WITHOUT_PID.search(self.proc.stderr)
+            self.assertEqual(int(match.group(3)), len(host.vcpu_threads))
+        else:
+            self.assertEqual(warned, {}, self.proc.stderr)
+
     def test_the_export_reads_as_one_experiment(self):
         proc = babeltrace(["-c", "sink.utils.counter", "-p", "step=+0", str(self.out)])
         total = int(re.search(r"(\d+) Event messages", proc.stdout).group(1))
@@ -194,6 +251,17 @@ class ExportSimulatedTest(ExportChecks, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls._tmp.cleanup()
+
+    def test_simulated_vcpu_threads_have_no_process_id(self):
+        # The simulator emits neither lttng_statedump_process_state nor
+        # sched_process_fork: every one of its vCPU threads is warned about.
+        host = self.inputs["host-vmtrace-sim-host"]
+        self.assertEqual(host.tids_with_pid, set())
+        self.assertEqual(len(host.vcpu_threads), 4)  # 2 guests x 2 vCPUs
+        warned = self.warned_without_pid()["vmtrace-sim-host"]
+        self.assertEqual(set(warned), set(host.vcpu_threads))
+        self.assertEqual(sorted(v for vms in warned.values() for v in vms),
+                         sorted(["vm-vmtrace-sim-guest0"] * 2 + ["vm-vmtrace-sim-guest1"] * 2))
 
     def test_vm_uids_are_the_ground_truth(self):
         truth = json.loads((Path(self._tmp.name) / "ground-truth.json").read_text(encoding="utf-8"))
@@ -227,6 +295,28 @@ class ExportLabRecordingTest(ExportChecks, unittest.TestCase):
     def test_vm_uids_are_the_recorded_ones(self):
         for guest, uid in self.vm_uids.items():
             self.assertEqual(int(self.exported[f"vm-{guest}"].env["vmtrace_vm_uid"], 16), uid)
+
+    def test_only_the_vm_started_while_tracing_lacks_process_ids(self):
+        # l2a ran before the host session started: the statedump names its
+        # vCPU threads with QEMU's process id.  l2b was started while tracing
+        # and the recording has no sched_process_fork: its vCPU threads have
+        # no process id, and only they are warned about.
+        host = self.inputs["host-l1"]
+        by_vm = defaultdict(set)
+        for tid in host.vcpu_threads:
+            for vm in self.vm_names(host, tid):
+                by_vm[vm].add(tid)
+        self.assertEqual(sorted(by_vm), ["vm-l2a", "vm-l2b"])
+        self.assertEqual(len(by_vm["vm-l2a"]), 2)
+        self.assertEqual(len(by_vm["vm-l2b"]), 2)
+        self.assertTrue(by_vm["vm-l2a"] <= host.tids_with_pid)
+        self.assertEqual(host.counts["sched_process_fork"], 0)
+        warned = self.warned_without_pid()["l1"]
+        self.assertEqual(set(warned), by_vm["vm-l2b"])
+        self.assertEqual({vm for vms in warned.values() for vm in vms}, {"vm-l2b"})
+        notes = " ".join((self.out / "experiment.txt").read_text(encoding="utf-8").split())
+        self.assertIn("Warning: host `l1`: 2 of its 4 vCPU threads have no process id in the trace: "
+                      f"{', '.join(f'{tid} (vm-l2b)' for tid in sorted(warned))};", notes)
 
     def test_statedump_for_the_kernel_analysis(self):
         for name, trace in self.exported.items():
