@@ -12,8 +12,10 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 
 #include "cli_common.hpp"
@@ -249,9 +251,7 @@ void run(const Plan& plan) {
     lttng_domain domain{};
     domain.type = LTTNG_DOMAIN_KERNEL;
     domain.buf_type = LTTNG_BUFFER_GLOBAL;
-    // VMTRACE_RECORD_NO_PREFLIGHT=1 skips it: the tests use it to check that
-    // a setup failing after the session exists destroys it.
-    if (std::getenv("VMTRACE_RECORD_NO_PREFLIGHT") == nullptr) {
+    {
         HandleRef list_handle{lttng_create_handle(nullptr, &domain)};
         if (list_handle.handle == nullptr) {
             refuse(plan, "be created", LTTNG_ERR_NOMEM);
@@ -376,10 +376,10 @@ int record_command(const std::vector<std::string>& args) {
         "url", po::value<std::string>(), "send the trace to lttng-relayd at this URL (net://HOST[:CTRL[:DATA]])")(
         "live",
         "live session, readable while it records (src.ctf.lttng-live); relayd at --url, default net://127.0.0.1")(
-        "live-timer-us", po::value<unsigned>(), "live flush period in microseconds (default 1000000)")(
+        "live-timer-us", po::value<std::int64_t>(), "live flush period in microseconds (default 1000000)")(
         "channel", po::value<std::string>()->default_value("vmtrace"), "kernel channel name")(
         "subbuf-size", po::value<std::string>(), "sub-buffer size, power of two (default: host 2M, guest 1M)")(
-        "num-subbuf", po::value<std::uint64_t>(), "sub-buffers per CPU, power of two (default: host 8, guest 4)")(
+        "num-subbuf", po::value<std::int64_t>(), "sub-buffers per CPU, power of two (default: host 8, guest 4)")(
         "context", po::value<std::vector<std::string>>(),
         "add this context to every event (repeatable; default tid; `none` for no context)")(
         "start", "start recording once the session is set up")(
@@ -415,8 +415,13 @@ int record_command(const std::vector<std::string>& args) {
     plan.side = sides[0];
     const bool host = plan.side == "host";
     plan.session = vm.count("session") != 0 ? vm["session"].as<std::string>() : "vmtrace-" + plan.side;
-    if (plan.session.empty() || plan.session.find('/') != std::string::npos) {
-        throw UsageError(fmt::format("record: `{}` is not a session name", plan.session));
+    // lttng takes a name starting with `-` for an option (`lttng create --help`).
+    if (plan.session.empty() || plan.session.find('/') != std::string::npos || plan.session.front() == '-' ||
+        plan.session.front() == '.' || plan.session.size() >= LTTNG_NAME_MAX ||
+        plan.session.find_first_of(" \t\n") != std::string::npos) {
+        throw UsageError(fmt::format(
+            "record: `{}` is not a session name (no `/` or blank, not starting with `-` or `.`, under {} bytes)",
+            plan.session, LTTNG_NAME_MAX));
     }
     if (vm.count("output") != 0) {
         plan.output = fs::absolute(vm["output"].as<std::string>()).lexically_normal().string();
@@ -430,10 +435,14 @@ int record_command(const std::vector<std::string>& args) {
         }
     }
     if (vm.count("live") != 0) {
-        plan.live_timer_us = vm.count("live-timer-us") != 0 ? vm["live-timer-us"].as<unsigned>() : kDefaultLiveTimerUs;
-        if (*plan.live_timer_us == 0) {
-            throw UsageError("record: --live-timer-us must be positive");
+        // Read signed: boost reads `-1` as an unsigned 4294967295.
+        const std::int64_t timer =
+            vm.count("live-timer-us") != 0 ? vm["live-timer-us"].as<std::int64_t>() : kDefaultLiveTimerUs;
+        if (timer <= 0 || timer > std::numeric_limits<unsigned>::max()) {
+            throw UsageError(fmt::format("record: --live-timer-us {}: must be between 1 and {}", timer,
+                                         std::numeric_limits<unsigned>::max()));
         }
+        plan.live_timer_us = static_cast<unsigned>(timer);
         if (!plan.url) {
             plan.url = kDefaultRelayd;
         }
@@ -449,10 +458,11 @@ int record_command(const std::vector<std::string>& args) {
     }
     plan.subbuf_size =
         vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>()) : (host ? 2u << 20 : 1u << 20);
-    plan.num_subbuf = vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::uint64_t>() : (host ? 8 : 4);
-    if (!power_of_two(plan.num_subbuf) || plan.num_subbuf < 2) {
-        throw UsageError(fmt::format("record: --num-subbuf {}: must be a power of two of at least 2", plan.num_subbuf));
+    const std::int64_t num_subbuf = vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::int64_t>() : (host ? 8 : 4);
+    if (num_subbuf < 2 || !power_of_two(static_cast<std::uint64_t>(num_subbuf))) {
+        throw UsageError(fmt::format("record: --num-subbuf {}: must be a power of two of at least 2", num_subbuf));
     }
+    plan.num_subbuf = static_cast<std::uint64_t>(num_subbuf);
     const std::span<const char* const> events =
         host ? std::span<const char* const>(kRecordHostEvents) : std::span<const char* const>(kRecordGuestEvents);
     plan.events.assign(events.begin(), events.end());
@@ -461,7 +471,14 @@ int record_command(const std::vector<std::string>& args) {
     if (plan.contexts == std::vector<std::string>{"none"}) {
         plan.contexts.clear();
     }
+    std::set<std::string> seen;
     for (const std::string& c : plan.contexts) {
+        if (c == "none") {
+            throw UsageError("record: --context none means no context: it goes alone");
+        }
+        if (!seen.insert(c).second) {
+            throw UsageError(fmt::format("record: --context {} given twice", c));
+        }
         if (kContexts.count(c) == 0) {
             std::vector<std::string> names;
             for (const auto& [name, type] : kContexts) {

@@ -93,6 +93,18 @@ class SessionDaemon:
             os.kill(self.pid, signal.SIGKILL)
 
 
+def fake_tracepoints_env(env, side):
+    """`env` with tests/correlator/fake_tracepoints.c preloaded, offering every event of `side`."""
+    shim = os.environ.get("VMTRACE_TEST_FAKE_TRACEPOINTS")
+    if not shim:
+        raise unittest.SkipTest("VMTRACE_TEST_FAKE_TRACEPOINTS is not set (run through ctest)")
+    dry = vmtrace("record", side, "--dry-run").stdout.splitlines()
+    events = shlex.split(dry[2])[-1]
+    # A sanitizer build wants its runtime first among the preloaded libraries.
+    asan = ",".join(filter(None, [os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0"]))
+    return dict(env, LD_PRELOAD=shim, VMTRACE_TEST_OFFERED_EVENTS=events, ASAN_OPTIONS=asan)
+
+
 def root_sessiond_running():
     return subprocess.run(["lttng", "list"], capture_output=True, check=False).returncode == 0
 
@@ -173,6 +185,17 @@ class RecordDryRunTest(TempDirTestCase):
                  (["record", "host", "--url", "file:///tmp/x"], "net://HOST"),
                  (["record", "host", "--context", "colour"], "unknown context `colour`"),
                  (["record", "host", "--session", "a/b"], "not a session name"),
+                 # lttng would take it for its own option: `lttng create --help`
+                 (["record", "host", "--session", "--help"], "`--help` is not a session name"),
+                 (["record", "host", "--session=-x"], "`-x` is not a session name"),
+                 # read as unsigned, -1 became 4294967295
+                 (["record", "host", "--live", "--live-timer-us", "-1"], "--live-timer-us -1: must be between 1"),
+                 (["record", "host", "--live", "--live-timer-us", "0"], "--live-timer-us 0: must be between 1"),
+                 (["record", "host", "--live", "--live-timer-us", "4294967296"], "must be between 1 and 4294967295"),
+                 (["record", "host", "--num-subbuf", "-2"], "--num-subbuf -2: must be a power of two"),
+                 # `none` is listed as valid: refused with other contexts for what it is, not as unknown
+                 (["record", "host", "--context", "none", "--context", "tid"], "--context none means no context"),
+                 (["record", "host", "--context", "tid", "--context", "tid"], "--context tid given twice"),
                  (["record", "host", "--frobnicate"], "unrecognised option")]
         for args, message in cases:
             with self.subTest(args=args):
@@ -240,10 +263,11 @@ class RecordSessionDaemonTest(TempDirTestCase):
                                             "tracer is unavailable: "), line)
             self.assertIn(hint, line)
             self.assertIn("Currently no available recording session", daemon.sessions())
-            # The same refusal once the session exists (the check before creating it skipped):
-            # one line, and the half-made session is destroyed.
-            env = dict(daemon.env, VMTRACE_RECORD_NO_PREFLIGHT="1")
+            # The same refusal once the session exists: a stand-in for lttng_list_tracepoints()
+            # (tests/correlator/fake_tracepoints.c, preloaded) offers every event, so the check
+            # before creating the session passes; one line, and the half-made session is destroyed.
             for side in ("host", "guest"):
+                env = fake_tracepoints_env(daemon.env, side)
                 proc = vmtrace("record", side, "-o", out, "--start", env=env)
                 self.assertEqual(proc.returncode, 4, proc.stderr)
                 line = one_line(self, proc)
@@ -254,7 +278,7 @@ class RecordSessionDaemonTest(TempDirTestCase):
             self.assertFalse(out.exists() and any(out.iterdir()))
             # A session of the same name that the user made is reported, and left alone.
             self.assertEqual(daemon.lttng("create", "vmtrace-host", f"--output={out}").returncode, 0)
-            proc = vmtrace("record", "host", env=env)
+            proc = vmtrace("record", "host", env=fake_tracepoints_env(daemon.env, "host"))
             self.assertEqual(proc.returncode, 4, proc.stderr)
             self.assertIn("a session of that name exists", one_line(self, proc))
             self.assertIn("vmtrace-host [inactive]", daemon.sessions())
