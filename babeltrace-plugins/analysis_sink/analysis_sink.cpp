@@ -29,12 +29,15 @@
 #include "bt2/trace_ir_read.hpp"
 #include "lib/analysis/analysis_engine.hpp"
 #include "plugin/entry_points.h"
+#include "schema/events.hpp"
 
 namespace vmtrace::plugin {
 namespace {
 
 using analysis::EventKind;
 using analysis::TraceEvent;
+
+namespace ev = schema;
 
 // Where a decoded kind's fields come from: member indices of the payload,
 // in the order the kind's table below lists them; -1 for an optional
@@ -47,87 +50,149 @@ struct Decoder {
     bool skip = false;  // an unsynchronised guest's event
 };
 
+// A field the analyses read: its schema entry (name, type), or none for a
+// slot of the kind this event does not have.
 struct FieldSpec {
-    const char* name;
-    bool string;
+    const ev::Field* field;
     bool required;
 };
 
 struct KindSpec {
-    std::vector<std::string_view> events;  // names of the same event across tracers and versions
+    const ev::Event* event;  // the schema's event: its fields' declared types
+    std::string_view alias;  // lttng-modules' older name of the same event, or ""
     EventKind kind;
-    std::vector<FieldSpec> fields;
+    std::vector<FieldSpec> fields;  // the kind's slots, in TraceEvent's order
 };
 
-// docs/events.json: the events and fields the analyses read.
+// docs/events.json (through schema/events.hpp): the events and fields the
+// analyses read.
 const std::vector<KindSpec>& kind_specs() {
+    using F = FieldSpec;
     static const std::vector<KindSpec> specs = {
-        {{"sched_switch"},
+        {&ev::event(ev::EventId::sched_switch),
+         "",
          EventKind::sched_switch,
-         {{"prev_comm", true, true},
-          {"prev_tid", false, true},
-          {"prev_state", false, true},
-          {"next_comm", true, true},
-          {"next_tid", false, true}}},
-        {{"sched_migrate_task"},
+         {{&ev::sched_switch::prev_comm, true},
+          {&ev::sched_switch::prev_tid, true},
+          {&ev::sched_switch::prev_state, true},
+          {&ev::sched_switch::next_comm, true},
+          {&ev::sched_switch::next_tid, true}}},
+        {&ev::event(ev::EventId::sched_migrate_task),
+         "",
          EventKind::sched_migrate_task,
-         {{"comm", true, true}, {"tid", false, true}, {"orig_cpu", false, true}, {"dest_cpu", false, true}}},
-        {{"kvm_x86_entry", "kvm_entry"}, EventKind::kvm_entry, {{"vcpu_id", false, true}}},
-        {{"kvm_x86_exit", "kvm_exit"},
+         {{&ev::sched_migrate_task::comm, true},
+          {&ev::sched_migrate_task::tid, true},
+          {&ev::sched_migrate_task::orig_cpu, true},
+          {&ev::sched_migrate_task::dest_cpu, true}}},
+        {&ev::event(ev::EventId::kvm_x86_entry),
+         "kvm_entry",
+         EventKind::kvm_entry,
+         {{&ev::kvm_x86_entry::vcpu_id, true}}},
+        {&ev::event(ev::EventId::kvm_x86_exit),
+         "kvm_exit",
          EventKind::kvm_exit,
-         {{"vcpu_id", false, true},
-          {"exit_reason", false, true},
-          {"isa", false, false},
-          {"info1", false, false},
-          {"info2", false, false},
-          {"intr_info", false, false}}},
-        {{"kvm_x86_pio"},
+         {{&ev::kvm_x86_exit::vcpu_id, true},
+          {&ev::kvm_x86_exit::exit_reason, true},
+          {&ev::kvm_x86_exit::isa, false},
+          {&ev::kvm_x86_exit::info1, false},
+          {&ev::kvm_x86_exit::info2, false},
+          {&ev::kvm_x86_exit::intr_info, false}}},
+        // the handler events: vcpu_id, then TraceEvent::args in schema order
+        {&ev::event(ev::EventId::kvm_x86_pio),
+         "",
          EventKind::kvm_pio,
-         {{"vcpu_id", false, true},
-          {"rw", false, true},
-          {"port", false, true},
-          {"size", false, true},
-          {"count", false, true},
-          {"val", false, true}}},
-        {{"kvm_x86_mmio"},
+         {{&ev::kvm_x86_pio::vcpu_id, true},
+          {&ev::kvm_x86_pio::rw, true},
+          {&ev::kvm_x86_pio::port, true},
+          {&ev::kvm_x86_pio::size, true},
+          {&ev::kvm_x86_pio::count, true},
+          {&ev::kvm_x86_pio::val, true}}},
+        {&ev::event(ev::EventId::kvm_x86_mmio),
+         "",
          EventKind::kvm_mmio,
-         {{"vcpu_id", false, true},
-          {"type", false, true},
-          {"len", false, true},
-          {"gpa", false, true},
-          {"val", false, true}}},
-        {{"kvm_x86_msr"},
+         {{&ev::kvm_x86_mmio::vcpu_id, true},
+          {&ev::kvm_x86_mmio::type, true},
+          {&ev::kvm_x86_mmio::len, true},
+          {&ev::kvm_x86_mmio::gpa, true},
+          {&ev::kvm_x86_mmio::val, true}}},
+        {&ev::event(ev::EventId::kvm_x86_msr),
+         "",
          EventKind::kvm_msr,
-         {{"vcpu_id", false, true},
-          {"write", false, true},
-          {"index", false, true},
-          {"data", false, true},
-          {"exception", false, true}}},
-        {{"kvm_x86_inj_virq"},
+         {{&ev::kvm_x86_msr::vcpu_id, true},
+          {&ev::kvm_x86_msr::write, true},
+          {&ev::kvm_x86_msr::index, true},
+          {&ev::kvm_x86_msr::data, true},
+          {&ev::kvm_x86_msr::exception, true}}},
+        {&ev::event(ev::EventId::kvm_x86_inj_virq),
+         "",
          EventKind::kvm_inj_virq,
-         {{"vcpu_id", false, true}, {"vector", false, true}, {"soft", false, true}, {"reinjected", false, true}}},
-        {{"kvm_x86_hypercall"},
+         {{&ev::kvm_x86_inj_virq::vcpu_id, true},
+          {&ev::kvm_x86_inj_virq::vector, true},
+          {&ev::kvm_x86_inj_virq::soft, true},
+          {&ev::kvm_x86_inj_virq::reinjected, true}}},
+        {&ev::event(ev::EventId::kvm_x86_hypercall),
+         "",
          EventKind::kvm_hypercall,
-         {{"vcpu_id", false, true},
-          {"nr", false, true},
-          {"a0", false, true},
-          {"a1", false, true},
-          {"a2", false, true},
-          {"a3", false, true}}},
-        {{"vmsync_gh_host", "vmsync_hg_host"},
+         {{&ev::kvm_x86_hypercall::vcpu_id, true},
+          {&ev::kvm_x86_hypercall::nr, true},
+          {&ev::kvm_x86_hypercall::a0, true},
+          {&ev::kvm_x86_hypercall::a1, true},
+          {&ev::kvm_x86_hypercall::a2, true},
+          {&ev::kvm_x86_hypercall::a3, true}}},
+        {&ev::event(ev::EventId::vmsync_gh_host),
+         "",
          EventKind::vmsync_host,
-         {{"vm_uid", false, true}, {"vcpu_id", false, true}}},
-        {{"kvm_vm_vcpu_thread", "kvm_vm_statedump_vcpu"},
+         {{&ev::vmsync_gh_host::vm_uid, true}, {&ev::vmsync_gh_host::vcpu_id, true}}},
+        {&ev::event(ev::EventId::vmsync_hg_host),
+         "",
+         EventKind::vmsync_host,
+         {{&ev::vmsync_hg_host::vm_uid, true}, {&ev::vmsync_hg_host::vcpu_id, true}}},
+        // vcpu_thread: vm_pid, vcpu_id, tid, vm_comm
+        {&ev::event(ev::EventId::kvm_vm_vcpu_thread),
+         "",
          EventKind::vcpu_thread,
-         {{"vm_pid", false, true}, {"vcpu_id", false, true}, {"tid", false, true}, {"vm_comm", true, false}}},
-        {{"kvm_vm_statedump_vm"},
+         {{&ev::kvm_vm_vcpu_thread::vm_pid, true},
+          {&ev::kvm_vm_vcpu_thread::vcpu_id, true},
+          {&ev::kvm_vm_vcpu_thread::tid, true},
+          {&ev::kvm_vm_vcpu_thread::vm_comm, false}}},
+        {&ev::event(ev::EventId::kvm_vm_statedump_vcpu),
+         "",
          EventKind::vcpu_thread,
-         {{"vm_pid", false, true}, {"vcpu_id", false, false}, {"tid", false, false}, {"vm_comm", true, false}}},
-        {{"lttng_statedump_process_state"},
+         {{&ev::kvm_vm_statedump_vcpu::vm_pid, true},
+          {&ev::kvm_vm_statedump_vcpu::vcpu_id, true},
+          {&ev::kvm_vm_statedump_vcpu::tid, true},
+          F{nullptr, false}}},
+        {&ev::event(ev::EventId::kvm_vm_statedump_vm),
+         "",
+         EventKind::vcpu_thread,
+         {{&ev::kvm_vm_statedump_vm::vm_pid, true},
+          F{nullptr, false},
+          F{nullptr, false},
+          {&ev::kvm_vm_statedump_vm::vm_comm, false}}},
+        {&ev::event(ev::EventId::lttng_statedump_process_state),
+         "",
          EventKind::process_state,
-         {{"tid", false, true}, {"pid", false, true}, {"name", true, true}}},
+         {{&ev::lttng_statedump_process_state::tid, true},
+          {&ev::lttng_statedump_process_state::pid, true},
+          {&ev::lttng_statedump_process_state::name, true}}},
     };
     return specs;
+}
+
+// The KVM and vmsync events only a host records (docs/events.json's
+// machines), and lttng-modules' older names of KVM's entry and exit.
+bool declares_host_events(const bt_trace_class* tc) {
+    return declares_event(tc, {ev::kvm_x86_entry::event_name, "kvm_entry", ev::kvm_x86_exit::event_name, "kvm_exit",
+                               ev::vmsync_gh_host::event_name, ev::vmsync_hg_host::event_name});
+}
+
+const KindSpec* kind_spec(std::string_view name) {
+    for (const KindSpec& spec : kind_specs()) {
+        if (spec.event->name == name || (!spec.alias.empty() && spec.alias == name)) {
+            return &spec;
+        }
+    }
+    return nullptr;
 }
 
 using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
@@ -173,8 +238,7 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
             "trace `{}` is not an LTTng kernel trace (its environment has {}): vmtrace analyses kernel traces",
             hostname, domain.empty() ? "no `domain` entry" : fmt::format("domain `{}`", domain)));
     }
-    info.host = declares_event(
-        tc, {"kvm_x86_entry", "kvm_entry", "kvm_x86_exit", "kvm_exit", "vmsync_gh_host", "vmsync_hg_host"});
+    info.host = declares_host_events(tc);
     info.synchronized = !env_string(trace, "vmtrace_time_base").empty();
     const std::string uid = env_string(trace, "vmtrace_vm_uid");
     if (!uid.empty()) {
@@ -186,11 +250,11 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
                 fmt::format("trace `{}`: environment entry vmtrace_vm_uid `{}` is not a number", hostname, uid));
         }
     }
-    info.has_pio = declares_event(tc, {"kvm_x86_pio"});
-    info.has_mmio = declares_event(tc, {"kvm_x86_mmio"});
-    info.has_msr = declares_event(tc, {"kvm_x86_msr"});
-    info.has_inj_virq = declares_event(tc, {"kvm_x86_inj_virq"});
-    info.has_hypercall = declares_event(tc, {"kvm_x86_hypercall"});
+    info.has_pio = declares_event(tc, {ev::kvm_x86_pio::event_name});
+    info.has_mmio = declares_event(tc, {ev::kvm_x86_mmio::event_name});
+    info.has_msr = declares_event(tc, {ev::kvm_x86_msr::event_name});
+    info.has_inj_virq = declares_event(tc, {ev::kvm_x86_inj_virq::event_name});
+    info.has_hypercall = declares_event(tc, {ev::kvm_x86_hypercall::event_name});
     if (info.host) {
         if (sink.host_machine >= 0) {
             throw bt2::Error(
@@ -221,32 +285,34 @@ const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
     decoder.machine = machine_of(sink, stream);
     decoder.skip = sink.skipped_trace.at(bt_stream_borrow_trace_const(stream));
     const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    const std::string& trace = sink.hostnames.at(decoder.machine);
+    const KindSpec* spec = kind_spec(name);
+    if (spec == nullptr) {
+        return sink.decoders.emplace(ec, decoder).first->second;
+    }
     const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
-    for (const KindSpec& spec : kind_specs()) {
-        if (std::find(spec.events.begin(), spec.events.end(), name) == spec.events.end()) {
+    decoder.kind = spec->kind;
+    for (std::size_t i = 0; i < spec->fields.size(); ++i) {
+        const FieldSpec& slot = spec->fields[i];
+        decoder.member[i] = -1;
+        if (slot.field == nullptr) {
             continue;
         }
-        decoder.kind = spec.kind;
-        for (std::size_t i = 0; i < spec.fields.size(); ++i) {
-            const FieldSpec& field = spec.fields[i];
-            decoder.member[i] = -1;
-            decoder.is_string[i] = field.string;
-            const std::uint64_t count = payload != nullptr ? bt_field_class_structure_get_member_count(payload) : 0;
-            for (std::uint64_t m = 0; m < count; ++m) {
-                const auto* member = bt_field_class_structure_borrow_member_by_index_const(payload, m);
-                const bt_field_class_type type =
-                    bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(member));
-                const bool type_ok = field.string ? type == BT_FIELD_CLASS_TYPE_STRING
-                                                  : bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER);
-                if (std::string_view(bt_field_class_structure_member_get_name(member)) == field.name && type_ok) {
-                    decoder.member[i] = static_cast<std::int64_t>(m);
-                }
+        decoder.is_string[i] = slot.field->type == ev::FieldType::string;
+        const std::uint64_t count = payload != nullptr ? bt_field_class_structure_get_member_count(payload) : 0;
+        for (std::uint64_t m = 0; m < count; ++m) {
+            const auto* member = bt_field_class_structure_borrow_member_by_index_const(payload, m);
+            const bt_field_class_type type =
+                bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(member));
+            const bool type_ok = decoder.is_string[i] ? type == BT_FIELD_CLASS_TYPE_STRING
+                                                      : bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER);
+            if (std::string_view(bt_field_class_structure_member_get_name(member)) == slot.field->name && type_ok) {
+                decoder.member[i] = static_cast<std::int64_t>(m);
             }
-            if (decoder.member[i] < 0 && field.required) {
-                throw bt2::Error(fmt::format("trace `{}`: event `{}` has no {} field `{}` (docs/events.json)",
-                                             sink.hostnames.at(decoder.machine), name,
-                                             field.string ? "string" : "integer", field.name));
-            }
+        }
+        if (decoder.member[i] < 0 && slot.required) {
+            throw bt2::Error(fmt::format("trace `{}`: event `{}` has no {} field `{}` (docs/events.json)", trace, name,
+                                         decoder.is_string[i] ? "string" : "integer", slot.field->name));
         }
     }
     return sink.decoders.emplace(ec, decoder).first->second;
