@@ -48,6 +48,7 @@ struct Decoder {
     std::array<bool, 6> is_string{};
     unsigned machine = 0;
     bool skip = false;  // an unsynchronised guest's event
+    std::string_view name;
 };
 
 // A field the analyses read: its schema entry (name, type), or none for a
@@ -195,6 +196,85 @@ const KindSpec* kind_spec(std::string_view name) {
     return nullptr;
 }
 
+unsigned schema_bits(ev::FieldType type) {
+    switch (type) {
+    case ev::FieldType::u8:
+        return 8;
+    case ev::FieldType::u16:
+        return 16;
+    case ev::FieldType::u32:
+    case ev::FieldType::s32:
+        return 32;
+    case ev::FieldType::u64:
+    case ev::FieldType::s64:
+        return 64;
+    case ev::FieldType::string:
+        break;
+    }
+    return 0;
+}
+
+const char* schema_type_name(ev::FieldType type) {
+    switch (type) {
+    case ev::FieldType::u8:
+        return "u8";
+    case ev::FieldType::u16:
+        return "u16";
+    case ev::FieldType::u32:
+        return "u32";
+    case ev::FieldType::u64:
+        return "u64";
+    case ev::FieldType::s32:
+        return "s32";
+    case ev::FieldType::s64:
+        return "s64";
+    case ev::FieldType::string:
+        break;
+    }
+    return "string";
+}
+
+// Checks the fields an event class declares against docs/events.json: a
+// field wider than the schema says (a 64-bit prev_tid) would be read into
+// garbage, a string where an integer belongs not at all.  Fields the
+// schema does not list are not read and not checked.
+void check_event_class(const std::string& trace, const bt_event_class* ec) {
+    const char* name = bt_event_class_get_name(ec);
+    const KindSpec* spec = name != nullptr ? kind_spec(name) : nullptr;
+    const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
+    if (spec == nullptr || payload == nullptr) {
+        return;
+    }
+    for (const ev::Field& field : spec->event->fields) {
+        const bt_field_class_structure_member* member =
+            bt_field_class_structure_borrow_member_by_name_const(payload, std::string(field.name).c_str());
+        if (member == nullptr) {
+            continue;  // a required field's absence is reported by decoder_of
+        }
+        const bt_field_class* fc = bt_field_class_structure_member_borrow_field_class_const(member);
+        const bt_field_class_type type = bt_field_class_get_type(fc);
+        std::string declared;
+        if (field.type == ev::FieldType::string) {
+            if (type == BT_FIELD_CLASS_TYPE_STRING) {
+                continue;
+            }
+            declared = "not a string";
+        } else if (!bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER)) {
+            declared = "not an integer";
+        } else {
+            const std::uint64_t bits = bt_field_class_integer_get_field_value_range(fc);
+            if (bits <= schema_bits(field.type)) {
+                continue;
+            }
+            declared = fmt::format("a {}-bit integer", bits);
+        }
+        throw bt2::Error(fmt::format(
+            "trace `{}`: event `{}` declares field `{}` as {}, docs/events.json says {}: refusing a trace whose "
+            "values would be misread",
+            trace, name, field.name, declared, schema_type_name(field.type)));
+    }
+}
+
 using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
 
 struct AnalysisSink {
@@ -216,6 +296,8 @@ struct AnalysisSink {
     // cpu_id of the last event's packet: consecutive events often share one
     ConstPacketRef last_packet;
     std::uint32_t last_packet_cpu = 0;
+    // Each stream's cpu_id: one per stream (LTTng's per-CPU streams)
+    std::unordered_map<const bt_stream*, std::uint32_t> stream_cpu;
 };
 
 unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
@@ -237,6 +319,14 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
         throw bt2::Error(fmt::format(
             "trace `{}` is not an LTTng kernel trace (its environment has {}): vmtrace analyses kernel traces",
             hostname, domain.empty() ? "no `domain` entry" : fmt::format("domain `{}`", domain)));
+    }
+    // Every event class the analyses read must declare its fields as
+    // docs/events.json does, before any of its events is read.
+    for (std::uint64_t s = 0; s < bt_trace_class_get_stream_class_count(tc); ++s) {
+        const bt_stream_class* sc = bt_trace_class_borrow_stream_class_by_index_const(tc, s);
+        for (std::uint64_t e = 0; e < bt_stream_class_get_event_class_count(sc); ++e) {
+            check_event_class(hostname, bt_stream_class_borrow_event_class_by_index_const(sc, e));
+        }
     }
     info.host = declares_host_events(tc);
     info.synchronized = !env_string(trace, "vmtrace_time_base").empty();
@@ -285,7 +375,9 @@ const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
     decoder.machine = machine_of(sink, stream);
     decoder.skip = sink.skipped_trace.at(bt_stream_borrow_trace_const(stream));
     const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    decoder.name = name;
     const std::string& trace = sink.hostnames.at(decoder.machine);
+    check_event_class(trace, ec);  // (an event class added after the trace was first seen)
     const KindSpec* spec = kind_spec(name);
     if (spec == nullptr) {
         return sink.decoders.emplace(ec, decoder).first->second;
@@ -302,17 +394,13 @@ const Decoder& decoder_of(AnalysisSink& sink, const bt_event* event) {
         const std::uint64_t count = payload != nullptr ? bt_field_class_structure_get_member_count(payload) : 0;
         for (std::uint64_t m = 0; m < count; ++m) {
             const auto* member = bt_field_class_structure_borrow_member_by_index_const(payload, m);
-            const bt_field_class_type type =
-                bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(member));
-            const bool type_ok = decoder.is_string[i] ? type == BT_FIELD_CLASS_TYPE_STRING
-                                                      : bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER);
-            if (std::string_view(bt_field_class_structure_member_get_name(member)) == slot.field->name && type_ok) {
-                decoder.member[i] = static_cast<std::int64_t>(m);
+            if (std::string_view(bt_field_class_structure_member_get_name(member)) == slot.field->name) {
+                decoder.member[i] = static_cast<std::int64_t>(m);  // of the schema's type: check_event_class
             }
         }
         if (decoder.member[i] < 0 && slot.required) {
-            throw bt2::Error(fmt::format("trace `{}`: event `{}` has no {} field `{}` (docs/events.json)", trace, name,
-                                         decoder.is_string[i] ? "string" : "integer", slot.field->name));
+            throw bt2::Error(fmt::format("trace `{}`: event `{}` has no field `{}` (docs/events.json)", trace, name,
+                                         slot.field->name));
         }
     }
     return sink.decoders.emplace(ec, decoder).first->second;
@@ -327,15 +415,53 @@ std::string_view string_at(const bt_field* payload, std::int64_t index) {
     return {bt_field_string_get_value(field), bt_field_string_get_length(field)};
 }
 
-std::uint32_t packet_cpu(AnalysisSink& sink, const bt_event* event) {
+// A packet's cpu_id (LTTng's per-CPU streams; a stream without one counts
+// as CPU 0), declared to the engine: the CPUs the trace's events may
+// name.  A stream keeps one cpu_id: a packet that changes it, or that
+// names more CPUs than Linux has, is damaged.
+std::uint32_t declare_packet_cpu(AnalysisSink& sink, unsigned machine, const bt_packet* packet) {
+    const std::string& trace = sink.hostnames.at(machine);
+    std::int64_t cpu = 0;
+    const bt_field* context = bt_packet_borrow_context_field_const(packet);
+    const bt_field* field =
+        context != nullptr ? bt_field_structure_borrow_member_field_by_name_const(context, "cpu_id") : nullptr;
+    const bt_field_class_type type = field != nullptr ? bt_field_get_class_type(field) : BT_FIELD_CLASS_TYPE_STRING;
+    if (bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)) {
+        cpu = bt_field_integer_signed_get_value(field);
+    } else if (bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_UNSIGNED_INTEGER)) {
+        // (kMaxCpus stands for every larger value)
+        cpu = static_cast<std::int64_t>(
+            std::min<std::uint64_t>(bt_field_integer_unsigned_get_value(field), analysis::kMaxCpus));
+    }
+    if (cpu < 0 || cpu >= analysis::kMaxCpus) {
+        throw bt2::Error(fmt::format(
+            "trace `{}`: a packet declares cpu_id {}, beyond the {} CPUs Linux supports: damaged packet context", trace,
+            cpu < 0 ? fmt::format("{}", cpu) : fmt::format("{}", bt_field_integer_unsigned_get_value(field)),
+            analysis::kMaxCpus));
+    }
+    const auto cpu_id = static_cast<std::uint32_t>(cpu);
+    const bt_stream* stream = bt_packet_borrow_stream_const(packet);
+    const auto [known, added] = sink.stream_cpu.try_emplace(stream, cpu_id);
+    if (!added && known->second != cpu_id) {
+        const char* name = bt_stream_get_name(stream);
+        throw bt2::Error(fmt::format(
+            "trace `{}`: a packet of stream {}{} declares cpu_id {}, its earlier packets cpu_id {}: damaged packet "
+            "context",
+            trace, bt_stream_get_id(stream), name != nullptr ? fmt::format(" (`{}`)", name) : "", cpu_id,
+            known->second));
+    }
+    sink.engine->declare_cpu(machine, cpu_id);
+    return cpu_id;
+}
+
+std::uint32_t packet_cpu(AnalysisSink& sink, unsigned machine, const bt_event* event) {
     const bt_packet* packet = bt_event_borrow_packet_const(event);
     if (packet == sink.last_packet.get()) {
         return sink.last_packet_cpu;
     }
     // the reference keeps the packet from being recycled under the cache
     sink.last_packet = ConstPacketRef::acquire(packet);
-    // a stream without cpu_id counts as CPU 0
-    sink.last_packet_cpu = static_cast<std::uint32_t>(std::max(packet_cpu_id(packet), 0));
+    sink.last_packet_cpu = declare_packet_cpu(sink, machine, packet);
     return sink.last_packet_cpu;
 }
 
@@ -359,7 +485,8 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
     e.machine = d.machine;
     e.kind = d.kind;
     e.time = ns_of(bt_message_event_borrow_default_clock_snapshot_const(msg));
-    e.cpu = packet_cpu(sink, event);
+    e.name = d.name;
+    e.cpu = packet_cpu(sink, d.machine, event);
     const bt_field* p = bt_event_borrow_payload_field_const(event);
     const auto& m = d.member;
     switch (d.kind) {
@@ -434,6 +561,8 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
         stream = bt_packet_borrow_stream_const(packet);
+        // its CPU exists from here on, whether or not it has events yet
+        declare_packet_cpu(sink, machine_of(sink, stream), packet);
         if (bt_stream_class_packets_have_beginning_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
             snapshot = bt_message_packet_beginning_borrow_default_clock_snapshot_const(msg);
         }
@@ -447,6 +576,10 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
         }
         break;
     }
+    case BT_MESSAGE_TYPE_STREAM_END:
+        // the stream's address may be reused by a later stream
+        sink.stream_cpu.erase(bt_message_stream_end_borrow_stream_const(msg));
+        return;
     default:
         return;
     }

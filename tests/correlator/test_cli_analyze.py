@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -178,6 +179,103 @@ class CliAnalyzeBadInputTest(TempDirTestCase):
         proc = vmtrace("analyze", "--help")
         self.assertEqual(proc.returncode, 0)
         self.assertIn("--synchronized", proc.stdout)
+
+
+class CliAnalyzeDamagedTraceTest(TempDirTestCase):
+    """Damaged copies of a simulated recording: a value that would size
+    memory, timestamps out of order, a field wider than docs/events.json.
+    Each is refused with one line naming the trace and the event, status 1."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._shared = tempfile.TemporaryDirectory(prefix="vmtrace-damaged-")
+        # handshakes 200 ms apart: a shifted host event leaves them in order
+        cls.rec = simulate(Path(cls._shared.name), seed=43, duration_ms=1000, sync_period_us=200_000)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._shared.cleanup()
+
+    def setUp(self):
+        super().setUp()
+        shutil.copytree(self.rec.root, self.tmp / "rec")
+        self.host = next((self.tmp / "rec").glob("vmtrace-sim-host/*/kernel"))
+        self.guest = next((self.tmp / "rec").glob("vmtrace-sim-guest0/*/kernel"))
+        self.guests = sorted((self.tmp / "rec").glob("vmtrace-sim-guest*/*/kernel"))
+
+    def analyze(self, *traces):
+        return vmtrace("analyze", "-q", *traces, "-o", self.tmp / "out")
+
+    def check_refusal(self, proc, texts):
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertTrue(one_line(proc.stderr), proc.stderr)
+        for text in texts:
+            self.assertIn(text, proc.stderr)
+
+    def set_dest_cpu(self, value):
+        """Writes `value` into the dest_cpu of the guest's first
+        sched_migrate_task, found by its payload's bytes."""
+        text = babeltrace([str(self.guest)]).stdout
+        m = re.search(r'sched_migrate_task: \{ cpu_id = \d+ \}, \{ comm = "([^"]*)", tid = (-?\d+), prio = (-?\d+), '
+                      r'orig_cpu = (-?\d+), dest_cpu = (-?\d+) \}', text)
+        self.assertIsNotNone(m, "the guest has no sched_migrate_task")
+        payload = m.group(1).encode() + b"\0" + struct.pack("<iiii", *(int(g) for g in m.groups()[1:]))
+        for stream in sorted(self.guest.glob("stream*")):
+            data = stream.read_bytes()
+            at = data.find(payload)
+            if at >= 0:
+                at += len(payload) - 4
+                stream.write_bytes(data[:at] + struct.pack("<i", value) + data[at + 4:])
+                return
+        self.fail("the event's payload is in no stream file")
+
+    def test_a_damaged_cpu_number_is_refused_not_allocated(self):
+        self.set_dest_cpu(524289)  # once: a 24 GB migration matrix
+        self.check_refusal(self.analyze(self.host, *self.guests),
+                           ["trace `vmtrace-sim-guest0`: event `sched_migrate_task` at ", "dest_cpu 524289"])
+
+    def test_a_cpu_the_trace_does_not_declare_is_refused(self):
+        self.set_dest_cpu(7)  # the guest has vCPUs 0 and 1
+        self.check_refusal(self.analyze(self.host, *self.guests),
+                           ["trace `vmtrace-sim-guest0`: event `sched_migrate_task` at ",
+                            "dest_cpu 7, a CPU none of the trace's packets declares (CPUs 0-1)"])
+
+    def shift_event(self, delta_ns):
+        """Moves the first event of a host stream's second packet delta_ns
+        later: the rest of that packet comes out of order.  sink.ctf.fs's
+        layout: packet header (magic, uuid, stream ids: 36 bytes), packet
+        context (packet_size ... cpu_id: 44 bytes), event header (id,
+        timestamp: 64 bits each), clock at 1 GHz."""
+        for stream in sorted(self.host.glob("stream*")):
+            data = bytearray(stream.read_bytes())
+            self.assertEqual(struct.unpack_from("<I", data, 0)[0], 0xC1FC1FC1)
+            size = struct.unpack_from("<Q", data, 36)[0] // 8
+            if size < len(data):
+                at = size + 80 + 8
+                struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] + delta_ns)
+                stream.write_bytes(data)
+                return
+        self.fail("no host stream has two packets")
+
+    def test_host_events_out_of_order_fail_past_a_threshold(self):
+        self.shift_event(1_000_000)  # a few events: taken at the earlier time, with a warning
+        proc = vmtrace("analyze", "-q", self.host, *self.guests, "-o", self.tmp / "few")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        result = json.loads((self.tmp / "few" / "analysis.json").read_text(encoding="utf-8"))
+        self.assertGreater(result["events"]["reordered"], 0)
+        self.shift_event(20_000_000)  # many: the timestamps are damaged
+        self.check_refusal(self.analyze(self.host, *self.guests),
+                           ["trace `vmtrace-sim-host`: ", "are older than an event before them", "damaged timestamps"])
+
+    def test_a_field_wider_than_the_schema_is_refused(self):
+        metadata = self.host / "metadata"
+        text = metadata.read_text()
+        narrow = "integer { size = 32; align = 8; signed = true; } _prev_tid;"
+        self.assertIn(narrow, text)
+        metadata.write_text(text.replace(narrow, narrow.replace("size = 32", "size = 64")))
+        self.check_refusal(self.analyze(self.host),
+                           ["trace `vmtrace-sim-host`: event `sched_switch` declares field `prev_tid` as a 64-bit "
+                            "integer, docs/events.json says s32"])
 
 
 if __name__ == "__main__":

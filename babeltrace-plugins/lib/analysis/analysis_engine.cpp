@@ -53,6 +53,121 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     return static_cast<unsigned>(machines_.size() - 1);
 }
 
+void AnalysisEngine::declare_cpu(unsigned machine, std::uint32_t cpu) {
+    Machine& m = machines_.at(machine);
+    if (cpu >= kMaxCpus) {
+        throw std::runtime_error(fmt::format(
+            "trace `{}`: a packet declares cpu_id {}, beyond the {} CPUs Linux supports: damaged packet context",
+            m.hostname, cpu, kMaxCpus));
+    }
+    if (cpu >= m.cpus.size()) {
+        m.cpus.resize(cpu + 1, false);
+    }
+    m.cpus[cpu] = true;
+}
+
+namespace {
+
+std::string event_label(const TraceEvent& e) {
+    return e.name.empty() ? std::string("an event") : fmt::format("`{}`", e.name);
+}
+
+// "0-3, 6": the CPUs a trace declares, for messages.
+std::string cpu_list(const std::vector<bool>& cpus) {
+    std::string out;
+    for (std::size_t c = 0; c < cpus.size(); ++c) {
+        if (!cpus[c] || (c > 0 && cpus[c - 1])) {
+            continue;
+        }
+        std::size_t last = c;
+        while (last + 1 < cpus.size() && cpus[last + 1]) {
+            ++last;
+        }
+        out += fmt::format("{}{}", out.empty() ? "" : ", ", c);
+        if (last > c) {
+            out += fmt::format("-{}", last);
+        }
+    }
+    return out.empty() ? "none" : out;
+}
+
+bool declared(const std::vector<bool>& cpus, std::int64_t cpu) {
+    return cpu >= 0 && static_cast<std::uint64_t>(cpu) < cpus.size() && cpus[static_cast<std::size_t>(cpu)];
+}
+
+}  // namespace
+
+void AnalysisEngine::check_cpu(Machine& m, const TraceEvent& e, const char* field, std::int64_t cpu) {
+    if (cpu < 0 || cpu >= kMaxCpus) {
+        throw std::runtime_error(fmt::format(
+            "trace `{}`: event {} at {} ns has {} {}, not a CPU number (the trace declares CPUs {}): damaged event",
+            m.hostname, event_label(e), e.time, field, cpu, cpu_list(m.cpus)));
+    }
+    if (!declared(m.cpus, cpu)) {
+        // a CPU whose first packet starts later: known at the end
+        m.undeclared.try_emplace(cpu, CpuMention{e.time, event_label(e), field});
+    }
+}
+
+void AnalysisEngine::check_vcpu_id(const Machine& m, const TraceEvent& e) const {
+    if (e.vcpu_id >= kMaxVcpuIds) {
+        throw std::runtime_error(
+            fmt::format("trace `{}`: event {} at {} ns has vcpu_id {}, beyond KVM's {} vCPU ids: damaged event",
+                        m.hostname, event_label(e), e.time, e.vcpu_id, kMaxVcpuIds));
+    }
+}
+
+void AnalysisEngine::check_declared() const {
+    for (const Machine& m : machines_) {
+        for (const auto& [cpu, mention] : m.undeclared) {
+            if (!declared(m.cpus, cpu)) {
+                throw std::runtime_error(fmt::format(
+                    "trace `{}`: event {} at {} ns has {} {}, a CPU none of the trace's packets declares (CPUs {}): "
+                    "damaged event",
+                    m.hostname, mention.event, mention.time, mention.field, cpu, cpu_list(m.cpus)));
+            }
+        }
+    }
+    // The vCPUs of a VM are the CPUs of its guest trace.
+    for (const auto& [tid, t] : vcpus_) {
+        if (t->vm < 0 || vms_[static_cast<unsigned>(t->vm)].guest_machine < 0) {
+            continue;
+        }
+        const Vm& vm = vms_[static_cast<unsigned>(t->vm)];
+        const Machine& guest = machines_[static_cast<unsigned>(vm.guest_machine)];
+        if (!declared(guest.cpus, t->vcpu)) {
+            const Machine* host = nullptr;
+            for (const Machine& m : machines_) {
+                host = host == nullptr && m.info.host ? &m : host;
+            }
+            throw std::runtime_error(fmt::format(
+                "trace `{}`: thread {} runs vCPU {} of the VM of guest trace `{}`, which declares CPUs {}: damaged "
+                "vcpu_id",
+                host != nullptr ? host->hostname : "?", tid, t->vcpu, guest.hostname, cpu_list(guest.cpus)));
+        }
+    }
+}
+
+void AnalysisEngine::check_reordering() const {
+    std::uint64_t total = 0;
+    const Machine* culprit = nullptr;
+    for (const Machine& m : machines_) {
+        total += m.events;
+        if (m.retimed > 0 && (culprit == nullptr || m.retimed > culprit->retimed)) {
+            culprit = &m;
+        }
+    }
+    if (culprit == nullptr ||
+        static_cast<double>(reordered_) <= options_.max_reordered_ratio * static_cast<double>(total)) {
+        return;
+    }
+    throw std::runtime_error(fmt::format(
+        "trace `{}`: {} of {} events ({:.1f}%) are older than an event before them (its event at {} ns is {} ns "
+        "ahead of the next one): damaged timestamps; at most {}% may be out of order",
+        culprit->hostname, reordered_, total, 100.0 * static_cast<double>(reordered_) / static_cast<double>(total),
+        culprit->jump_at, culprit->jump_ns, 100.0 * options_.max_reordered_ratio));
+}
+
 void AnalysisEngine::on_host_time(std::int64_t time) {
     if (begin_ < 0 || time < begin_) {
         begin_ = time;
@@ -60,23 +175,33 @@ void AnalysisEngine::on_host_time(std::int64_t time) {
     end_ = std::max(end_, time);
 }
 
-std::int64_t AnalysisEngine::clamp_time(std::int64_t time) {
+std::int64_t AnalysisEngine::clamp_time(std::int64_t time, unsigned machine) {
     if (time < last_time_) {
         ++reordered_;
+        Machine& culprit = machines_[last_time_machine_];
+        ++culprit.retimed;
+        if (last_time_ - time > culprit.jump_ns) {
+            culprit.jump_ns = last_time_ - time;
+            culprit.jump_at = last_time_;
+        }
         return last_time_;
     }
     last_time_ = time;
+    last_time_machine_ = machine;
     return time;
 }
 
 void AnalysisEngine::on_event(const TraceEvent& event) {
     Machine& m = machines_.at(event.machine);
     ++m.events;
+    if (!declared(m.cpus, event.cpu)) {
+        declare_cpu(event.machine, event.cpu);  // the event's packet declares its CPU
+    }
     TraceEvent e = event;
     if (m.info.host) {
         on_host_time(e.time);
     }
-    e.time = clamp_time(std::max(e.time, begin_));
+    e.time = clamp_time(std::max(e.time, begin_), event.machine);
     if (m.info.host) {
         host_event(m, e);
     } else {
@@ -484,6 +609,8 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     }
     case EventKind::sched_migrate_task:
         if (auto found = vcpus_.find(e.tid); found != vcpus_.end()) {
+            check_cpu(m, e, "orig_cpu", e.orig_cpu);
+            check_cpu(m, e, "dest_cpu", e.dest_cpu);
             ++found->second->pcpu_migrations;
             migrations_csv_->write(fmt::format("{},{},vcpu-thread,{},{},{},{}", now, CsvFile::quote(m.hostname), e.tid,
                                                CsvFile::quote(e.comm), e.orig_cpu, e.dest_cpu));
@@ -499,6 +626,7 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         return;
     }
     case EventKind::vcpu_thread: {
+        check_vcpu_id(m, e);
         const int vm = vm_by_pid(e.pid);
         if (!e.comm.empty()) {
             vms_[static_cast<unsigned>(vm)].comm = e.comm;
@@ -519,6 +647,7 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         ++other_events_;
         return;
     }
+    check_vcpu_id(m, e);
 
     // The KVM events run in the vCPU's thread: the one current on the CPU.
     const std::int64_t tid = host_current_[e.cpu];
@@ -658,14 +787,10 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         return;
     }
     case EventKind::sched_migrate_task: {
-        const auto from = static_cast<std::size_t>(std::max<std::int64_t>(e.orig_cpu, 0));
-        const auto to = static_cast<std::size_t>(std::max<std::int64_t>(e.dest_cpu, 0));
-        const std::size_t size = std::max({m.migrations.size(), from + 1, to + 1});
-        m.migrations.resize(size);
-        for (auto& row : m.migrations) {
-            row.resize(size, 0);
-        }
-        ++m.migrations[from][to];
+        // the matrix is built at the end, over the CPUs the trace declares
+        check_cpu(m, e, "orig_cpu", e.orig_cpu);
+        check_cpu(m, e, "dest_cpu", e.dest_cpu);
+        ++m.migrations[{static_cast<std::uint32_t>(e.orig_cpu), static_cast<std::uint32_t>(e.dest_cpu)}];
         GuestThread& thread = m.threads[e.tid];
         ++thread.migrations;
         if (thread.comm.empty()) {
@@ -697,6 +822,8 @@ void AnalysisEngine::finish() {
         return;
     }
     finished_ = true;
+    check_declared();
+    check_reordering();
     if (end_ < 0) {
         warnings_.push_back("no host event: no vCPU can be analysed");
         begin_ = end_ = 0;

@@ -32,6 +32,10 @@ struct AnalysisOptions {
     // yet identified (its VM names the rows); past this, the threads still
     // unidentified are named after their process or tid.
     std::size_t max_held_rows = 1'000'000;
+    // Events older than one before them are taken at that earlier time;
+    // past this fraction of all events the timestamps are damaged and the
+    // analysis fails instead of retiming them.
+    double max_reordered_ratio = 0.001;
 };
 
 // The analyses of docs/analysis-output.md over one time-ordered stream of
@@ -49,11 +53,16 @@ public:
 
     // Declares a machine; returns the index events carry.
     unsigned add_machine(const MachineInfo& info);
+    // A CPU the machine's trace declares (a packet's cpu_id): the CPUs its
+    // events may name.  Throws beyond kMaxCpus.
+    void declare_cpu(unsigned machine, std::uint32_t cpu);
     // A host message's time (event, packet or stream boundary): the range
     // the analyses cover.
     void on_host_time(std::int64_t time);
     void on_event(const TraceEvent& event);
     // Closes every interval at the end of the range, writes the files.
+    // Throws when the trace names CPUs it does not declare or too many
+    // events were out of order.
     void finish();
 
     [[nodiscard]] const nlohmann::json& results() const { return results_; }
@@ -120,15 +129,26 @@ private:
         std::map<std::uint32_t, std::int64_t> guest_ns;  // by vCPU
         std::uint64_t migrations = 0;
     };
+    // The first event that named a CPU not declared (yet) by the trace.
+    struct CpuMention {
+        std::int64_t time = 0;
+        std::string event;  // its name, quoted
+        const char* field = "";
+    };
     struct Machine {
         MachineInfo info;
         std::string hostname;
-        int vm = -1;                                                // a guest's VM once known
-        std::vector<std::pair<std::int64_t, std::string>> current;  // per CPU: tid, comm
-        std::map<std::int64_t, GuestThread> threads;                // a guest's threads
-        std::vector<std::vector<std::uint64_t>> migrations;         // a guest's [from][to]
-        std::vector<GuestHistory> history;                          // per vCPU: switches seen while rows are held
+        int vm = -1;                                                                  // a guest's VM once known
+        std::vector<std::pair<std::int64_t, std::string>> current;                    // per CPU: tid, comm
+        std::map<std::int64_t, GuestThread> threads;                                  // a guest's threads
+        std::vector<bool> cpus;                                                       // declared, by cpu_id
+        std::map<std::int64_t, CpuMention> undeclared;                                // checked again at the end
+        std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> migrations;  // a guest's (from, to)
+        std::vector<GuestHistory> history;  // per vCPU: switches seen while rows are held
         std::uint64_t events = 0;
+        std::uint64_t retimed = 0;  // later events taken at the time of one of this machine's events
+        std::int64_t jump_ns = 0;   // the largest such step back
+        std::int64_t jump_at = 0;   // the time of that machine's event
     };
     struct Vm {
         std::uint64_t vm_uid = 0;
@@ -166,7 +186,14 @@ private:
     [[nodiscard]] bool compute_pending() const;
     void flush_held(bool force);
     std::string vm_name(const Vm& vm) const;
-    std::int64_t clamp_time(std::int64_t time);
+    std::int64_t clamp_time(std::int64_t time, unsigned machine);
+    // A CPU number an event names: beyond kMaxCpus it throws; not declared
+    // yet, it is checked again at the end.
+    void check_cpu(Machine& m, const TraceEvent& e, const char* field, std::int64_t cpu);
+    void check_vcpu_id(const Machine& m, const TraceEvent& e) const;
+    // finish(): every CPU named was declared; few events out of order.
+    void check_declared() const;
+    void check_reordering() const;
 
     // analysis_results.cpp
     void build_results();
@@ -191,6 +218,7 @@ private:
     std::int64_t begin_ = -1;
     std::int64_t end_ = -1;
     std::int64_t last_time_ = 0;
+    unsigned last_time_machine_ = 0;  // whose event last_time_ is
     std::uint64_t unattributed_ = 0;  // KVM events on a CPU whose thread is unknown
     std::uint64_t reordered_ = 0;     // events older than one already seen
     std::uint64_t other_events_ = 0;

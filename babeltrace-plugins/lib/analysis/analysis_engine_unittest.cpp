@@ -403,6 +403,7 @@ TEST_F(AnalysisEngineTest, GuestThreadsSplitGuestIntervals) {
     guest.synchronized = true;
     const unsigned g = engine.add_machine(guest);
     ASSERT_EQ(g, 1u);
+    engine.declare_cpu(g, 1);  // the guest has two vCPUs
 
     engine.on_event(sched_switch(900, 0, 0, 0, 400, g, "worker"));  // guest vCPU 0 runs 400
     engine.on_event(sched_switch(1000, 0, 0, 0, 100));              // host CPU 0 runs vCPU thread 100
@@ -629,7 +630,9 @@ TEST_F(AnalysisEngineTest, KvmEventsWithoutCurrentThreadAreUnattributed) {
 
 // (g) events older than the one before them
 TEST_F(AnalysisEngineTest, OlderEventsAreCountedAsReordered) {
-    AnalysisEngine engine(options());
+    AnalysisOptions o = options();
+    o.max_reordered_ratio = 0.5;  // 2 of 7: taken at the earlier time, not refused
+    AnalysisEngine engine(o);
     engine.add_machine(host_info());
     engine.on_event(sched_switch(1000, 0, 0, 0, 100));
     engine.on_event(vcpu_thread(1000, 50, 0, 100));
@@ -766,6 +769,131 @@ TEST_F(AnalysisEngineTest, HeldRowsOverflowKeepsEveryRow) {
     const auto nondet = csv("nondet.csv");
     EXPECT_EQ(nondet.size(), 25u);
     EXPECT_EQ(a["vms"][0]["nondet"]["pio"], 25);
+}
+
+// (h) values of a damaged trace that would size memory
+TraceEvent guest_migration(std::int64_t time, unsigned machine, std::int64_t from, std::int64_t to) {
+    TraceEvent e;
+    e.time = time;
+    e.machine = machine;
+    e.kind = EventKind::sched_migrate_task;
+    e.name = "sched_migrate_task";
+    e.tid = 401;
+    e.comm = "sh";
+    e.orig_cpu = from;
+    e.dest_cpu = to;
+    return e;
+}
+
+// The message of what `body` throws, "" when it does not.
+template <typename Body>
+std::string thrown(Body&& body) {
+    try {
+        body();
+    } catch (const std::runtime_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST_F(AnalysisEngineTest, CpuNumbersBeyondLinuxAreRefusedBeforeAnyAllocation) {
+    AnalysisEngine engine(options());
+    engine.add_machine(host_info());
+    MachineInfo guest;
+    guest.hostname = "l2";
+    guest.synchronized = true;
+    const unsigned g = engine.add_machine(guest);
+    engine.declare_cpu(g, 0);
+    engine.declare_cpu(g, 1);
+    // one damaged byte in dest_cpu: once a 24 GB migration matrix
+    const std::string message = thrown([&] { engine.on_event(guest_migration(1000, g, 0, 524289)); });
+    EXPECT_NE(message.find("trace `l2`: event `sched_migrate_task` at 1000 ns has dest_cpu 524289"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("CPUs 0-1"), std::string::npos) << message;
+    EXPECT_NE(thrown([&] { engine.on_event(guest_migration(1000, g, -1, 0)); }).find("orig_cpu -1"), std::string::npos);
+    EXPECT_NE(thrown([&] { engine.declare_cpu(g, kMaxCpus); }).find("cpu_id 8192"), std::string::npos);
+    TraceEvent on_cpu = sched_switch(1000, 1U << 20, 0, 0, 400, g);
+    EXPECT_NE(thrown([&] { engine.on_event(on_cpu); }).find("cpu_id 1048576"), std::string::npos);
+}
+
+TEST_F(AnalysisEngineTest, CpusATraceNeverDeclaresAreRefusedAtTheEnd) {
+    for (const bool declared_later : {false, true}) {
+        AnalysisEngine engine(options(declared_later ? "later" : "never"));
+        engine.add_machine(host_info());
+        MachineInfo guest;
+        guest.hostname = "l2";
+        guest.synchronized = true;
+        const unsigned g = engine.add_machine(guest);
+        engine.on_event(sched_switch(900, 0, 0, 0, 400, g));
+        engine.on_event(guest_migration(1000, g, 0, 5));  // CPU 5's first packet may start later
+        if (declared_later) {
+            engine.declare_cpu(g, 5);
+            engine.finish();
+            EXPECT_EQ(analysis("later")["vms"].size(), 0u);  // finished: CPU 5 was declared after all
+        } else {
+            const std::string message = thrown([&] { engine.finish(); });
+            EXPECT_NE(message.find("trace `l2`: event `sched_migrate_task` at 1000 ns has dest_cpu 5, a CPU none of "
+                                   "the trace's packets declares (CPUs 0)"),
+                      std::string::npos)
+                << message;
+        }
+    }
+}
+
+TEST_F(AnalysisEngineTest, VcpuIdsBeyondKvmOrTheGuestAreRefused) {
+    {
+        AnalysisEngine engine(options("kvm"));
+        engine.add_machine(host_info());
+        engine.on_event(sched_switch(1000, 0, 0, 0, 100));
+        TraceEvent e = entry(1100, 0, 5000);
+        e.name = "kvm_x86_entry";
+        const std::string message = thrown([&] { engine.on_event(e); });
+        EXPECT_NE(message.find("trace `l1`: event `kvm_x86_entry` at 1100 ns has vcpu_id 5000, beyond KVM's 4096"),
+                  std::string::npos)
+            << message;
+    }
+    AnalysisEngine engine(options("guest"));
+    engine.add_machine(host_info());
+    MachineInfo guest;
+    guest.hostname = "l2";
+    guest.vm_uid = 0xabc;
+    guest.synchronized = true;
+    const unsigned g = engine.add_machine(guest);
+    engine.on_event(sched_switch(900, 0, 0, 0, 400, g));  // the guest has one vCPU
+    engine.on_event(sched_switch(1000, 0, 0, 0, 100));
+    engine.on_event(vmsync(1100, 0, 0xabc, 3));
+    engine.on_event(entry(1200, 0, 3));
+    engine.on_host_time(2000);
+    const std::string message = thrown([&] { engine.finish(); });
+    EXPECT_NE(message.find("thread 100 runs vCPU 3 of the VM of guest trace `l2`, which declares CPUs 0"),
+              std::string::npos)
+        << message;
+}
+
+TEST_F(AnalysisEngineTest, ManyOlderEventsFailTheAnalysis) {
+    for (const bool damaged : {false, true}) {
+        AnalysisEngine engine(options(damaged ? "damaged" : "one"));
+        engine.add_machine(host_info());
+        std::int64_t t = 1000;
+        for (int i = 0; i < 1500; ++i) {
+            engine.on_event(sched_switch(t += 10, 0, 0, 0, 100 + i % 2));
+            if (i == 700) {
+                // damaged: a timestamp 267 s ahead, every later event older;
+                // else one event 5 ns older than the one before it
+                engine.on_event(sched_switch(damaged ? 267'000'000'000 : t - 5, 0, 0, 0, 100));
+            }
+        }
+        if (damaged) {
+            const std::string message = thrown([&] { engine.finish(); });
+            EXPECT_NE(message.find("trace `l1`: 799 of 1501 events (53.2%) are older than an event before them (its "
+                                   "event at 267000000000 ns is"),
+                      std::string::npos)
+                << message;
+        } else {
+            engine.finish();
+            EXPECT_EQ(analysis("one")["events"]["reordered"], 1);
+        }
+    }
 }
 
 TEST_F(AnalysisEngineTest, RejectsBadOptions) {

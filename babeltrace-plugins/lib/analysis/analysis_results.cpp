@@ -233,13 +233,15 @@ void AnalysisEngine::build_results() {
             if (order.size() > kMaxGuestThreads) {
                 j["guest_threads_omitted"] = order.size() - kMaxGuestThreads;
             }
-            const std::size_t size = std::max<std::size_t>(vcpu_count, guest->migrations.size());
+            // (finish() checked that every CPU there is one the guest declares)
+            std::size_t size = vcpu_count;
+            for (const auto& [cpus, count] : guest->migrations) {
+                size = std::max<std::size_t>({size, cpus.first + 1U, cpus.second + 1U});
+            }
             matrix.assign(size, std::vector<std::uint64_t>(size, 0));
-            for (std::size_t a = 0; a < guest->migrations.size(); ++a) {
-                for (std::size_t b = 0; b < guest->migrations[a].size(); ++b) {
-                    matrix[a][b] = guest->migrations[a][b];
-                    migration_count += guest->migrations[a][b];
-                }
+            for (const auto& [cpus, count] : guest->migrations) {
+                matrix[cpus.first][cpus.second] = count;
+                migration_count += count;
             }
         }
         j["guest_threads"] = guest_threads;

@@ -6,6 +6,14 @@
 
 namespace vmtrace::analysis {
 
+// Bounds on the values of a trace that size the analyses' memory: a
+// damaged byte must never become an allocation.  Linux supports at most
+// 8192 CPUs (x86's NR_CPUS ceiling) and KVM 4096 vCPU ids per VM
+// (KVM_MAX_VCPU_IDS on x86); a CPU must also be one the trace declares
+// (a packet's cpu_id).
+inline constexpr std::uint32_t kMaxCpus = 8192;
+inline constexpr std::uint32_t kMaxVcpuIds = 4096;
+
 // The events the analyses read (docs/events.json); everything else is
 // counted and skipped.
 enum class EventKind : std::uint8_t {
@@ -31,6 +39,7 @@ struct TraceEvent {
     unsigned machine = 0;   // index given by the sink, see MachineInfo
     std::uint32_t cpu = 0;  // the stream's cpu_id: physical CPU on the host, vCPU in a guest
     EventKind kind = EventKind::other;
+    std::string_view name;  // the event class's, for messages
 
     // sched_switch
     std::int64_t prev_tid = 0;
