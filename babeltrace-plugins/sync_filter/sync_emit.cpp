@@ -55,7 +55,7 @@ static void decide_mode(SyncIterator& it, Machine& guest) {
     guest.output_offset_ns = static_cast<std::int64_t>(static_cast<__int128>(seconds) * 1'000'000'000 +
                                                        static_cast<__int128>(cycles) * 1'000'000'000 / frequency);
     if (guest.output_offset_ns < 0) {
-        throw bt2::Error(fmt::format("host trace `{}`: its clock origin lies before the Unix epoch", it.host->name));
+        throw bt2::Error(fmt::format("host {}: its clock origin lies before the Unix epoch", trace_ref(*it.host)));
     }
     std::vector<std::pair<std::string, std::string>> env{
         {"vmtrace_time_base", fmt::format("host {}", it.host->name)},
@@ -104,10 +104,20 @@ std::int64_t head_key(SyncIterator& it, Input& input) {
     return input.head_key;
 }
 
+// ns from origin of `snapshot`, a message's own clock snapshot of `guest`.
+static std::int64_t snapshot_ns(const Machine& guest, const bt_clock_snapshot* snapshot) {
+    std::int64_t ns = 0;
+    if (bt_clock_snapshot_get_ns_from_origin(snapshot, &ns) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+        // babeltrace2 appended its cause: propagate it with ours.
+        throw bt2::CallError(fmt::format("{}: a clock value overflows 64-bit ns from origin", trace_ref(guest)));
+    }
+    return ns;
+}
+
 static std::uint64_t to_output_value(const Machine& guest, std::int64_t key) {
     if (key < guest.output_offset_ns) {
-        throw bt2::Error(fmt::format("trace `{}`: a synchronised time ({} ns) falls before the host clock's origin",
-                                     guest.name, key));
+        throw bt2::Error(
+            fmt::format("{}: a synchronised time ({} ns) falls before the host clock's origin", trace_ref(guest), key));
     }
     return static_cast<std::uint64_t>(key - guest.output_offset_ns);
 }
@@ -160,8 +170,7 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_beginning_borrow_default_clock_snapshot_const(msg, &cs) ==
             BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
-            std::int64_t ns = 0;
-            bt_clock_snapshot_get_ns_from_origin(cs, &ns);
+            const std::int64_t ns = snapshot_ns(guest, cs);
             bt_message_stream_beginning_set_default_clock_snapshot(
                 out, to_output_value(guest, std::max(guest_key(guest, ns), guest.output_offset_ns)));
         }
@@ -189,8 +198,7 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
             const bt_clock_snapshot* begin =
                 events ? bt_message_discarded_events_borrow_beginning_default_clock_snapshot_const(msg)
                        : bt_message_discarded_packets_borrow_beginning_default_clock_snapshot_const(msg);
-            std::int64_t begin_ns = 0;
-            bt_clock_snapshot_get_ns_from_origin(begin, &begin_ns);
+            const std::int64_t begin_ns = snapshot_ns(guest, begin);
             const std::uint64_t begin_value =
                 to_output_value(guest, std::min(key, std::max(guest_key(guest, begin_ns), guest.output_offset_ns)));
             out = events ? bt_message_discarded_events_create_with_default_clock_snapshots(self, stream, begin_value,
@@ -243,6 +251,24 @@ static void check_consistency(SyncIterator& it, Machine& guest, const Buffered& 
     }
 }
 
+// An event whose host time lies before what its guest already emitted:
+// its clock went back (or an earlier timestamp jumped ahead).  It is
+// emitted where the order allows, and counted as a consistency violation,
+// so that a clock jump fails the sync past max-violation-ratio instead of
+// piling the guest's events onto one instant unnoticed.
+static void note_displaced(Machine& guest, const Buffered& item, std::int64_t host_time, std::int64_t key) {
+    ++guest.displaced;
+    ++guest.checked;
+    ++guest.violations;
+    if (guest.first_violation.empty()) {
+        const bt_event* event = bt_message_event_borrow_event_const(item.message.get());
+        guest.first_violation = fmt::format(
+            "event {} at guest time {} ns -> host time {} ns comes {} ns after an earlier event of this guest "
+            "that was already placed at {} ns (a clock jump or a damaged timestamp)",
+            bt_event_class_get_name(bt_event_borrow_class_const(event)), item.time, host_time, key - host_time, key);
+    }
+}
+
 // Emits the head of `input`.
 const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
     Buffered item = std::move(input.queue.front());
@@ -273,6 +299,10 @@ const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
         if (key > unclamped) {
             ++m->clamped;
             m->max_clamp_ns = std::max(m->max_clamp_ns, key - unclamped);
+        }
+        if (key - unclamped > kMaxClampNs) {
+            note_displaced(*m, item, unclamped, key);
+            return rewrite(it, *m, item, key);
         }
         const std::int64_t bound = estimator.bound_at(item.time);
         if (bound < 0) {

@@ -242,15 +242,20 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
             Input input;
             input.iterator = bt2::MessageIteratorRef::adopt(upstream);
             input.port = bt_port_get_name(as_port);
-            if (comp->config.prefetch_ns > 0) {
-                bt_message_iterator* scout = nullptr;
-                if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
-                    BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
-                    throw bt2::CallError(
-                        fmt::format("cannot create a second message iterator on input port `{}`", input.port));
-                }
-                input.scout = bt2::MessageIteratorRef::adopt(scout);
+            if (const bt_connection* connection = bt_port_borrow_connection_const(as_port)) {
+                const bt_port* up = bt_port_output_as_port_const(bt_connection_borrow_upstream_port_const(connection));
+                input.upstream_port = bt_port_get_name(up);
+                input.upstream = bt_component_get_name(bt_port_borrow_component_const(up));
             }
+            // Even with prefetch-ms=0: a guest's first handshakes must be
+            // read before its first event is placed (see prefetch()).
+            bt_message_iterator* scout = nullptr;
+            if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
+                BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {
+                throw bt2::CallError(
+                    fmt::format("cannot create a second message iterator on input port `{}`", input.port));
+            }
+            input.scout = bt2::MessageIteratorRef::adopt(scout);
             it->inputs.push_back(std::move(input));
         }
         if (it->inputs.empty()) {

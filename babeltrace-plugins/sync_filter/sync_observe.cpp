@@ -45,7 +45,27 @@ static std::string trace_display_name(const bt_trace* trace) {
     return "(unnamed trace)";
 }
 
-Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
+std::string trace_ref(const Machine& machine) {
+    if (machine.source.empty()) {
+        return fmt::format("trace `{}`", machine.name);
+    }
+    return fmt::format("trace `{}` (from `{}`)", machine.name, machine.source);
+}
+
+std::string input_description(const Input& input) {
+    std::string text = fmt::format("input port `{}`", input.port);
+    if (!input.upstream.empty()) {
+        text += fmt::format(" (fed by `{}`'s port `{}`)", input.upstream, input.upstream_port);
+    }
+    for (const Buffered& b : input.queue) {
+        if (b.machine != nullptr) {
+            return text + fmt::format(", {}", trace_ref(*b.machine));
+        }
+    }
+    return text;
+}
+
+Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* stream) {
     const bt_trace* trace = bt_stream_borrow_trace_const(stream);
     auto found = it.machine_by_trace.find(trace);
     if (found != it.machine_by_trace.end()) {
@@ -54,6 +74,7 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
     auto machine = std::make_unique<Machine>();
     machine->trace = trace;
     machine->name = trace_display_name(trace);
+    machine->source = input.upstream;
     // Guests started from one image often share a hostname ("(none)" in
     // an initramfs): keep names unique, reports are useless otherwise.
     auto taken = [&](const std::string& name) {
@@ -79,18 +100,20 @@ Machine& machine_of(SyncIterator& it, const bt_stream* stream) {
                    tc, {ev::vmsync_gh_host::event_name, ev::vmsync_hg_host::event_name, ev::kvm_x86_entry::event_name,
                         kLttngKvmEntry, ev::kvm_x86_exit::event_name, kLttngKvmExit})) {
         machine->role = Role::host;
-    } else if (declares_event(tc, {ev::vmsync_gh_guest::event_name, ev::vmsync_hg_guest::event_name})) {
+    }
+    machine->declares_sync = declares_event(tc, {ev::vmsync_gh_guest::event_name, ev::vmsync_hg_guest::event_name});
+    if (machine->role == Role::other && machine->declares_sync) {
         machine->role = Role::guest;
     }
     if (machine->role == Role::host) {
         if (it.host != nullptr) {
             throw bt2::Error(
-                fmt::format("traces `{}` and `{}` both look like KVM hosts (they declare kvm or vmsync host events); "
+                fmt::format("{} and {} both look like KVM hosts (they declare kvm or vmsync host events); "
                             "name the host with the `host` parameter",
-                            it.host->name, machine->name));
+                            trace_ref(*it.host), trace_ref(*machine)));
         }
         if (machine->clock_class == nullptr) {
-            throw bt2::Error(fmt::format("host trace `{}` has no clock: nothing to synchronise to", machine->name));
+            throw bt2::Error(fmt::format("host {} has no clock: nothing to synchronise to", trace_ref(*machine)));
         }
         it.host = machine.get();
     }
@@ -205,7 +228,7 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     const auto vm_uid = static_cast<std::uint64_t>(integer_member(payload, info.vm_uid));
     const bool host_side = half == SyncHalf::gh_host || half == SyncHalf::hg_host;
     if (host_side != (machine.role == Role::host)) {
-        throw bt2::Error(fmt::format("trace `{}` ({}) records {}, which only a {} records", machine.name,
+        throw bt2::Error(fmt::format("{} ({}) records {}, which only a {} records", trace_ref(machine),
                                      role_name(machine.role), sync::event_name(half), host_side ? "host" : "guest"));
     }
     sync::VmPairing& pairing = pairing_of(it, vm_uid);
@@ -218,14 +241,15 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     } else if (machine.pairing == nullptr) {
         for (const auto& other : it.machines) {
             if (other->pairing == &pairing) {
-                throw bt2::Error(fmt::format("traces `{}` and `{}` both record vmsync events of vm_uid {:#x}",
-                                             other->name, machine.name, vm_uid));
+                throw bt2::Error(fmt::format("{} and {} both record vmsync events of vm_uid {:#x}", trace_ref(*other),
+                                             trace_ref(machine), vm_uid));
             }
         }
         machine.pairing = &pairing;
     } else if (machine.pairing != &pairing) {
-        throw bt2::Error(fmt::format("trace `{}`: event {} at {} ns has vm_uid {:#x}, but earlier events had {:#x}",
-                                     machine.name, sync::event_name(half), time, vm_uid, machine.pairing->vm_uid()));
+        throw bt2::Error(fmt::format("{}: event {} at {} ns has vm_uid {:#x}, but earlier events had {:#x}",
+                                     trace_ref(machine), sync::event_name(half), time, vm_uid,
+                                     machine.pairing->vm_uid()));
     }
     if (feed) {
         pairing.add(half, cnt, time, lane, machine.name);
@@ -234,6 +258,17 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     item.half = half;
     item.cnt = cnt;
     item.lane = lane;
+}
+
+// The CPU of a packet's stream (-1: none), refused when no machine has it:
+// CPU numbers index the guest-mode tracker's table.
+static std::int32_t checked_cpu(const Input& input, const bt_packet* packet) {
+    const std::int32_t cpu = packet_cpu_id(packet);
+    if (cpu < -1 || cpu >= kMaxCpus) {
+        throw bt2::Error(fmt::format("{}: a packet's cpu_id {} is not a CPU number (Linux has at most {} CPUs)",
+                                     input_description(input), static_cast<std::uint32_t>(cpu), kMaxCpus));
+    }
+    return cpu;
 }
 
 // Learns what a freshly pulled message tells about the machines.
@@ -249,7 +284,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
         stream = bt_packet_borrow_stream_const(packet);
-        it.stream_cpu[stream] = packet_cpu_id(packet);
+        it.stream_cpu[stream] = checked_cpu(input, packet);
         input.last_stream = nullptr;  // the CPU may have changed
         break;
     }
@@ -258,6 +293,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
         break;
     case BT_MESSAGE_TYPE_STREAM_BEGINNING:
         stream = bt_message_stream_beginning_borrow_stream_const(msg);
+        input.saw_stream = true;
         break;
     case BT_MESSAGE_TYPE_STREAM_END:
         stream = bt_message_stream_end_borrow_stream_const(msg);
@@ -272,7 +308,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
         return;
     }
     if (stream != input.last_stream) {
-        input.last_machine = &machine_of(it, stream);
+        input.last_machine = &machine_of(it, input, stream);
         auto cpu = it.stream_cpu.find(stream);
         input.last_cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
         input.last_stream = stream;
@@ -313,7 +349,9 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     if (snapshot != nullptr) {
         if (bt_clock_snapshot_get_ns_from_origin(snapshot, &item.time) !=
             BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
-            throw bt2::Error(fmt::format("trace `{}`: a clock snapshot overflows 64-bit ns from origin", machine.name));
+            // babeltrace2 appended its cause: propagate it with ours.
+            throw bt2::CallError(fmt::format("{}: a clock value (message {} of {}) overflows 64-bit ns from origin",
+                                             trace_ref(machine), machine.messages_in, input_description(input)));
         }
         item.has_time = true;
     }
@@ -363,15 +401,6 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     }
 }
 
-static std::string input_description(const Input& input) {
-    for (const Buffered& b : input.queue) {
-        if (b.machine != nullptr) {
-            return fmt::format("input port `{}` (trace `{}`)", input.port, b.machine->name);
-        }
-    }
-    return fmt::format("input port `{}`", input.port);
-}
-
 // Pulls one batch from `input`; false when it would block (AGAIN).
 bool pull(SyncIterator& it, Input& input) {
     bt_message_array_const messages = nullptr;
@@ -381,6 +410,11 @@ bool pull(SyncIterator& it, Input& input) {
         break;
     case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
         input.ended = true;
+        if (!input.saw_stream) {
+            // A trace with metadata but no data streams, for one: the user
+            // gave it, so its absence from the output must be told.
+            it.empty_inputs.push_back(input_description(input));
+        }
         return true;
     case BT_MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
         return false;
@@ -468,7 +502,7 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         throw std::bad_alloc();
     }
     if (status == BT_MESSAGE_ITERATOR_NEXT_STATUS_ERROR) {
-        throw bt2::CallError(fmt::format("cannot read input port `{}`", input.port));
+        throw bt2::CallError(fmt::format("cannot read {}", input_description(input)));
     }
     if (status != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK) {
         state.exhausted = true;  // END, or AGAIN from a live source: prefetch what came
@@ -479,14 +513,14 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         const bt_message_type type = bt_message_get_type(msg.get());
         if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
             const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());
-            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = packet_cpu_id(packet);
+            it.stream_cpu[bt_packet_borrow_stream_const(packet)] = checked_cpu(input, packet);
         }
         if (type != BT_MESSAGE_TYPE_EVENT) {
             continue;
         }
         const bt_event* event = bt_message_event_borrow_event_const(msg.get());
         const bt_stream* stream = bt_event_borrow_stream_const(event);
-        Machine& machine = machine_of(it, stream);
+        Machine& machine = machine_of(it, input, stream);
         state.machine = &machine;
         if (machine.clock_class == nullptr) {
             state.exhausted = true;  // nothing to synchronise in a trace without a clock
@@ -495,7 +529,10 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         Buffered item;
         if (bt_clock_snapshot_get_ns_from_origin(bt_message_event_borrow_default_clock_snapshot_const(msg.get()),
                                                  &item.time) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
-            continue;  // the main pass reports it
+            // babeltrace2 appended its cause, so this thread must not call
+            // it again before the error is taken: propagate it now.
+            throw bt2::CallError(fmt::format("{}: a clock value overflows 64-bit ns from origin (read ahead on {})",
+                                             trace_ref(machine), input_description(input)));
         }
         if (state.first == std::numeric_limits<std::int64_t>::min()) {
             state.first = item.time;
@@ -511,22 +548,26 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
     }
 }
 
-// True while a guest that records vmsync events has too few matched
-// handshakes to be synchronised.
+// True while a guest that declares vmsync events has too few matched
+// handshakes to be synchronised (none at all when its first handshake
+// lies beyond what the prefetch read of it).
+static bool needs_handshakes(const Machine& m) {
+    return m.role != Role::host && m.declares_sync &&
+           (m.pairing == nullptr || m.pairing->guest_to_host_matches() < kPrefetchMatches ||
+            m.pairing->host_to_guest_matches() < kPrefetchMatches);
+}
+
 static bool some_guest_needs_handshakes(const SyncIterator& it) {
-    return std::any_of(it.machines.begin(), it.machines.end(), [](const auto& m) {
-        return m->role != Role::host && m->pairing != nullptr &&
-               (m->pairing->guest_to_host_matches() < kPrefetchMatches ||
-                m->pairing->host_to_guest_matches() < kPrefetchMatches);
-    });
+    return std::any_of(it.machines.begin(), it.machines.end(), [](const auto& m) { return needs_handshakes(*m); });
 }
 
 // Before the first message is emitted, reads the first prefetch_ns of
 // every input for vmsync events, so that the earliest guest events are
 // converted with many handshakes after them.  A guest whose tracing
-// started late has its first handshakes far into the host trace: the
-// host is then read further, up to prefetch_max_ns, until every guest
-// has a few handshakes each way.
+// started late has its first handshakes far into the host trace, and a
+// short prefetch (even 0) may end before a guest's first handshake: the
+// host and such guests are then read further, in time order, up to
+// prefetch_max_ns, until every guest has a few handshakes each way.
 void prefetch(SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     std::vector<ScoutState> scouts;
@@ -543,8 +584,10 @@ void prefetch(SyncIterator& it) {
     while (some_guest_needs_handshakes(it)) {
         ScoutState* next = nullptr;
         for (ScoutState& state : scouts) {
-            if (state.machine != nullptr && state.machine->role == Role::host && !state.exhausted &&
-                state.span() <= config.prefetch_max_ns && (next == nullptr || state.last < next->last)) {
+            const bool wanted =
+                state.machine != nullptr && (state.machine->role == Role::host || needs_handshakes(*state.machine));
+            if (wanted && !state.exhausted && state.span() <= config.prefetch_max_ns &&
+                (next == nullptr || state.last < next->last)) {
                 next = &state;
             }
         }

@@ -32,6 +32,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
     nlohmann::json machines = nlohmann::json::array();
     for (const auto& m : it.machines) {
         nlohmann::json j{{"name", m->name},
+                         {"source", m->source},
                          {"role", role_name(m->role)},
                          {"events_in", m->events_in},
                          {"events_out", m->events_out},
@@ -71,6 +72,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
             j["unbounded_events"] = m->unbounded_events;
             j["clamped_events"] = m->clamped;
             j["max_clamp_ns"] = m->max_clamp_ns;
+            j["displaced_events"] = m->displaced;
             j["consistency"] = {{"checked", m->checked},
                                 {"violations", m->violations},
                                 {"unchecked", m->unchecked},
@@ -90,6 +92,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
         }
     }
     stats["vm_uids_without_guest_trace"] = orphans;
+    stats["inputs_without_stream"] = it.empty_inputs;
     return stats;
 }
 
@@ -100,13 +103,19 @@ std::vector<std::string> finish(SyncIterator& it) {
     const nlohmann::json stats = statistics(it);
     std::vector<std::string> warnings;
     std::vector<std::string> errors;
+    for (const std::string& input : it.empty_inputs) {
+        errors.push_back(
+            fmt::format("{} delivered no stream: its trace is missing from the output (a trace directory with "
+                        "metadata but no stream files, or all of it filtered out upstream)",
+                        input));
+    }
     if (it.host == nullptr) {
         errors.push_back("no input trace is a KVM host (none declares vmsync_*_host or kvm entry/exit events)");
     }
     std::string text = "vmtrace sync summary\n";
     for (const auto& m : it.machines) {
         if (m->events_in != m->events_out) {
-            errors.push_back(fmt::format("trace `{}`: {} events in but {} out", m->name, m->events_in, m->events_out));
+            errors.push_back(fmt::format("{}: {} events in but {} out", trace_ref(*m), m->events_in, m->events_out));
         }
         if (m->role == Role::host) {
             text += fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
@@ -115,9 +124,9 @@ std::vector<std::string> finish(SyncIterator& it) {
         const SyncQuality quality = reported_quality(config, *m);
         if (m->pairing == nullptr) {
             warnings.push_back(
-                fmt::format("trace `{}` has no vmsync events: passed through unchanged, NOT on the "
+                fmt::format("{} has no vmsync events: passed through unchanged, NOT on the "
                             "host time base (load the vmtrace guest module in that guest)",
-                            m->name));
+                            trace_ref(*m)));
             text +=
                 fmt::format("  guest {}: quality absent, {} events passed through unchanged\n", m->name, m->events_out);
             continue;
@@ -149,38 +158,38 @@ std::vector<std::string> finish(SyncIterator& it) {
         }
         if (m->mode == GuestMode::passthrough) {
             errors.push_back(fmt::format(
-                "trace `{}` (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
-                "guest and {} host sync events, quality {} within the {} ms look-ahead window); it was passed "
-                "through unchanged",
-                m->name, pairing.vm_uid(), pairing.guest_events(), pairing.host_events(), clocksync::to_string(quality),
-                config.window_ns / 1'000'000));
+                "{} (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
+                "guest and {} host sync events, quality {} within the look-ahead: parameters `window-ms` {} ms, "
+                "`prefetch-ms` {} ms); it was passed through unchanged",
+                trace_ref(*m), pairing.vm_uid(), pairing.guest_events(), pairing.host_events(),
+                clocksync::to_string(quality), config.window_ns / 1'000'000, config.prefetch_ns / 1'000'000));
         }
         const auto& anomalies = pairing.anomalies();
         if (quality == SyncQuality::fail) {
             errors.push_back(fmt::format(
-                "trace `{}` (vm_uid {:#x}): {} of {} matched vmsync messages contradict the others (no linear clock "
+                "{} (vm_uid {:#x}): {} of {} matched vmsync messages contradict the others (no linear clock "
                 "transform lets them all arrive after they were sent); first: {}",
-                m->name, pairing.vm_uid(), anomalies.rejected,
+                trace_ref(*m), pairing.vm_uid(), anomalies.rejected,
                 pairing.guest_to_host_matches() + pairing.host_to_guest_matches(), anomalies.first_rejected));
         } else if (anomalies.rejected > 0) {
-            warnings.push_back(fmt::format("trace `{}`: {} vmsync messages rejected as outliers; first: {}", m->name,
+            warnings.push_back(fmt::format("{}: {} vmsync messages rejected as outliers; first: {}", trace_ref(*m),
                                            anomalies.rejected, anomalies.first_rejected));
         }
         if (anomalies.duplicate_cnt + anomalies.out_of_order_cnt > 0) {
             const std::string message =
-                fmt::format("trace `{}`: {} duplicate and {} out-of-order vmsync cnt values; first: {}", m->name,
+                fmt::format("{}: {} duplicate and {} out-of-order vmsync cnt values; first: {}", trace_ref(*m),
                             anomalies.duplicate_cnt, anomalies.out_of_order_cnt, anomalies.first);
             (config.strict ? errors : warnings).push_back(message);
         }
         if (m->checked > 0 &&
             static_cast<double>(m->violations) > config.max_violation_ratio * static_cast<double>(m->checked)) {
             errors.push_back(
-                fmt::format("trace `{}`: {} of {} checked events fall outside the host's guest-mode "
-                            "intervals of their vCPU; first: {}",
-                            m->name, m->violations, m->checked, m->first_violation));
+                fmt::format("{}: {} of {} checked events fall outside the host's guest-mode "
+                            "intervals of their vCPU or go back in time ({} displaced by a clock jump); first: {}",
+                            trace_ref(*m), m->violations, m->checked, m->displaced, m->first_violation));
         } else if (m->violations > 0) {
-            warnings.push_back(fmt::format("trace `{}`: {} consistency violations; first: {}", m->name, m->violations,
-                                           m->first_violation));
+            warnings.push_back(fmt::format("{}: {} consistency violations ({} displaced by a clock jump); first: {}",
+                                           trace_ref(*m), m->violations, m->displaced, m->first_violation));
         }
     }
     for (const auto& orphan : stats["vm_uids_without_guest_trace"]) {

@@ -37,6 +37,7 @@ struct SyncConfig {
     // first `prefetch_ns` of it for vmsync events only, so that the
     // earliest guest events are converted with many handshakes around
     // them.  It decodes that much of each trace twice, but keeps nothing.
+    // Guests without handshakes by then are read further (prefetch_max_ns).
     std::int64_t prefetch_ns = 2'000'000'000;
     // How far the prefetch may read a host trace for the first handshakes
     // of a guest whose tracing started late.
@@ -72,7 +73,11 @@ struct EventInfo {
 struct Machine {
     const bt_trace* trace = nullptr;
     std::string name;
+    // The upstream component that delivered the trace (the command maps
+    // component names back to the paths the user gave).
+    std::string source;
     Role role = Role::other;
+    bool declares_sync = false;  // vmsync guest events in its metadata
     const bt_clock_class* clock_class = nullptr;
     // guests
     sync::VmPairing* pairing = nullptr;
@@ -86,6 +91,10 @@ struct Machine {
     std::uint64_t messages_out = 0;
     std::uint64_t clamped = 0;
     std::int64_t max_clamp_ns = 0;
+    // Events held back by more than kMaxClampNs: their clock went back
+    // against an event of the same guest emitted before them (a clock jump,
+    // a damaged timestamp).  Counted as consistency violations too.
+    std::uint64_t displaced = 0;
     std::int64_t max_applied_bound_ns = -1;
     std::uint64_t unbounded_events = 0;
     std::uint64_t checked = 0;
@@ -113,6 +122,9 @@ struct Input {
     std::uint64_t prefetched_sync = 0;  // vmsync events the scout fed
     std::uint64_t seen_sync = 0;        // vmsync events the main pass saw
     std::string port;
+    std::string upstream;       // component that feeds the port
+    std::string upstream_port;  // its output port
+    bool saw_stream = false;    // a stream beginning came through
     std::deque<Buffered> queue;
     bool ended = false;
     std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
@@ -154,6 +166,7 @@ struct SyncIterator {
     std::unique_ptr<ProgressLine> progress;  // when the component asks for one
     std::vector<Input*> to_fill;             // inputs whose look-ahead may have shrunk
     std::uint64_t input_share = 1;           // of max_buffered, per input
+    std::vector<std::string> empty_inputs;   // inputs that ended without a stream
     bool prefetched = false;
     bool finished = false;
 };
@@ -161,14 +174,30 @@ struct SyncIterator {
 inline constexpr std::uint64_t kForgetEvery = 4096;
 inline constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
 
+// A guest event whose host time lies more than this before an event of
+// its guest already emitted is displaced: no transform refinement moves an
+// event that far (the clamps of a clean trace stay below the estimator's
+// bound, microseconds), only a clock that went back does.
+inline constexpr std::int64_t kMaxClampNs = 1'000'000;
+
+// CPU numbers index the guest-mode tracker's table; Linux's NR_CPUS tops
+// out at 8192 (x86 MAXSMP), so a larger cpu_id is damage, not a machine.
+inline constexpr std::int32_t kMaxCpus = 8192;
+
 std::string_view role_name(Role role);
+
+// "trace `NAME` (from `COMPONENT`)": how every message names a trace.
+std::string trace_ref(const Machine& machine);
+
+// "input port `in2` (fed by `COMPONENT`'s port `PORT`)".
+std::string input_description(const Input& input);
 
 // The quality of a guest's sync as reported: the estimator's, or fail when
 // it had to reject more than max_rejected_ratio of the messages.
 SyncQuality reported_quality(const SyncConfig& config, const Machine& guest);
 
 // sync_observe.cpp
-Machine& machine_of(SyncIterator& it, const bt_stream* stream);
+Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* stream);
 bool pull(SyncIterator& it, Input& input);
 bool needs_more(const SyncIterator& it, const Input& input);
 void prefetch(SyncIterator& it);
