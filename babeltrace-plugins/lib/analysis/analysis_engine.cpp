@@ -18,22 +18,7 @@ AnalysisEngine::AnalysisEngine(AnalysisOptions options) : options_(std::move(opt
         throw std::invalid_argument(
             fmt::format("timeline-bins: {} is not an even number >= 2", options_.timeline_bins));
     }
-    const std::filesystem::path dir(options_.output_dir);
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
-        throw std::runtime_error(fmt::format("output directory `{}` does not exist", options_.output_dir));
-    }
-    if (options_.intervals) {
-        states_csv_ =
-            std::make_unique<CsvFile>((dir / "vcpu_states.csv").string(),
-                                      "vm_id,vcpu,tid,state,start_ns,end_ns,duration_ns,pcpu,guest_tid,guest_comm");
-    } else {
-        std::filesystem::remove(dir / "vcpu_states.csv", ec);  // never leave an earlier run's intervals
-    }
-    nondet_csv_ = std::make_unique<CsvFile>((dir / "nondet.csv").string(),
-                                            "time_ns,vm_id,vcpu,kind,source,op,address,size,count,value,args");
-    migrations_csv_ =
-        std::make_unique<CsvFile>((dir / "migrations.csv").string(), "time_ns,machine,level,tid,comm,from,to");
+    writer_ = std::make_unique<OutputWriter>(options_.output_dir, options_.intervals);
 }
 
 AnalysisEngine::~AnalysisEngine() = default;
@@ -272,7 +257,7 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
             row.replay = true;
         }
     }
-    if (states_csv_ || row.replay) {
+    if (writer_->intervals() || row.replay) {
         emit_row(std::move(row));
     }
 }
@@ -434,38 +419,13 @@ bool AnalysisEngine::compute_pending() const {
 }
 
 void AnalysisEngine::write_row(const HeldRow& row) {
-    // The hot path of the CSV files: compiled formats into one buffer.
     const VcpuThread& t = *vcpus_.at(row.tid);
-    row_buffer_.clear();
-    auto out = std::back_inserter(row_buffer_);
     if (row.nondet) {
-        out = fmt::format_to(out, FMT_COMPILE("{},"), row.time);
-        if (t.vm >= 0) {
-            out = fmt::format_to(out, FMT_COMPILE("{}"), t.vm);
-        }
-        fmt::format_to(out, FMT_COMPILE(",{}"), row.tail);
-        nondet_csv_->write({row_buffer_.data(), row_buffer_.size()});
+        writer_->nondet_row(row.time, t.vm, row.tail);
         return;
     }
-    if (!states_csv_) {
-        return;
-    }
-    if (t.vm >= 0) {
-        out = fmt::format_to(out, FMT_COMPILE("{}"), t.vm);
-    }
-    out = fmt::format_to(out, FMT_COMPILE(",{},{},{},{},{},{},"), row.vcpu, row.tid, to_string(row.state), row.time,
-                         row.end, row.end - row.time);
-    if (row.pcpu >= 0) {
-        out = fmt::format_to(out, FMT_COMPILE("{}"), row.pcpu);
-    }
-    row_buffer_.push_back(',');
-    if (row.guest_tid >= 0) {
-        out = fmt::format_to(out, FMT_COMPILE("{},"), row.guest_tid);
-        CsvFile::append_quoted(row_buffer_, row.guest_comm);
-    } else {
-        row_buffer_.push_back(',');
-    }
-    states_csv_->write({row_buffer_.data(), row_buffer_.size()});
+    writer_->state_row(
+        StateRow{t.vm, row.vcpu, row.tid, row.state, row.time, row.end, row.pcpu, row.guest_tid, row.guest_comm});
 }
 
 void AnalysisEngine::emit_row(HeldRow row) {
@@ -612,8 +572,7 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
             check_cpu(m, e, "orig_cpu", e.orig_cpu);
             check_cpu(m, e, "dest_cpu", e.dest_cpu);
             ++found->second->pcpu_migrations;
-            migrations_csv_->write(fmt::format("{},{},vcpu-thread,{},{},{},{}", now, CsvFile::quote(m.hostname), e.tid,
-                                               CsvFile::quote(e.comm), e.orig_cpu, e.dest_cpu));
+            writer_->migration_row(now, m.hostname, "vcpu-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         }
         return;
     case EventKind::process_state: {
@@ -796,8 +755,7 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         if (thread.comm.empty()) {
             thread.comm = e.comm;
         }
-        migrations_csv_->write(fmt::format("{},{},guest-thread,{},{},{},{}", now, CsvFile::quote(m.hostname), e.tid,
-                                           CsvFile::quote(e.comm), e.orig_cpu, e.dest_cpu));
+        writer_->migration_row(now, m.hostname, "guest-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         return;
     }
     default:
@@ -849,14 +807,9 @@ void AnalysisEngine::finish() {
         cosched_change(vm, 0, end_);
     }
     flush_held(true);
-    if (states_csv_) {
-        states_csv_->close();
-    }
-    nondet_csv_->close();
-    migrations_csv_->close();
+    writer_->close_streams();
     build_results();
-    write_exit_csv();
-    build_summary();
+    summary_ = writer_->write_results(results_);
 }
 
 }  // namespace vmtrace::analysis

@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "csv_file.hpp"
 #include "latency_histogram.hpp"
+#include "output_writer.hpp"
 #include "state_timeline.hpp"
 #include "trace_event.hpp"
 
@@ -197,8 +197,6 @@ private:
 
     // analysis_results.cpp
     void build_results();
-    void build_summary();
-    void write_exit_csv();
 
     AnalysisOptions options_;
     std::vector<Machine> machines_;
@@ -211,10 +209,7 @@ private:
     unsigned unbound_ = 0;
     bool pending_ = false;  // compute_pending(), kept up to date
     bool held_overflowed_ = false;
-    std::string row_buffer_;  // write_row's, reused
-    std::unique_ptr<CsvFile> states_csv_;
-    std::unique_ptr<CsvFile> nondet_csv_;
-    std::unique_ptr<CsvFile> migrations_csv_;
+    std::unique_ptr<OutputWriter> writer_;  // every file of the analysis
     std::int64_t begin_ = -1;
     std::int64_t end_ = -1;
     std::int64_t last_time_ = 0;

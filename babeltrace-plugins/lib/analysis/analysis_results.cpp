@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The end of an analysis: analysis.json, exits.csv and the summary.
+// The end of an analysis: the results (analysis.json's content) from what
+// the analyses tracked.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -52,20 +53,6 @@ std::map<std::string, nlohmann::json> read_sync_stats(const std::string& path, s
         warnings.push_back(fmt::format("sync statistics `{}` are not valid: {}", path, e.what()));
     }
     return out;
-}
-
-std::string percent(std::int64_t part, std::int64_t whole) {
-    return whole <= 0 ? "-" : fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
-}
-
-std::string duration(std::int64_t ns) {
-    if (ns < 10'000) {
-        return fmt::format("{} ns", ns);
-    }
-    if (ns < 10'000'000) {
-        return fmt::format("{:.1f} us", static_cast<double>(ns) / 1e3);
-    }
-    return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
 }
 
 }  // namespace
@@ -312,111 +299,6 @@ void AnalysisEngine::build_results() {
     }
     out["warnings"] = warnings_;
     results_ = std::move(out);
-
-    const std::filesystem::path dir(options_.output_dir);
-    std::ofstream json((dir / "analysis.json").string());
-    json << results_.dump(1) << "\n";
-    if (!json.flush()) {
-        throw std::runtime_error(fmt::format("cannot write `{}`", (dir / "analysis.json").string()));
-    }
-}
-
-void AnalysisEngine::write_exit_csv() {
-    CsvFile csv((std::filesystem::path(options_.output_dir) / "exits.csv").string(),
-                "vm_id,vcpu,reason,code,isa,count,rate_per_s,min_ns,p50_ns,p90_ns,p99_ns,max_ns,mean_ns");
-    for (const auto& vm : results_["vms"]) {
-        for (const auto& e : vm["exits"]) {
-            const auto& l = e["latency_ns"];
-            csv.write(fmt::format("{},{},{},{},{},{},{:.3f},{},{},{},{},{},{}", vm["id"].get<std::size_t>(),
-                                  e["vcpu"].is_string() ? e["vcpu"].get<std::string>() : e["vcpu"].dump(),
-                                  e["reason"].get<std::string>(), e["code"].get<std::uint32_t>(),
-                                  e["isa"].get<std::string>(), e["count"].get<std::uint64_t>(),
-                                  e["rate_per_s"].get<double>(), l["min"].dump(), l["p50"].dump(), l["p90"].dump(),
-                                  l["p99"].dump(), l["max"].dump(), l["mean"].dump()));
-        }
-    }
-    csv.close();
-
-    CsvFile vms((std::filesystem::path(options_.output_dir) / "vms.csv").string(),
-                "vm_id,name,vm_uid,qemu_pid,qemu_comm,guest_trace,vcpus");
-    for (const auto& vm : results_["vms"]) {
-        auto text = [](const nlohmann::json& value) {
-            return value.is_null() ? std::string() : value.is_string() ? value.get<std::string>() : value.dump();
-        };
-        vms.write(fmt::format("{},{},{},{},{},{},{}", vm["id"].get<std::size_t>(),
-                              CsvFile::quote(vm["name"].get<std::string>()), text(vm["vm_uid"]), text(vm["qemu_pid"]),
-                              CsvFile::quote(text(vm["qemu_comm"])), CsvFile::quote(text(vm["guest_trace"])),
-                              vm["vcpus"].size()));
-    }
-    vms.close();
-}
-
-void AnalysisEngine::build_summary() {
-    const std::int64_t span = end_ - begin_;
-    std::string s;
-    const auto& vms = results_["vms"];
-    std::size_t vcpu_total = 0;
-    for (const auto& vm : vms) {
-        vcpu_total += vm["vcpus"].size();
-    }
-    const auto& events = results_["events"];
-    s += fmt::format("{} VMs, {} vCPUs over {:.3f} s; {} host and {} guest events\n", vms.size(), vcpu_total,
-                     static_cast<double>(span) / 1e9, events["host"].get<std::uint64_t>(),
-                     events["guests"].get<std::uint64_t>());
-    for (const auto& vm : vms) {
-        std::string sync = "no guest trace";
-        if (!vm["sync"].is_null()) {
-            sync = fmt::format("sync {}", vm["sync"]["quality"].get<std::string>());
-            if (!vm["sync"]["bound_ns"].is_null()) {
-                sync += fmt::format(" (bound {})", duration(vm["sync"]["bound_ns"].get<std::int64_t>()));
-            }
-        } else if (!vm["guest_trace"].is_null()) {
-            sync = "guest trace " + vm["guest_trace"].get<std::string>();
-        }
-        s += fmt::format("\nVM {}{}: {}\n", vm["name"].get<std::string>(),
-                         vm["vm_uid"].is_null() ? "" : " (vm_uid " + vm["vm_uid"].get<std::string>() + ")", sync);
-        s += fmt::format("  {:>4} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}  {}\n", "vCPU", "guest", "hyperv", "preempted",
-                         "idle", "exits", "migrations", "busiest exits (p99 latency)");
-        for (const auto& v : vm["vcpus"]) {
-            const auto& st = v["states_ns"];
-            std::vector<std::pair<std::uint64_t, std::string>> top;
-            for (const auto& e : vm["exits"]) {
-                if (e["vcpu"] == v["vcpu"] && e.value("tid", -1) == v["tid"]) {
-                    top.emplace_back(
-                        e["count"].get<std::uint64_t>(),
-                        fmt::format("{} {} ({})", e["reason"].get<std::string>(), e["count"].get<std::uint64_t>(),
-                                    duration(e["latency_ns"]["p99"].get<std::int64_t>())));
-                }
-            }
-            std::sort(top.rbegin(), top.rend());
-            std::string busiest;
-            for (std::size_t i = 0; i < top.size() && i < 3; ++i) {
-                busiest += (i > 0 ? ", " : "") + top[i].second;
-            }
-            s += fmt::format(
-                "  {:>4} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}  {}\n", v["vcpu"].get<std::uint32_t>(),
-                percent(st["guest"].get<std::int64_t>(), span), percent(st["hypervisor"].get<std::int64_t>(), span),
-                percent(st["preempted"].get<std::int64_t>(), span), percent(st["idle"].get<std::int64_t>(), span),
-                v["exits"].get<std::uint64_t>(), v["pcpu_migrations"].get<std::uint64_t>(), busiest);
-        }
-        const auto& nd = vm["nondet"];
-        s += fmt::format(
-            "  guest thread migrations {}; logged: {} port I/O, {} MMIO, {} MSR, {} interrupts, {} "
-            "hypercalls\n",
-            vm["guest_migrations"]["count"].get<std::uint64_t>(), nd["pio"].get<std::uint64_t>(),
-            nd["mmio"].get<std::uint64_t>(), nd["msr"].get<std::uint64_t>(), nd["interrupt"].get<std::uint64_t>(),
-            nd["hypercall"].get<std::uint64_t>());
-    }
-    for (const auto& w : results_["warnings"]) {
-        s += "warning: " + w.get<std::string>() + "\n";
-    }
-    summary_ = s;
-    const auto path = std::filesystem::path(options_.output_dir) / "summary.txt";
-    std::ofstream out(path.string());
-    out << summary_;
-    if (!out.flush()) {
-        throw std::runtime_error(fmt::format("cannot write `{}`", path.string()));
-    }
 }
 
 }  // namespace vmtrace::analysis
