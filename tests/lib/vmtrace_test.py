@@ -26,9 +26,20 @@ def params(**kwargs):
     return ",".join(f"{k.replace('_', '-')}={param_value(v)}" for k, v in kwargs.items())
 
 
+def babeltrace_env():
+    """The environment of a babeltrace2 process: in the sanitizer build,
+    the sanitizers' runtime preloaded so that babeltrace2 can load the
+    sanitized plugin (tests/CMakeLists.txt)."""
+    env = dict(os.environ)
+    preload = os.environ.get("VMTRACE_BT2_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
 def babeltrace(args, check=True, timeout=600):
     proc = subprocess.run(["babeltrace2", "--plugin-path", str(PLUGIN_DIR)] + list(args),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False, env=babeltrace_env())
     if check and proc.returncode != 0:
         raise AssertionError(f"babeltrace2 {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc
