@@ -203,6 +203,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     auto t = std::make_unique<VcpuThread>();
     t->tid = tid;
     t->vcpu = vcpu;
+    t->exits = &exits_.thread(tid);
     t->since = begin_;
     t->timeline = std::make_unique<StateTimeline>(begin_, options_.timeline_bins);
     t->on_cpu_since = now;
@@ -624,19 +625,11 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     }
     switch (e.kind) {
     case EventKind::kvm_entry:
-        if (t.exit_time >= 0) {
-            t.pending_exit->latency.add(now - t.exit_time);
-            t.exit_time = -1;
-        }
+        ExitTracker::on_entry(*t.exits, now);
         set_state(t, VcpuState::guest, now);
         return;
     case EventKind::kvm_exit: {
-        ++t.exit_count;
-        t.pending_exit = &t.exits[{e.isa, e.exit_reason}];  // map nodes stay put
-        ++t.pending_exit->count;
-        t.exit_time = now;
-        t.exit_isa = e.isa;
-        t.exit_reason = e.exit_reason;
+        ExitTracker::on_exit(*t.exits, e.isa, e.exit_reason, now);
         set_state(t, VcpuState::hypervisor, now);
         // Without KVM's handler events, the exit says what it can.
         switch (classify_exit(e.isa, e.exit_reason)) {

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "latency_histogram.hpp"
+#include "exit_tracker.hpp"
 #include "output_writer.hpp"
 #include "state_timeline.hpp"
 #include "trace_event.hpp"
@@ -69,10 +69,6 @@ public:
     [[nodiscard]] const std::string& summary() const { return summary_; }
 
 private:
-    struct ExitStats {
-        std::uint64_t count = 0;
-        LatencyHistogram latency;
-    };
     // A CSV row: written at once, or held until its vCPU thread's VM and
     // guest trace are known.
     struct HeldRow {
@@ -111,12 +107,7 @@ private:
         std::string guest_comm;
         std::array<std::int64_t, kVcpuStateCount> state_ns{};
         std::array<std::uint64_t, kVcpuStateCount> intervals{};
-        std::int64_t exit_time = -1;  // of the exit not yet followed by an entry
-        std::uint32_t exit_isa = 0;
-        std::uint32_t exit_reason = 0;
-        ExitStats* pending_exit = nullptr;                                   // that exit's entry in `exits`
-        std::map<std::pair<std::uint32_t, std::uint32_t>, ExitStats> exits;  // (isa, reason)
-        std::uint64_t exit_count = 0;
+        ExitTracker::Thread* exits = nullptr;      // in exits_
         std::map<int, std::int64_t> residency_ns;  // physical CPU -> time
         int cpu = -1;
         std::int64_t on_cpu_since = 0;
@@ -209,6 +200,7 @@ private:
     unsigned unbound_ = 0;
     bool pending_ = false;  // compute_pending(), kept up to date
     bool held_overflowed_ = false;
+    ExitTracker exits_;
     std::unique_ptr<OutputWriter> writer_;  // every file of the analysis
     std::int64_t begin_ = -1;
     std::int64_t end_ = -1;

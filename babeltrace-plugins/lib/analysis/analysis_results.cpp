@@ -5,29 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 
 #include "analysis_engine.hpp"
-#include "exit_reason.hpp"
 
 namespace vmtrace::analysis {
 namespace {
 
 constexpr std::size_t kMaxGuestThreads = 200;  // per VM in analysis.json, busiest first
-
-nlohmann::json latency_json(const LatencyHistogram& h) {
-    return {{"min", h.min()},
-            {"p50", h.percentile(0.50)},
-            {"p90", h.percentile(0.90)},
-            {"p99", h.percentile(0.99)},
-            {"max", h.max()},
-            {"mean", std::round(h.mean() * 10.0) / 10.0}};
-}
-
-const char* isa_name(std::uint32_t isa) {
-    return isa == kIsaSvm ? "svm" : isa == kIsaVmx ? "vmx" : "unknown";
-}
 
 // filter.vmtrace.sync's verdict per vm_uid ("0x..."), from its statistics.
 std::map<std::string, nlohmann::json> read_sync_stats(const std::string& path, std::vector<std::string>& warnings) {
@@ -121,9 +106,8 @@ void AnalysisEngine::build_results() {
 
         nlohmann::json vcpus = nlohmann::json::array();
         std::set<int> pcpu_set;
-        std::map<std::pair<std::uint32_t, std::uint32_t>, ExitStats> by_reason;
         std::map<std::string, std::uint64_t> nondet;
-        nlohmann::json exits = nlohmann::json::array();
+        std::vector<ExitTracker::VcpuExits> vcpu_exits;
         for (const VcpuThread* t : threads) {
             nlohmann::json states;
             nlohmann::json intervals;
@@ -140,52 +124,18 @@ void AnalysisEngine::build_results() {
                              {"tid", t->tid},
                              {"states_ns", states},
                              {"intervals", intervals},
-                             {"exits", t->exit_count},
+                             {"exits", t->exits->count},
                              {"pcpu_migrations", t->pcpu_migrations},
                              {"pcpu_residency_ns", residency}});
-            for (const auto& [key, stats] : t->exits) {
-                exits.push_back({{"reason", exit_reason_name(key.first, key.second)},
-                                 {"code", key.second},
-                                 {"isa", isa_name(key.first)},
-                                 {"vcpu", t->vcpu},
-                                 {"tid", t->tid},
-                                 {"count", stats.count},
-                                 {"rate_per_s", seconds > 0 ? static_cast<double>(stats.count) / seconds : 0.0},
-                                 {"latency_ns", latency_json(stats.latency)}});
-                ExitStats& all = by_reason[key];
-                all.count += stats.count;
-                all.latency.merge(stats.latency);
-            }
+            vcpu_exits.push_back({t->vcpu, t->tid, t->exits});
             for (const auto& [kind, count] : t->nondet) {
                 nondet[kind] += count;
             }
         }
-        nlohmann::json histogram_reasons = nlohmann::json::object();
-        std::size_t buckets = 0;
-        for (const auto& [key, stats] : by_reason) {
-            exits.push_back({{"reason", exit_reason_name(key.first, key.second)},
-                             {"code", key.second},
-                             {"isa", isa_name(key.first)},
-                             {"vcpu", "all"},
-                             {"count", stats.count},
-                             {"rate_per_s", seconds > 0 ? static_cast<double>(stats.count) / seconds : 0.0},
-                             {"latency_ns", latency_json(stats.latency)}});
-            const auto counts = stats.latency.log2_buckets();
-            buckets = std::max(buckets, counts.size());
-            histogram_reasons[exit_reason_name(key.first, key.second)] = counts;
-        }
-        nlohmann::json bounds = nlohmann::json::array();
-        for (std::size_t b = 0; b < buckets; ++b) {
-            bounds.push_back(b == 0 ? 0 : std::int64_t{1} << (b - 1));
-        }
-        for (auto& [name, counts] : histogram_reasons.items()) {
-            while (counts.size() < buckets) {
-                counts.push_back(0);
-            }
-        }
+        ExitTracker::VmTables exit_tables = ExitTracker::vm_tables(vcpu_exits, seconds);
         j["vcpus"] = vcpus;
-        j["exits"] = exits;
-        j["exit_histogram"] = {{"bounds_ns", bounds}, {"reasons", histogram_reasons}};
+        j["exits"] = std::move(exit_tables.exits);
+        j["exit_histogram"] = std::move(exit_tables.histogram);
 
         // guest threads, busiest first
         nlohmann::json guest_threads = nlohmann::json::array();
