@@ -11,6 +11,8 @@
 #include <linux/workqueue.h>
 #include <linux/percpu.h>
 #include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/ctype.h>
 #include <linux/dmi.h>
 #include <linux/random.h>
 #include <linux/kprobes.h>
@@ -25,36 +27,43 @@
 #include <wrapper/vmalloc.h>
 
 #include <vmtrace/guest_tracepoints.h>
+#include <vmtrace/hook_protos.h>
 #include <vmtrace/vmsync.h>
+#include <vmtrace/vmsync_tracepoints.h>
 
 #define LTTNG_PACKAGE_BUILD
 #define TP_MODULE_NOAUTOLOAD
 #define TRACE_INCLUDE_PATH vmtrace_events
 
-#define CREATE_TRACE_POINTS
-#define TRACE_INCLUDE_FILE vmsync_guest
-#include <vmtrace_events/vmsync_guest.h>
-#undef TRACE_INCLUDE_FILE
-
-/* Each provider header needs the LTTng event macros defined afresh. */
-#undef LTTNG_TRACEPOINT_EVENT_H
+/*
+ * Kbuild defines VMTRACE_HAVE_<function> when the kernel's declaration is
+ * the one a probe reads its arguments for (checks/<function>.c); otherwise
+ * that probe and its event are left out of the build.
+ */
+#if defined(VMTRACE_HAVE_HANDLE_MM_FAULT) || defined(VMTRACE_HAVE_UNMAP_VMAS)
+#define VMTRACE_GUEST_MM
 #define CREATE_TRACE_POINTS
 #define TRACE_INCLUDE_FILE guest_mm
 #include <vmtrace_events/guest_mm.h>
 #undef TRACE_INCLUDE_FILE
+#endif
 
-LTTNG_DEFINE_TRACE(vmsync_gh_guest,
-	PARAMS(u32 cnt, u64 vm_uid),
-	PARAMS(cnt, vm_uid));
-LTTNG_DEFINE_TRACE(vmsync_hg_guest,
-	PARAMS(u32 cnt, u64 vm_uid),
-	PARAMS(cnt, vm_uid));
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
 LTTNG_DEFINE_TRACE(guest_mm_map,
 	PARAMS(s32 pid, s32 tid, u64 gva, u64 gpa, u8 access),
 	PARAMS(pid, tid, gva, gpa, access));
+MODULE_INFO(vmtrace_event, "guest_mm_map");
+#else
+MODULE_INFO(vmtrace_left_out, "guest_mm_map: handle_mm_fault() differs from the prototype the probe reads");
+#endif
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
 LTTNG_DEFINE_TRACE(guest_mm_unmap,
 	PARAMS(s32 pid, s32 tid, u64 start, u64 end, u8 reason),
 	PARAMS(pid, tid, start, end, reason));
+MODULE_INFO(vmtrace_event, "guest_mm_unmap");
+#else
+MODULE_INFO(vmtrace_left_out, "guest_mm_unmap: unmap_vmas() differs from the prototype the probe reads");
+#endif
 
 /* ---- parameters ------------------------------------------------------ */
 
@@ -142,12 +151,12 @@ static bool vm_uid_from_dmi(u64 *uid, const char **uuid)
 struct vs_cpu {
 	struct delayed_work dw;
 	int cpu;
-	bool started;
+	bool active;		/* the work may queue itself again */
 };
 
 static DEFINE_PER_CPU(struct vs_cpu, vs_cpus);
 static atomic_t vs_cnt = ATOMIC_INIT(0);
-static bool vs_stopping;
+static enum cpuhp_state vs_hp_state;
 
 static void vs_work_fn(struct work_struct *work)
 {
@@ -162,42 +171,62 @@ static void vs_work_fn(struct work_struct *work)
 	trace_vmsync_hg_guest(cnt, vm_uid);
 	preempt_enable();
 
-	if (!READ_ONCE(vs_stopping))
+	if (READ_ONCE(c->active))
 		queue_delayed_work_on(c->cpu, system_wq, &c->dw,
 				      msecs_to_jiffies(period_ms));
 }
 
-static void vs_start(void)
+/*
+ * CPU hotplug: every online vCPU runs its own handshakes. The online
+ * callback runs for each CPU online at load and for each CPU that comes up
+ * later; the offline one before a CPU goes down (its work is bound to it)
+ * and for every CPU at unload.
+ */
+static int vs_cpu_online(unsigned int cpu)
 {
-	int cpu;
+	struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
 
-	cpus_read_lock();
-	for_each_online_cpu(cpu) {
+	WRITE_ONCE(c->active, true);
+	queue_delayed_work_on(cpu, system_wq, &c->dw,
+			      msecs_to_jiffies(period_ms));
+	return 0;
+}
+
+static int vs_cpu_offline(unsigned int cpu)
+{
+	struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
+
+	WRITE_ONCE(c->active, false);
+	cancel_delayed_work_sync(&c->dw);
+	return 0;
+}
+
+static int vs_start(void)
+{
+	int cpu, ret;
+
+	for_each_possible_cpu(cpu) {
 		struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
 
 		c->cpu = cpu;
 		INIT_DELAYED_WORK(&c->dw, vs_work_fn);
-		c->started = true;
-		queue_delayed_work_on(cpu, system_wq, &c->dw,
-				      msecs_to_jiffies(period_ms));
 	}
-	cpus_read_unlock();
+	ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "vmtrace/vmsync:online",
+				vs_cpu_online, vs_cpu_offline);
+	if (ret < 0)
+		return ret;
+	vs_hp_state = ret;
+	return 0;
 }
 
 static void vs_stop(void)
 {
-	int cpu;
-
-	WRITE_ONCE(vs_stopping, true);
-	for_each_possible_cpu(cpu) {
-		struct vs_cpu *c = per_cpu_ptr(&vs_cpus, cpu);
-
-		if (c->started)
-			cancel_delayed_work_sync(&c->dw);
-	}
+	cpuhp_remove_state(vs_hp_state);
 }
 
 /* ---- guest mappings -------------------------------------------------- */
+
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
 
 #define GMM_WRITE	0x1
 #define GMM_EXEC	0x2
@@ -306,6 +335,19 @@ static struct kretprobe gmm_fault_probe = {
 	.maxactive = 64,
 };
 
+static bool gmm_fault_on;
+
+/* Checked by Kbuild too: this fails only if the two checks disagree. */
+static inline void gmm_check_fault_proto(void)
+{
+	BUILD_BUG_ON(!__same_type(&handle_mm_fault,
+				  VMTRACE_HANDLE_MM_FAULT_TYPE));
+}
+
+#endif /* VMTRACE_HAVE_HANDLE_MM_FAULT */
+
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
+
 #define GMM_END_UNMAP	0
 #define GMM_END_EXIT	1
 #define GMM_END_EXEC	2
@@ -339,19 +381,75 @@ static struct kprobe gmm_unmap_probe = {
 	.pre_handler = gmm_unmap_pre,
 };
 
-/*
- * The probe handlers read the arguments from their registers; the kernel's
- * declarations must still be the ones they were written for.
- */
-static inline void gmm_check_protos(void)
+static bool gmm_unmap_on;
+
+static inline void gmm_check_unmap_proto(void)
 {
-	BUILD_BUG_ON(!__same_type(&handle_mm_fault,
-		vm_fault_t (*)(struct vm_area_struct *, unsigned long,
-			       unsigned int, struct pt_regs *)));
-	BUILD_BUG_ON(!__same_type(&unmap_vmas,
-		void (*)(struct mmu_gather *, struct maple_tree *,
-			 struct vm_area_struct *, unsigned long,
-			 unsigned long)));
+	BUILD_BUG_ON(!__same_type(&unmap_vmas, VMTRACE_UNMAP_VMAS_TYPE));
+}
+
+#endif /* VMTRACE_HAVE_UNMAP_VMAS */
+
+static void gmm_unregister(void)
+{
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
+	if (gmm_unmap_on)
+		unregister_kprobe(&gmm_unmap_probe);
+	gmm_unmap_on = false;
+#endif
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
+	if (gmm_fault_on) {
+		unregister_kretprobe(&gmm_fault_probe);
+		if (gmm_fault_probe.nmissed)
+			pr_info("%d handle_mm_fault returns missed\n",
+				gmm_fault_probe.nmissed);
+	}
+	gmm_fault_on = false;
+#endif
+}
+
+static int gmm_register(void)
+{
+	int ret __maybe_unused;
+
+	if (!mm_events)
+		return 0;
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
+	gmm_check_fault_proto();
+	ret = register_kretprobe(&gmm_fault_probe);
+	if (ret) {
+		pr_err("cannot probe handle_mm_fault: %d\n", ret);
+		return ret;
+	}
+	gmm_fault_on = true;
+#endif
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
+	gmm_check_unmap_proto();
+	ret = register_kprobe(&gmm_unmap_probe);
+	if (ret) {
+		pr_err("cannot probe unmap_vmas: %d\n", ret);
+		gmm_unregister();
+		return ret;
+	}
+	gmm_unmap_on = true;
+#endif
+	return 0;
+}
+
+static int gmm_events_init(void)
+{
+#ifdef VMTRACE_GUEST_MM
+	return __lttng_events_init__guest_mm();
+#else
+	return 0;
+#endif
+}
+
+static void gmm_events_exit(void)
+{
+#ifdef VMTRACE_GUEST_MM
+	__lttng_events_exit__guest_mm();
+#endif
 }
 
 /* ---- module init/exit ------------------------------------------------ */
@@ -363,7 +461,6 @@ static int __init vt_guest_init(void)
 	u64 uid;
 	int ret;
 
-	gmm_check_protos();
 	if (!kvm_para_available()) {
 		pr_err("not running under KVM: the vmsync hypercall would fault\n");
 		return -ENODEV;
@@ -381,53 +478,35 @@ static int __init vt_guest_init(void)
 	}
 
 	wrapper_vmalloc_sync_mappings();
-	ret = __lttng_events_init__vmsync();
+	ret = gmm_events_init();
 	if (ret)
 		return ret;
-	ret = __lttng_events_init__guest_mm();
+	ret = gmm_register();
 	if (ret)
-		goto err_mm_events;
-
-	if (mm_events) {
-		ret = register_kretprobe(&gmm_fault_probe);
-		if (ret) {
-			pr_err("cannot probe handle_mm_fault: %d\n", ret);
-			goto err_fault;
-		}
-		ret = register_kprobe(&gmm_unmap_probe);
-		if (ret) {
-			pr_err("cannot probe unmap_vmas: %d\n", ret);
-			goto err_unmap;
-		}
+		goto err_probes;
+	ret = vs_start();
+	if (ret) {
+		pr_err("cannot follow CPU hotplug: %d\n", ret);
+		goto err_vmsync;
 	}
-	vs_start();
 	pr_info("loaded: vm_uid=%#llx (%s%s%s), hypercall %#lx every %u ms on %u vCPUs, mm events %s\n",
 		vm_uid, source, uuid ? " " : "", uuid ? uuid : "", hc_nr,
 		period_ms, num_online_cpus(), mm_events ? "on" : "off");
 	return 0;
 
-err_unmap:
-	unregister_kretprobe(&gmm_fault_probe);
-err_fault:
-	__lttng_events_exit__guest_mm();
-err_mm_events:
-	__lttng_events_exit__vmsync();
+err_vmsync:
+	gmm_unregister();
+err_probes:
+	gmm_events_exit();
 	return ret;
 }
 
 static void __exit vt_guest_exit(void)
 {
 	vs_stop();
-	if (mm_events) {
-		unregister_kprobe(&gmm_unmap_probe);
-		unregister_kretprobe(&gmm_fault_probe);
-	}
+	gmm_unregister();
 	tracepoint_synchronize_unregister();
-	__lttng_events_exit__guest_mm();
-	__lttng_events_exit__vmsync();
-	if (gmm_fault_probe.nmissed)
-		pr_info("%d handle_mm_fault returns missed\n",
-			gmm_fault_probe.nmissed);
+	gmm_events_exit();
 }
 
 module_init(vt_guest_init);

@@ -16,6 +16,10 @@
 #include <linux/file.h>
 #include <linux/dcache.h>
 #include <linux/jiffies.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/task.h>
+#include <linux/workqueue.h>
 
 #include <lttng/events.h>
 #include <lttng/tracer.h>
@@ -41,7 +45,9 @@
 #undef TRACE_INCLUDE_FILE
 
 #include <vmtrace/host_tracepoints.h>
+#include <vmtrace/hook_protos.h>
 #include <vmtrace/vmsync.h>
+#include <vmtrace/vmsync_tracepoints.h>
 
 #define LTTNG_PACKAGE_BUILD
 #define TP_MODULE_NOAUTOLOAD
@@ -55,28 +61,23 @@
 /* Each provider header needs the LTTng event macros defined afresh. */
 #undef LTTNG_TRACEPOINT_EVENT_H
 #define CREATE_TRACE_POINTS
-#define TRACE_INCLUDE_FILE vmsync_host
-#include <vmtrace_events/vmsync_host.h>
-#undef TRACE_INCLUDE_FILE
-
-#undef LTTNG_TRACEPOINT_EVENT_H
-#define CREATE_TRACE_POINTS
 #define TRACE_INCLUDE_FILE kvm_vm
 #include <vmtrace_events/kvm_vm.h>
 #undef TRACE_INCLUDE_FILE
 
+/*
+ * Kbuild defines VMTRACE_HAVE_TDP_SPTE_CHANGED when the kernel's
+ * kvm_tdp_mmu_spte_changed tracepoint has our hook's prototype
+ * (checks/kvm_tdp_mmu_spte_changed.c); otherwise kvm_tdp_mmu_map is left out.
+ */
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 #undef LTTNG_TRACEPOINT_EVENT_H
 #define CREATE_TRACE_POINTS
 #define TRACE_INCLUDE_FILE kvm_tdp_mmu
 #include <vmtrace_events/kvm_tdp_mmu.h>
 #undef TRACE_INCLUDE_FILE
+#endif
 
-LTTNG_DEFINE_TRACE(vmsync_gh_host,
-	PARAMS(u32 cnt, u64 vm_uid, u32 vcpu_id),
-	PARAMS(cnt, vm_uid, vcpu_id));
-LTTNG_DEFINE_TRACE(vmsync_hg_host,
-	PARAMS(u32 cnt, u64 vm_uid, u32 vcpu_id),
-	PARAMS(cnt, vm_uid, vcpu_id));
 LTTNG_DEFINE_TRACE(kvm_vm_vcpu_thread,
 	PARAMS(s32 vm_pid, u32 vcpu_id, s32 tid, u32 nr_vcpus,
 		const char *vm_comm),
@@ -87,10 +88,28 @@ LTTNG_DEFINE_TRACE(kvm_vm_statedump_vm,
 LTTNG_DEFINE_TRACE(kvm_vm_statedump_vcpu,
 	PARAMS(s32 vm_pid, u32 vcpu_id, s32 tid),
 	PARAMS(vm_pid, vcpu_id, tid));
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 LTTNG_DEFINE_TRACE(kvm_tdp_mmu_map,
 	PARAMS(s32 vm_pid, u8 as_id, u64 gfn, u64 pfn, u64 old_pfn,
 		u8 level, u8 op),
 	PARAMS(vm_pid, as_id, gfn, pfn, old_pfn, level, op));
+MODULE_INFO(vmtrace_event, "kvm_tdp_mmu_map");
+#else
+MODULE_INFO(vmtrace_left_out, "kvm_tdp_mmu_map: the kvm_tdp_mmu_spte_changed tracepoint differs from the probe's hook");
+#endif
+
+/* The events it offers, for `vmtrace modules status`. */
+MODULE_INFO(vmtrace_event, "kvm_x86_entry");
+MODULE_INFO(vmtrace_event, "kvm_x86_exit");
+MODULE_INFO(vmtrace_event, "kvm_x86_tdp_fault");
+MODULE_INFO(vmtrace_event, "kvm_x86_pio");
+MODULE_INFO(vmtrace_event, "kvm_x86_mmio");
+MODULE_INFO(vmtrace_event, "kvm_x86_msr");
+MODULE_INFO(vmtrace_event, "kvm_x86_inj_virq");
+MODULE_INFO(vmtrace_event, "kvm_x86_hypercall");
+MODULE_INFO(vmtrace_event, "kvm_vm_vcpu_thread");
+MODULE_INFO(vmtrace_event, "kvm_vm_statedump_vm");
+MODULE_INFO(vmtrace_event, "kvm_vm_statedump_vcpu");
 
 /* ---- parameters ------------------------------------------------------ */
 
@@ -171,15 +190,26 @@ struct vcpu_slot {
 	u64 vm_uid;
 };
 
+/*
+ * ids packs the process that owns the VM's file (high half) and
+ * kvm->userspace_pid, the VM's key in events (low half), so that a lock-free
+ * reader never pairs one VM's owner with another VM's key.
+ */
 struct vm_slot {
 	struct kvm *kvm;
-	pid_t vm_pid;		/* kvm->userspace_pid: the VM's key in events */
-	pid_t tgid;		/* process that owns the VM's file */
+	u64 ids;
 	unsigned long last_seen;
 };
 
 static struct vcpu_slot *vcpu_slots;
 static struct vm_slot vm_slots[VM_SLOTS];
+/* Serialises slot claims; taken with IRQs off (KVM's entry runs so). */
+static DEFINE_RAW_SPINLOCK(vm_slots_lock);
+
+static u64 vm_ids(pid_t tgid, pid_t vm_pid)
+{
+	return (u64)(u32)tgid << 32 | (u32)vm_pid;
+}
 
 static struct vcpu_slot *vcpu_slot_get(struct kvm_vcpu *vcpu)
 {
@@ -217,30 +247,30 @@ found:
 
 static void vm_slot_note(struct kvm *kvm, pid_t tgid)
 {
-	struct vm_slot *s, *oldest = NULL;
+	struct vm_slot *s, *pick = NULL;
+	unsigned long flags;
 	int i;
 
+	raw_spin_lock_irqsave(&vm_slots_lock, flags);
 	for (i = 0; i < VM_SLOTS; i++) {
 		s = &vm_slots[i];
-		if (READ_ONCE(s->kvm) == kvm) {
-			s->last_seen = jiffies;
-			return;
-		}
-	}
-	for (i = 0; i < VM_SLOTS; i++) {
-		s = &vm_slots[i];
-		if (!oldest || time_before(s->last_seen, oldest->last_seen))
-			oldest = s;
-		if (!READ_ONCE(s->kvm))
+		if (s->kvm == kvm) {
+			pick = s;
 			break;
+		}
+		if (!pick || (pick->kvm && (!s->kvm ||
+		    time_before(s->last_seen, pick->last_seen))))
+			pick = s;
 	}
-	s = i < VM_SLOTS ? s : oldest;
-	WRITE_ONCE(s->vm_pid, kvm->userspace_pid);
-	WRITE_ONCE(s->tgid, tgid);
+	/* A free slot if there is one, else the one seen longest ago. */
+	s = pick;
 	s->last_seen = jiffies;
+	WRITE_ONCE(s->ids, vm_ids(tgid, kvm->userspace_pid));
 	WRITE_ONCE(s->kvm, kvm);
+	raw_spin_unlock_irqrestore(&vm_slots_lock, flags);
 }
 
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 /*
  * The VM a TDP MMU change belongs to. vCPU faults run with the vCPU loaded;
  * memslot updates, MMU-notifier invalidations of QEMU's own address space and
@@ -258,11 +288,14 @@ static pid_t vm_pid_of_context(void)
 		return vcpu->kvm->userspace_pid;
 	tgid = task_tgid_nr(current);
 	for (i = 0; i < VM_SLOTS; i++) {
-		if (READ_ONCE(vm_slots[i].kvm) && READ_ONCE(vm_slots[i].tgid) == tgid)
-			return READ_ONCE(vm_slots[i].vm_pid);
+		u64 ids = READ_ONCE(vm_slots[i].ids);
+
+		if (READ_ONCE(vm_slots[i].kvm) && (pid_t)(ids >> 32) == tgid)
+			return (pid_t)(u32)ids;
 	}
 	return 0;
 }
+#endif
 
 /* ---- hooks on KVM's tracepoints -------------------------------------- */
 
@@ -328,6 +361,7 @@ static void vt_kvm_hypercall(void *data, unsigned long nr, unsigned long a0,
 	trace_vmsync_gh_host(a0, a1, vcpu->vcpu_id);
 }
 
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 static void vt_tdp_spte_changed(void *data, int as_id, gfn_t gfn, int level,
 				u64 old_spte, u64 new_spte)
 {
@@ -350,27 +384,25 @@ static void vt_tdp_spte_changed(void *data, int as_id, gfn_t gfn, int level,
 				      old_pfn, level, VMTRACE_MAP_REMOVE);
 	}
 }
+#endif
 
 /* ---- statedump ------------------------------------------------------- */
 
-struct vt_dump_ctx {
-	struct task_struct *task;
-};
-
-static int vt_dump_fd(const void *arg, struct file *file, unsigned int fd)
+/*
+ * A KVM file open in a process: KVM's anonymous inodes are named kvm-vm and
+ * kvm-vcpu:N. The caller holds a reference on the file, which holds the VM.
+ */
+static void vt_dump_file(struct task_struct *task, struct file *file)
 {
-	const struct vt_dump_ctx *ctx = arg;
 	const char *name = file->f_path.dentry->d_name.name;
 	char comm[TASK_COMM_LEN];
 
-	/* KVM's anonymous inodes are named kvm-vm and kvm-vcpu:N. */
 	if (!strcmp(name, "kvm-vm")) {
 		struct kvm *kvm = file->private_data;
 
-		vt_comm(comm, ctx->task);
-		vm_slot_note(kvm, task_tgid_nr(ctx->task));
-		trace_kvm_vm_statedump_vm(kvm->userspace_pid,
-					  task_tgid_nr(ctx->task),
+		vt_comm(comm, task);
+		vm_slot_note(kvm, task_tgid_nr(task));
+		trace_kvm_vm_statedump_vm(kvm->userspace_pid, task_tgid_nr(task),
 					  atomic_read(&kvm->online_vcpus), comm);
 	} else if (!strncmp(name, "kvm-vcpu:", 9)) {
 		struct kvm_vcpu *vcpu = file->private_data;
@@ -385,28 +417,73 @@ static int vt_dump_fd(const void *arg, struct file *file, unsigned int fd)
 		trace_kvm_vm_statedump_vcpu(vcpu->kvm->userspace_pid,
 					    vcpu->vcpu_id, tid);
 	}
-	return 0;
+}
+
+/* One file at a time, each taken under RCU and held by a reference. */
+static void vt_dump_task(struct task_struct *task)
+{
+	unsigned int fd;
+	struct file *file;
+
+	for (fd = 0;; fd++) {
+		rcu_read_lock();
+		file = task_lookup_next_fd_rcu(task, &fd);
+		if (file && !get_file_rcu(file))
+			file = ERR_PTR(-EAGAIN);	/* being closed */
+		rcu_read_unlock();
+		if (!file)
+			break;
+		if (!IS_ERR(file)) {
+			vt_dump_file(task, file);
+			fput(file);
+		}
+		cond_resched();
+	}
 }
 
 /*
- * Runs inside LTTng's statedump (its lttng_statedump_end tracepoint), so the
- * VMs that already exist are described in every session that starts.
+ * Describes the VMs that exist in every session that starts: LTTng's
+ * statedump fires lttng_statedump_start, our hook queues this work, and the
+ * work walks every process's file table in process context, one process and
+ * one file per step, with a reschedule point between steps. (The hook
+ * itself runs with preemption off: no place for a walk of unbounded
+ * length.) The statedump then waits for a work item that it queues on every
+ * CPU, so this walk normally ends before lttng_statedump_end.
  */
+static void vt_statedump_work_fn(struct work_struct *work)
+{
+	struct task_struct *task;
+	struct pid *pid;
+	int nr = 1;
+
+	for (;;) {
+		rcu_read_lock();
+		pid = find_ge_pid(nr, &init_pid_ns);
+		if (!pid) {
+			rcu_read_unlock();
+			break;
+		}
+		nr = pid_nr(pid) + 1;
+		task = pid_task(pid, PIDTYPE_TGID);
+		if (task && !(task->flags & PF_KTHREAD))
+			get_task_struct(task);
+		else
+			task = NULL;
+		rcu_read_unlock();
+		if (task) {
+			vt_dump_task(task);
+			put_task_struct(task);
+		}
+		cond_resched();
+	}
+}
+
+static DECLARE_WORK(vt_statedump_work, vt_statedump_work_fn);
+
 static void vt_statedump(void *data, struct lttng_kernel_session *session)
 {
-	struct task_struct *p;
-	struct vt_dump_ctx ctx;
-
-	rcu_read_lock();
-	for_each_process(p) {
-		task_lock(p);
-		if (p->files && !(p->flags & PF_KTHREAD)) {
-			ctx.task = p;
-			iterate_fd(p->files, 0, vt_dump_fd, &ctx);
-		}
-		task_unlock(p);
-	}
-	rcu_read_unlock();
+	/* A walk queued and not started yet serves this session too. */
+	queue_work(system_wq, &vt_statedump_work);
 }
 
 /* ---- module init/exit ------------------------------------------------ */
@@ -427,8 +504,10 @@ struct vt_hook {
 static struct vt_hook vt_hooks[] = {
 	{ "kvm_entry", vt_kvm_entry, NULL },
 	{ "kvm_hypercall", vt_kvm_hypercall, NULL },
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 	{ "kvm_tdp_mmu_spte_changed", vt_tdp_spte_changed, &tdp_mmu_map },
-	{ "lttng_statedump_end", vt_statedump, NULL },
+#endif
+	{ "lttng_statedump_start", vt_statedump, NULL },
 };
 
 /* Our hook functions must have the kernel's tracepoint prototypes. */
@@ -438,8 +517,13 @@ static inline void vt_check_hook_protos(void)
 		int (*)(typeof(&vt_kvm_entry), void *)));
 	BUILD_BUG_ON(!__same_type(&register_trace_kvm_hypercall,
 		int (*)(typeof(&vt_kvm_hypercall), void *)));
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
+	/* Checked by Kbuild too: this fails only if the two checks disagree. */
 	BUILD_BUG_ON(!__same_type(&register_trace_kvm_tdp_mmu_spte_changed,
 		int (*)(typeof(&vt_tdp_spte_changed), void *)));
+	BUILD_BUG_ON(!__same_type(&vt_tdp_spte_changed,
+				  VMTRACE_TDP_SPTE_CHANGED_HOOK));
+#endif
 }
 
 static int vt_tp_module_notify(struct notifier_block *nb, unsigned long val,
@@ -479,6 +563,8 @@ static void vt_unhook(void)
 		vt_hooks[i].registered = false;
 	}
 	tracepoint_synchronize_unregister();
+	/* No hook queues the statedump walk any more: wait for the last one. */
+	cancel_work_sync(&vt_statedump_work);
 }
 
 static int vt_hook(void)
@@ -514,6 +600,29 @@ err:
 	return ret;
 }
 
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
+#define VT_TDP_STATE (tdp_mmu_map ? "on" : "off")
+static int vt_tdp_events_init(void)
+{
+	return __lttng_events_init__kvm_tdp_mmu();
+}
+
+static void vt_tdp_events_exit(void)
+{
+	__lttng_events_exit__kvm_tdp_mmu();
+}
+#else
+#define VT_TDP_STATE "left out of this build"
+static int vt_tdp_events_init(void)
+{
+	return 0;
+}
+
+static void vt_tdp_events_exit(void)
+{
+}
+#endif
+
 static int __init vt_host_init(void)
 {
 	int ret;
@@ -534,13 +643,10 @@ static int __init vt_host_init(void)
 	ret = __lttng_events_init__kvm_x86();
 	if (ret)
 		goto err_x86;
-	ret = __lttng_events_init__vmsync();
-	if (ret)
-		goto err_vmsync;
 	ret = __lttng_events_init__kvm_vm();
 	if (ret)
 		goto err_vm;
-	ret = __lttng_events_init__kvm_tdp_mmu();
+	ret = vt_tdp_events_init();
 	if (ret)
 		goto err_tdp;
 
@@ -548,16 +654,14 @@ static int __init vt_host_init(void)
 	if (ret)
 		goto err_hooks;
 	pr_info("loaded: vmsync hypercall %#lx, TDP MMU mappings %s\n",
-		hc_nr, tdp_mmu_map ? "on" : "off");
+		hc_nr, VT_TDP_STATE);
 	return 0;
 
 err_hooks:
-	__lttng_events_exit__kvm_tdp_mmu();
+	vt_tdp_events_exit();
 err_tdp:
 	__lttng_events_exit__kvm_vm();
 err_vm:
-	__lttng_events_exit__vmsync();
-err_vmsync:
 	__lttng_events_exit__kvm_x86();
 err_x86:
 	kfree(vcpu_slots);
@@ -567,9 +671,8 @@ err_x86:
 static void __exit vt_host_exit(void)
 {
 	vt_unhook();
-	__lttng_events_exit__kvm_tdp_mmu();
+	vt_tdp_events_exit();
 	__lttng_events_exit__kvm_vm();
-	__lttng_events_exit__vmsync();
 	__lttng_events_exit__kvm_x86();
 	kfree(vcpu_slots);
 }

@@ -46,10 +46,13 @@ std::string parameter_help() {
 void print_help(const po::options_description& options) {
     std::cout << kSynopsis << "\n"
               << options << "\n"
-              << "load   inserts the host or guest probe module and what it needs (lttng-tracer, kvm), like modprobe;\n"
+              << "load   inserts the host or guest probe module and what it needs (lttng-probe-vmtrace-vmsync,\n"
+              << "       lttng-tracer, kvm), like modprobe; a machine that is both a KVM host and a guest loads both;\n"
               << "       PARAM=VALUE are checked against the module's own parameter list before the kernel sees them\n"
-              << "unload removes it (both, when neither --host nor --guest is given)\n"
-              << "status which of vmtrace's and LTTng's modules are loaded, with their parameters\n\n"
+              << "unload removes it (both, when neither --host nor --guest is given), and lttng-probe-vmtrace-vmsync\n"
+              << "       once nothing uses it\n"
+              << "status which of vmtrace's and LTTng's modules are loaded, with their parameters, and which\n"
+              << "       events each installed module offers (a probe that does not fit the kernel is left out)\n\n"
               << "parameters:\n"
               << parameter_help() << "\n"
               << "exit status: 0 done, 2 bad usage or parameter, 4 the system refused (no module support,\n"
@@ -67,7 +70,9 @@ std::vector<const ModuleSpec*> chosen_sides(const po::variables_map& vm, bool ne
     const bool host = vm.count("host") != 0;
     const bool guest = vm.count("guest") != 0;
     if (host && guest) {
-        throw UsageError("modules: --host and --guest exclude each other (their modules cannot share a kernel)");
+        throw UsageError(
+            "modules: --host and --guest exclude each other (one module per command, their parameters differ; a "
+            "machine that is both host and guest loads them one after the other)");
     }
     if (need_one && !host && !guest) {
         throw UsageError("modules load needs --host or --guest");
@@ -146,7 +151,71 @@ int unload(const po::variables_map& vm) {
         const bool removed = kmod.unload(spec->name);
         std::cout << spec->name << (removed ? ": unloaded\n" : ": not loaded\n");
     }
+    // The vmsync module goes with the last module that fires its events,
+    // unless a session still records them.
+    const auto vmsync = modules::kernel_module_state(modules::kVmsyncModule);
+    if (vmsync.present && !vmsync.initstate.empty()) {
+        if (vmsync.refcnt.value_or(0) == 0) {
+            kmod.unload(modules::kVmsyncModule);
+            std::cout << modules::kVmsyncModule << ": unloaded\n";
+        } else {
+            std::cout << modules::kVmsyncModule
+                      << fmt::format(
+                             ": kept (used by {}: the other side's module or a session recording vmsync "
+                             "events)\n",
+                             *vmsync.refcnt);
+        }
+    }
     return 0;
+}
+
+// One module's lines of `modules status` and its JSON object.
+nlohmann::json module_status(Kmod& kmod, const std::string& name, const char* side, std::string& text) {
+    const auto state = modules::kernel_module_state(name);
+    const auto file = kmod.find(name);
+    nlohmann::json m;
+    m["name"] = name;
+    m["side"] = side;
+    m["loaded"] = state.present;
+    m["file"] = file ? nlohmann::json(*file) : nlohmann::json(nullptr);
+    m["parameters"] = state.parameters;
+    text += fmt::format("{}: ", name);
+    if (state.present) {
+        m["state"] = state.initstate.empty() ? "builtin" : state.initstate;
+        text += fmt::format("loaded ({}", state.initstate.empty() ? "built in" : state.initstate);
+        if (state.refcnt) {
+            m["refcount"] = *state.refcnt;
+            text += fmt::format(", used by {}", *state.refcnt);
+        }
+        text += ")";
+    } else {
+        text += "not loaded";
+    }
+    text += file ? fmt::format("; file {}\n", *file) : fmt::format("; not installed in {}\n", kmod.dirname());
+    if (!state.parameters.empty()) {
+        text += fmt::format("  parameters: {}\n", parameters_text(state));
+    }
+    if (std::string(side) == "guest" && state.present) {
+        if (const auto uid = vm_uid_text(state)) {
+            m["vm_uid"] = *uid;
+            text += fmt::format("  vm_uid: {}\n", *uid);
+        }
+    }
+    // What the installed file's build offers: a kernel whose prototypes
+    // differ from a probe's leaves that probe's events out (kmod/README.md).
+    m["events"] = nullptr;
+    m["left_out"] = nlohmann::json::array();
+    if (const auto events = file ? kmod.events(name) : std::nullopt) {
+        m["events"] = events->offered;
+        text += fmt::format("  events: {}\n", events->offered.empty()
+                                                  ? std::string("none listed (a build older than this vmtrace)")
+                                                  : fmt::format("{}", fmt::join(events->offered, ", ")));
+        for (const auto& [event, reason] : events->left_out) {
+            m["left_out"].push_back({{"event", event}, {"reason", reason}});
+            text += fmt::format("  left out of this build: {} ({})\n", event, reason);
+        }
+    }
+    return m;
 }
 
 int status(const po::variables_map& vm) {
@@ -159,38 +228,9 @@ int status(const po::variables_map& vm) {
     std::string text = fmt::format("kernel module support: {}\n",
                                    support ? "yes" : "no (/proc/modules is missing; nothing can be loaded)");
     for (const ModuleSpec& spec : modules::our_modules()) {
-        const auto state = modules::kernel_module_state(spec.name);
-        const auto file = kmod.find(spec.name);
-        nlohmann::json m;
-        m["name"] = spec.name;
-        m["side"] = spec.side == Side::host ? "host" : "guest";
-        m["loaded"] = state.present;
-        m["file"] = file ? nlohmann::json(*file) : nlohmann::json(nullptr);
-        m["parameters"] = state.parameters;
-        text += fmt::format("{}: ", spec.name);
-        if (state.present) {
-            m["state"] = state.initstate.empty() ? "builtin" : state.initstate;
-            text += fmt::format("loaded ({}", state.initstate.empty() ? "built in" : state.initstate);
-            if (state.refcnt) {
-                m["refcount"] = *state.refcnt;
-                text += fmt::format(", used by {}", *state.refcnt);
-            }
-            text += ")";
-        } else {
-            text += "not loaded";
-        }
-        text += file ? fmt::format("; file {}\n", *file) : fmt::format("; not installed in {}\n", kmod.dirname());
-        if (!state.parameters.empty()) {
-            text += fmt::format("  parameters: {}\n", parameters_text(state));
-        }
-        if (spec.side == Side::guest && state.present) {
-            if (const auto uid = vm_uid_text(state)) {
-                m["vm_uid"] = *uid;
-                text += fmt::format("  vm_uid: {}\n", *uid);
-            }
-        }
-        json["modules"].push_back(m);
+        json["modules"].push_back(module_status(kmod, spec.name, spec.side == Side::host ? "host" : "guest", text));
     }
+    json["modules"].push_back(module_status(kmod, modules::kVmsyncModule, "host and guest", text));
     const auto lttng = modules::loaded_modules_with_prefix("lttng_");
     std::vector<std::string> lttng_own;  // lttng-modules' own, not vmtrace's probes
     for (const std::string& name : lttng) {

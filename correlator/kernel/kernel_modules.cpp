@@ -408,14 +408,34 @@ std::optional<std::string> Kmod::find(const std::string& module) {
     return std::string(kmod_module_get_path(mod.mod));
 }
 
-std::optional<std::vector<ModinfoParam>> Kmod::parameters(const std::string& module) {
+namespace {
+
+// Every key=value of the module file's modinfo, in order; nullopt when the
+// module is not found or its file cannot be read.
+std::optional<std::vector<std::pair<std::string, std::string>>> modinfo(kmod_ctx* ctx, const std::string& module) {
     ModuleRef mod;
-    lookup(ctx_, module, mod);
+    lookup(ctx, module, mod);
     if (mod.mod == nullptr || kmod_module_get_path(mod.mod) == nullptr) {
         return std::nullopt;
     }
     InfoList info;
     if (kmod_module_get_info(mod.mod, &info.list) < 0) {
+        return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    kmod_list* l = nullptr;
+    kmod_list_foreach(l, info.list) {
+        const char* raw = kmod_module_info_get_value(l);
+        entries.emplace_back(kmod_module_info_get_key(l), raw != nullptr ? raw : "");
+    }
+    return entries;
+}
+
+}  // namespace
+
+std::optional<std::vector<ModinfoParam>> Kmod::parameters(const std::string& module) {
+    const auto entries = modinfo(ctx_, module);
+    if (!entries) {
         return std::nullopt;
     }
     std::vector<ModinfoParam> params;
@@ -428,11 +448,7 @@ std::optional<std::vector<ModinfoParam>> Kmod::parameters(const std::string& mod
         params.push_back({name, "", ""});
         return params.back();
     };
-    kmod_list* l = nullptr;
-    kmod_list_foreach(l, info.list) {
-        const std::string key = kmod_module_info_get_key(l);
-        const char* raw = kmod_module_info_get_value(l);
-        const std::string value = raw != nullptr ? raw : "";
+    for (const auto& [key, value] : *entries) {
         const auto colon = value.find(':');
         if (colon == std::string::npos || (key != "parm" && key != "parmtype")) {
             continue;
@@ -441,6 +457,26 @@ std::optional<std::vector<ModinfoParam>> Kmod::parameters(const std::string& mod
         (key == "parm" ? p.description : p.type) = value.substr(colon + 1);
     }
     return params;
+}
+
+std::optional<ModuleEvents> Kmod::events(const std::string& module) {
+    const auto entries = modinfo(ctx_, module);
+    if (!entries) {
+        return std::nullopt;
+    }
+    ModuleEvents events;
+    for (const auto& [key, value] : *entries) {
+        if (key == "vmtrace_event") {
+            events.offered.push_back(value);
+        } else if (key == "vmtrace_left_out") {
+            const auto colon = value.find(':');
+            const std::string reason = colon == std::string::npos ? "" : value.substr(colon + 1);
+            const auto start = reason.find_first_not_of(' ');
+            events.left_out.emplace_back(value.substr(0, colon),
+                                         start == std::string::npos ? "" : reason.substr(start));
+        }
+    }
+    return events;
 }
 
 bool Kmod::load(const std::string& module, const std::string& options) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct kmod_ctx;
@@ -36,6 +37,11 @@ struct ModuleSpec {
 const ModuleSpec& module_spec(Side side);
 std::span<const ModuleSpec> our_modules();
 
+// The module that owns the vmsync events: the host and the guest module
+// fire them, so both depend on it (modprobe and libkmod load it first), and
+// a kernel that is both a KVM host and a guest loads all three.
+inline constexpr const char* kVmsyncModule = "lttng-probe-vmtrace-vmsync";
+
 // The name the kernel uses in /sys/module: dashes become underscores.
 std::string kernel_name(const std::string& module);
 
@@ -44,6 +50,14 @@ struct ModinfoParam {
     std::string name;
     std::string type;  // empty when the module gives none (module_param_cb)
     std::string description;
+};
+
+// The events a module file offers and those its build left out because the
+// kernel's prototypes differ from the probe's (modinfo `vmtrace_event` and
+// `vmtrace_left_out`, "EVENT: reason"), as kmod/ writes them.
+struct ModuleEvents {
+    std::vector<std::string> offered;
+    std::vector<std::pair<std::string, std::string>> left_out;  // event, reason
 };
 
 // Checks PARAM=VALUE arguments (a bare boolean name means PARAM=Y) and
@@ -89,6 +103,10 @@ public:
     // The module's parameters from its modinfo, nullopt when it is not found
     // or its file cannot be read.
     std::optional<std::vector<ModinfoParam>> parameters(const std::string& module);
+
+    // The events of the module's file, nullopt when it is not found or its
+    // file cannot be read.
+    std::optional<ModuleEvents> events(const std::string& module);
 
     // Inserts the module and what it needs (modules.dep dependencies and
     // softdeps), like modprobe.  Throws cli::SystemError with one line.

@@ -31,9 +31,11 @@ def one_line(test, proc):
     return lines[0]
 
 
-def fake_module(path, name, params):
-    """An ELF object whose .modinfo holds `params` [(name, type or None, description)], as a .ko has."""
-    entries = ["license=GPL", f"name={name.replace('-', '_')}", "depends=", "vermagic=0.0.0 SMP mod_unload "]
+def fake_module(path, name, params, extra=()):
+    """An ELF object whose .modinfo holds `params` [(name, type or None, description)] and the
+    `extra` "key=value" entries, as a .ko has."""
+    entries = ["license=GPL", f"name={name.replace('-', '_')}", "depends=", "vermagic=0.0.0 SMP mod_unload ",
+               *extra]
     for pname, ptype, desc in params:
         if ptype:
             entries.append(f"parmtype={pname}:{ptype}")
@@ -47,7 +49,7 @@ def fake_module(path, name, params):
 
 
 class ModulesCliTest(TempDirTestCase):
-    def modules_dir(self, host_params=None, guest_params=None):
+    def modules_dir(self, host_params=None, guest_params=None, guest_extra=(), vmsync_extra=None):
         """/lib/modules/VERSION with fake vmtrace modules and depmod's indexes."""
         root = self.tmp / "root"
         moddir = root / "lib" / "modules" / "0.0.0"
@@ -55,7 +57,11 @@ class ModulesCliTest(TempDirTestCase):
         if host_params is not None:
             fake_module(moddir / "extra" / "lttng-probe-vmtrace-host.ko", "lttng-probe-vmtrace-host", host_params)
         if guest_params is not None:
-            fake_module(moddir / "extra" / "lttng-probe-vmtrace-guest.ko", "lttng-probe-vmtrace-guest", guest_params)
+            fake_module(moddir / "extra" / "lttng-probe-vmtrace-guest.ko", "lttng-probe-vmtrace-guest", guest_params,
+                        guest_extra)
+        if vmsync_extra is not None:
+            fake_module(moddir / "extra" / "lttng-probe-vmtrace-vmsync.ko", "lttng-probe-vmtrace-vmsync", [],
+                        vmsync_extra)
         depmod = shutil.which("depmod") or "/usr/sbin/depmod"
         subprocess.run([depmod, "-b", str(root), "0.0.0"], check=True, capture_output=True)
         self.assertTrue((moddir / "modules.dep.bin").exists())
@@ -142,8 +148,37 @@ class ModulesCliTest(TempDirTestCase):
         status = json.loads(proc.stdout)
         files = {m["name"]: m["file"] for m in status["modules"]}
         self.assertEqual(files, {"lttng-probe-vmtrace-host": str(moddir / "extra" / "lttng-probe-vmtrace-host.ko"),
-                                 "lttng-probe-vmtrace-guest": None})
+                                 "lttng-probe-vmtrace-guest": None, "lttng-probe-vmtrace-vmsync": None})
         self.assertEqual(status["modules_dir"], str(moddir))
+
+    def test_status_says_which_events_each_module_offers(self):
+        vmsync = ["vmsync_gh_guest", "vmsync_hg_guest", "vmsync_gh_host", "vmsync_hg_host"]
+        reason = "unmap_vmas() differs from the prototype the probe reads"
+        moddir = self.modules_dir(
+            guest_params=[("period_ms", None, "period")],
+            guest_extra=["vmtrace_event=guest_mm_map", f"vmtrace_left_out=guest_mm_unmap: {reason}"],
+            vmsync_extra=[f"vmtrace_event={e}" for e in vmsync])
+        proc = vmtrace("modules", "status", "--dirname", moddir)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        guest = lines.index(next(l for l in lines if l.startswith("lttng-probe-vmtrace-guest: ")))
+        self.assertEqual(lines[guest + 1], "  events: guest_mm_map")
+        self.assertEqual(lines[guest + 2], f"  left out of this build: guest_mm_unmap ({reason})")
+        sync = lines.index(next(l for l in lines if l.startswith("lttng-probe-vmtrace-vmsync: ")))
+        self.assertEqual(lines[sync + 1], "  events: " + ", ".join(vmsync))
+        # A module that is not installed: nothing is known about its events.
+        host = lines.index(next(l for l in lines if l.startswith("lttng-probe-vmtrace-host: ")))
+        self.assertIn("not installed", lines[host])
+        self.assertFalse(lines[host + 1].startswith("  events:"), lines[host + 1])
+        status = json.loads(vmtrace("modules", "status", "--json", "--dirname", moddir).stdout)
+        by_name = {m["name"]: m for m in status["modules"]}
+        self.assertEqual(by_name["lttng-probe-vmtrace-guest"]["events"], ["guest_mm_map"])
+        self.assertEqual(by_name["lttng-probe-vmtrace-guest"]["left_out"], [{"event": "guest_mm_unmap",
+                                                                              "reason": reason}])
+        self.assertEqual(by_name["lttng-probe-vmtrace-vmsync"]["events"], vmsync)
+        self.assertEqual(by_name["lttng-probe-vmtrace-vmsync"]["side"], "host and guest")
+        self.assertIsNone(by_name["lttng-probe-vmtrace-host"]["events"])
+        self.assertEqual(by_name["lttng-probe-vmtrace-host"]["left_out"], [])
 
     def test_status_works_here(self):
         proc = vmtrace("modules", "status")
@@ -152,7 +187,7 @@ class ModulesCliTest(TempDirTestCase):
         lines = proc.stdout.splitlines()
         self.assertEqual(lines[0], "kernel module support: yes" if MODULE_SUPPORT
                          else "kernel module support: no (/proc/modules is missing; nothing can be loaded)")
-        for name in ("lttng-probe-vmtrace-host", "lttng-probe-vmtrace-guest"):
+        for name in ("lttng-probe-vmtrace-host", "lttng-probe-vmtrace-guest", "lttng-probe-vmtrace-vmsync"):
             kernel_name = name.replace("-", "_")
             loaded = Path("/sys/module", kernel_name).exists()
             line = next(l for l in lines if l.startswith(name + ":"))

@@ -30,6 +30,18 @@ fetch() {	# package version -> path of the .deb in $DL
 	echo "$f"
 }
 
+ksrc_extract() {	# dir pattern...: files of the linux-source tarball into dir
+	local dir=$1 deb tmp
+	shift
+	deb=$(fetch "$KSRC" "$KVERSION")
+	tmp=$(mktemp -d "$LAB_CACHE/ksrc.XXXXXX")
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './usr/src/linux-source-*.tar.xz'
+	mkdir -p "$dir"
+	tar -xJf "$tmp"/usr/src/linux-source-*.tar.xz -C "$dir" --strip-components=1 \
+		--wildcards "$@"
+	rm -rf "$tmp"
+}
+
 KVERSION=$(pkg_version "linux-image-$ABI")
 HDR_COMMON=$(pkg_depend "linux-headers-$ABI" 'linux-headers-[^ ]*-common')
 KBUILD=$(pkg_depend "linux-headers-$ABI" 'linux-kbuild-[^ ]*')
@@ -56,14 +68,15 @@ if [ ! -f "$stamp" ]; then
 		done
 	done
 	# KVM's private headers (arch/x86/kvm, virt/kvm) are only in linux-source.
-	deb=$(fetch "$KSRC" "$KVERSION")
-	tmp=$(mktemp -d "$LAB_CACHE/ksrc.XXXXXX")
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './usr/src/linux-source-*.tar.xz'
-	mkdir -p "$ROOT/kvm-private"
-	tar -xJf "$tmp"/usr/src/linux-source-*.tar.xz -C "$ROOT/kvm-private" --strip-components=1 \
-		--wildcards '*/arch/x86/kvm/*.h' '*/virt/kvm/*.h'
-	rm -rf "$tmp"
+	ksrc_extract "$ROOT/kvm-private" '*/arch/x86/kvm/*.h' '*/virt/kvm/*.h'
 	touch "$stamp"
+fi
+# The kernel's checkpatch.pl and the data files it reads, for 15-checkpatch.sh.
+CHECKPATCH_DIR=$ROOT/checkpatch
+if [ ! -f "$CHECKPATCH_DIR/scripts/checkpatch.pl" ]; then
+	rm -rf "$CHECKPATCH_DIR"
+	ksrc_extract "$CHECKPATCH_DIR" '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch'
 fi
 
 LTTNG_SRC=$LAB_CACHE/lttng-dkms-$LTTNG_VERSION
@@ -76,6 +89,7 @@ KDIR=$ROOT/usr/src/linux-headers-$ABI
 [ -f "$KDIR/Module.symvers" ] || die "no Module.symvers in $KDIR"
 [ -f "$ROOT/kvm-private/arch/x86/kvm/trace.h" ] || die "KVM private headers missing"
 [ -f "$ROOT/boot/vmlinuz-$ABI" ] || die "kernel image missing"
+[ -f "$CHECKPATCH_DIR/scripts/checkpatch.pl" ] || die "checkpatch.pl missing from linux-source"
 ls -d "$LTTNG_SRC"/usr/src/lttng-modules-* >/dev/null || die "lttng-modules source missing"
 
 cat >"$LAB_CACHE/versions.env.tmp" <<EOV
@@ -86,6 +100,7 @@ KDIR=$KDIR
 KVM_PRIVATE=$ROOT/kvm-private
 VMLINUZ=$ROOT/boot/vmlinuz-$ABI
 KMODULES=$ROOT/lib/modules/$ABI
+CHECKPATCH=$CHECKPATCH_DIR/scripts/checkpatch.pl
 LTTNG_VERSION=$LTTNG_VERSION
 LTTNG_DKMS_SRC=$(ls -d "$LTTNG_SRC"/usr/src/lttng-modules-* | head -n1)
 EOV

@@ -49,9 +49,14 @@ find "$LTTNG_BUILD/src" -name '*.ko' -exec cp {} "$MD/extra/" \;
 cp "$KMOD_BUILD"/*.ko "$MD/extra/"
 strip --strip-debug "$MD"/extra/*.ko
 depmod -b "$R" "$KABI"
-for m in kvm_amd 9p lttng-tracer lttng-probe-vmtrace-host lttng-probe-vmtrace-guest; do
+for m in kvm_amd 9p lttng-tracer lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest; do
 	modprobe -d "$R" -S "$KABI" --show-depends "$m" >/dev/null ||
 		die "module $m not resolvable in the initramfs"
+done
+# modprobe (and lttng-sessiond through it) loads the vmsync module first.
+for m in lttng-probe-vmtrace-host lttng-probe-vmtrace-guest; do
+	modprobe -d "$R" -S "$KABI" --show-depends "$m" | grep -q 'lttng-probe-vmtrace-vmsync\.ko' ||
+		die "$m does not pull in lttng-probe-vmtrace-vmsync"
 done
 
 install -m 755 "$LAB_DIR/guest/init.sh" "$R/init"

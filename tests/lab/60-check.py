@@ -23,7 +23,8 @@ MMIO_LO, MMIO_HI = 0xfe000000, 0x100000000
 OOPS_RE = re.compile(r"Oops|BUG:|WARNING:|Call Trace|general protection|Kernel panic|"
                      r"soft lockup|blocked for more than|rcu_.*stall")
 
-LINE_RE = re.compile(r"^\[[^\]]*\] \([^)]*\) (\S+) (\w+): \{ cpu_id = (\d+) \}, \{ (.*) \}$")
+# An event without payload fields (lttng_statedump_start/end) prints "{ }".
+LINE_RE = re.compile(r"^\[[^\]]*\] \([^)]*\) (\S+) (\w+): \{ cpu_id = (\d+) \}, \{ ?(.*?) ?\}$")
 FIELD_RE = re.compile(r'(\w+) = ("(?:[^"\\]|\\.)*"|[^,]+)')
 
 failures = []
@@ -92,6 +93,55 @@ def schema_check(name, trace, emitter, required):
           + ("" if not problems else ": " + "; ".join(problems[:5])))
 
 
+def check_hotplug(out, uid, host):
+    """l2a loaded the guest module with vCPU 1 offline, then brought vCPU 1
+    up and down again under a session with lttng_logger markers."""
+    g = "l2a"
+    path = os.path.join(out, g, "trace-hotplug")
+    if not check(os.path.isdir(path), f"{g}: CPU hotplug trace recorded"):
+        return
+    ev = read_trace(path, g)
+    marks = {f["msg"].strip(): i for i, (n, _, f) in enumerate(ev) if n == "lttng_logger"}
+    names = ["lab-cpu1-down", "lab-cpu1-coming", "lab-cpu1-up", "lab-cpu1-going", "lab-cpu1-gone", "lab-end"]
+    if not check(all(m in marks for m in names), f"{g}: hotplug markers present ({sorted(marks)})"):
+        return
+
+    def gh_on(cpu, first, last):
+        return [f["cnt"] for i, (n, c, f) in enumerate(ev)
+                if n == "vmsync_gh_guest" and c == cpu and marks[first] < i < marks[last]]
+    down = gh_on(1, "lab-cpu1-down", "lab-cpu1-coming")
+    up = gh_on(1, "lab-cpu1-up", "lab-cpu1-going")
+    gone = gh_on(1, "lab-cpu1-gone", "lab-end")
+    cpu0 = gh_on(0, "lab-cpu1-down", "lab-end")
+    check(not down, f"{g}: no vmsync handshake on vCPU 1 while it is offline at load ({len(down)})")
+    check(len(up) >= 2, f"{g}: vCPU 1, onlined after the module loaded, runs handshakes ({len(up)})")
+    check(not gone, f"{g}: vCPU 1 offlined again stops its handshakes ({len(gone)} after)")
+    check(len(cpu0) >= 2, f"{g}: vCPU 0 runs handshakes throughout ({len(cpu0)})")
+    # The host saw vCPU 1's new handshakes from vCPU 1.
+    seen = {f["cnt"]: f["vcpu_id"] for n, _, f in host if n == "vmsync_gh_host" and f["vm_uid"] == uid}
+    check(up and all(seen.get(c) == 1 for c in up),
+          f"{g}: the host saw vCPU 1's handshakes after it came up from vCPU 1 "
+          f"({sum(1 for c in up if seen.get(c) == 1)}/{len(up)})")
+
+
+def check_both_modules(out):
+    """l2b, a KVM guest, loaded kvm_amd and the host module beside the guest
+    module (a machine that is both host and guest: the L1 of nesting)."""
+    g = "l2b"
+    status = read(os.path.join(out, g, "both.txt")).strip() if os.path.exists(os.path.join(out, g, "both.txt")) else ""
+    if not check(status == "BOTH-MODULES loaded", f"{g}: host and guest modules loaded together ({status})"):
+        return
+    listed = read(os.path.join(out, g, "both-events.txt"))
+    want = ["vmsync_gh_guest", "vmsync_hg_guest", "vmsync_gh_host", "vmsync_hg_host", "kvm_x86_entry",
+            "kvm_vm_vcpu_thread", "guest_mm_map", "guest_mm_unmap"]
+    missing = [e for e in want if not re.search(rf"^\s*{e} ", listed, re.M)]
+    check(not missing, f"{g}: LTTng lists both modules' events and the vmsync events (missing: {missing})")
+    ev = read_trace(os.path.join(out, g, "trace-both"), g)
+    gc = collections.Counter(e[0] for e in ev)
+    check(gc["vmsync_gh_guest"] > 0 and gc["vmsync_hg_guest"] > 0,
+          f"{g}: guest handshakes recorded with the host module loaded ({dict(gc)})")
+
+
 def lab_conf(out):
     """The variant the run was (50-run-l1.sh): LAB_HOST_MODULE, LAB_STRESS."""
     conf = {"LAB_HOST_MODULE": "1", "LAB_STRESS": "1"}
@@ -147,6 +197,19 @@ def main():
         if check(len(pids) == 1, f"identity: one VM named qemu-{g} (pids {sorted(pids)})"):
             vm_pid[g] = pids.pop()
     check("qemu-l2a" in dumped, "identity: the statedump describes qemu-l2a, created before tracing")
+    # The host module walks the file tables in a work item that the
+    # statedump's start queues; the statedump waits for a work item on every
+    # CPU before it ends, so the walk's events come inside the statedump.
+    inside, depth = [], 0
+    for name, _, _ in host:
+        if name == "lttng_statedump_start":
+            depth += 1
+        elif name == "lttng_statedump_end":
+            depth = max(0, depth - 1)
+        elif name in ("kvm_vm_statedump_vm", "kvm_vm_statedump_vcpu"):
+            inside.append(depth > 0)
+    check(inside and all(inside), f"identity: the VM statedump events ({len(inside)}) come between "
+          f"lttng_statedump_start and lttng_statedump_end ({inside.count(False)} outside)")
     for g, pid in vm_pid.items():
         have = sorted(v for (p, v) in vcpu_tids if p == pid)
         check(have == list(range(L2_VCPUS)), f"identity: {g} vCPU threads known for vCPUs {have}")
@@ -257,10 +320,12 @@ def main():
         elif n == "vmsync_hg_host":
             host_hg[f["vm_uid"]].append((f["cnt"], i))
 
+    uid_of = {}
     for g in GUESTS:
         gdir = os.path.join(out, g)
         uuid = read(os.path.join(out, "l1", f"uuid-{g}")).strip()
         uid = int(read(os.path.join(gdir, "vm_uid")).strip(), 0)
+        uid_of[g] = uid
         check(uid == int(uuid.replace("-", "")[:16], 16),
               f"{g}: vm_uid {uid:#x} derived from product UUID {uuid}")
         hc = read(os.path.join(gdir, "hcall-user.txt"))
@@ -308,6 +373,9 @@ def main():
               f"{g}: sched_switch ({gc['sched_switch']}) and sched_migrate_task ({gc['sched_migrate_task']}) recorded")
         no_oops(g, os.path.join(gdir, "dmesg.txt"))
 
+    check_hotplug(out, uid_of.get("l2a"), host)
+    check_both_modules(out)
+
     # -- robustness and overhead (l2s) ----------------------------------
     if conf["LAB_STRESS"] == "0":
         print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")
@@ -317,6 +385,8 @@ def main():
     sdir = os.path.join(out, "l2s")
     l1log = read(os.path.join(out, "l1.sh.log")) if os.path.exists(os.path.join(out, "l1.sh.log")) else ""
     slog = read(os.path.join(sdir, "l2.log")) if os.path.exists(os.path.join(sdir, "l2.log")) else ""
+    check("PARAM-REFUSED lttng-probe-vmtrace-guest" in l1log,
+          "L1 (TCG, not KVM): the guest module refused to load, saying why in dmesg")
     check("robustness done" in l1log, "host module unloaded and reloaded 8 times during the exit storm, L2 vCPUs kept running")
     check("UNLOAD-REFUSED-WHILE-TRACED host" in l1log, "host module cannot be unloaded while a session records its events")
     check("UNLOAD-REFUSED-WHILE-TRACED guest" in slog, "guest module cycled 8 times under an exit storm, refused to unload while traced")

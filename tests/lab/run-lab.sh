@@ -10,6 +10,7 @@ set -euo pipefail
 STAGES=(
 	"00-deps.sh		install the tools (apt)"
 	"10-fetch.sh		fetch Debian's kernel, headers, KVM headers, lttng-modules source"
+	"15-checkpatch.sh	check kmod/ with the kernel's checkpatch.pl"
 	"20-build-lttng-modules.sh	build lttng-modules"
 	"30-build-kmod.sh	build our probe modules"
 	"35-build-tools.sh	build the guest programs"

@@ -9,12 +9,6 @@
 #include <linux/tracepoint.h>
 #include <linux/types.h>
 
-DECLARE_TRACE(vmsync_gh_guest,
-	TP_PROTO(u32 cnt, u64 vm_uid),
-	TP_ARGS(cnt, vm_uid));
-DECLARE_TRACE(vmsync_hg_guest,
-	TP_PROTO(u32 cnt, u64 vm_uid),
-	TP_ARGS(cnt, vm_uid));
 DECLARE_TRACE(guest_mm_map,
 	TP_PROTO(s32 pid, s32 tid, u64 gva, u64 gpa, u8 access),
 	TP_ARGS(pid, tid, gva, gpa, access));

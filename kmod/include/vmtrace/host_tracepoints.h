@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Kernel tracepoints that the host module defines and fires itself. The
+ * Kernel tracepoints that the host module defines and fires itself (the
+ * vmsync ones are lttng-probe-vmtrace-vmsync's: vmsync_tracepoints.h). The
  * LTTng event headers attach to them like to any kernel tracepoint, and the
  * LTTng build checks their prototypes against these declarations.
  */
@@ -10,12 +11,6 @@
 #include <linux/tracepoint.h>
 #include <linux/types.h>
 
-DECLARE_TRACE(vmsync_gh_host,
-	TP_PROTO(u32 cnt, u64 vm_uid, u32 vcpu_id),
-	TP_ARGS(cnt, vm_uid, vcpu_id));
-DECLARE_TRACE(vmsync_hg_host,
-	TP_PROTO(u32 cnt, u64 vm_uid, u32 vcpu_id),
-	TP_ARGS(cnt, vm_uid, vcpu_id));
 DECLARE_TRACE(kvm_vm_vcpu_thread,
 	TP_PROTO(s32 vm_pid, u32 vcpu_id, s32 tid, u32 nr_vcpus,
 		const char *vm_comm),

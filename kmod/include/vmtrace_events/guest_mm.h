@@ -16,6 +16,8 @@
 #include <lttng/tracepoint-event.h>
 #include <linux/types.h>
 
+/* Kbuild leaves out an event whose probe does not fit the kernel. */
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
 LTTNG_TRACEPOINT_EVENT(guest_mm_map,
 	TP_PROTO(s32 pid, s32 tid, u64 gva, u64 gpa, u8 access),
 	TP_ARGS(pid, tid, gva, gpa, access),
@@ -28,6 +30,9 @@ LTTNG_TRACEPOINT_EVENT(guest_mm_map,
 	)
 )
 
+#endif
+
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
 LTTNG_TRACEPOINT_EVENT(guest_mm_unmap,
 	TP_PROTO(s32 pid, s32 tid, u64 start, u64 end, u8 reason),
 	TP_ARGS(pid, tid, start, end, reason),
@@ -39,6 +44,8 @@ LTTNG_TRACEPOINT_EVENT(guest_mm_unmap,
 		ctf_integer(u8, reason, reason)
 	)
 )
+
+#endif
 
 #endif /* LTTNG_TRACE_VMTRACE_GUEST_MM_H */
 

@@ -35,20 +35,25 @@ u32 vmtrace_running_vcpu_id(void);
 
 #ifdef VMTRACE_KVM_ENTRY_IMMEDIATE_EXIT
 #define VMTRACE_KVM_ENTRY_PROTO	struct kvm_vcpu *vcpu, bool force_immediate_exit
-#define VMTRACE_KVM_ENTRY_ARGS	vcpu, force_immediate_exit
-#else
-#define VMTRACE_KVM_ENTRY_PROTO	struct kvm_vcpu *vcpu
-#define VMTRACE_KVM_ENTRY_ARGS	vcpu
-#endif
-
 LTTNG_TRACEPOINT_EVENT_MAP(kvm_entry, kvm_x86_entry,
-	TP_PROTO(VMTRACE_KVM_ENTRY_PROTO),
-	TP_ARGS(VMTRACE_KVM_ENTRY_ARGS),
+	TP_PROTO(struct kvm_vcpu *vcpu, bool force_immediate_exit),
+	TP_ARGS(vcpu, force_immediate_exit),
 	TP_FIELDS(
 		ctf_integer(u32, vcpu_id, vcpu->vcpu_id)
 		ctf_integer_hex(u64, rip, vmtrace_rip(vcpu))
 	)
 )
+#else
+#define VMTRACE_KVM_ENTRY_PROTO	struct kvm_vcpu *vcpu
+LTTNG_TRACEPOINT_EVENT_MAP(kvm_entry, kvm_x86_entry,
+	TP_PROTO(struct kvm_vcpu *vcpu),
+	TP_ARGS(vcpu),
+	TP_FIELDS(
+		ctf_integer(u32, vcpu_id, vcpu->vcpu_id)
+		ctf_integer_hex(u64, rip, vmtrace_rip(vcpu))
+	)
+)
+#endif
 
 LTTNG_TRACEPOINT_EVENT_CODE_MAP(kvm_exit, kvm_x86_exit,
 	TP_PROTO(struct kvm_vcpu *vcpu, u32 isa),

@@ -17,10 +17,13 @@ t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/modu
 
 HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_inj_virq,kvm_x86_hypercall,
 HOST_EVENTS=${HOST_EVENTS}vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,
+# L1 runs under TCG, not KVM: the guest module must refuse to load.
+expect_param_refused lttng-probe-vmtrace-guest period_ms=100 'not running under KVM'
 if [ "$LAB_HOST_MODULE" = 1 ]; then
 	expect_param_refused lttng-probe-vmtrace-host hc_nr=5 'hc_nr=5 refused'
 	expect_param_refused lttng-probe-vmtrace-host hc_nr=0x100000000 'hc_nr=0x100000000 refused'
 	start_sessiond vmtrace-host
+	grep -q '^lttng_probe_vmtrace_vmsync ' /proc/modules || fail "the host module loaded without the vmsync module"
 	t "sessiond up with lttng-probe-vmtrace-host"
 else
 	# Diagnostic variant: the emulator and KVM without our host module.
@@ -158,6 +161,16 @@ diagnose_l2() {	# name
 wait_file() {
 	i=0
 	until [ -f "$1" ]; do
+		# l2s's script ended without it: a failed step, not a hang.
+		if [ -f "$l2s_dir/l2.sh.rc" ]; then
+			sleep 1
+			[ -f "$1" ] && break
+			dmesg >"$OUT/dmesg.txt"
+			mkdir -p /mnt/out/l2s
+			cp /tmp/l2s.console /mnt/out/l2s/console.txt 2>/dev/null
+			cp "$l2s_dir/l2.sh.log" /mnt/out/l2s/l2.log 2>/dev/null
+			fail "l2s's script ended (exit $(cat "$l2s_dir/l2.sh.rc")) while L1 waited for $1: $(tail -n 3 "$l2s_dir/l2.sh.log" | tr '\n' ' ')"
+		fi
 		i=$((i + 1))
 		if [ $i -ge 6000 ]; then
 			diagnose_l2 l2s

@@ -47,11 +47,15 @@ for i in 1 2 3 4 5 6 7 8; do
 	modprobe lttng-probe-vmtrace-guest period_ms=1 || fail "reload $i failed"
 	sleep 0.3
 done
-lttng enable-event -k vmsync_gh_guest >/dev/null
+# guest_mm_map is the guest module's event, vmsync_gh_guest the vmsync
+# module's (which the guest module also holds).
+lttng enable-event -k guest_mm_map,vmsync_gh_guest >/dev/null
 rmmod lttng_probe_vmtrace_guest 2>/dev/null && fail "module unloaded while a session records its events"
+rmmod lttng_probe_vmtrace_vmsync 2>/dev/null && fail "vmsync module unloaded while a session records its events"
 echo "UNLOAD-REFUSED-WHILE-TRACED guest"
 lttng destroy >/dev/null
 rmmod lttng_probe_vmtrace_guest || fail "final unload failed"
+rmmod lttng_probe_vmtrace_vmsync || fail "vmsync module did not unload once unused"
 wait
 touch /mnt/done-storm
 check_dmesg "$OUT/dmesg.txt"
