@@ -3,8 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+
+#include "trace_check.hpp"
 
 namespace fs = std::filesystem;
 
@@ -30,6 +33,7 @@ std::vector<std::string> trace_dirs(const std::string& arg) {
     std::vector<std::string> found;
     if (fs::exists(fs::path(arg) / "metadata", ec)) {
         found.push_back(fs::absolute(arg).string());
+        check_trace_dir(found.back());
         return found;
     }
     for (auto it = fs::recursive_directory_iterator(arg, ec); !ec && it != fs::recursive_directory_iterator();
@@ -39,10 +43,17 @@ std::vector<std::string> trace_dirs(const std::string& arg) {
         }
     }
     if (ec) {
-        throw UsageError(fmt::format("{}: cannot read: {}", arg, ec.message()));
+        const std::string text = fmt::format("{}: cannot read: {}", arg, ec.message());
+        if (ec.value() == EACCES || ec.value() == EPERM) {
+            throw SystemError(text);
+        }
+        throw UsageError(text);
     }
     if (found.empty()) {
         throw UsageError(fmt::format("{}: no CTF trace in it (no `metadata` file)", arg));
+    }
+    for (const std::string& dir : found) {
+        check_trace_dir(dir);
     }
     return found;
 }

@@ -13,14 +13,31 @@ constexpr int kExitUsage = 2;     // bad command line or unreadable input
 constexpr int kExitNoPlugin = 3;  // the vmtrace babeltrace2 plugin was not found
 constexpr int kExitSystem = 4;    // the system refused: module absent or not loadable, no permission
 
-// Bad usage: reported on one line, exit status 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+// An error that ends a command, reported on one line.  Its exit status is
+// part of its type, never read back from its text.
+class CommandError : public std::runtime_error {
+public:
+    CommandError(const std::string& what, int status) : std::runtime_error(what), status_(status) {}
+    [[nodiscard]] int status() const { return status_; }
+
+private:
+    int status_;
 };
 
-// The system refused an operation (modules, sessions): exit status 4.
-struct SystemError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+// Bad usage: exit status 2.
+struct UsageError : CommandError {
+    explicit UsageError(const std::string& what) : CommandError(what, kExitUsage) {}
+};
+
+// The system refused an operation (modules, sessions, permissions): exit
+// status 4.
+struct SystemError : CommandError {
+    explicit SystemError(const std::string& what) : CommandError(what, kExitSystem) {}
+};
+
+// The processing failed or its output cannot be trusted: exit status 1.
+struct ProcessingError : CommandError {
+    explicit ProcessingError(const std::string& what) : CommandError(what, kExitFailure) {}
 };
 
 // Where babeltrace-plugin-vmtrace.so is: VMTRACE_PLUGIN_DIR, else the
@@ -29,7 +46,8 @@ std::string plugin_dir();
 
 // The CTF traces of one machine given on the command line: the directory
 // itself or the ones below it that hold a `metadata` file (LTTng writes
-// HOST/SESSION/kernel/metadata).  Throws UsageError naming `arg`.
+// HOST/SESSION/kernel/metadata).  Throws UsageError naming `arg`, and
+// what check_trace_dir() throws for a trace that cannot be read safely.
 std::vector<std::string> trace_dirs(const std::string& arg);
 
 // One subcommand: `args` excludes the command's own name.

@@ -7,12 +7,15 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "cli_common.hpp"
+#include "output_dir.hpp"
 #include "pipeline.hpp"
+#include "sync_marker.hpp"
 #include "sync_options.hpp"
 
 namespace po = boost::program_options;
@@ -48,19 +51,44 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     // One source per CTF trace: an argument may hold several machines'
     // traces (`vmtrace sync`'s output directory).
+    check_sync_options(vm);
+    check_range(vm, "timeline-bins", 2, 100'000);
+    if (vm.count("timeline-bins") != 0 && vm["timeline-bins"].as<std::int64_t>() % 2 != 0) {
+        throw UsageError(fmt::format("--timeline-bins {}: must be even", vm["timeline-bins"].as<std::int64_t>()));
+    }
     std::vector<std::string> traces;
+    std::vector<std::string> inputs;  // every path read, for the output checks
     for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
+        inputs.push_back(t);
         for (std::string& dir : trace_dirs(t)) {
+            inputs.push_back(dir);
             traces.push_back(std::move(dir));
         }
     }
-    const fs::path out = fs::absolute(vm["output"].as<std::string>());
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec || !fs::is_directory(out)) {
-        throw UsageError(fmt::format("{}: cannot create the output directory: {}", out.string(),
-                                     ec ? ec.message() : "not a directory"));
+    if (vm.count("synchronized") != 0) {
+        // Traces on their own clocks would have every guest event dropped
+        // as out of the host's range, and a half-written sync output would
+        // look complete: read only what `vmtrace sync` finished writing.
+        for (const std::string& trace : traces) {
+            check_synchronized(trace);
+        }
     }
+    const fs::path out = fs::absolute(vm["output"].as<std::string>());
+    check_output_apart(out, inputs);
+    std::error_code ec;
+    const auto out_status = fs::symlink_status(out, ec);
+    if (fs::exists(out_status) && !fs::is_directory(fs::status(out, ec))) {
+        throw UsageError(fmt::format("{}: exists and is not a directory", out.string()));
+    }
+    fs::create_directories(out, ec);
+    if (ec) {
+        const std::string text = fmt::format("{}: cannot create the output directory: {}", out.string(), ec.message());
+        if (ec.value() == EACCES || ec.value() == EPERM || ec.value() == EROFS) {
+            throw SystemError(text);
+        }
+        throw UsageError(text);
+    }
+    check_writable_dir(out);
     const bool quiet = vm.count("quiet") != 0;
     const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
     const fs::path stats = out / "sync.json";
@@ -80,7 +108,7 @@ int analyze_command(const std::vector<std::string>& args) {
     sink.set("intervals", vm.count("intervals") != 0);
     sink.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
     sink.set("quiet", true);  // this command reports unsynchronised guests itself
-    pipeline.add("sink.vmtrace.analysis", "analysis", sink.value());
+    pipeline.add("sink.vmtrace.analysis", "analysis", sink.value(), out.string());
 
     const std::string merge = synchronize ? "sync" : "mux";
     if (synchronize) {
@@ -91,11 +119,20 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const std::string name = fmt::format("trace{}", i);
-        pipeline.add("source.ctf.fs", name, Params().set("inputs", std::vector<std::string>{traces[i]}).value());
+        pipeline.add("source.ctf.fs", name, Params().set("inputs", std::vector<std::string>{traces[i]}).value(),
+                     traces[i]);
         pipeline.connect_all(name, merge);
     }
     pipeline.connect_all(merge, "analysis");
-    pipeline.run();
+    try {
+        pipeline.run();
+    } catch (const Pipeline::Failure& e) {
+        if (const std::string trouble = write_trouble(out); !trouble.empty()) {
+            throw Pipeline::Failure(fmt::format("cannot write {}: {}", out.string(), trouble), e.causes(),
+                                    trouble.starts_with("no space") ? kExitFailure : kExitSystem);
+        }
+        throw;
+    }
 
     // A guest left on its own clock was not analysed: the results lack it.
     std::vector<std::string> unsynchronized;

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "cli_common.hpp"
+#include "output_dir.hpp"
 #include "pipeline.hpp"
 #include "sync_options.hpp"
 #include "vcpu_thread_pids.hpp"
@@ -30,7 +31,7 @@ namespace fs = std::filesystem;
 namespace vmtrace::cli {
 namespace {
 
-constexpr const char* kStagingName = ".vmtrace-export-staging";
+constexpr const char* kSinkName = ".sink";  // sink.ctf.fs's directory inside the staged output
 constexpr const char* kStatsName = ".vmtrace-export-stats.json";
 constexpr const char* kReadmeName = "experiment.txt";
 
@@ -162,39 +163,6 @@ std::string rewrite_metadata(const std::string& metadata, const std::optional<st
     return out;
 }
 
-// Removes what a previous export wrote into `dir`; other files stay.
-void remove_previous_export(const fs::path& dir) {
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        const std::string name = entry.path().filename().string();
-        if (name.rfind("host-", 0) == 0 || name.rfind("vm-", 0) == 0 || name == kReadmeName) {
-            fs::remove_all(entry.path());
-        }
-    }
-}
-
-// Removes the staging directory (and the output directory if this run
-// created it) unless the export completed.
-class OutputGuard {
-public:
-    OutputGuard(fs::path out, bool created) : out_(std::move(out)), created_(created) {}
-    OutputGuard(const OutputGuard&) = delete;
-    OutputGuard& operator=(const OutputGuard&) = delete;
-    ~OutputGuard() {
-        std::error_code ec;
-        fs::remove_all(out_ / kStagingName, ec);
-        fs::remove(out_ / kStatsName, ec);
-        if (!committed_ && created_) {
-            fs::remove_all(out_, ec);
-        }
-    }
-    void commit() { committed_ = true; }
-
-private:
-    fs::path out_;
-    bool created_;
-    bool committed_ = false;
-};
-
 // The host's vCPU threads that have no process id in its trace, one line
 // per host trace; none when every vCPU thread has one.  Trace Compass's
 // Virtual Machine analysis (Incubator) ties the thread that records a
@@ -312,7 +280,7 @@ int export_command(const std::vector<std::string>& args) {
     options.add_options()("help,h", "show this help")("trace-compass",
                                                       "per-machine LTTng kernel traces for Trace Compass (required)")(
         "output,o", po::value<std::string>(), "directory for the exported traces (required)")(
-        "force", "write into a non-empty DIR, replacing a previous export's host-*/vm-* directories")(
+        "force", "replace DIR whole when it holds an earlier export (its experiment.txt)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
         "quiet,q", "no summary on stderr");
     options.add(sync_filter_options());
@@ -333,31 +301,25 @@ int export_command(const std::vector<std::string>& args) {
     if (vm.count("output") == 0) {
         throw UsageError("export needs an output directory (-o DIR)");
     }
+    check_sync_options(vm);
     std::vector<std::vector<std::string>> inputs;  // per machine
+    std::vector<std::string> read_paths;           // every path read, for the output checks
     for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
         inputs.push_back(trace_dirs(t));
+        read_paths.push_back(t);
+        read_paths.insert(read_paths.end(), inputs.back().begin(), inputs.back().end());
     }
     const bool quiet = vm.count("quiet") != 0;
-    const fs::path out = fs::absolute(vm["output"].as<std::string>());
-    std::error_code ec;
-    bool created = false;
-    if (fs::exists(out, ec)) {
-        if (!fs::is_directory(out, ec)) {
-            throw UsageError(fmt::format("{}: exists and is not a directory", out.string()));
-        }
-        if (!fs::is_empty(out, ec) && vm.count("force") == 0) {
-            throw UsageError(fmt::format("{}: not empty (--force replaces a previous export)", out.string()));
-        }
-    } else {
-        if (!fs::create_directories(out, ec) || ec) {
-            throw UsageError(fmt::format("{}: cannot create: {}", out.string(), ec.message()));
-        }
-        created = true;
+    check_output_apart(vm["output"].as<std::string>(), read_paths);
+    if (vm.count("stats") != 0) {
+        check_output_apart(vm["stats"].as<std::string>(), read_paths);
     }
-    OutputGuard guard(out, created);
-    const fs::path staging = out / kStagingName;
-    fs::remove_all(staging);
-    const fs::path stats_path = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : out / kStatsName;
+    // Written whole or not at all: DIR stays as it was when the export fails.
+    StagedOutput staged(vm["output"].as<std::string>(), vm.count("force") != 0, kReadmeName);
+    const fs::path& out = staged.out();
+    const fs::path staging = staged.dir() / kSinkName;
+    const fs::path stats_path =
+        vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : staged.dir() / kStatsName;
 
     // Reads the host's vCPU threads as the events pass on to sink.ctf.fs
     // (decoding the traces a second time would double the export's time).
@@ -369,16 +331,26 @@ int export_command(const std::vector<std::string>& args) {
         pipeline.add("filter.vmtrace.sync", "sync", sync_filter_params(vm, stats_path.string(), quiet, !quiet).value());
         for (std::size_t i = 0; i < inputs.size(); ++i) {
             const std::string name = fmt::format("trace{}", i);
-            pipeline.add("source.ctf.fs", name, Params().set("inputs", inputs[i]).value());
+            pipeline.add("source.ctf.fs", name, Params().set("inputs", inputs[i]).value(),
+                         fmt::format("{}", fmt::join(inputs[i], ", ")));
             pipeline.connect_all(name, "sync");
         }
         pipeline.add("filter.utils.muxer", "mux", Params().value());
         vcpu_threads.add_to(pipeline, "vcpu-threads");
-        pipeline.add("sink.ctf.fs", "out", Params().set("path", staging.string()).set("quiet", true).value());
+        pipeline.add("sink.ctf.fs", "out", Params().set("path", staging.string()).set("quiet", true).value(),
+                     out.string());
         pipeline.connect_all("sync", "mux");
         pipeline.connect_all("mux", "vcpu-threads");
         pipeline.connect_all("vcpu-threads", "out");
-        pipeline.run();
+        try {
+            pipeline.run();
+        } catch (const Pipeline::Failure& e) {
+            if (const std::string trouble = write_trouble(staged.dir()); !trouble.empty()) {
+                throw Pipeline::Failure(fmt::format("cannot write {}: {}", out.string(), trouble), e.causes(),
+                                        trouble.starts_with("no space") ? kExitFailure : kExitSystem);
+            }
+            throw;
+        }
     }
 
     // Every guest must be on the host's time base: Trace Compass could not
@@ -458,15 +430,14 @@ int export_command(const std::vector<std::string>& args) {
     // Guests first in the listing reads oddly: host, then VMs by name.
     std::stable_partition(traces.begin(), traces.end(), [](const auto& t) { return t.role == "host"; });
 
-    if (vm.count("force") != 0) {
-        remove_previous_export(out);
-    }
     for (const ExportedTrace& t : traces) {
-        fs::rename(t.dir, out / t.name);
+        fs::rename(t.dir, staged.dir() / t.name);
     }
     const std::vector<std::string> without_pid = threads_without_pid(vcpu_threads, traces);
-    write_file(out / kReadmeName, readme(traces, host, without_pid));
-    guard.commit();
+    write_file(staged.dir() / kReadmeName, readme(traces, host, without_pid));
+    fs::remove_all(staging);
+    fs::remove(staged.dir() / kStatsName);
+    staged.commit();
     if (!quiet) {
         std::string listing;
         for (const ExportedTrace& t : traces) {

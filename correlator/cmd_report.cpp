@@ -4,6 +4,7 @@
 // it as JSON into the template of correlator/report/; the page's script
 // draws everything from it, with no network access.
 #include <fmt/format.h>
+#include <unistd.h>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
@@ -30,8 +31,8 @@ constexpr const char* kFormat = "vmtrace-analysis";
 constexpr int kVersion = 1;
 
 // A problem of the input file; the message names the file and the key.
-struct InputError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+struct InputError : ProcessingError {
+    using ProcessingError::ProcessingError;
 };
 
 const char* type_name(const json& value) {
@@ -356,8 +357,13 @@ std::string render(const json& analysis, const std::string& source) {
 
 json read_analysis(const fs::path& file) {
     std::error_code ec;
-    if (!fs::exists(file, ec)) {
+    const auto status = fs::status(file, ec);
+    if (!fs::exists(status)) {
         throw InputError(fmt::format("{}: no such file (`vmtrace analyze` writes it)", file.string()));
+    }
+    // Reading a FIFO or a device would block or never end.
+    if (!fs::is_regular_file(status)) {
+        throw InputError(fmt::format("{}: not a regular file", file.string()));
     }
     std::ifstream in(file, std::ios::binary);
     if (!in) {
@@ -377,13 +383,35 @@ json read_analysis(const fs::path& file) {
     return doc;
 }
 
+// Refuses to replace anything but a regular file, or the input itself.
+void check_output(const fs::path& file, const fs::path& input) {
+    std::error_code ec;
+    const auto status = fs::status(file, ec);
+    if (!fs::exists(status)) {
+        return;
+    }
+    if (!fs::is_regular_file(status)) {
+        throw UsageError(fmt::format("{}: exists and is not a regular file: not replaced", file.string()));
+    }
+    if (fs::equivalent(file, input, ec)) {
+        throw UsageError(fmt::format("{}: is the input: not replaced", file.string()));
+    }
+}
+
 void write_file(const fs::path& file, const std::string& text) {
-    const fs::path temporary = file.string() + ".tmp";
+    // A name of this process's own beside the file: an existing `FILE.tmp`
+    // (or a link named so) is never written through.
+    const fs::path temporary = fmt::format("{}.{}.tmp", file.string(), getpid());
     {
         std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
         if (!out) {
-            throw InputError(fmt::format("{}: cannot write: {}", file.string(),
-                                         std::error_code(errno, std::generic_category()).message()));
+            const int err = errno;
+            const std::string text_error = fmt::format("{}: cannot write: {}", file.string(),
+                                                       std::error_code(err, std::generic_category()).message());
+            if (err == EACCES || err == EPERM || err == EROFS) {
+                throw SystemError(text_error);
+            }
+            throw InputError(text_error);
         }
         out << text;
         out.close();
@@ -430,12 +458,15 @@ int report_command(const std::vector<std::string>& args) {
         input = arg / "analysis.json";
     } else if (fs::is_regular_file(arg, ec)) {
         input = arg;  // analysis.json itself
+    } else if (fs::exists(arg, ec)) {
+        throw UsageError(fmt::format("{}: not a directory nor a regular file", arg.string()));
     } else {
         throw UsageError(fmt::format("{}: not a directory", arg.string()));
     }
     const fs::path output =
         vm.count("output") != 0 ? fs::path(vm["output"].as<std::string>()) : input.parent_path() / "report.html";
 
+    check_output(output, input);
     const json analysis = read_analysis(input);
     write_file(output, render(analysis, fs::absolute(input).lexically_normal().string()));
     std::cout << "vmtrace report: wrote " << fs::absolute(output).lexically_normal().string() << "\n";

@@ -8,7 +8,9 @@
 #include <iostream>
 
 #include "cli_common.hpp"
+#include "output_dir.hpp"
 #include "pipeline.hpp"
+#include "sync_marker.hpp"
 #include "sync_options.hpp"
 
 namespace po = boost::program_options;
@@ -21,7 +23,8 @@ int sync_command(const std::vector<std::string>& args) {
     options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
                                                       "directory for the synchronised CTF traces (required)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
-        "quiet,q", "no summary on stderr");
+        "force", "replace OUTPUT_DIR whole when it holds an earlier `vmtrace sync` output")("quiet,q",
+                                                                                            "no summary on stderr");
     options.add(sync_filter_options());
     const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {
@@ -35,25 +38,51 @@ int sync_command(const std::vector<std::string>& args) {
     if (vm.count("output") == 0) {
         throw UsageError("sync needs an output directory (-o DIR)");
     }
+    check_sync_options(vm);
     std::vector<std::vector<std::string>> traces;  // per machine
+    std::vector<std::string> inputs;               // every path read, for the output checks
     for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
         traces.push_back(trace_dirs(t));
+        inputs.push_back(t);
+        inputs.insert(inputs.end(), traces.back().begin(), traces.back().end());
     }
-
-    Pipeline pipeline(plugin_dir());
-    const bool quiet = vm.count("quiet") != 0;
+    const fs::path out = vm["output"].as<std::string>();
+    check_output_apart(out, inputs);
     const std::string stats = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()).string() : "";
-    pipeline.add("filter.vmtrace.sync", "sync", sync_filter_params(vm, stats, quiet, !quiet).value());
-    for (std::size_t i = 0; i < traces.size(); ++i) {
-        const std::string name = fmt::format("trace{}", i);
-        pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value());
-        pipeline.connect_all(name, "sync");
+    if (!stats.empty()) {
+        check_output_apart(stats, inputs);
     }
-    pipeline.add("filter.utils.muxer", "mux", Params().value());
-    pipeline.add("sink.ctf.fs", "out", Params().set("path", vm["output"].as<std::string>()).set("quiet", true).value());
-    pipeline.connect_all("sync", "mux");
-    pipeline.connect_all("mux", "out");
-    pipeline.run();
+    // Written whole or not at all: a failed run leaves no truncated traces
+    // that would pass for synchronised ones.
+    StagedOutput staged(out, vm.count("force") != 0, kSyncMarker);
+
+    {
+        Pipeline pipeline(plugin_dir());
+        const bool quiet = vm.count("quiet") != 0;
+        pipeline.add("filter.vmtrace.sync", "sync", sync_filter_params(vm, stats, quiet, !quiet).value());
+        for (std::size_t i = 0; i < traces.size(); ++i) {
+            const std::string name = fmt::format("trace{}", i);
+            pipeline.add("source.ctf.fs", name, Params().set("inputs", traces[i]).value(),
+                         fmt::format("{}", fmt::join(traces[i], ", ")));
+            pipeline.connect_all(name, "sync");
+        }
+        pipeline.add("filter.utils.muxer", "mux", Params().value());
+        pipeline.add("sink.ctf.fs", "out", Params().set("path", staged.dir().string()).set("quiet", true).value(),
+                     staged.out().string());
+        pipeline.connect_all("sync", "mux");
+        pipeline.connect_all("mux", "out");
+        try {
+            pipeline.run();
+        } catch (const Pipeline::Failure& e) {
+            if (const std::string trouble = write_trouble(staged.dir()); !trouble.empty()) {
+                throw Pipeline::Failure(fmt::format("cannot write {}: {}", staged.out().string(), trouble), e.causes(),
+                                        trouble.starts_with("no space") ? kExitFailure : kExitSystem);
+            }
+            throw;
+        }
+    }  // sink.ctf.fs writes each trace's metadata when the graph is destroyed
+    write_sync_marker(staged.dir());
+    staged.commit();
     return 0;
 }
 

@@ -45,7 +45,6 @@ void usage(std::ostream& out) {
 }
 
 int report_pipeline_failure(const std::string& command, const Pipeline::Failure& e) {
-    const bool no_plugin = std::string(e.what()).find("cannot find the babeltrace2 plugin") == 0;
     std::cerr << "vmtrace " << command << ": " << e.what();
     // The deepest cause says what went wrong; the others where.
     if (!e.causes().empty()) {
@@ -57,7 +56,7 @@ int report_pipeline_failure(const std::string& command, const Pipeline::Failure&
             std::cerr << "  caused by: " << cause << "\n";
         }
     }
-    return no_plugin ? kExitNoPlugin : kExitFailure;
+    return e.status();
 }
 
 }  // namespace
@@ -78,17 +77,17 @@ int main(int argc, char** argv) {
             }
         }
         throw UsageError(fmt::format("unknown command `{}` (see `vmtrace --help`)", args[0]));
+    } catch (const Pipeline::Failure& e) {
+        return report_pipeline_failure(args[0], e);
     } catch (const UsageError& e) {
         std::cerr << "vmtrace: " << e.what() << "\n";
-        return kExitUsage;
+        return e.status();
+    } catch (const CommandError& e) {
+        std::cerr << "vmtrace " << args[0] << ": " << e.what() << "\n";
+        return e.status();
     } catch (const po::error& e) {
         std::cerr << "vmtrace " << args[0] << ": " << e.what() << "\n";
         return kExitUsage;
-    } catch (const SystemError& e) {
-        std::cerr << "vmtrace " << args[0] << ": " << e.what() << "\n";
-        return kExitSystem;
-    } catch (const Pipeline::Failure& e) {
-        return report_pipeline_failure(args[0], e);
     } catch (const std::exception& e) {
         std::cerr << "vmtrace " << args[0] << ": " << e.what() << "\n";
         return kExitFailure;

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <regex>
 
 namespace vmtrace::cli {
 namespace {
@@ -21,23 +22,66 @@ void check_alloc(const void* object) {
     }
 }
 
+// A graph whose run failed, kept alive until the process exits.
+//
+// babeltrace2 2.0.4's sink.ctf.fs crashes (SIGSEGV in its trace table,
+// "double free", assertions) when a graph is destroyed after an error
+// stopped it mid-way: a damaged event in the middle of a trace, a full
+// disk, an unwritable output directory.  Plain `babeltrace2` crashes the
+// same way.  So a failed graph is never destroyed: the command reports the
+// error and exits with it still alive, the kernel closing its files.  The
+// list is reachable until exit, so LeakSanitizer does not count it.
+std::vector<bt_graph*>& abandoned_graphs() {
+    static auto* graphs = new std::vector<bt_graph*>;
+    return *graphs;
+}
+
+// babeltrace2's cause text without its `name=0x...` object addresses.
+std::string without_addresses(const std::string& message) {
+    static const std::regex address(R"((, )?[a-z-]*addr=0x[0-9a-fA-F]+(, )?)");
+    std::string out = std::regex_replace(message, address, "$1");
+    while (out.size() >= 2 && out.compare(out.size() - 2, 2, ", ") == 0) {
+        out.resize(out.size() - 2);
+    }
+    if (out.size() >= 2 && out.compare(out.size() - 2, 2, ": ") == 0) {
+        out.resize(out.size() - 2);
+    }
+    return out;
+}
+
+std::string where_of(const std::map<std::string, std::string>& where, const std::string& name) {
+    const auto found = where.find(name);
+    return found != where.end() ? found->second : name;
+}
+
 }  // namespace
 
-std::vector<std::string> take_error_causes() {
+std::vector<std::string> take_error_causes(const std::map<std::string, std::string>& where) {
     std::vector<std::string> causes;
     const bt_error* error = bt_current_thread_take_error();
     if (error == nullptr) {
         return causes;
     }
+    // babeltrace2's own causes (the graph, a message iterator's wrapper)
+    // name the component they concern as `comp-name="NAME"` or
+    // `iter-upstream-comp-name="NAME"` among a dozen internal details: the
+    // first sentence says what failed, the component where.
+    static const std::regex named_component(R"re((?:^|[ ,])(?:iter-upstream-)?comp-name="([^"]*)")re");
     for (std::uint64_t i = 0; i < bt_error_get_cause_count(error); ++i) {
         const bt_error_cause* cause = bt_error_borrow_cause_by_index(error, i);
         std::string message = bt_error_cause_get_message(cause);
-        if (bt_error_cause_get_actor_type(cause) == BT_ERROR_CAUSE_ACTOR_TYPE_COMPONENT ||
-            bt_error_cause_get_actor_type(cause) == BT_ERROR_CAUSE_ACTOR_TYPE_MESSAGE_ITERATOR) {
-            const char* name = bt_error_cause_get_actor_type(cause) == BT_ERROR_CAUSE_ACTOR_TYPE_COMPONENT
+        const auto actor = bt_error_cause_get_actor_type(cause);
+        if (actor == BT_ERROR_CAUSE_ACTOR_TYPE_COMPONENT || actor == BT_ERROR_CAUSE_ACTOR_TYPE_MESSAGE_ITERATOR) {
+            const char* name = actor == BT_ERROR_CAUSE_ACTOR_TYPE_COMPONENT
                                    ? bt_error_cause_component_actor_get_component_name(cause)
                                    : bt_error_cause_message_iterator_actor_get_component_name(cause);
-            message = fmt::format("{}: {}", name, message);
+            message = fmt::format("{}: {}", where_of(where, name), without_addresses(message));
+        } else if (std::smatch match; std::regex_search(message, match, named_component)) {
+            const auto colon = message.find(": ");
+            message = fmt::format("{}: {}", where_of(where, match[1].str()),
+                                  colon == std::string::npos ? message : message.substr(0, colon));
+        } else {
+            message = without_addresses(message);
         }
         causes.push_back(message);
     }
@@ -73,15 +117,21 @@ const bt_plugin* Pipeline::plugin(const std::string& name) {
         bt_plugin_find(name.c_str(), BT_TRUE, BT_FALSE, BT_TRUE, BT_TRUE, BT_FALSE, &plugin);
     }
     if (plugin == nullptr) {
-        throw Failure(
+        throw PluginNotFound(
             fmt::format("cannot find the babeltrace2 plugin `{}`{}", name,
                         plugin_dir_.empty() || name != "vmtrace" ? std::string() : fmt::format(" in {}", plugin_dir_)),
-            take_error_causes());
+            causes());
     }
     return plugins_.emplace(name, bt2::PluginRef::adopt(plugin)).first->second.get();
 }
 
-void Pipeline::add(const std::string& cls, const std::string& name, const bt2::ValueRef& params) {
+std::vector<std::string> Pipeline::causes() {
+    return take_error_causes(where_);
+}
+
+void Pipeline::add(const std::string& cls, const std::string& name, const bt2::ValueRef& params,
+                   const std::string& where) {
+    where_[name] = where.empty() ? cls : where;
     const auto first_dot = cls.find('.');
     const auto second_dot = cls.find('.', first_dot + 1);
     const std::string type = cls.substr(0, first_dot);
@@ -116,7 +166,11 @@ void Pipeline::add(const std::string& cls, const std::string& name, const bt2::V
         }
     }
     if (status != 0) {
-        throw Failure(fmt::format("cannot create component {} ({})", name, cls), take_error_causes());
+        std::vector<std::string> why = causes();
+        throw Failure(type == "source" ? fmt::format("cannot read {}", where_[name])
+                      : type == "sink" ? fmt::format("cannot write {}", where_[name])
+                                       : fmt::format("cannot set up {}", where_[name]),
+                      std::move(why));
     }
     components_[name] = component;
 }
@@ -165,10 +219,11 @@ void Pipeline::connect_all(const std::string& from, const std::string& to) {
     for (std::uint64_t i = 0; i < output_count(); ++i) {
         const bt_port_input* in = free_input_port();
         if (in == nullptr) {
-            throw Failure(fmt::format("component {} has no free input port for {}", to, from), {});
+            throw Failure(fmt::format("{} has no free input port for {}", where_[to], where_[from]), {});
         }
         if (bt_graph_connect_ports(graph_.get(), output_port(i), in, nullptr) != BT_GRAPH_CONNECT_PORTS_STATUS_OK) {
-            throw Failure(fmt::format("cannot connect {} to {}", from, to), take_error_causes());
+            std::vector<std::string> why = causes();
+            throw Failure(fmt::format("cannot connect {} to {}", where_[from], where_[to]), std::move(why));
         }
     }
 }
@@ -182,8 +237,12 @@ void Pipeline::run() {
             continue;  // a live source had nothing yet
         case BT_GRAPH_RUN_STATUS_MEMORY_ERROR:
             throw std::bad_alloc();
-        default:
-            throw Failure("the trace processing graph failed", take_error_causes());
+        default: {
+            std::vector<std::string> why = causes();
+            // Never destroyed: see abandoned_graphs().
+            abandoned_graphs().push_back(graph_.release());
+            throw Failure("the trace processing graph failed", std::move(why));
+        }
         }
     }
 }

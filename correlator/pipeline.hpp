@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bt2/shared_object.hpp"
+#include "cli_common.hpp"
 
 namespace vmtrace::cli {
 
@@ -16,15 +17,23 @@ namespace vmtrace::cli {
 // connect with `babeltrace2 run`, built through the graph API.
 class Pipeline {
 public:
-    // The error of a failed run, with babeltrace2's causes, deepest first.
-    class Failure : public std::runtime_error {
+    // The error of a failed run, with babeltrace2's causes, deepest first,
+    // each naming the trace or file the user gave rather than a component.
+    class Failure : public CommandError {
     public:
-        Failure(const std::string& what, std::vector<std::string> causes)
-            : std::runtime_error(what), causes_(std::move(causes)) {}
+        Failure(const std::string& what, std::vector<std::string> causes, int status = kExitFailure)
+            : CommandError(what, status), causes_(std::move(causes)) {}
         [[nodiscard]] const std::vector<std::string>& causes() const { return causes_; }
 
     private:
         std::vector<std::string> causes_;
+    };
+
+    // A babeltrace2 plugin (the vmtrace one, or one of babeltrace2's own)
+    // was not found: exit status 3.
+    struct PluginNotFound : Failure {
+        PluginNotFound(const std::string& what, std::vector<std::string> causes)
+            : Failure(what, std::move(causes), kExitNoPlugin) {}
     };
 
     // `plugin_dir`: where babeltrace-plugin-vmtrace.so is; empty: the
@@ -32,8 +41,12 @@ public:
     explicit Pipeline(const std::string& plugin_dir);
 
     // Adds a component of class `cls` ("source.ctf.fs",
-    // "filter.vmtrace.sync", ...) named `name`; returns its name.
-    void add(const std::string& cls, const std::string& name, const bt2::ValueRef& params);
+    // "filter.vmtrace.sync", ...) named `name`.  `where`: what the user
+    // knows it by (the trace directory or output it reads or writes); the
+    // error messages name that instead of the component (default: the
+    // component class).
+    void add(const std::string& cls, const std::string& name, const bt2::ValueRef& params,
+             const std::string& where = {});
 
     // Adds a component of a filter class that the command defines itself
     // (no plugin), giving `init_data` to its initialize method.
@@ -44,21 +57,29 @@ public:
     // connected (filter.vmtrace.sync, filter.utils.muxer) get them all.
     void connect_all(const std::string& from, const std::string& to);
 
-    // Runs the graph to the end; throws Failure.
+    // Runs the graph to the end; throws Failure.  A graph whose run failed
+    // is never destroyed (see pipeline.cpp): the command reports the error
+    // and exits with the graph still alive.
     void run();
 
 private:
     const bt_plugin* plugin(const std::string& name);
+    // The current thread's babeltrace2 error causes, deepest first, with
+    // component names replaced by what the user knows them by; clears it.
+    std::vector<std::string> causes();
 
     std::string plugin_dir_;
     bt2::GraphRef graph_;
     std::map<std::string, bt2::PluginRef> plugins_;
     std::map<std::string, const bt_component*> components_;  // owned by graph_
+    std::map<std::string, std::string> where_;               // component name -> what the user gave
 };
 
-// The deepest cause of the current thread's babeltrace2 error, and all of
-// them, deepest first; clears the error.
-std::vector<std::string> take_error_causes();
+// The causes of the current thread's babeltrace2 error, deepest first;
+// clears the error.  Each cause from a component starts with what `where`
+// maps its name to (the name itself if absent), and babeltrace2's object
+// addresses (`comp-addr=0x...`), which tell a user nothing, are removed.
+std::vector<std::string> take_error_causes(const std::map<std::string, std::string>& where = {});
 
 // A babeltrace2 map value, built fluently.
 class Params {

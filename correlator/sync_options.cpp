@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "sync_options.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdint>
+
+#include "cli_common.hpp"
 
 namespace po = boost::program_options;
 
@@ -29,6 +32,26 @@ po::variables_map parse_with_traces(const std::vector<std::string>& args, const 
     po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
     po::notify(vm);
     return vm;
+}
+
+void check_range(const po::variables_map& vm, const char* name, std::int64_t min, std::int64_t max, const char* why) {
+    if (vm.count(name) == 0) {
+        return;
+    }
+    const std::int64_t value = vm[name].as<std::int64_t>();
+    if (value < min || value > max) {
+        throw UsageError(fmt::format("--{} {}: must be between {} and {}{}", name, value, min, max,
+                                     why != nullptr ? fmt::format(" ({})", why) : std::string()));
+    }
+}
+
+void check_sync_options(const po::variables_map& vm) {
+    constexpr std::int64_t kHourMs = 3'600'000;
+    check_range(vm, "window-ms", 0, kHourMs);
+    check_range(vm, "prefetch-ms", 1, kHourMs, "the handshakes read ahead of each guest before emitting");
+    if (vm.count("host") != 0 && vm["host"].as<std::string>().empty()) {
+        throw UsageError("--host: an empty hostname");
+    }
 }
 
 Params sync_filter_params(const po::variables_map& vm, const std::string& stats, bool quiet, bool progress) {

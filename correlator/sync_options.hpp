@@ -3,6 +3,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,15 @@ boost::program_options::options_description sync_filter_options();
 // trace directories, under the name "traces".
 boost::program_options::variables_map parse_with_traces(const std::vector<std::string>& args,
                                                         const boost::program_options::options_description& options);
+
+// Refuses (UsageError, exit status 2) option values out of the ranges
+// filter.vmtrace.sync accepts, naming the option: --window-ms 0..3600000,
+// --prefetch-ms 1..3600000.
+void check_sync_options(const boost::program_options::variables_map& vm);
+
+// Refuses an integer option `name` outside [min, max], naming it.
+void check_range(const boost::program_options::variables_map& vm, const char* name, std::int64_t min, std::int64_t max,
+                 const char* why = nullptr);
 
 // filter.vmtrace.sync's parameters from those options; `stats`: where it
 // writes its statistics; `quiet`: no summary; `progress`: its progress

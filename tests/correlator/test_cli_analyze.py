@@ -149,7 +149,7 @@ class CliAnalyzeBadInputTest(TempDirTestCase):
         self.check_refusal(vmtrace("analyze", self.tmp / "missing", "-o", self.tmp / "o"), 2, "not a directory")
         (self.tmp / "empty").mkdir()
         self.check_refusal(vmtrace("analyze", self.tmp / "empty", "-o", self.tmp / "o"), 2, "no CTF trace")
-        self.check_refusal(vmtrace("analyze", self.rec.host, "-o", self.tmp / "o", "--timeline-bins", "7"), 1,
+        self.check_refusal(vmtrace("analyze", self.rec.host, "-o", self.tmp / "o", "--timeline-bins", "7"), 2,
                            "timeline-bins")
 
     def test_not_a_kernel_trace(self):

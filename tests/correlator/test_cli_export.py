@@ -371,11 +371,16 @@ class ExportBadInputTest(TempDirTestCase):
         proc = vmtrace("export", "--trace-compass", self.rec.host, self.rec.guest(0), "-o", out, "-q")
         self.assert_one_line(proc, 2, "not empty (--force")
         self.assertEqual(sorted(p.name for p in out.iterdir()), ["notes.txt", "vm-stale"])
+        # --force replaces only an earlier export (its experiment.txt), and whole: nothing stale stays.
+        proc = vmtrace("export", "--trace-compass", self.rec.host, self.rec.guest(0), "-o", out, "-q", "--force")
+        self.assert_one_line(proc, 2, "not an earlier output")
+        self.assertEqual(sorted(p.name for p in out.iterdir()), ["notes.txt", "vm-stale"])
+        (out / "experiment.txt").write_text("an earlier export\n")
         proc = vmtrace("export", "--trace-compass", self.rec.host, self.rec.guest(0), "-o", out, "-q", "--force")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stderr, "")
         self.assertEqual(sorted(p.name for p in out.iterdir()),
-                         ["experiment.txt", "host-vmtrace-sim-host", "notes.txt", "vm-vmtrace-sim-guest0"])
+                         ["experiment.txt", "host-vmtrace-sim-host", "vm-vmtrace-sim-guest0"])
 
     def test_failed_run_into_an_existing_directory_keeps_it(self):
         out = self.tmp / "o"

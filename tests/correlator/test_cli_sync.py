@@ -38,7 +38,7 @@ class CliSyncTest(TempDirTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("vmtrace sync summary", proc.stderr)
         self.assertEqual(sorted(p.name for p in out.iterdir()),
-                         ["vmtrace-sim-guest0", "vmtrace-sim-guest1", "vmtrace-sim-host"])
+                         ["vmtrace-sim-guest0", "vmtrace-sim-guest1", "vmtrace-sim-host", "vmtrace-sync.json"])
         stats = json.loads((self.tmp / "stats.json").read_text(encoding="utf-8"))
         self.assertEqual({m["quality"] for m in stats["machines"] if m["role"] == "guest"}, {"accurate"})
 

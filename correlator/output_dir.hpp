@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace vmtrace::cli {
+
+// Refuses (UsageError) an output path that is one of `inputs`, contains
+// one, or lies inside one: writing there would damage what the command
+// reads.  `inputs`: the paths given on the command line and the trace
+// directories found under them.
+void check_output_apart(const std::filesystem::path& output, const std::vector<std::string>& inputs);
+
+// Refuses with SystemError (exit status 4) a directory the command cannot
+// write into (permission, read-only file system), naming it.
+void check_writable_dir(const std::filesystem::path& dir);
+
+// Why writing into `dir` may have failed when it is not the command's own
+// fault: its file system is full (less than 1 MiB or no inode left), read
+// only, or refuses permission; empty when none of these holds.  babeltrace2's
+// sink.ctf.fs reports a failed write without the system's reason.
+std::string write_trouble(const std::filesystem::path& dir);
+
+// An output directory written whole or not at all.
+//
+// The command writes into a staging directory beside `out` (same file
+// system) and `commit()` moves it into place; a run that fails removes it,
+// so no half-written output can pass for a complete one.  An `out` that
+// exists must be empty, or, with `force`, hold a previous output of the
+// same command (the file `marker` in it): it is then replaced whole, never
+// merged into.  Anything else is refused (UsageError), as is an `out`
+// that is not a directory.
+class StagedOutput {
+public:
+    StagedOutput(std::filesystem::path out, bool force, const std::string& marker);
+    StagedOutput(const StagedOutput&) = delete;
+    StagedOutput& operator=(const StagedOutput&) = delete;
+    ~StagedOutput();
+
+    // Where to write.
+    [[nodiscard]] const std::filesystem::path& dir() const { return staging_; }
+    [[nodiscard]] const std::filesystem::path& out() const { return out_; }
+
+    // Replaces `out` with what was written.
+    void commit();
+
+private:
+    std::filesystem::path out_;
+    std::filesystem::path staging_;
+    bool committed_ = false;
+};
+
+}  // namespace vmtrace::cli
