@@ -126,7 +126,7 @@ Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* strea
     return *raw;
 }
 
-static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
+static const EventInfo& info_of(SyncIterator& it, const Machine& machine, const bt_event_class* ec) {
     auto found = it.event_info.find(ec);
     if (found != it.event_info.end()) {
         return found->second;
@@ -188,7 +188,8 @@ static const EventInfo& info_of(SyncIterator& it, const bt_event_class* ec) {
         break;
     }
     if (!complete) {
-        throw bt2::Error(fmt::format("event class `{}` lacks an integer field that docs/events.json requires", name));
+        throw bt2::Error(fmt::format("{}: event class `{}` lacks an integer field that docs/events.json requires",
+                                     trace_ref(machine), name));
     }
     return it.event_info.emplace(ec, info).first->second;
 }
@@ -362,7 +363,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     const bt_event* event = bt_message_event_borrow_event_const(msg);
     const bt_event_class* event_class = bt_event_borrow_class_const(event);
     if (event_class != input.last_event_class) {
-        input.last_event_info = &info_of(it, event_class);
+        input.last_event_info = &info_of(it, machine, event_class);
         input.last_event_class = event_class;
     }
     const EventInfo& info = *input.last_event_info;
@@ -540,7 +541,7 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         state.last = std::max(state.last, item.time);
         auto cpu = it.stream_cpu.find(stream);
         item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
-        const EventInfo& info = info_of(it, bt_event_borrow_class_const(event));
+        const EventInfo& info = info_of(it, machine, bt_event_borrow_class_const(event));
         if (const auto half = sync_half(info.kind)) {
             record_sync(it, machine, *half, event, info, item, true);
             ++input.prefetched_sync;
