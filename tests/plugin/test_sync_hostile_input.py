@@ -164,7 +164,7 @@ class SyncHostileInputTest(TempDirTestCase):
         # that created the sources can tell, as vmtrace does.)
         rec = simulate(self.tmp, seed=25, **SHORT)
         stats_path = self.tmp / "stats.json"
-        args = ["run", "-c", f"in0:src.ctf.fs", "-p", f'inputs=["{rec.host}"]',
+        args = ["run", "-c", "in0:src.ctf.fs", "-p", f'inputs=["{rec.host}"]',
                 "-c", "in1:src.ctf.fs", "-p", f'inputs=["{rec.guest(0)}"]',
                 "-c", "in2:src.ctf.fs", "-p", f'inputs=["{rec.guest(1)}"]',
                 "-c", "m2:filter.utils.muxer", "-c", "cut:filter.utils.trimmer", "-p", 'begin="2099-01-01 00:00:00"',
