@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "analysis_engine.hpp"
 
-#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
-
-#include "exit_reason.hpp"
 
 namespace vmtrace::analysis {
 
@@ -204,6 +201,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     t->tid = tid;
     t->vcpu = vcpu;
     t->exits = &exits_.thread(tid);
+    t->nondet = &nondet_.thread(tid);
     t->since = begin_;
     t->timeline = std::make_unique<StateTimeline>(begin_, options_.timeline_bins);
     t->on_cpu_since = now;
@@ -628,61 +626,20 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         ExitTracker::on_entry(*t.exits, now);
         set_state(t, VcpuState::guest, now);
         return;
-    case EventKind::kvm_exit: {
+    case EventKind::kvm_exit:
         ExitTracker::on_exit(*t.exits, e.isa, e.exit_reason, now);
         set_state(t, VcpuState::hypervisor, now);
         // Without KVM's handler events, the exit says what it can.
-        switch (classify_exit(e.isa, e.exit_reason)) {
-        case ExitClass::pio:
-            if (!m.info.has_pio) {
-                const PortAccess access = decode_port_exit(e.isa, e.info1);
-                log_nondet(
-                    t, now, "pio", "exit",
-                    fmt::format(FMT_COMPILE("{},{:#x},{},,,"), access.in ? "in" : "out", access.port, access.size));
-            }
-            break;
-        case ExitClass::msr:
-            if (!m.info.has_msr) {
-                log_nondet(t, now, "msr", "exit",
-                           fmt::format(FMT_COMPILE("{},,,,,"),
-                                       msr_exit_is_write(e.isa, e.exit_reason, e.info1) ? "wrmsr" : "rdmsr"));
-            }
-            break;
-        case ExitClass::hypercall:
-            if (!m.info.has_hypercall) {
-                log_nondet(t, now, "hypercall", "exit", ",,,,,");
-            }
-            break;
-        case ExitClass::other:
-            break;
+        if (auto entry = NondetLog::from_exit(e, m.info)) {
+            log_nondet(t, now, *entry);
         }
         return;
-    }
     case EventKind::kvm_pio:
-        log_nondet(t, now, "pio", "kvm",
-                   fmt::format(FMT_COMPILE("{},{:#x},{},{},{:#x},"), e.args[0] != 0 ? "out" : "in", e.args[1],
-                               e.args[2], e.args[3], e.args[4]));
-        return;
-    case EventKind::kvm_mmio: {
-        const char* op = e.args[0] == 2 ? "write" : e.args[0] == 1 ? "read" : "read-pending";
-        log_nondet(t, now, "mmio", "kvm",
-                   fmt::format(FMT_COMPILE("{},{:#x},{},,{:#x},"), op, e.args[2], e.args[1], e.args[3]));
-        return;
-    }
+    case EventKind::kvm_mmio:
     case EventKind::kvm_msr:
-        log_nondet(t, now, "msr", "kvm",
-                   fmt::format(FMT_COMPILE("{},{:#x},,,{:#x},{}"), e.args[0] != 0 ? "wrmsr" : "rdmsr", e.args[1],
-                               e.args[2], e.args[3] != 0 ? "gp" : ""));
-        return;
-    case EventKind::kvm_inj_virq: {
-        const char* op = e.args[1] != 0 ? "soft" : e.args[2] != 0 ? "reinject" : "inject";
-        log_nondet(t, now, "interrupt", "kvm", fmt::format(FMT_COMPILE("{},{:#x},,,,"), op, e.args[0]));
-        return;
-    }
+    case EventKind::kvm_inj_virq:
     case EventKind::kvm_hypercall:
-        log_nondet(t, now, "hypercall", "kvm",
-                   fmt::format(FMT_COMPILE(",{:#x},,,{:#x},a1={:#x};a2={:#x};a3={:#x}"), e.args[0], e.args[1],
-                               e.args[2], e.args[3], e.args[4]));
+        log_nondet(t, now, *NondetLog::from_handler(e));
         return;
     case EventKind::vmsync_host: {
         const auto host = host_threads_.find(tid);
@@ -757,14 +714,12 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
     }
 }
 
-void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source,
-                                std::string rest) {
-    ++t.nondet[kind];
+void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const NondetEntry& entry) {
     HeldRow row;
     row.tid = t.tid;
     row.nondet = true;
     row.time = time;
-    row.tail = fmt::format(FMT_COMPILE("{},{},{},{}"), t.vcpu, kind, source, rest);
+    row.tail = NondetLog::add(*t.nondet, t.vcpu, entry);
     emit_row(std::move(row));
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "exit_tracker.hpp"
+#include "nondet_log.hpp"
 #include "output_writer.hpp"
 #include "state_timeline.hpp"
 #include "trace_event.hpp"
@@ -112,7 +113,7 @@ private:
         int cpu = -1;
         std::int64_t on_cpu_since = 0;
         std::uint64_t pcpu_migrations = 0;
-        std::map<std::string, std::uint64_t> nondet;
+        NondetLog::Counts* nondet = nullptr;  // in nondet_
         std::unique_ptr<StateTimeline> timeline;
     };
     struct GuestThread {
@@ -166,8 +167,7 @@ private:
     // VM into the one `t` is already bound to.
     void adopt_pid(VcpuThread& t, int vm_of_pid);
     void cosched_change(Vm& vm, int delta, std::int64_t now);
-    // `rest`: the row's op,address,size,count,value,args columns
-    void log_nondet(VcpuThread& t, std::int64_t time, const char* kind, const char* source, std::string rest);
+    void log_nondet(VcpuThread& t, std::int64_t time, const NondetEntry& entry);
     void emit_row(HeldRow row);
     void replay(const HeldRow& row);
     Machine* guest_machine_of(const VcpuThread& t);
@@ -201,6 +201,7 @@ private:
     bool pending_ = false;  // compute_pending(), kept up to date
     bool held_overflowed_ = false;
     ExitTracker exits_;
+    NondetLog nondet_;
     std::unique_ptr<OutputWriter> writer_;  // every file of the analysis
     std::int64_t begin_ = -1;
     std::int64_t end_ = -1;

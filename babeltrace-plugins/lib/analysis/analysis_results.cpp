@@ -106,7 +106,7 @@ void AnalysisEngine::build_results() {
 
         nlohmann::json vcpus = nlohmann::json::array();
         std::set<int> pcpu_set;
-        std::map<std::string, std::uint64_t> nondet;
+        std::vector<const NondetLog::Counts*> nondet;
         std::vector<ExitTracker::VcpuExits> vcpu_exits;
         for (const VcpuThread* t : threads) {
             nlohmann::json states;
@@ -128,9 +128,7 @@ void AnalysisEngine::build_results() {
                              {"pcpu_migrations", t->pcpu_migrations},
                              {"pcpu_residency_ns", residency}});
             vcpu_exits.push_back({t->vcpu, t->tid, t->exits});
-            for (const auto& [kind, count] : t->nondet) {
-                nondet[kind] += count;
-            }
+            nondet.push_back(t->nondet);
         }
         ExitTracker::VmTables exit_tables = ExitTracker::vm_tables(vcpu_exits, seconds);
         j["vcpus"] = vcpus;
@@ -215,11 +213,7 @@ void AnalysisEngine::build_results() {
             timeline_vcpus.push_back(row);
         }
         j["timeline"] = {{"bin_ns", bin_ns}, {"bins", bins}, {"vcpus", timeline_vcpus}};
-        nlohmann::json nondet_json = nlohmann::json::object();
-        for (const char* kind : {"pio", "mmio", "msr", "interrupt", "hypercall"}) {
-            nondet_json[kind] = nondet.count(kind) != 0 ? nondet.at(kind) : 0;
-        }
-        j["nondet"] = nondet_json;
+        j["nondet"] = NondetLog::vm_table(nondet);
         vms.push_back(j);
     }
     out["vms"] = vms;
