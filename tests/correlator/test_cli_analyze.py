@@ -72,6 +72,9 @@ class CliAnalyzeLabTest(unittest.TestCase):
         self.assertIn("vmtrace report", self.proc.stdout)
 
     def test_states_cover_the_trace_and_exits_match_the_trace(self):
+        # the loops below check each vCPU: there must be the lab's 2 x 2
+        self.assertEqual(sorted((vm["name"], len(vm["vcpus"])) for vm in self.result["vms"]),
+                         [("l2a", 2), ("l2b", 2)])
         span = self.result["end_ns"] - self.result["begin_ns"]
         for vm in self.result["vms"]:
             for v in vm["vcpus"]:
@@ -115,10 +118,13 @@ class CliAnalyzeLabTest(unittest.TestCase):
         self.assertEqual(proc.stdout, "")
         again = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
         self.assertFalse((out / "vcpu_states.csv").exists())
-        for a, b in zip(self.result["vms"], again["vms"]):
-            self.assertEqual(a["name"], b["name"])
-            self.assertEqual([v["states_ns"] for v in a["vcpus"]], [v["states_ns"] for v in b["vcpus"]])
-            self.assertIsNone(b["sync"])  # not synchronised by this run
+        # Whole lists compared, not zipped: a second run that finds fewer VMs
+        # or vCPUs (or none) must fail here.
+        self.assertEqual([vm["name"] for vm in again["vms"]], ["l2a", "l2b"])
+        self.assertEqual([vm["name"] for vm in self.result["vms"]], [vm["name"] for vm in again["vms"]])
+        self.assertEqual([[v["states_ns"] for v in vm["vcpus"]] for vm in self.result["vms"]],
+                         [[v["states_ns"] for v in vm["vcpus"]] for vm in again["vms"]])
+        self.assertEqual([vm["sync"] for vm in again["vms"]], [None, None])  # not synchronised by this run
 
 
 class CliAnalyzeBadInputTest(TempDirTestCase):

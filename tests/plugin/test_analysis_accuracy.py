@@ -65,6 +65,7 @@ class AnalysisAccuracyTest(TempDirTestCase):
         self.assertEqual(result["warnings"], [])
         self.assertEqual(result["end_ns"] - result["begin_ns"], truth["duration_ns"])
         by_name = {vm["name"]: vm for vm in result["vms"]}
+        self.assertEqual(len(truth["guests"]), case.get("guests", 2))  # the loops below check each one
         self.assertEqual(sorted(by_name), sorted(g["hostname"] for g in truth["guests"]))
 
         for g, guest in enumerate(truth["guests"]):
@@ -75,7 +76,9 @@ class AnalysisAccuracyTest(TempDirTestCase):
             bound = vm["sync"]["bound_ns"]
             vcpus = {v["vcpu"]: v for v in vm["vcpus"]}
             self.assertEqual(sorted(vcpus), list(range(len(guest["vcpu_tids"]))))
-            for total in (t for t in truth["totals"] if t["guest"] == g):
+            totals = [t for t in truth["totals"] if t["guest"] == g]
+            self.assertEqual(sorted(t["vcpu"] for t in totals), sorted(vcpus))  # one per vCPU, none skipped
+            for total in totals:
                 v = vcpus[total["vcpu"]]
                 self.assertEqual(v["tid"], guest["vcpu_tids"][total["vcpu"]])
                 for state in STATES:
@@ -115,6 +118,8 @@ class AnalysisAccuracyTest(TempDirTestCase):
         # the timeline conserves each vCPU's time
         for vm in result["vms"]:
             bin_ns = vm["timeline"]["bin_ns"]
+            self.assertTrue(vm["vcpus"])
+            self.assertEqual(len(vm["timeline"]["vcpus"]), len(vm["vcpus"]))  # zip() below would drop the rest
             for row, v in zip(vm["timeline"]["vcpus"], vm["vcpus"]):
                 self.assertEqual(row["tid"], v["tid"])
                 for state in STATES:
@@ -139,6 +144,7 @@ class AnalysisAccuracyTest(TempDirTestCase):
             nondet[(int(row["vm_id"]), row["kind"])] += 1
             self.assertGreaterEqual(int(row["time_ns"]), last, "the log is in time order")
             last = int(row["time_ns"])
+        self.assertEqual([len(vm["vcpus"]) for vm in result["vms"]], [2, 2])  # the loops below check each
         for vm in result["vms"]:
             for v in vm["vcpus"]:
                 for state in STATES:
@@ -160,6 +166,7 @@ class AnalysisAccuracyTest(TempDirTestCase):
         result = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
         truth = rec.truth()
         self.assertFalse((out / "vcpu_states.csv").exists())
+        self.assertEqual(len(truth["guests"]), 2)
         self.assertEqual(len(result["vms"]), len(truth["guests"]))
         for vm in result["vms"]:
             self.assertIsNone(vm["guest_trace"])

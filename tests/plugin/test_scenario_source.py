@@ -21,6 +21,7 @@ class ScenarioSourceTest(TempDirTestCase):
         host_events = ["sched_switch", "sched_migrate_task", "kvm_x86_entry", "kvm_x86_exit", "vmsync_gh_host",
                        "vmsync_hg_host"]
         guest_events = ["sched_switch", "sched_migrate_task", "vmsync_gh_guest", "vmsync_hg_guest"]
+        self.assertEqual(len(rec.guests), 2)  # the loop checks each guest
         for trace, required in [(rec.host, host_events)] + [(g, guest_events) for g in rec.guests]:
             with self.subTest(trace=trace):
                 proc = subprocess.run([sys.executable, str(CHECKER), trace, "--emitter", "scenario", "--require"]
@@ -65,6 +66,7 @@ class ScenarioSourceTest(TempDirTestCase):
         rec = simulate(self.tmp, seed=5, duration_ms=400, guests=1, vcpus=2)
         truth = rec.truth()
         self.assertEqual(len(truth["guests"]), 1)
+        self.assertEqual(sorted((t["guest"], t["vcpu"]) for t in truth["totals"]), [(0, 0), (0, 1)])
         for totals in truth["totals"]:
             covered = sum(totals[f"{s}_ns"] for s in ("guest", "hypervisor", "preempted", "idle"))
             self.assertEqual(covered, 400_000_000)

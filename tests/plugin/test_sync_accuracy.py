@@ -37,6 +37,7 @@ class SyncAccuracyTest(TempDirTestCase):
                 proc, stats = synchronize([rec.host] + rec.guests, out)
                 self.assertIn("vmtrace sync summary", proc.stderr)
                 truth = rec.truth()
+                self.assertEqual(len(truth["guests"]), 2)  # the loop checks each guest
                 for index, guest in enumerate(truth["guests"]):
                     m = machine_stats(stats, guest["hostname"])
                     self.assertEqual(m["quality"], "accurate")
@@ -66,6 +67,7 @@ class SyncAccuracyTest(TempDirTestCase):
         proc, stats = synchronize([rec.host] + rec.guests, out, check=False)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("fall outside the host's guest-mode intervals", proc.stderr)
+        self.assertEqual(len(rec.truth()["guests"]), 2)  # the loop checks each guest
         for guest in rec.truth()["guests"]:
             m = machine_stats(stats, guest["hostname"])
             self.assertGreater(m["consistency"]["violations"], 0.01 * m["consistency"]["checked"])

@@ -101,6 +101,7 @@ class SyncBadInputTest(TempDirTestCase):
         rec = simulate(self.tmp, seed=10, **SHORT)
         proc, stats = synchronize([rec.host] + rec.guests, self.tmp, window_ms=100, max_buffered_messages=300,
                                   strict=False)
+        self.assertEqual(sorted(m["role"] for m in stats["machines"]), ["guest", "guest", "host"])
         for m in stats["machines"]:
             self.assertEqual(m["events_in"], m["events_out"], m["name"])
             self.assertEqual(m["messages_in"], m["messages_out"], m["name"])

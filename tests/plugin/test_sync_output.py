@@ -38,6 +38,7 @@ class SyncOutputTest(TempDirTestCase):
 
     def test_guests_keep_their_identity_on_the_host_clock(self):
         host_clock, _ = clock_block(self.rec.host)
+        self.assertEqual(len(self.rec.guests), 2)  # the loop checks each guest
         for index, recorded in enumerate(self.rec.guests):
             name = f"vmtrace-sim-guest{index}"
             with self.subTest(guest=name):
@@ -77,6 +78,7 @@ class SyncOutputTest(TempDirTestCase):
 
     def test_statistics_account_for_every_message(self):
         self.assertEqual(self.proc.returncode, 0)
+        self.assertEqual(sorted(m["role"] for m in self.stats["machines"]), ["guest", "guest", "host"])
         for m in self.stats["machines"]:
             self.assertEqual(m["events_in"], m["events_out"])
             self.assertEqual(m["messages_in"], m["messages_out"])
