@@ -92,8 +92,22 @@ int analyze_command(const std::vector<std::string>& args) {
     const bool quiet = vm.count("quiet") != 0;
     const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
     const fs::path stats = out / "sync.json";
-    if (!synchronize) {
-        fs::remove(stats, ec);  // never report an earlier run's synchronisation
+    // An earlier run's results never pass for this run's, even when this
+    // one fails: its files go first (only regular files; anything else by
+    // those names is refused, as the sink could not write it).
+    for (const char* name : {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv", "migrations.csv",
+                             "summary.txt", "sync.json"}) {
+        const fs::path file = out / name;
+        const auto status = fs::symlink_status(file, ec);
+        if (!fs::exists(status)) {
+            continue;
+        }
+        if (!fs::is_regular_file(status)) {
+            throw UsageError(fmt::format("{}: exists and is not a regular file: not replaced", file.string()));
+        }
+        if (!fs::remove(file, ec) || ec) {
+            throw SystemError(fmt::format("{}: cannot replace: {}", file.string(), ec.message()));
+        }
     }
 
     Pipeline pipeline(plugin_dir());
