@@ -28,8 +28,8 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     machines_.push_back(std::move(m));
     pending_ = compute_pending();
     // a guest whose VM the host trace already named
-    for (std::size_t v = 0; v < vms_.size(); ++v) {
-        link_guest(static_cast<int>(v));
+    for (int vm = 0; vm < identity_.size(); ++vm) {
+        link_guest(vm);
     }
     flush_held(false);
     return static_cast<unsigned>(machines_.size() - 1);
@@ -112,10 +112,10 @@ void AnalysisEngine::check_declared() const {
     }
     // The vCPUs of a VM are the CPUs of its guest trace.
     for (const auto& [tid, t] : vcpus_) {
-        if (t->vm < 0 || vms_[static_cast<unsigned>(t->vm)].guest_machine < 0) {
+        if (t->vm < 0 || identity_.at(t->vm).guest_machine < 0) {
             continue;
         }
-        const Vm& vm = vms_[static_cast<unsigned>(t->vm)];
+        const VmIdentity::Vm& vm = identity_.at(t->vm);
         const Machine& guest = machines_[static_cast<unsigned>(vm.guest_machine)];
         if (!declared(guest.cpus, t->vcpu)) {
             const Machine* host = nullptr;
@@ -221,7 +221,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     }
     thread.cpu = cpu;
     if (host != host_threads_.end() && host->second.pid > 0) {
-        const int vm = vm_by_pid(host->second.pid);
+        const int vm = identity_.by_pid(host->second.pid);
         bind(thread, vm, vcpu);
     }
     return thread;
@@ -262,10 +262,10 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
 }
 
 AnalysisEngine::Machine* AnalysisEngine::guest_machine_of(const VcpuThread& t) {
-    if (t.vm < 0 || vms_[static_cast<unsigned>(t.vm)].guest_machine < 0) {
+    if (t.vm < 0 || identity_.at(t.vm).guest_machine < 0) {
         return nullptr;
     }
-    return &machines_[static_cast<unsigned>(vms_[static_cast<unsigned>(t.vm)].guest_machine)];
+    return &machines_[static_cast<unsigned>(identity_.at(t.vm).guest_machine)];
 }
 
 void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now) {
@@ -274,14 +274,14 @@ void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now)
     }
     close_interval(t, now);
     if (t.vm >= 0 && (state == VcpuState::guest) != (t.state == VcpuState::guest)) {
-        cosched_change(vms_[static_cast<unsigned>(t.vm)], state == VcpuState::guest ? 1 : -1, now);
+        cosched_.change(t.vm, state == VcpuState::guest ? 1 : -1, now);
     }
     t.state = state;
     t.since = std::max(t.since, now);
     t.guest_tid = -1;
     t.guest_comm.clear();
     if (state == VcpuState::guest && t.vm >= 0) {
-        const Vm& vm = vms_[static_cast<unsigned>(t.vm)];
+        const VmIdentity::Vm& vm = identity_.at(t.vm);
         if (vm.guest_machine >= 0) {
             const Machine& guest = machines_[static_cast<unsigned>(vm.guest_machine)];
             if (t.vcpu < guest.current.size() && guest.current[t.vcpu].first >= 0) {
@@ -292,74 +292,22 @@ void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now)
     }
 }
 
-void AnalysisEngine::cosched_change(Vm& vm, int delta, std::int64_t now) {
-    if (vm.cosched_since >= 0 && now > vm.cosched_since) {
-        if (vm.running_ns.size() <= vm.in_guest) {
-            vm.running_ns.resize(vm.in_guest + 1, 0);
-        }
-        vm.running_ns[vm.in_guest] += now - vm.cosched_since;
-    }
-    vm.cosched_since = now;
-    vm.in_guest = static_cast<unsigned>(static_cast<int>(vm.in_guest) + delta);
-}
-
-int AnalysisEngine::vm_by_pid(std::int64_t pid) {
-    for (std::size_t i = 0; i < vms_.size(); ++i) {
-        if (vms_[i].qemu_pid == pid) {
-            return static_cast<int>(i);
-        }
-    }
-    Vm vm;
-    vm.qemu_pid = pid;
-    vms_.push_back(std::move(vm));
-    return static_cast<int>(vms_.size() - 1);
-}
-
 int AnalysisEngine::vm_by_uid(std::uint64_t vm_uid, std::int64_t pid) {
-    for (std::size_t i = 0; i < vms_.size(); ++i) {
-        if (vms_[i].vm_uid == vm_uid) {
-            return static_cast<int>(i);
-        }
-    }
-    // a VM known so far by its QEMU process only
-    if (pid > 0) {
-        for (std::size_t i = 0; i < vms_.size(); ++i) {
-            if (vms_[i].qemu_pid == pid && vms_[i].vm_uid == 0) {
-                vms_[i].vm_uid = vm_uid;
-                link_guest(static_cast<int>(i));
-                return static_cast<int>(i);
-            }
-        }
-    }
-    Vm vm;
-    vm.vm_uid = vm_uid;
-    vm.qemu_pid = pid;
-    vms_.push_back(std::move(vm));
-    link_guest(static_cast<int>(vms_.size() - 1));
-    return static_cast<int>(vms_.size() - 1);
+    const int vm = identity_.by_uid(vm_uid, pid);
+    link_guest(vm);  // (a no-op for a VM that had this vm_uid already)
+    return vm;
 }
 
 void AnalysisEngine::adopt_pid(VcpuThread& t, int vm_of_pid) {
-    if (t.vm < 0 || t.vm == vm_of_pid) {
-        bind(t, vm_of_pid, t.vcpu);
-        return;
-    }
-    // The thread's VM, known so far by its vm_uid, is this process: one VM.
-    Vm& known = vms_[static_cast<unsigned>(t.vm)];
-    Vm& by_pid = vms_[static_cast<unsigned>(vm_of_pid)];
-    if (known.qemu_pid <= 0 && by_pid.vcpu_tids.empty() && by_pid.vm_uid == 0) {
-        known.qemu_pid = by_pid.qemu_pid;
-        if (known.comm.empty()) {
-            known.comm = by_pid.comm;
-        }
-        by_pid.qemu_pid = -2;  // retired: never found by pid again
+    // The thread's VM, known so far by its vm_uid, may be this process: one VM.
+    if (t.vm >= 0 && t.vm != vm_of_pid && identity_.merge_process(t.vm, vm_of_pid)) {
         return;
     }
     bind(t, vm_of_pid, t.vcpu);
 }
 
 void AnalysisEngine::link_guest(int vm) {
-    Vm& v = vms_[static_cast<unsigned>(vm)];
+    VmIdentity::Vm& v = identity_.at(vm);
     if (v.guest_machine >= 0) {
         return;
     }
@@ -380,19 +328,16 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     if (t.vm < 0) {
         --unbound_;
     } else if (t.state == VcpuState::guest) {
-        cosched_change(vms_[static_cast<unsigned>(t.vm)], -1, t.since);
+        cosched_.change(t.vm, -1, t.since);
     }
     t.vm = vm;
     t.vcpu = vcpu;
-    Vm& v = vms_[static_cast<unsigned>(vm)];
-    v.vcpu_tids[vcpu] = t.tid;
+    identity_.at(vm).vcpu_tids[vcpu] = t.tid;
     pending_ = compute_pending();
-    if (v.cosched_since < 0) {
-        v.cosched_since = last_time_;  // no vCPU in guest mode counts too
-    }
+    cosched_.start(vm, last_time_);
     if (t.state == VcpuState::guest) {
         // co-scheduling counts from the VM's identification on
-        cosched_change(v, 1, std::max(t.since, last_time_));
+        cosched_.change(vm, 1, std::max(t.since, last_time_));
     }
     flush_held(false);
 }
@@ -410,7 +355,7 @@ bool AnalysisEngine::compute_pending() const {
         return false;
     }
     for (const auto& [tid, t] : vcpus_) {
-        if (vms_[static_cast<unsigned>(t->vm)].guest_machine < 0) {
+        if (identity_.at(t->vm).guest_machine < 0) {
             return true;
         }
     }
@@ -509,22 +454,6 @@ void AnalysisEngine::flush_held(bool force) {
     }
 }
 
-std::string AnalysisEngine::vm_name(const Vm& vm) const {
-    if (vm.guest_machine >= 0) {
-        return machines_[static_cast<unsigned>(vm.guest_machine)].hostname;
-    }
-    if (!vm.comm.empty()) {
-        return vm.comm;
-    }
-    if (vm.qemu_pid > 0) {
-        return fmt::format("qemu-{}", vm.qemu_pid);
-    }
-    if (vm.vm_uid != 0) {
-        return fmt::format("vm-{:x}", vm.vm_uid);
-    }
-    return "unidentified";
-}
-
 }  // namespace vmtrace::analysis
 
 namespace vmtrace::analysis {
@@ -579,15 +508,15 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         thread.pid = e.pid;
         thread.comm = e.comm;
         if (auto found = vcpus_.find(e.tid); found != vcpus_.end() && e.pid > 0) {
-            adopt_pid(*found->second, vm_by_pid(e.pid));
+            adopt_pid(*found->second, identity_.by_pid(e.pid));
         }
         return;
     }
     case EventKind::vcpu_thread: {
         check_vcpu_id(m, e);
-        const int vm = vm_by_pid(e.pid);
+        const int vm = identity_.by_pid(e.pid);
         if (!e.comm.empty()) {
-            vms_[static_cast<unsigned>(vm)].comm = e.comm;
+            identity_.at(vm).comm = e.comm;
         }
         if (e.tid <= 0) {
             return;  // a VM, or a vCPU that has not run yet: no thread
@@ -678,7 +607,7 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         if (m.vm < 0) {
             return;
         }
-        const Vm& vm = vms_[static_cast<unsigned>(m.vm)];
+        const VmIdentity::Vm& vm = identity_.at(m.vm);
         const auto tid = vm.vcpu_tids.find(e.cpu);
         if (tid == vm.vcpu_tids.end()) {
             return;
@@ -739,7 +668,7 @@ void AnalysisEngine::finish() {
         if (t.vm < 0) {
             const auto host = host_threads_.find(tid);
             const std::int64_t pid = host != host_threads_.end() ? host->second.pid : -1;
-            bind(t, vm_by_pid(pid > 0 ? pid : -1), t.vcpu);
+            bind(t, identity_.by_pid(pid > 0 ? pid : -1), t.vcpu);
         }
     }
     for (auto& [tid, thread] : vcpus_) {
@@ -751,8 +680,8 @@ void AnalysisEngine::finish() {
             t.on_cpu_since = end_;
         }
     }
-    for (Vm& vm : vms_) {
-        cosched_change(vm, 0, end_);
+    for (int vm = 0; vm < identity_.size(); ++vm) {
+        cosched_.change(vm, 0, end_);
     }
     flush_held(true);
     writer_->close_streams();

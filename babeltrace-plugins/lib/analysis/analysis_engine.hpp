@@ -14,11 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coscheduling.hpp"
 #include "exit_tracker.hpp"
 #include "nondet_log.hpp"
 #include "output_writer.hpp"
 #include "state_timeline.hpp"
 #include "trace_event.hpp"
+#include "vm_identity.hpp"
 
 namespace vmtrace::analysis {
 
@@ -142,17 +144,6 @@ private:
         std::int64_t jump_ns = 0;   // the largest such step back
         std::int64_t jump_at = 0;   // the time of that machine's event
     };
-    struct Vm {
-        std::uint64_t vm_uid = 0;
-        std::int64_t qemu_pid = -1;
-        int guest_machine = -1;
-        std::map<std::uint32_t, std::int64_t> vcpu_tids;  // the latest thread of each vCPU
-        unsigned in_guest = 0;
-        std::int64_t cosched_since = -1;
-        std::vector<std::int64_t> running_ns;  // by number of vCPUs in guest mode
-        std::string comm;                      // its QEMU process's name, when recorded
-    };
-
     void host_event(Machine& m, const TraceEvent& e);
     void guest_event(Machine& m, const TraceEvent& e);
     VcpuThread& vcpu_thread(std::int64_t tid, std::uint32_t vcpu, std::int64_t now, int cpu);
@@ -161,12 +152,10 @@ private:
     void close_interval(VcpuThread& t, std::int64_t now, bool state_ends = true);
     void bind(VcpuThread& t, int vm, std::uint32_t vcpu);
     int vm_by_uid(std::uint64_t vm_uid, std::int64_t pid);
-    int vm_by_pid(std::int64_t pid);
     void link_guest(int vm);
     // `t` belongs to the process of VM `vm_of_pid`: bind it, or merge that
     // VM into the one `t` is already bound to.
     void adopt_pid(VcpuThread& t, int vm_of_pid);
-    void cosched_change(Vm& vm, int delta, std::int64_t now);
     void log_nondet(VcpuThread& t, std::int64_t time, const NondetEntry& entry);
     void emit_row(HeldRow row);
     void replay(const HeldRow& row);
@@ -176,7 +165,6 @@ private:
     // trace not yet matched while some VM has none.
     [[nodiscard]] bool compute_pending() const;
     void flush_held(bool force);
-    std::string vm_name(const Vm& vm) const;
     std::int64_t clamp_time(std::int64_t time, unsigned machine);
     // A CPU number an event names: beyond kMaxCpus it throws; not declared
     // yet, it is checked again at the end.
@@ -191,7 +179,8 @@ private:
 
     AnalysisOptions options_;
     std::vector<Machine> machines_;
-    std::vector<Vm> vms_;
+    VmIdentity identity_;
+    Coscheduling cosched_;
     std::unordered_map<std::int64_t, HostThread> host_threads_;
     std::unordered_map<std::int64_t, std::unique_ptr<VcpuThread>> vcpus_;
     std::vector<std::int64_t> host_current_;      // per physical CPU: tid, -1 unknown

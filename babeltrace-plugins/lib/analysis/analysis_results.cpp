@@ -79,11 +79,11 @@ void AnalysisEngine::build_results() {
                   : static_cast<unsigned>(std::min<std::int64_t>(options_.timeline_bins, (span + bin_ns - 1) / bin_ns));
 
     nlohmann::json vms = nlohmann::json::array();
-    for (std::size_t v = 0; v < vms_.size(); ++v) {
-        const Vm& vm = vms_[v];
+    for (int v = 0; v < identity_.size(); ++v) {
+        const VmIdentity::Vm& vm = identity_.at(v);
         std::vector<const VcpuThread*> threads;
         for (const auto& [tid, t] : vcpus_) {
-            if (t->vm == static_cast<int>(v)) {
+            if (t->vm == v) {
                 threads.push_back(t.get());
             }
         }
@@ -95,7 +95,9 @@ void AnalysisEngine::build_results() {
         });
         nlohmann::json j;
         j["id"] = v;
-        j["name"] = vm_name(vm);
+        j["name"] = identity_.name(
+            v, vm.guest_machine >= 0 ? std::string_view(machines_[static_cast<unsigned>(vm.guest_machine)].hostname)
+                                     : std::string_view());
         j["vm_uid"] = vm.vm_uid != 0 ? nlohmann::json(fmt::format("{:#x}", vm.vm_uid)) : nlohmann::json(nullptr);
         j["qemu_pid"] = vm.qemu_pid > 0 ? nlohmann::json(vm.qemu_pid) : nlohmann::json(nullptr);
         j["qemu_comm"] = vm.comm.empty() ? nlohmann::json(nullptr) : nlohmann::json(vm.comm);
@@ -193,7 +195,7 @@ void AnalysisEngine::build_results() {
             residency.push_back(row);
         }
         j["placement"] = {{"pcpus", pcpus}, {"residency_ns", residency}};
-        std::vector<std::int64_t> running = vm.running_ns;
+        std::vector<std::int64_t> running = cosched_.running_ns(v);
         running.resize(std::max(running.size(), threads.size() + 1), 0);  // 0..all vCPUs at once
         j["coscheduling"] = {{"running_ns", running}};
 
@@ -233,7 +235,8 @@ void AnalysisEngine::build_results() {
                                             m.hostname, m.info.vm_uid));
         }
     }
-    for (const Vm& vm : vms_) {
+    for (int v = 0; v < identity_.size(); ++v) {
+        const VmIdentity::Vm& vm = identity_.at(v);
         // (a VM merged into the one its vm_uid names has no threads)
         if (vm.vm_uid == 0 && vm.qemu_pid <= 0 && !vm.vcpu_tids.empty()) {
             warnings_.push_back(
