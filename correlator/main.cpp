@@ -46,9 +46,18 @@ void usage(std::ostream& out) {
 
 int report_pipeline_failure(const std::string& command, const Pipeline::Failure& e) {
     std::cerr << "vmtrace " << command << ": " << e.what();
-    // The deepest cause says what went wrong; the others where.
+    // The deepest cause says what went wrong; the others where.  It starts
+    // with the trace or output it concerns, which the first part may name
+    // already ("cannot read DIR: DIR: ...").
     if (!e.causes().empty()) {
-        std::cerr << ": " << e.causes().front();
+        std::string cause = e.causes().front();
+        const std::string what = e.what();
+        const auto colon = cause.find(": ");
+        if (colon != std::string::npos && colon > 0 && what.size() >= colon &&
+            what.compare(what.size() - colon, colon, cause, 0, colon) == 0) {
+            cause.erase(0, colon + 2);
+        }
+        std::cerr << ": " << cause;
     }
     std::cerr << "\n";
     if (std::getenv("VMTRACE_VERBOSE") != nullptr) {

@@ -65,7 +65,17 @@ void check_metadata(const fs::path& file) {
     const bool little = read_u32(header.data(), false) == kMetadataMagic;
     const bool big = read_u32(header.data(), true) == kMetadataMagic;
     if (!little && !big) {
-        return;  // plain-text metadata: its parser stops at the end of the file
+        // Plain-text metadata (its parser stops at the end of the file)
+        // starts with text; src.ctf.fs refuses anything else without a word
+        // on why.
+        for (std::size_t i = 0; i < 4; ++i) {
+            const unsigned char c = header[i];
+            if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c >= 0x7f) {
+                throw ProcessingError(fmt::format(
+                    "{}: not CTF metadata: neither a metadata packet (magic 0x75D11D57) nor text", file.string()));
+            }
+        }
+        return;
     }
     // Packetized: every packet must be whole, with sane sizes.
     std::uintmax_t offset = 0;

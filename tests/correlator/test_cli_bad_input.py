@@ -160,6 +160,11 @@ class BadInputTest(TempDirTestCase):
             f.write(b"\xff\xff\xff\x7f")
         proc = vmtrace("analyze", self.lab_host, guest, "-o", self.tmp / "a", "-q", timeout=60)
         self.assert_fails(proc, 1, metadata, "damaged metadata packet at byte 4096")
+        shutil.copy(self.lab_guest / "metadata", metadata)
+        with open(metadata, "r+b") as f:  # the magic: src.ctf.fs would only say it cannot create the trace
+            f.write(b"\xa8")
+        proc = vmtrace("sync", self.lab_host, guest, "-o", self.tmp / "out", "-q", timeout=60)
+        self.assert_fails(proc, 1, metadata, "not CTF metadata")
 
     def test_fifo_is_refused(self):
         guest = self.guest_copy()
