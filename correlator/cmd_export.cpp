@@ -313,6 +313,7 @@ int export_command(const std::vector<std::string>& args) {
     check_output_apart(vm["output"].as<std::string>(), read_paths);
     if (vm.count("stats") != 0) {
         check_output_apart(vm["stats"].as<std::string>(), read_paths);
+        check_output_file(vm["stats"].as<std::string>());
     }
     // Written whole or not at all: DIR stays as it was when the export fails.
     StagedOutput staged(vm["output"].as<std::string>(), vm.count("force") != 0, kReadmeName);

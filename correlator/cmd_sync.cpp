@@ -51,6 +51,7 @@ int sync_command(const std::vector<std::string>& args) {
     const std::string stats = vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()).string() : "";
     if (!stats.empty()) {
         check_output_apart(stats, inputs);
+        check_output_file(stats);
     }
     // Written whole or not at all: a failed run leaves no truncated traces
     // that would pass for synchronised ones.

@@ -85,6 +85,20 @@ std::string write_trouble(const fs::path& dir) {
     return {};
 }
 
+void check_output_file(const fs::path& file) {
+    std::error_code ec;
+    const auto status = fs::status(file, ec);
+    // A device or FIFO is written to, not replaced (`--stats /dev/stdout`).
+    if (fs::is_directory(status)) {
+        throw UsageError(fmt::format("{}: is a directory", file.string()));
+    }
+    const fs::path parent = fs::absolute(file).parent_path();
+    if (!fs::is_directory(parent, ec)) {
+        throw UsageError(fmt::format("{}: no such directory", parent.string()));
+    }
+    check_writable_dir(parent);
+}
+
 void check_writable_dir(const fs::path& dir) {
     if (access(dir.c_str(), W_OK | X_OK) != 0) {
         refuse(dir, "write into it", errno);

@@ -13,6 +13,11 @@ namespace vmtrace::cli {
 // directories found under them.
 void check_output_apart(const std::filesystem::path& output, const std::vector<std::string>& inputs);
 
+// Refuses a file to write (`--stats FILE`) that is a directory or lies in
+// no directory (UsageError), or whose directory cannot be written
+// (SystemError).  A device or FIFO is written to (`--stats /dev/stdout`).
+void check_output_file(const std::filesystem::path& file);
+
 // Refuses with SystemError (exit status 4) a directory the command cannot
 // write into (permission, read-only file system), naming it.
 void check_writable_dir(const std::filesystem::path& dir);

@@ -246,6 +246,17 @@ class BadInputTest(TempDirTestCase):
                          ["vmtrace-sim-guest0", "vmtrace-sim-host", "vmtrace-sync.json"])
         self.assert_no_leftovers(self.tmp)
 
+    def test_stats_file_is_checked_before_the_run(self):
+        (self.tmp / "stats").mkdir()
+        for command in (["sync"], ["export", "--trace-compass"]):
+            for stats, status, text in ((self.tmp / "stats", 2, "is a directory"),
+                                        (self.tmp / "missing" / "s.json", 2, "no such directory")):
+                with self.subTest(command=command[0], stats=stats):
+                    out = self.tmp / "out"
+                    proc = vmtrace(*command, self.rec.host, self.rec.guest(0), "-o", out, "--stats", stats, "-q")
+                    self.assert_fails(proc, status, text)
+                    self.assertFalse(out.exists())
+
     def test_report_replaces_only_a_regular_file_that_is_not_its_input(self):
         analysis = self.tmp / "a"
         proc = vmtrace("analyze", self.rec.host, "-o", analysis, "-q")
