@@ -161,9 +161,9 @@ bt2::FieldClassRef TraceIrCopier::copy_field_class(const bt_field_class* in, bt_
             bt_field_class* selector = resolve(
                 bt_field_class_option_with_selector_field_borrow_selector_field_path_const(in), map, in_sc, in_ec);
             if (type == BT_FIELD_CLASS_TYPE_OPTION_WITH_BOOL_SELECTOR_FIELD) {
-                out = bt2::FieldClassRef::adopt(bt2::check(
-                    bt_field_class_option_with_selector_field_bool_create(tc, content.get(), selector),
-                    "option field class"));
+                out = bt2::FieldClassRef::adopt(
+                    bt2::check(bt_field_class_option_with_selector_field_bool_create(tc, content.get(), selector),
+                               "option field class"));
                 bt_field_class_option_with_selector_field_bool_set_selector_is_reversed(
                     out.get(), bt_field_class_option_with_selector_field_bool_selector_is_reversed(in));
             } else if (type == BT_FIELD_CLASS_TYPE_OPTION_WITH_UNSIGNED_INTEGER_SELECTOR_FIELD) {
