@@ -49,25 +49,36 @@ ctest_stage() {
 
 # Runs ctest in build-asan with the sanitizers' settings: vmtrace and the
 # unit tests carry the runtime; babeltrace2 gets it preloaded to load the
-# sanitized plugin (tests/CMakeLists.txt).  Leaks are errors.  Reports go
-# to files, so that a report from a run whose failure a test expected
-# (a bad-input case) is not lost in its stderr: any report fails the stage.
-# The link-order check is off because correlator_cli_record preloads a
-# stand-in library into vmtrace, ahead of the runtime vmtrace links.
+# sanitized plugin (tests/CMakeLists.txt).  Reports go to files, so that a
+# report from a run whose failure a test expected (a bad-input case) is
+# not lost in its stderr.  Every ASan or UBSan report fails the stage, and
+# so does every leak with a frame in vmtrace's code; a leak wholly inside
+# babeltrace2 or glib (babeltrace2 2.0.4 leaks when a graph fails, and its
+# plugins are unloaded before the report) is printed and counted, since
+# vmtrace cannot mend it (2.0.4's ctf plugin also leaks 16 bytes on some
+# successful runs).  So a report does not change a process's exit status
+# (exitcode=0): the classification below decides.  The link-order check is
+# off because correlator_cli_record preloads a stand-in library into
+# vmtrace, ahead of the runtime vmtrace links.
 sanitized_ctest() {
-  local reports rc=0 found
+  local reports rc=0 report ours=0 theirs=0
   reports=$(mktemp -d)
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0:verify_asan_link_order=0:log_path=$reports/asan" \
-    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=$reports/ubsan" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=0:detect_odr_violation=0:verify_asan_link_order=0:log_path=$reports/asan" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=0:log_path=$reports/ubsan" \
     LSAN_OPTIONS="suppressions=$top/tests/sanitizers/lsan.supp:print_suppressions=0" \
     ctest_stage "$@" || rc=1
-  found=$(find "$reports" -type f | wc -l)
-  if [ "$found" -gt 0 ]; then
-    echo "=== $found sanitizer report(s):" >&2
-    find "$reports" -type f | head -n 20 | while read -r report; do
-      echo "--- $report" >&2
-      head -n 60 "$report" >&2
-    done
+  for report in "$reports"/*; do
+    [ -f "$report" ] || continue
+    if grep -q 'ERROR: LeakSanitizer' "$report" && ! grep -q -E 'vmtrace::|/(babeltrace-plugins|correlator)/' "$report"; then
+      theirs=$((theirs + 1))
+      continue
+    fi
+    ours=$((ours + 1))
+    echo "--- $report" >&2
+    head -n 60 "$report" >&2
+  done
+  echo "=== sanitizer reports: $ours in vmtrace's code, $theirs leaks wholly inside babeltrace2/glib"
+  if [ "$ours" -gt 0 ]; then
     failed=$((failed + 1))
     rc=1
   fi

@@ -3,6 +3,7 @@
 
 #include <babeltrace2/babeltrace.h>
 
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -92,9 +93,35 @@ using ClockClassRef = Shared<bt_clock_class, bt_clock_class_get_ref, bt_clock_cl
 using FieldClassRef = Shared<bt_field_class, bt_field_class_get_ref, bt_field_class_put_ref>;
 using EventClassRef = Shared<bt_event_class, bt_event_class_get_ref, bt_event_class_put_ref>;
 using MessageRef = Shared<const bt_message, bt_message_get_ref, bt_message_put_ref>;
+// A message being built (its clock snapshot set) before it is emitted.
+using MutableMessageRef = Shared<bt_message, bt_message_get_ref, bt_message_put_ref>;
 using MessageIteratorRef = Shared<bt_message_iterator, bt_message_iterator_get_ref, bt_message_iterator_put_ref>;
 using ValueRef = Shared<bt_value, bt_value_get_ref, bt_value_put_ref>;
 using GraphRef = Shared<bt_graph, bt_graph_get_ref, bt_graph_put_ref>;
 using PluginRef = Shared<const bt_plugin, bt_plugin_get_ref, bt_plugin_put_ref>;
+
+// Owns the references of a batch that bt_message_iterator_next() returned:
+// take() hands one message to a MessageRef; whatever was not taken when
+// the batch is destroyed (an early return, an exception) is put.
+class MessageBatch {
+public:
+    MessageBatch(bt_message_array_const messages, std::uint64_t count) : messages_(messages), count_(count) {}
+    MessageBatch(const MessageBatch&) = delete;
+    MessageBatch& operator=(const MessageBatch&) = delete;
+    ~MessageBatch() {
+        for (std::uint64_t i = next_; i < count_; ++i) {
+            bt_message_put_ref(messages_[i]);
+        }
+    }
+
+    [[nodiscard]] bool empty() const { return next_ == count_; }
+    // The next message, in order.
+    MessageRef take() { return MessageRef::adopt(messages_[next_++]); }
+
+private:
+    bt_message_array_const messages_;
+    std::uint64_t count_;
+    std::uint64_t next_ = 0;
+};
 
 }  // namespace vmtrace::bt2

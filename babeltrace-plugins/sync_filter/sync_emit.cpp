@@ -134,17 +134,21 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
     case BT_MESSAGE_TYPE_EVENT: {
         const bt_event* in = bt_message_event_borrow_event_const(msg);
         bt_event_class* ec = copier.event_class(bt_event_borrow_class_const(in)).get();
-        bt_message* out = nullptr;
+        bt2::MutableMessageRef out;
         if (const bt_packet* packet = bt_event_borrow_packet_const(in)) {
-            out = bt_message_event_create_with_packet_and_default_clock_snapshot(self, ec, copier.packet(packet).get(),
-                                                                                 value);
+            out =
+                bt2::MutableMessageRef::adopt(bt2::check(bt_message_event_create_with_packet_and_default_clock_snapshot(
+                                                             self, ec, copier.packet(packet).get(), value),
+                                                         "event message"));
         } else {
-            out = bt_message_event_create_with_default_clock_snapshot(
-                self, ec, copier.stream(bt_event_borrow_stream_const(in)).get(), value);
+            out = bt2::MutableMessageRef::adopt(
+                bt2::check(bt_message_event_create_with_default_clock_snapshot(
+                               self, ec, copier.stream(bt_event_borrow_stream_const(in)).get(), value),
+                           "event message"));
         }
-        bt2::check(out, "event message");
-        TraceIrCopier::copy_event_fields(in, bt_message_event_borrow_event(out));
-        return out;
+        // Owned until returned: a field that cannot be copied puts it.
+        TraceIrCopier::copy_event_fields(in, bt_message_event_borrow_event(out.get()));
+        return out.release();
     }
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* in = bt_message_packet_beginning_borrow_packet_const(msg);
@@ -163,29 +167,29 @@ static const bt_message* rewrite(SyncIterator& it, Machine& guest, const Buffere
         return out;
     }
     case BT_MESSAGE_TYPE_STREAM_BEGINNING: {
-        bt_message* out =
+        auto out = bt2::MutableMessageRef::adopt(
             bt2::check(bt_message_stream_beginning_create(
                            self, copier.stream(bt_message_stream_beginning_borrow_stream_const(msg)).get()),
-                       "stream beginning message");
+                       "stream beginning message"));
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_beginning_borrow_default_clock_snapshot_const(msg, &cs) ==
             BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
             const std::int64_t ns = snapshot_ns(guest, cs);
             bt_message_stream_beginning_set_default_clock_snapshot(
-                out, to_output_value(guest, std::max(guest_key(guest, ns), guest.output_offset_ns)));
+                out.get(), to_output_value(guest, std::max(guest_key(guest, ns), guest.output_offset_ns)));
         }
-        return out;
+        return out.release();
     }
     case BT_MESSAGE_TYPE_STREAM_END: {
-        bt_message* out = bt2::check(
+        auto out = bt2::MutableMessageRef::adopt(bt2::check(
             bt_message_stream_end_create(self, copier.stream(bt_message_stream_end_borrow_stream_const(msg)).get()),
-            "stream end message");
+            "stream end message"));
         const bt_clock_snapshot* cs = nullptr;
         if (bt_message_stream_end_borrow_default_clock_snapshot_const(msg, &cs) ==
             BT_MESSAGE_STREAM_CLOCK_SNAPSHOT_STATE_KNOWN) {
-            bt_message_stream_end_set_default_clock_snapshot(out, value);
+            bt_message_stream_end_set_default_clock_snapshot(out.get(), value);
         }
-        return out;
+        return out.release();
     }
     case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
     case BT_MESSAGE_TYPE_DISCARDED_PACKETS: {

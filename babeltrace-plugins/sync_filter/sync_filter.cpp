@@ -19,6 +19,9 @@
 // after it.  A larger window means more handshakes around each event
 // (better accuracy early in a trace) and more buffered messages.
 #include <fmt/format.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include <algorithm>
 #include <memory>
@@ -33,8 +36,41 @@
 namespace vmtrace::plugin::syncfilter {
 namespace {
 
+// Fills `messages` and counts them in `n` as it goes, so that next() can
+// keep them if an error cuts the batch short.
+bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_array_const messages,
+                                                  std::uint64_t capacity, std::uint64_t& n);
+
 bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_array_const messages,
                                                   std::uint64_t capacity, std::uint64_t* count) {
+    std::uint64_t n = 0;
+    try {
+        const auto status = fill(it, messages, capacity, n);
+        *count = n;
+        return status;
+    } catch (...) {
+        // An error status hands babeltrace2 none of the messages already
+        // placed in this batch.  Putting them lets babeltrace2 2.0.4 free
+        // their packets and streams before sink.ctf.fs is finalised, and
+        // that sink then crashes in its teardown after the error (seen
+        // here: SIGSEGV in test_sync_bad_input's failing graphs).  So they
+        // are kept, reachable, for the rest of the process, as vmtrace
+        // keeps a failed graph (correlator/pipeline.cpp).
+        static std::vector<const bt_message*> kept_after_error;
+        kept_after_error.insert(kept_after_error.end(), messages, messages + n);
+#ifdef __SANITIZE_ADDRESS__
+        // The plugin (and this vector) may be unloaded before the leak
+        // check: tell LeakSanitizer that these are kept on purpose.
+        for (std::uint64_t i = 0; i < n; ++i) {
+            __lsan_ignore_object(messages[i]);
+        }
+#endif
+        throw;
+    }
+}
+
+bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_array_const messages,
+                                                  std::uint64_t capacity, std::uint64_t& n) {
     if (!it.prefetched) {
         it.prefetched = true;
         prefetch(it);
@@ -43,7 +79,6 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             it.to_fill.push_back(&input);
         }
     }
-    std::uint64_t n = 0;
     while (n < capacity) {
         // Only the inputs that emitted since the last fill can need more.
         while (!it.to_fill.empty()) {
@@ -51,14 +86,15 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             while (needs_more(it, input)) {
                 if (!pull(it, input)) {
                     if (n > 0) {
-                        *count = n;
                         return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
                     }
                     return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
                 }
             }
             if (!input.ended && input.queue.size() >= it.input_share &&
-                input.last_time - input.queue.front().time < it.component->config.window_ns) {
+                // In 128 bits: items without a time of their own carry the
+                // minimum time, and the difference would overflow.
+                static_cast<__int128>(input.last_time) - input.queue.front().time < it.component->config.window_ns) {
                 ++it.window_truncations;
             }
             it.to_fill.pop_back();
@@ -89,7 +125,8 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             }
             break;
         }
-        messages[n++] = emit(it, *best, best_key);
+        messages[n] = emit(it, *best, best_key);
+        ++n;
         it.to_fill.push_back(best);
         if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
             // Guest events are never emitted before last_emitted, so older
@@ -97,7 +134,6 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
             it.tracker->forget_before(it.last_emitted - kForgetLag);
         }
     }
-    *count = n;
     if (it.progress) {
         if (it.first_emitted < 0 && it.last_emitted != std::numeric_limits<std::int64_t>::min()) {
             it.first_emitted = it.last_emitted;

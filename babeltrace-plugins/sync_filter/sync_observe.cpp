@@ -424,10 +424,11 @@ bool pull(SyncIterator& it, Input& input) {
     default:
         throw bt2::CallError(fmt::format("cannot read {}", input_description(input)));
     }
-    for (std::uint64_t i = 0; i < count; ++i) {
+    bt2::MessageBatch batch(messages, count);
+    while (!batch.empty()) {
         Buffered item;
-        item.message = bt2::MessageRef::adopt(messages[i]);
-        if (bt_message_get_type(messages[i]) == BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY) {
+        item.message = batch.take();
+        if (bt_message_get_type(item.message.get()) == BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY) {
             ++it.dropped_inactivity;  // carries an upstream clock only; nothing to keep
             continue;
         }
@@ -509,8 +510,9 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         state.exhausted = true;  // END, or AGAIN from a live source: prefetch what came
         return;
     }
-    for (std::uint64_t i = 0; i < count; ++i) {
-        bt2::MessageRef msg = bt2::MessageRef::adopt(messages[i]);
+    bt2::MessageBatch batch(messages, count);
+    while (!batch.empty()) {
+        bt2::MessageRef msg = batch.take();
         const bt_message_type type = bt_message_get_type(msg.get());
         if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
             const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg.get());

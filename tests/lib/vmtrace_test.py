@@ -33,7 +33,9 @@ def babeltrace_env():
     env = dict(os.environ)
     preload = os.environ.get("VMTRACE_BT2_PRELOAD")
     if preload:
-        env["LD_PRELOAD"] = preload
+        # The plugin preloaded too: babeltrace2 unloads plugins before the
+        # leak check, which would hide its frames and its static storage.
+        env["LD_PRELOAD"] = f"{preload}:{PLUGIN_DIR / 'babeltrace-plugin-vmtrace.so'}"
     return env
 
 
