@@ -12,6 +12,19 @@ constexpr std::size_t kRecentMatched = 4096;
 
 }  // namespace
 
+const Handshake kVmsyncHandshake{"vmsync",
+                                 "vm_uid",
+                                 "vCPU",
+                                 {schema::vmsync_gh_guest::event_name, schema::vmsync_gh_host::event_name,
+                                  schema::vmsync_hg_host::event_name, schema::vmsync_hg_guest::event_name}};
+
+// The tracer's one event sends (gh_guest) and receives (hg_guest).
+const Handshake kMemsyncHandshake{"memsync",
+                                  "hpa",
+                                  "CPU",
+                                  {schema::vmtrace_mem_sync::event_name, schema::vmtrace_memsync_end::event_name,
+                                   schema::vmtrace_memsync_begin::event_name, schema::vmtrace_mem_sync::event_name}};
+
 std::string_view event_name(SyncHalf half) {
     switch (half) {
     case SyncHalf::gh_guest:
@@ -27,15 +40,16 @@ std::string_view event_name(SyncHalf half) {
 }
 
 VmPairing::VmPairing(std::uint64_t vm_uid, std::unique_ptr<clocksync::ClockEstimator> estimator,
-                     std::size_t max_pending)
-    : vm_uid_(vm_uid), estimator_(std::move(estimator)), max_pending_(max_pending) {}
+                     std::size_t max_pending, const Handshake& handshake)
+    : vm_uid_(vm_uid), handshake_(handshake), estimator_(std::move(estimator)), max_pending_(max_pending) {}
 
 void VmPairing::note(std::uint64_t& counter, SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane,
                      const std::string& where, const std::string& what) {
     ++counter;
     if (anomalies_.first.empty()) {
-        anomalies_.first = fmt::format("trace `{}`, event {} at {} ns on vCPU {}: cnt {} {} (vm_uid {:#x})", where,
-                                       event_name(half), time, lane, cnt, what, vm_uid_);
+        anomalies_.first =
+            fmt::format("trace `{}`, event {} at {} ns on {} {}: cnt {} {} ({} {:#x})", where, name(half), time,
+                        handshake_.lane_name, lane, cnt, what, handshake_.key_name, vm_uid_);
     }
 }
 
@@ -123,10 +137,9 @@ void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::ui
     if (!accepted) {
         ++anomalies_.rejected;
         if (anomalies_.first_rejected.empty()) {
-            anomalies_.first_rejected = fmt::format(
-                "cnt {} ({} at {} ns in trace `{}`, vCPU {}) contradicts the earlier handshakes of vm_uid "
-                "{:#x}",
-                cnt, event_name(half), time, where, lane, vm_uid_);
+            anomalies_.first_rejected =
+                fmt::format("cnt {} ({} at {} ns in trace `{}`, {} {}) contradicts the earlier handshakes of {} {:#x}",
+                            cnt, name(half), time, where, handshake_.lane_name, lane, handshake_.key_name, vm_uid_);
         }
     }
 }

@@ -18,6 +18,21 @@ namespace vmtrace::sync {
 enum class SyncHalf : std::uint8_t { gh_guest, gh_host, hg_host, hg_guest };
 std::string_view event_name(SyncHalf half);
 
+// What a pairing's handshakes are called in its reports.  A VM's vmsync
+// handshakes are keyed by vm_uid and made on a vCPU.  A memory tracer's
+// memsync marks are keyed by the hpa of the reserved page and made on a
+// host CPU; each mark is a host->tracer message (vmtrace_memsync_begin ->
+// vmtrace_mem_sync) and a tracer->host one (vmtrace_mem_sync ->
+// vmtrace_memsync_end), so the tracer's one event is both guest halves.
+struct Handshake {
+    std::string_view family;                 // "vmsync", "memsync"
+    std::string_view key_name;               // "vm_uid", "hpa"
+    std::string_view lane_name;              // "vCPU", "CPU"
+    std::array<std::string_view, 4> events;  // indexed by SyncHalf
+};
+extern const Handshake kVmsyncHandshake;
+extern const Handshake kMemsyncHandshake;
+
 // Pairs the vmsync events of one VM by cnt and feeds the matched messages
 // to a clock estimator.  Halves wait in a bounded map until their partner
 // arrives; anomalies (a cnt seen twice or going backwards on one side, a
@@ -34,8 +49,10 @@ public:
         std::string first_rejected;
     };
 
+    // `vm_uid` is the key of the handshakes: a VM's vm_uid, or the hpa of
+    // a memory tracer's reserved page (kMemsyncHandshake).
     VmPairing(std::uint64_t vm_uid, std::unique_ptr<clocksync::ClockEstimator> estimator,
-              std::size_t max_pending = 65536);
+              std::size_t max_pending = 65536, const Handshake& handshake = kVmsyncHandshake);
 
     // Records one half observed at `time` (ns from origin of the clock of
     // the machine that recorded it), in any order.  `lane` is the vCPU that
@@ -48,6 +65,9 @@ public:
     void check_order(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::uint32_t lane, const std::string& where);
 
     [[nodiscard]] std::uint64_t vm_uid() const { return vm_uid_; }
+    [[nodiscard]] const Handshake& handshake() const { return handshake_; }
+    // The event that records `half` of this pairing's handshakes.
+    [[nodiscard]] std::string_view name(SyncHalf half) const { return handshake_.events[static_cast<unsigned>(half)]; }
     [[nodiscard]] const clocksync::ClockEstimator& estimator() const { return *estimator_; }
     [[nodiscard]] const Anomalies& anomalies() const { return anomalies_; }
     [[nodiscard]] std::uint64_t count(SyncHalf half) const { return counts_[static_cast<unsigned>(half)]; }
@@ -76,6 +96,7 @@ private:
     using Pending = std::multimap<std::uint32_t, Half>;
 
     std::uint64_t vm_uid_;
+    const Handshake& handshake_;
     std::unique_ptr<clocksync::ClockEstimator> estimator_;
     std::size_t max_pending_;
     std::array<Pending, 4> pending_;

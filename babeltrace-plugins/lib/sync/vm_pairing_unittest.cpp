@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "lib/sync/convex_hull_estimator.hpp"
 
 namespace vmtrace::sync {
@@ -83,6 +85,58 @@ TEST(VmPairing, RepeatedCntPairsWithinTheSameVcpuFirstThenFirstComeFirstServed) 
         EXPECT_EQ(pairing.anomalies().rejected, 0u) << distinct_lanes;
         EXPECT_GT(pairing.anomalies().duplicate_cnt, 0u) << distinct_lanes;
     }
+}
+
+// A memsync mark: the host reads its clock (begin), stores the mark, which
+// the tracer stamps with its own clock, reads its clock again (end).  The
+// tracer's one event is the receipt of the host->tracer message and the
+// sending of the tracer->host one.
+void add_mark(VmPairing& pairing, std::uint32_t cnt, std::int64_t tracer_time, std::int64_t host_begin,
+              std::int64_t host_end, std::uint32_t cpu) {
+    pairing.add(SyncHalf::hg_host, cnt, host_begin, cpu, "host");
+    pairing.add(SyncHalf::hg_guest, cnt, tracer_time, cpu, "memtracer");
+    pairing.add(SyncHalf::gh_guest, cnt, tracer_time, cpu, "memtracer");
+    pairing.add(SyncHalf::gh_host, cnt, host_end, cpu, "host");
+}
+
+TEST(VmPairing, AMemsyncMarkIsOneMessageEachWayAndBracketsTheTracerTime) {
+    VmPairing pairing(0x7ff000, std::make_unique<clocksync::ConvexHullEstimator>(), 64, kMemsyncHandshake);
+    // Tracer clock: host = 1.0001 * tracer + 5 ms; the store lands between
+    // the host's two clock reads, 200-900 ns after the first.
+    auto host_of = [](std::int64_t tracer) { return tracer + tracer / 10'000 + 5'000'000; };
+    for (std::uint32_t cnt = 0; cnt < 20; ++cnt) {
+        const std::int64_t tracer = 1'000'000 + static_cast<std::int64_t>(cnt) * 1'000'000;
+        const std::int64_t truth = host_of(tracer);
+        const std::int64_t before = 200 + (cnt * 37) % 700;
+        add_mark(pairing, cnt, tracer, truth - before, truth + 1'000 - before, cnt % 4);
+    }
+    EXPECT_EQ(pairing.guest_to_host_matches(), 20u);
+    EXPECT_EQ(pairing.host_to_guest_matches(), 20u);
+    EXPECT_EQ(pairing.pending(), 0u);
+    EXPECT_EQ(pairing.anomalies().duplicate_cnt, 0u);  // both halves carry the cnt: not a repeat
+    EXPECT_EQ(pairing.estimator().quality(), clocksync::SyncQuality::accurate);
+    for (std::int64_t tracer : {1'500'000, 10'000'000, 19'700'000}) {
+        const std::int64_t error = pairing.estimator().transform().apply(tracer) - host_of(tracer);
+        const std::int64_t bound = pairing.estimator().bound_at(tracer);
+        EXPECT_GE(bound, 0);
+        EXPECT_LE(std::abs(error), bound) << tracer;
+        EXPECT_LE(bound, 1'000) << tracer;  // never wider than one bracket
+    }
+}
+
+TEST(VmPairing, MemsyncAnomaliesNameTheTracerEventAndThePage) {
+    VmPairing pairing(0x7ff000, std::make_unique<clocksync::ConvexHullEstimator>(), 64, kMemsyncHandshake);
+    EXPECT_EQ(pairing.name(SyncHalf::hg_host), "vmtrace_memsync_begin");
+    EXPECT_EQ(pairing.name(SyncHalf::gh_host), "vmtrace_memsync_end");
+    EXPECT_EQ(pairing.name(SyncHalf::gh_guest), "vmtrace_mem_sync");
+    add_mark(pairing, 3, 100, 1000, 1100, 2);
+    pairing.add(SyncHalf::gh_guest, 3, 150, 2, "memtracer");
+    EXPECT_EQ(pairing.anomalies().duplicate_cnt, 1u);
+    const std::string& first = pairing.anomalies().first;
+    EXPECT_NE(first.find("event vmtrace_mem_sync"), std::string::npos) << first;
+    EXPECT_NE(first.find("on CPU 2"), std::string::npos) << first;
+    EXPECT_NE(first.find("hpa 0x7ff000"), std::string::npos) << first;
+    EXPECT_EQ(first.find("vm_uid"), std::string::npos) << first;
 }
 
 }  // namespace
