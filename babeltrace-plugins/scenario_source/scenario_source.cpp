@@ -20,6 +20,7 @@
 #include "bt2/params.hpp"
 #include "bt2/shared_object.hpp"
 #include "lib/scenario/ground_truth_writer.hpp"
+#include "lib/scenario/memory_scenario.hpp"
 #include "lib/scenario/scenario_simulator.hpp"
 #include "plugin/entry_points.h"
 #include "schema/events.hpp"
@@ -50,6 +51,18 @@ constexpr std::array<schema::EventId, scenario::kEventTypeCount> kSchemaEvent = 
     ids[static_cast<unsigned>(EventType::kvm_msr)] = schema::kvm_x86_msr::event_id;
     ids[static_cast<unsigned>(EventType::kvm_inj_virq)] = schema::kvm_x86_inj_virq::event_id;
     ids[static_cast<unsigned>(EventType::kvm_hypercall)] = schema::kvm_x86_hypercall::event_id;
+    ids[static_cast<unsigned>(EventType::vm_statedump_vm)] = schema::kvm_vm_statedump_vm::event_id;
+    ids[static_cast<unsigned>(EventType::vm_statedump_vcpu)] = schema::kvm_vm_statedump_vcpu::event_id;
+    ids[static_cast<unsigned>(EventType::process_statedump)] = schema::lttng_statedump_process_state::event_id;
+    ids[static_cast<unsigned>(EventType::process_fork)] = schema::sched_process_fork::event_id;
+    ids[static_cast<unsigned>(EventType::tdp_mmu_map)] = schema::kvm_tdp_mmu_map::event_id;
+    ids[static_cast<unsigned>(EventType::guest_mm_map)] = schema::guest_mm_map::event_id;
+    ids[static_cast<unsigned>(EventType::guest_mm_unmap)] = schema::guest_mm_unmap::event_id;
+    ids[static_cast<unsigned>(EventType::memsync_begin)] = schema::vmtrace_memsync_begin::event_id;
+    ids[static_cast<unsigned>(EventType::memsync_end)] = schema::vmtrace_memsync_end::event_id;
+    ids[static_cast<unsigned>(EventType::mem_access)] = schema::vmtrace_mem_access::event_id;
+    ids[static_cast<unsigned>(EventType::mem_lost)] = schema::vmtrace_mem_lost::event_id;
+    ids[static_cast<unsigned>(EventType::mem_sync)] = schema::vmtrace_mem_sync::event_id;
     return ids;
 }();
 
@@ -75,6 +88,19 @@ constexpr bool vcpu_then_args(schema::EventId id) {
 static_assert(vcpu_then_args(schema::EventId::kvm_x86_pio) && vcpu_then_args(schema::EventId::kvm_x86_mmio) &&
               vcpu_then_args(schema::EventId::kvm_x86_msr) && vcpu_then_args(schema::EventId::kvm_x86_inj_virq) &&
               vcpu_then_args(schema::EventId::kvm_x86_hypercall));
+
+// Events of the memory side, declared only by scenarios that have one, so
+// that the traces of the others stay as they were.
+bool is_memory_side(EventType type) {
+    return type >= EventType::vm_statedump_vm;
+}
+
+// The memory tracer's events: the vmtrace_mem provider.
+bool on_tracer(const schema::Event& spec) {
+    return spec.provider == schema::vmtrace_mem_access::provider;
+}
+
+enum class MachineKind { host, guest, tracer };
 
 bool is_vmsync(EventType type) {
     return type == EventType::vmsync_gh_guest || type == EventType::vmsync_hg_guest ||
@@ -122,13 +148,15 @@ struct MachineMeta {
 struct ScenarioComponent {
     scenario::ScenarioConfig config;
     std::string ground_truth_path;
+    std::string memory_truth_path;
     bool ground_truth_intervals = true;
     bool ground_truth_claimed = false;
     std::vector<MachineMeta> machines;
 };
 
-void build_machine(bt_self_component_source* self, ScenarioComponent& comp, MachineMeta& meta, bool host,
+void build_machine(bt_self_component_source* self, ScenarioComponent& comp, MachineMeta& meta, MachineKind kind,
                    std::uint64_t uuid_seed) {
+    const bool host = kind == MachineKind::host;
     bt_self_component* self_comp = bt_self_component_source_as_self_component(self);
     meta.trace_class = bt2::TraceClassRef::adopt(bt2::check(bt_trace_class_create(self_comp), "trace class"));
     bt_trace_class_set_assigns_automatic_stream_class_id(meta.trace_class.get(), BT_FALSE);
@@ -175,7 +203,10 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
     const scenario::ScenarioConfig& config = comp.config;
     for (unsigned type = 0; type < scenario::kEventTypeCount; ++type) {
         const schema::Event& spec = schema::event(kSchemaEvent[type]);
-        if (!(host ? spec.on_host : spec.on_guest)) {
+        const bool declared = kind == MachineKind::tracer ? on_tracer(spec)
+                              : host                      ? spec.on_host
+                                                          : spec.on_guest && !on_tracer(spec);
+        if (!declared || (is_memory_side(static_cast<EventType>(type)) && !config.memory.enabled)) {
             continue;
         }
         // An unloaded vmsync module declares no vmsync events.
@@ -207,6 +238,102 @@ void set_signed(bt_field* payload, std::uint64_t index, std::int64_t value) {
 void set_string(bt_field* payload, std::uint64_t index, const char* value) {
     bt2::check_status(bt_field_string_set_value(bt_field_structure_borrow_member_field_by_index(payload, index), value),
                       "set string field");
+}
+
+// The memory side's events (SimEvent's comments say which member is what).
+void fill_memory_payload(bt_field* payload, const SimEvent& e) {
+    switch (e.type) {
+    case EventType::vm_statedump_vm: {
+        namespace f = schema::kvm_vm_statedump_vm;
+        set_signed(payload, f::vm_pid.index, e.pid);
+        set_signed(payload, f::owner_pid.index, e.tid);
+        set_unsigned(payload, f::nr_vcpus.index, e.count);
+        set_string(payload, f::vm_comm.index, e.comm);
+        return;
+    }
+    case EventType::vm_statedump_vcpu: {
+        namespace f = schema::kvm_vm_statedump_vcpu;
+        set_signed(payload, f::vm_pid.index, e.pid);
+        set_unsigned(payload, f::vcpu_id.index, e.count);
+        set_signed(payload, f::tid.index, e.tid);
+        return;
+    }
+    case EventType::process_statedump: {
+        namespace f = schema::lttng_statedump_process_state;
+        set_signed(payload, f::tid.index, e.tid);
+        set_signed(payload, f::pid.index, e.pid);
+        set_string(payload, f::name.index, e.comm);
+        return;
+    }
+    case EventType::process_fork: {
+        namespace f = schema::sched_process_fork;
+        set_string(payload, f::parent_comm.index, e.prev_comm);
+        set_signed(payload, f::parent_tid.index, e.prev_tid);
+        set_signed(payload, f::parent_pid.index, e.pid);
+        set_string(payload, f::child_comm.index, e.comm);
+        set_signed(payload, f::child_tid.index, e.tid);
+        set_signed(payload, f::child_pid.index, e.child_pid);
+        return;
+    }
+    case EventType::tdp_mmu_map: {
+        namespace f = schema::kvm_tdp_mmu_map;
+        set_signed(payload, f::vm_pid.index, e.pid);
+        set_unsigned(payload, f::as_id.index, 0);
+        set_unsigned(payload, f::gfn.index, e.addr);
+        set_unsigned(payload, f::pfn.index, e.addr2);
+        set_unsigned(payload, f::old_pfn.index, e.addr3);
+        set_unsigned(payload, f::level.index, e.level);
+        set_unsigned(payload, f::op.index, e.op);
+        return;
+    }
+    case EventType::guest_mm_map: {
+        namespace f = schema::guest_mm_map;
+        set_signed(payload, f::pid.index, e.pid);
+        set_signed(payload, f::tid.index, e.tid);
+        set_unsigned(payload, f::gva.index, e.addr);
+        set_unsigned(payload, f::gpa.index, e.addr2);
+        set_unsigned(payload, f::access.index, e.op);
+        return;
+    }
+    case EventType::guest_mm_unmap: {
+        namespace f = schema::guest_mm_unmap;
+        set_signed(payload, f::pid.index, e.pid);
+        set_signed(payload, f::tid.index, e.tid);
+        set_unsigned(payload, f::start.index, e.addr);
+        set_unsigned(payload, f::end.index, e.addr2);
+        set_unsigned(payload, f::reason.index, e.op);
+        return;
+    }
+    case EventType::memsync_begin:
+    case EventType::memsync_end: {
+        static_assert(schema::vmtrace_memsync_begin::cnt.index == schema::vmtrace_memsync_end::cnt.index &&
+                      schema::vmtrace_memsync_begin::hpa.index == schema::vmtrace_memsync_end::hpa.index);
+        set_unsigned(payload, schema::vmtrace_memsync_begin::cnt.index, e.cnt);
+        set_unsigned(payload, schema::vmtrace_memsync_begin::hpa.index, e.addr);
+        return;
+    }
+    case EventType::mem_access: {
+        namespace f = schema::vmtrace_mem_access;
+        set_unsigned(payload, f::cpu.index, e.count);
+        set_unsigned(payload, f::hpa.index, e.addr);
+        set_unsigned(payload, f::size.index, e.level);
+        set_unsigned(payload, f::kind.index, e.op);
+        set_unsigned(payload, f::va.index, e.addr2);
+        return;
+    }
+    case EventType::mem_lost:
+        set_unsigned(payload, schema::vmtrace_mem_lost::count.index, e.addr);
+        return;
+    case EventType::mem_sync: {
+        namespace f = schema::vmtrace_mem_sync;
+        set_unsigned(payload, f::cnt.index, e.cnt);
+        set_unsigned(payload, f::hpa.index, e.addr);
+        set_unsigned(payload, f::cpu.index, e.count);
+        return;
+    }
+    default:
+        return;
+    }
 }
 
 // Writes `e` into `payload`, each value at its schema field's position.
@@ -275,6 +402,9 @@ void fill_payload(bt_field* payload, const SimEvent& e) {
         }
         return;
     }
+    default:
+        fill_memory_payload(payload, e);
+        return;
     }
 }
 
@@ -292,10 +422,15 @@ struct ScenarioIterator {
         if (machine == 0 && !comp.ground_truth_path.empty() && !comp.ground_truth_claimed) {
             comp.ground_truth_claimed = true;
             truth = std::make_unique<scenario::GroundTruthWriter>(comp.ground_truth_path, comp.ground_truth_intervals);
+            if (comp.config.memory.enabled) {
+                memory_truth = std::make_unique<scenario::MemoryTruth>(comp.memory_truth_path);
+            }
         }
-        simulator = std::make_unique<scenario::ScenarioSimulator>(comp.config, truth.get());
+        simulator = std::make_unique<scenario::MemoryScenario>(comp.config, truth.get(), memory_truth.get());
         if (truth) {
-            truth->begin(*simulator);
+            const scenario::GroundTruthWriter::TracerIdentity tracer{
+                simulator->tracer_hostname(), simulator->tracer_clock(), simulator->memsync_page()};
+            truth->begin(simulator->base(), comp.config.memory.enabled ? &tracer : nullptr);
         }
     }
 
@@ -303,7 +438,8 @@ struct ScenarioIterator {
     unsigned machine;
     MachineMeta& meta;
     std::unique_ptr<scenario::GroundTruthWriter> truth;
-    std::unique_ptr<scenario::ScenarioSimulator> simulator;
+    std::unique_ptr<scenario::MemoryTruth> memory_truth;
+    std::unique_ptr<scenario::MemoryScenario> simulator;
     std::vector<StreamState> streams;
     std::deque<bt2::MessageRef> pending;
     std::uint64_t last_value = 0;
@@ -330,11 +466,14 @@ void close_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamSt
 }
 
 void create_trace(ScenarioIterator& it) {
-    const scenario::ScenarioSimulator& sim = *it.simulator;
+    const scenario::ScenarioSimulator& sim = it.simulator->base();
     it.meta.trace = bt2::TraceRef::adopt(bt2::check(bt_trace_create(it.meta.trace_class.get()), "trace"));
     bt_trace* trace = it.meta.trace.get();
     const bool host = it.machine == 0;
-    const std::string hostname = host ? sim.host_hostname() : sim.guests()[it.machine - 1].hostname;
+    const bool tracer = it.machine == it.simulator->tracer_machine();
+    const std::string hostname = host     ? sim.host_hostname()
+                                 : tracer ? it.simulator->tracer_hostname()
+                                          : sim.guests()[it.machine - 1].hostname;
     bt2::check_status(bt_trace_set_name(trace, hostname.c_str()), "set trace name");
     bt_trace_set_uuid(trace, it.meta.uuid.data());
     auto env_string = [&](const char* name, const std::string& value) {
@@ -343,6 +482,24 @@ void create_trace(ScenarioIterator& it) {
     auto env_integer = [&](const char* name, std::int64_t value) {
         bt2::check_status(bt_trace_set_environment_entry_integer(trace, name, value), "set environment entry");
     };
+    if (tracer) {
+        // What lttng-ust writes for the memory tracer's session.
+        env_string("domain", "ust");
+        env_string("tracer_name", "lttng-ust");
+        env_integer("tracer_major", 2);
+        env_integer("tracer_minor", 13);
+        env_integer("tracer_patchlevel", 5);
+        env_string("hostname", hostname);
+        env_string("trace_name", hostname);
+        env_string("trace_creation_datetime", "20260101T000000+0000");
+        env_string("vmtrace_memsync_page", fmt::format("{:#x}", it.simulator->memsync_page()));
+        env_integer("vmtrace_scenario_seed", static_cast<std::int64_t>(sim.config().seed));
+        for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+            it.meta.streams.push_back(bt2::StreamRef::adopt(
+                bt2::check(bt_stream_create_with_id(it.meta.stream_class.get(), trace, cpu), "stream")));
+        }
+        return;
+    }
     env_string("domain", "kernel");
     env_string("tracer_name", "lttng-modules");
     env_integer("tracer_major", 2);
@@ -391,7 +548,7 @@ void finish(bt_self_message_iterator* self, ScenarioIterator& it) {
             bt2::check(bt_message_stream_end_create(self, stream.stream.get()), "stream end message")));
     }
     if (it.truth) {
-        it.truth->finish();
+        it.truth->finish(it.memory_truth ? it.memory_truth->finish(it.simulator->guest_names()) : "");
     }
 }
 
@@ -453,7 +610,26 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "corrupt-cnt-every",
                            "guest-clock-step-ns",
                            "ground-truth",
-                           "ground-truth-intervals"});
+                           "ground-truth-intervals",
+                           "memory",
+                           "memory-truth",
+                           "memory-guest-ram-mb",
+                           "memory-processes",
+                           "memory-pages-per-process",
+                           "memory-shared-pages",
+                           "memory-accesses-per-us",
+                           "memory-huge-share",
+                           "memory-premapped-kernel-share",
+                           "memory-remap-us",
+                           "memory-munmap-us",
+                           "memory-exec-us",
+                           "memory-host-on-behalf-share",
+                           "memory-cross-process-share",
+                           "memory-sync-period-us",
+                           "memory-tracer-drift-ppm",
+                           "memory-tracer-offset-s",
+                           "memory-lost-every",
+                           "memory-lost-burst"});
     scenario::ScenarioConfig config;
     // An integer parameter in [0, max]; a value that would overflow once
     // scaled to ns, or be cut by a narrower field, is refused by name
@@ -519,6 +695,29 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
         }
     }
     comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
+    scenario::MemoryConfig& mem = config.memory;
+    mem.enabled = params.boolean("memory").value_or(false);
+    mem.guest_ram_mb = count("memory-guest-ram-mb", mem.guest_ram_mb);
+    mem.processes_per_guest = count("memory-processes", 0);
+    mem.pages_per_process = count("memory-pages-per-process", mem.pages_per_process);
+    mem.shared_pages = count("memory-shared-pages", mem.shared_pages);
+    mem.accesses_per_us = params.real("memory-accesses-per-us").value_or(mem.accesses_per_us);
+    mem.huge_share = params.real("memory-huge-share").value_or(mem.huge_share);
+    mem.premapped_kernel_share = params.real("memory-premapped-kernel-share").value_or(mem.premapped_kernel_share);
+    mem.mean_remap_ns = scaled("memory-remap-us", mem.mean_remap_ns, 1'000);
+    mem.mean_munmap_ns = scaled("memory-munmap-us", mem.mean_munmap_ns, 1'000);
+    mem.mean_exec_ns = scaled("memory-exec-us", mem.mean_exec_ns, 1'000);
+    mem.host_on_behalf_share = params.real("memory-host-on-behalf-share").value_or(mem.host_on_behalf_share);
+    mem.cross_process_share = params.real("memory-cross-process-share").value_or(mem.cross_process_share);
+    mem.memsync_period_ns = scaled("memory-sync-period-us", mem.memsync_period_ns, 1'000);
+    mem.tracer_drift_ppm = params.real("memory-tracer-drift-ppm").value_or(mem.tracer_drift_ppm);
+    mem.tracer_offset_s = params.real("memory-tracer-offset-s").value_or(mem.tracer_offset_s);
+    mem.lost_every = static_cast<std::uint64_t>(non_negative("memory-lost-every", 0));
+    mem.lost_burst = count("memory-lost-burst", mem.lost_burst);
+    comp.memory_truth_path = params.string("memory-truth").value_or("");
+    if (!comp.memory_truth_path.empty() && (!mem.enabled || comp.ground_truth_path.empty())) {
+        throw bt2::Error("source.vmtrace.scenario: parameter `memory-truth` needs `memory=yes` and `ground-truth`");
+    }
     try {
         config.validate();
     } catch (const std::invalid_argument& e) {
@@ -549,16 +748,35 @@ extern "C" bt_component_class_initialize_method_status vmtrace_scenario_initiali
         comp->config = parse_config(bt2::Params(params, "source.vmtrace.scenario"), *comp);
         // The machines' clocks come from a simulator built with the same
         // configuration, so that metadata and events agree.
-        const scenario::ScenarioSimulator probe(comp->config);
-        comp->machines.resize(comp->config.guests + 1);
-        for (unsigned m = 0; m <= comp->config.guests; ++m) {
+        const scenario::MemoryScenario memory_probe(comp->config, nullptr, nullptr);
+        const scenario::ScenarioSimulator& probe = memory_probe.base();
+        const unsigned guests = comp->config.guests;
+        comp->machines.resize(guests + 1 + (comp->config.memory.enabled ? 1 : 0));
+        for (unsigned m = 0; m < comp->machines.size(); ++m) {
             MachineMeta& meta = comp->machines[m];
-            meta.name = m == 0 ? "host" : fmt::format("guest{}", m - 1);
-            meta.clock = m == 0 ? probe.host_clock() : probe.guests()[m - 1].clock;
-            meta.cpus = m == 0 ? probe.host_cpus() : comp->config.vcpus_per_guest;
-            build_machine(self, *comp, meta, m == 0, comp->config.seed * 131 + m);
+            const MachineKind kind = m == 0        ? MachineKind::host
+                                     : m <= guests ? MachineKind::guest
+                                                   : MachineKind::tracer;
+            switch (kind) {
+            case MachineKind::host:
+                meta.name = "host";
+                meta.clock = probe.host_clock();
+                meta.cpus = probe.host_cpus();
+                break;
+            case MachineKind::guest:
+                meta.name = fmt::format("guest{}", m - 1);
+                meta.clock = probe.guests()[m - 1].clock;
+                meta.cpus = comp->config.vcpus_per_guest;
+                break;
+            case MachineKind::tracer:
+                meta.name = "memtracer";
+                meta.clock = memory_probe.tracer_clock();
+                meta.cpus = probe.host_cpus();  // one stream per CPU it records
+                break;
+            }
+            build_machine(self, *comp, meta, kind, comp->config.seed * 131 + m);
         }
-        for (unsigned m = 0; m <= comp->config.guests; ++m) {
+        for (unsigned m = 0; m < comp->machines.size(); ++m) {
             bt2::check_status(bt_self_component_source_add_output_port(
                                   self, comp->machines[m].name.c_str(),
                                   reinterpret_cast<void*>(static_cast<std::uintptr_t>(m)), nullptr),

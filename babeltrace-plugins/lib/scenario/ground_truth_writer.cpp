@@ -24,7 +24,7 @@ GroundTruthWriter::~GroundTruthWriter() {
     }
 }
 
-void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
+void GroundTruthWriter::begin(const ScenarioSimulator& simulator, const TracerIdentity* tracer) {
     const ScenarioConfig& config = simulator.config();
     host_origin_ns_ = simulator.host_clock().ns_from_origin_at(0);
     vcpus_per_guest_ = config.vcpus_per_guest;
@@ -68,6 +68,18 @@ void GroundTruthWriter::begin(const ScenarioSimulator& simulator) {
                             {"step_ns", id.clock.step_ns}}}});
     }
     header["guests"] = guests;
+    if (tracer != nullptr) {
+        // The memory tracer's clock reads `tracer_origin_ns + (T - host_origin_ns) * (1e9 + drift_ppb) / 1e9`
+        // at host time T, as a guest's does.
+        header["tracer"] = {{"hostname", tracer->hostname},
+                            {"memsync_page", tracer->memsync_page},
+                            {"transform",
+                             {{"guest_origin_ns", tracer->clock.ns_from_origin_at(0)},
+                              {"host_origin_ns", host_origin_ns_},
+                              {"drift_ppb", tracer->clock.drift_ppb},
+                              {"step_at_host_ns", host_origin_ns_},
+                              {"step_ns", 0}}}};
+    }
     header["states"] = {"guest", "hypervisor", "preempted", "idle"};
     std::string text = header.dump();
     text.pop_back();  // reopen the object to stream the intervals into it
@@ -128,7 +140,7 @@ void GroundTruthWriter::on_event(const SimEvent& event) {
     }
 }
 
-void GroundTruthWriter::finish() {
+void GroundTruthWriter::finish(const std::string& memory_json) {
     nlohmann::json totals = nlohmann::json::array();
     for (std::size_t i = 0; i < totals_.size(); ++i) {
         nlohmann::json entry{{"guest", i / vcpus_per_guest_}, {"vcpu", i % vcpus_per_guest_}};
@@ -156,7 +168,11 @@ void GroundTruthWriter::finish() {
                           {"guest_migrations", guest_migrations_[g]},
                           {"guest_thread_ns", threads}});
     }
-    fmt::print(file_, "],\"totals\":{},\"guest_counts\":{}}}\n", totals.dump(), guests.dump());
+    fmt::print(file_, "],\"totals\":{},\"guest_counts\":{}", totals.dump(), guests.dump());
+    if (!memory_json.empty()) {
+        fmt::print(file_, ",\"memory\":{}", memory_json);
+    }
+    fmt::print(file_, "}}\n");
     const bool failed = std::ferror(file_) != 0;
     const int closed = std::fclose(file_);
     file_ = nullptr;

@@ -26,16 +26,23 @@ public:
     GroundTruthWriter(const GroundTruthWriter&) = delete;
     GroundTruthWriter& operator=(const GroundTruthWriter&) = delete;
 
+    // The memory tracer of a scenario with a memory side.
+    struct TracerIdentity {
+        std::string hostname;
+        MachineClock clock;
+        std::uint64_t memsync_page;
+    };
     // Writes the header; call once, before the simulation runs.
-    void begin(const ScenarioSimulator& simulator);
+    void begin(const ScenarioSimulator& simulator, const TracerIdentity* tracer = nullptr);
     void on_interval(unsigned guest, unsigned vcpu, VcpuState state, std::int64_t start, std::int64_t end) override;
     void on_guest_thread(unsigned guest, unsigned vcpu, std::int32_t tid, std::int64_t ns) override;
     // Counts what the analyses must find exactly: exits by reason, logged
     // non-deterministic events, migrations.  Call with every event of
     // every machine.
     void on_event(const SimEvent& event);
-    // Writes the totals and closes the file; throws on I/O errors.
-    void finish();
+    // Writes the totals (and the memory side's aggregates, a JSON object,
+    // when given) and closes the file; throws on I/O errors.
+    void finish(const std::string& memory_json = "");
 
 private:
     std::string path_;

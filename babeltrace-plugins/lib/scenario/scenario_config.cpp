@@ -57,6 +57,41 @@ void ScenarioConfig::validate() const {
     require(host_receive_delay_ns >= 0, "host-receive-delay-ns", "must not be negative");
     require(guest_clock_step_ns >= 0, "guest-clock-step-ns", "must not be negative");
     require(cnt_corruption_every >= 2, "corrupt-cnt-every", "at least 2");
+    if (memory.enabled) {
+        require(memory.guest_ram_mb >= 16 && memory.guest_ram_mb <= 65536, "memory-guest-ram-mb",
+                "between 16 and 65536");
+        require(memory.pages_per_process >= 1 && memory.pages_per_process <= 1u << 20, "memory-pages-per-process",
+                "between 1 and 1048576");
+        require(memory.shared_pages >= 1 && memory.shared_pages <= 1u << 16, "memory-shared-pages",
+                "between 1 and 65536");
+        const std::uint64_t ram_pages = std::uint64_t{memory.guest_ram_mb} << 8;
+        const unsigned processes =
+            memory.processes_per_guest != 0 ? memory.processes_per_guest : vcpus_per_guest * threads_per_vcpu / 2;
+        require(processes <= vcpus_per_guest * threads_per_vcpu, "memory-processes", "at most one per guest thread");
+        // Private pages of every process twice over (execve and munmap
+        // fault them in again), the library and the kernel must fit.
+        require(2 * std::uint64_t{processes} * memory.pages_per_process + memory.shared_pages + 4096 <
+                    ram_pages * (1.0 - memory.huge_share) + 1,
+                "memory-pages-per-process", "too many pages for memory-guest-ram-mb");
+        require(memory.accesses_per_us > 0 && memory.accesses_per_us <= 100, "memory-accesses-per-us",
+                "above 0 and at most 100");
+        require(memory.huge_share >= 0 && memory.huge_share <= 0.5, "memory-huge-share", "between 0 and 0.5");
+        require(memory.premapped_kernel_share >= 0 && memory.premapped_kernel_share <= 1,
+                "memory-premapped-kernel-share", "between 0 and 1");
+        require(memory.mean_remap_ns >= 10'000, "memory-remap-us", "at least 10");
+        require(memory.mean_munmap_ns >= 100'000, "memory-munmap-us", "at least 100");
+        require(memory.mean_exec_ns >= 100'000, "memory-exec-us", "at least 100");
+        require(memory.host_on_behalf_share >= 0 && memory.host_on_behalf_share <= 1, "memory-host-on-behalf-share",
+                "between 0 and 1");
+        require(memory.cross_process_share >= 0 && memory.cross_process_share <= 0.5, "memory-cross-process-share",
+                "between 0 and 0.5");
+        require(memory.memsync_period_ns >= 100'000, "memory-sync-period-us", "at least 100");
+        require(memory.tracer_drift_ppm > -1000 && memory.tracer_drift_ppm < 1000, "memory-tracer-drift-ppm",
+                "between -1000 and 1000");
+        require(memory.tracer_offset_s >= 0 && memory.tracer_offset_s <= 3600, "memory-tracer-offset-s",
+                "between 0 and 3600");
+        require(memory.lost_burst >= 1, "memory-lost-burst", "at least 1");
+    }
 }
 
 CntCorruption parse_cnt_corruption(std::string_view text) {

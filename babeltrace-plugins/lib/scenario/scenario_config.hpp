@@ -11,6 +11,29 @@ namespace vmtrace::scenario {
 // How the simulator corrupts the vmsync handshake, for bad-input tests.
 enum class CntCorruption { none, duplicate, reorder };
 
+// The memory side of a scenario: what the guests touch and how the host
+// maps it, and the memory tracer that records it.
+struct MemoryConfig {
+    bool enabled = false;
+    unsigned guest_ram_mb = 256;
+    unsigned processes_per_guest = 0;          // 0: one per two guest threads
+    unsigned pages_per_process = 256;          // private pages each process faults in over the run
+    unsigned shared_pages = 64;                // a library every process maps, at one guest-physical copy
+    double accesses_per_us = 0.5;              // per CPU running code, in guest or host mode
+    double huge_share = 0.25;                  // guest RAM backed by 2 MiB host pages
+    double premapped_kernel_share = 0.5;       // guest kernel pages the host mapped before tracing
+    std::int64_t mean_remap_ns = 2'000'000;    // host zaps or moves one guest page (per VM)
+    std::int64_t mean_munmap_ns = 20'000'000;  // a guest process unmaps part of its heap
+    std::int64_t mean_exec_ns = 50'000'000;    // a guest process calls execve
+    double host_on_behalf_share = 0.3;         // of a vCPU thread's host-mode accesses: into its VM's RAM
+    double cross_process_share = 0.02;         // of guest-mode accesses: another process's page (copy_to_user)
+    std::int64_t memsync_period_ns = 10'000'000;
+    double tracer_drift_ppm = 30.0;
+    double tracer_offset_s = 0.75;
+    std::uint64_t lost_every = 0;  // a burst of lost records after this many (0: none)
+    unsigned lost_burst = 500;
+};
+
 // Everything that determines a simulated recording.  Two runs with equal
 // configurations produce identical traces.
 struct ScenarioConfig {
@@ -55,6 +78,11 @@ struct ScenarioConfig {
     // (an NTP step, a live migration): no single line fits any more.
     std::int64_t guest_clock_step_ns = 0;
     unsigned cnt_corruption_every = 100;
+
+    // The memory side (off unless `memory` is set): guest RAM that the
+    // host maps on first touch, guest processes that fault pages in, and a
+    // whole-machine memory tracer with its own clock (memory_scenario.hpp).
+    MemoryConfig memory;
 
     [[nodiscard]] unsigned effective_host_cpus() const {
         return host_cpus != 0 ? host_cpus : guests * vcpus_per_guest + 2;

@@ -115,6 +115,14 @@ std::int32_t ScenarioSimulator::vcpu_tid(unsigned guest, unsigned vcpu) const {
     return vcpus_.at(guest * config_.vcpus_per_guest + vcpu).thread.tid;
 }
 
+std::vector<ScenarioSimulator::ThreadName> ScenarioSimulator::guest_threads(unsigned guest) const {
+    std::vector<ThreadName> names;
+    for (const GuestThread& t : guest_state_.at(guest).threads) {
+        names.push_back(ThreadName{t.thread.tid, &t.thread.comm});
+    }
+    return names;
+}
+
 std::int64_t ScenarioSimulator::draw_exp(std::int64_t mean) {
     // 53 random bits -> (0, 1]; -log gives an exponential of mean 1
     const double u = (static_cast<double>(rng_() >> 11) + 1.0) * 0x1.0p-53;

@@ -61,6 +61,12 @@ public:
     [[nodiscard]] std::string host_hostname() const { return "vmtrace-sim-host"; }
     // Host tid of each vCPU thread, by guest then vCPU.
     [[nodiscard]] std::int32_t vcpu_tid(unsigned guest, unsigned vcpu) const;
+    // The threads of a guest other than its idle tasks: tid and comm.
+    struct ThreadName {
+        std::int32_t tid;
+        const std::string* comm;
+    };
+    [[nodiscard]] std::vector<ThreadName> guest_threads(unsigned guest) const;
 
 private:
     enum class Action : std::uint8_t {

@@ -21,8 +21,21 @@ enum class EventType : std::uint8_t {
     kvm_msr,
     kvm_inj_virq,
     kvm_hypercall,
+    // The memory side (memory_scenario.hpp)
+    vm_statedump_vm,
+    vm_statedump_vcpu,
+    process_statedump,
+    process_fork,
+    tdp_mmu_map,
+    guest_mm_map,
+    guest_mm_unmap,
+    memsync_begin,
+    memsync_end,
+    mem_access,
+    mem_lost,
+    mem_sync,
 };
-inline constexpr unsigned kEventTypeCount = 13;
+inline constexpr unsigned kEventTypeCount = 25;
 
 // One simulated event.  Only the fields of its type are meaningful; the
 // strings point into the simulator's thread tables and stay valid for the
@@ -66,6 +79,27 @@ struct SimEvent {
     // len gpa val; msr: write index data exception; inj_virq: vector soft
     // reinjected; hypercall: nr a0 a1 a2 a3).
     std::uint64_t args[5] = {};
+
+    // The memory side.  vm_statedump_vm: pid = vm_pid, tid = owner pid,
+    // count = vCPUs, comm; vm_statedump_vcpu: pid = vm_pid, count = vCPU,
+    // tid; process_statedump: tid, pid, comm; process_fork: parent
+    // (prev_comm, prev_tid, pid) and child (comm, tid, child_pid);
+    // tdp_mmu_map: pid = vm_pid, addr = gfn, addr2 = pfn, addr3 = old pfn,
+    // level, op; guest_mm_map: pid, tid, addr = gva, addr2 = gpa, op =
+    // access bits; guest_mm_unmap: pid, tid, addr = start, addr2 = end, op
+    // = reason; memsync_*: cnt, addr = page; mem_access: count = CPU,
+    // addr = hpa, addr2 = va, level = size, op = kind; mem_lost: addr =
+    // count; mem_sync: cnt, addr = page, count = CPU.
+    std::int32_t pid = 0;
+    std::int32_t tid = 0;
+    std::int32_t child_pid = 0;
+    const char* comm = "";
+    std::uint64_t addr = 0;
+    std::uint64_t addr2 = 0;
+    std::uint64_t addr3 = 0;
+    std::uint32_t count = 0;
+    std::uint8_t level = 0;
+    std::uint8_t op = 0;
 };
 
 // SVM exit codes the simulator produces (AMD APM vol. 2, appendix C).
