@@ -14,8 +14,7 @@ bool is(const bt_field_class* fc, bt_field_class_type type) {
 
 }  // namespace
 
-TraceIrCopier::TraceIrCopier(bt_self_component* self, ClockMaker clock_maker,
-                             std::vector<std::pair<std::string, std::string>> extra_environment)
+TraceIrCopier::TraceIrCopier(bt_self_component* self, ClockMaker clock_maker, EnvironmentMaker extra_environment)
     : self_(self), clock_maker_(std::move(clock_maker)), extra_environment_(std::move(extra_environment)) {}
 
 bt2::Borrowed<bt_trace_class> TraceIrCopier::trace_class(const bt_trace_class* in) {
@@ -322,9 +321,17 @@ bt2::Borrowed<bt_trace> TraceIrCopier::trace(const bt_trace* in) {
                               "set environment entry");
         }
     }
-    for (const auto& [name, value] : extra_environment_) {
-        bt2::check_status(bt_trace_set_environment_entry_string(out.get(), name.c_str(), value.c_str()),
-                          "set environment entry");
+    if (extra_environment_) {
+        for (const auto& [name, value] : extra_environment_()) {
+            if (const auto* text = std::get_if<std::string>(&value)) {
+                bt2::check_status(bt_trace_set_environment_entry_string(out.get(), name.c_str(), text->c_str()),
+                                  "set environment entry");
+            } else {
+                bt2::check_status(
+                    bt_trace_set_environment_entry_integer(out.get(), name.c_str(), std::get<std::int64_t>(value)),
+                    "set environment entry");
+            }
+        }
     }
     return traces_.emplace(in, std::move(out)).first->second.borrow();
 }

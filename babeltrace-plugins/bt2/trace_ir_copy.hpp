@@ -3,10 +3,12 @@
 
 #include <babeltrace2/babeltrace.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "bt2/shared_object.hpp"
@@ -25,9 +27,16 @@ class TraceIrCopier {
 public:
     // Makes the output clock class for an input one.
     using ClockMaker = std::function<bt2::ClockClassRef(const bt_clock_class*)>;
+    // Environment entries added to every output trace (string or signed
+    // integer values).  Asked for when the output trace is created, before
+    // its first stream exists (babeltrace2 freezes a trace, environment
+    // included, once a message of one of its streams is created), so they
+    // can describe the state at that moment.
+    using EnvironmentValue = std::variant<std::string, std::int64_t>;
+    using Environment = std::vector<std::pair<std::string, EnvironmentValue>>;
+    using EnvironmentMaker = std::function<Environment()>;
 
-    TraceIrCopier(bt_self_component* self, ClockMaker clock_maker,
-                  std::vector<std::pair<std::string, std::string>> extra_environment);
+    TraceIrCopier(bt_self_component* self, ClockMaker clock_maker, EnvironmentMaker extra_environment);
 
     // The output stream that mirrors `in` (created on first call); owned
     // by the copier.
@@ -64,7 +73,7 @@ private:
 
     bt_self_component* self_;
     ClockMaker clock_maker_;
-    std::vector<std::pair<std::string, std::string>> extra_environment_;
+    EnvironmentMaker extra_environment_;
     // Declared before the maps of their children: destroyed after them.
     std::unordered_map<const bt_trace_class*, bt2::TraceClassRef> trace_classes_;
     std::unordered_map<const bt_stream_class*, StreamClassMap> stream_classes_;

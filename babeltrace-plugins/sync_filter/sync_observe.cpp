@@ -28,6 +28,8 @@ std::string_view role_name(Role role) {
         return "host";
     case Role::guest:
         return "guest";
+    case Role::tracer:
+        return "memory tracer";
     case Role::other:
         return "other";
     }
@@ -94,14 +96,23 @@ Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* strea
     machine->clock_class = bt_stream_class_borrow_default_clock_class_const(bt_stream_borrow_class_const(stream));
     const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
     const SyncConfig& config = it.component->config;
+    // A memory tracer is known by its own events, whatever else it
+    // declares; a host that records one of them is refused when it does.
+    const bool tracer = declares_event(tc, {ev::vmtrace_mem_sync::event_name, ev::vmtrace_mem_access::event_name});
     if (!config.host.empty()) {
-        machine->role = machine->name == config.host ? Role::host : Role::guest;
+        machine->role = machine->name == config.host ? Role::host : tracer ? Role::tracer : Role::guest;
+    } else if (tracer) {
+        machine->role = Role::tracer;
     } else if (declares_event(
                    tc, {ev::vmsync_gh_host::event_name, ev::vmsync_hg_host::event_name, ev::kvm_x86_entry::event_name,
-                        kLttngKvmEntry, ev::kvm_x86_exit::event_name, kLttngKvmExit})) {
+                        kLttngKvmEntry, ev::kvm_x86_exit::event_name, kLttngKvmExit,
+                        ev::vmtrace_memsync_begin::event_name, ev::vmtrace_memsync_end::event_name})) {
         machine->role = Role::host;
     }
-    machine->declares_sync = declares_event(tc, {ev::vmsync_gh_guest::event_name, ev::vmsync_hg_guest::event_name});
+    machine->declares_sync =
+        machine->role == Role::tracer
+            ? declares_event(tc, {ev::vmtrace_mem_sync::event_name})
+            : declares_event(tc, {ev::vmsync_gh_guest::event_name, ev::vmsync_hg_guest::event_name});
     if (machine->role == Role::other && machine->declares_sync) {
         machine->role = Role::guest;
     }
@@ -143,6 +154,9 @@ static const EventInfo& info_of(SyncIterator& it, const Machine& machine, const 
         {ev::vmsync_hg_guest::event_name, EventKind::hg_guest},
         {ev::vmsync_gh_host::event_name, EventKind::gh_host},
         {ev::vmsync_hg_host::event_name, EventKind::hg_host},
+        {ev::vmtrace_mem_sync::event_name, EventKind::mem_sync},
+        {ev::vmtrace_memsync_begin::event_name, EventKind::memsync_begin},
+        {ev::vmtrace_memsync_end::event_name, EventKind::memsync_end},
     };
     for (const auto& [event_name, kind] : kKinds) {
         if (name == event_name) {
@@ -183,6 +197,16 @@ static const EventInfo& info_of(SyncIterator& it, const Machine& machine, const 
                       ev::vmsync_gh_host::vcpu_id.name == ev::vmsync_hg_host::vcpu_id.name);
         complete = member(ev::vmsync_gh_host::cnt, info.cnt) && member(ev::vmsync_gh_host::vm_uid, info.vm_uid);
         info.has_vcpu_id = member(ev::vmsync_gh_host::vcpu_id, info.vcpu_id);
+        break;
+    case EventKind::mem_sync:
+        complete = member(ev::vmtrace_mem_sync::cnt, info.cnt) && member(ev::vmtrace_mem_sync::hpa, info.hpa) &&
+                   member(ev::vmtrace_mem_sync::cpu, info.mem_cpu);
+        break;
+    case EventKind::memsync_begin:
+    case EventKind::memsync_end:
+        static_assert(ev::vmtrace_memsync_begin::cnt.name == ev::vmtrace_memsync_end::cnt.name &&
+                      ev::vmtrace_memsync_begin::hpa.name == ev::vmtrace_memsync_end::hpa.name);
+        complete = member(ev::vmtrace_memsync_begin::cnt, info.cnt) && member(ev::vmtrace_memsync_begin::hpa, info.hpa);
         break;
     default:
         break;
@@ -228,7 +252,7 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     const auto cnt = static_cast<std::uint32_t>(integer_member(payload, info.cnt));
     const auto vm_uid = static_cast<std::uint64_t>(integer_member(payload, info.vm_uid));
     const bool host_side = half == SyncHalf::gh_host || half == SyncHalf::hg_host;
-    if (host_side != (machine.role == Role::host)) {
+    if (host_side ? machine.role != Role::host : machine.role != Role::guest) {
         throw bt2::Error(fmt::format("{} ({}) records {}, which only a {} records", trace_ref(machine),
                                      role_name(machine.role), sync::event_name(half), host_side ? "host" : "guest"));
     }
@@ -259,6 +283,86 @@ static void record_sync(SyncIterator& it, Machine& machine, SyncHalf half, const
     item.half = half;
     item.cnt = cnt;
     item.lane = lane;
+}
+
+static sync::VmPairing& memsync_pairing_of(SyncIterator& it, std::uint64_t hpa) {
+    auto& slot = it.memsync_pairings[hpa];
+    if (!slot) {
+        slot = std::make_unique<sync::VmPairing>(hpa, it.component->config.estimator->create(), 65536,
+                                                 sync::kMemsyncHandshake);
+    }
+    return *slot;
+}
+
+// Pairs a memsync event (unless `feed` is false: the prefetch already did).
+// The host's begin and end are the host halves of the mark's two messages;
+// the tracer's vmtrace_mem_sync is both tracer halves: the receipt of the
+// host->tracer message and the sending of the tracer->host one.
+static void record_memsync(SyncIterator& it, Machine& machine, EventKind kind, const bt_event* event,
+                           const EventInfo& info, Buffered& item, bool feed) {
+    const bt_field* payload = bt_event_borrow_payload_field_const(event);
+    const auto cnt = static_cast<std::uint32_t>(integer_member(payload, info.cnt));
+    const auto hpa = static_cast<std::uint64_t>(integer_member(payload, info.hpa));
+    const bool host_side = kind != EventKind::mem_sync;
+    const std::string_view name = bt_event_class_get_name(bt_event_borrow_class_const(event));
+    if (host_side && machine.role != Role::host) {
+        throw bt2::Error(
+            fmt::format("{} ({}) records {} at {} ns (cnt {}, hpa {:#x}), which only the host records: "
+                        "the host stores the memory tracer's clock marks",
+                        trace_ref(machine), role_name(machine.role), name, item.time, cnt, hpa));
+    }
+    if (!host_side && machine.role != Role::tracer) {
+        throw bt2::Error(
+            fmt::format("{} ({}) records {} at {} ns (cnt {}, hpa {:#x}), which only a memory tracer "
+                        "records",
+                        trace_ref(machine), role_name(machine.role), name, item.time, cnt, hpa));
+    }
+    sync::VmPairing& pairing = memsync_pairing_of(it, hpa);
+    item.pairing = &pairing;
+    item.cnt = cnt;
+    if (host_side) {
+        // The host CPU that stored the mark: the tracer's `cpu`.
+        item.lane = item.cpu < 0 ? 0 : static_cast<std::uint32_t>(item.cpu);
+        item.half = kind == EventKind::memsync_begin ? SyncHalf::hg_host : SyncHalf::gh_host;
+        if (feed) {
+            pairing.add(item.half, cnt, item.time, item.lane, machine.name);
+        }
+        return;
+    }
+    if (machine.pairing == nullptr) {
+        for (const auto& other : it.machines) {
+            if (other->pairing == &pairing) {
+                throw bt2::Error(
+                    fmt::format("{} and {} both record {} marks of the reserved page at hpa {:#x}: two memory "
+                                "tracers cannot share one page (give each its own)",
+                                trace_ref(*other), trace_ref(machine), name, hpa));
+            }
+        }
+        machine.pairing = &pairing;
+    } else if (machine.pairing != &pairing) {
+        throw bt2::Error(fmt::format("{}: event {} at {} ns (cnt {}) has hpa {:#x}, but its earlier marks had {:#x}",
+                                     trace_ref(machine), name, item.time, cnt, hpa, machine.pairing->vm_uid()));
+    }
+    item.lane = static_cast<std::uint32_t>(integer_member(payload, info.mem_cpu));
+    item.half = SyncHalf::gh_guest;  // the half whose cnt order emit() checks
+    if (feed) {
+        pairing.add(SyncHalf::hg_guest, cnt, item.time, item.lane, machine.name);
+        pairing.add(SyncHalf::gh_guest, cnt, item.time, item.lane, machine.name);
+    }
+}
+
+// Pairs a vmsync or memsync event; false when `kind` is neither.
+static bool record_handshake(SyncIterator& it, Machine& machine, EventKind kind, const bt_event* event,
+                             const EventInfo& info, Buffered& item, bool feed) {
+    if (const auto half = sync_half(kind)) {
+        record_sync(it, machine, *half, event, info, item, feed);
+        return true;
+    }
+    if (kind == EventKind::mem_sync || kind == EventKind::memsync_begin || kind == EventKind::memsync_end) {
+        record_memsync(it, machine, kind, event, info, item, feed);
+        return true;
+    }
+    return false;
 }
 
 // The CPU of a packet's stream (-1: none), refused when no machine has it:
@@ -395,7 +499,10 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
     case EventKind::hg_guest:
     case EventKind::gh_host:
     case EventKind::hg_host:
-        record_sync(it, machine, *sync_half(info.kind), event, info, item, input.seen_sync++ >= input.prefetched_sync);
+    case EventKind::mem_sync:
+    case EventKind::memsync_begin:
+    case EventKind::memsync_end:
+        record_handshake(it, machine, info.kind, event, info, item, input.seen_sync++ >= input.prefetched_sync);
         break;
     case EventKind::other:
         break;
@@ -544,8 +651,7 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         auto cpu = it.stream_cpu.find(stream);
         item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;
         const EventInfo& info = info_of(it, machine, bt_event_borrow_class_const(event));
-        if (const auto half = sync_half(info.kind)) {
-            record_sync(it, machine, *half, event, info, item, true);
+        if (record_handshake(it, machine, info.kind, event, info, item, true)) {
             ++input.prefetched_sync;
         }
     }

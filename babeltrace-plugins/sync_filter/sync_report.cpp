@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -45,7 +46,8 @@ static nlohmann::json statistics(const SyncIterator& it) {
                 const auto& pairing = *m->pairing;
                 const clocksync::EstimatorReport report = pairing.estimator().report();
                 const auto& t = report.transform;
-                j["vm_uid"] = fmt::format("{:#x}", pairing.vm_uid());
+                // The key of the handshakes: a VM's vm_uid, a tracer's page.
+                j[std::string(pairing.handshake().key_name)] = fmt::format("{:#x}", pairing.vm_uid());
                 j["method"] = report.method;
                 j["matches"] = {{"guest_to_host", pairing.guest_to_host_matches()},
                                 {"host_to_guest", pairing.host_to_guest_matches()}};
@@ -68,6 +70,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
                                   {"first_rejected", pairing.anomalies().first_rejected},
                                   {"first", pairing.anomalies().first}};
             }
+            j["sync_bound_env_ns"] = m->env_bound_ns;
             j["max_applied_bound_ns"] = m->max_applied_bound_ns;
             j["unbounded_events"] = m->unbounded_events;
             j["clamped_events"] = m->clamped;
@@ -92,6 +95,15 @@ static nlohmann::json statistics(const SyncIterator& it) {
         }
     }
     stats["vm_uids_without_guest_trace"] = orphans;
+    nlohmann::json pages = nlohmann::json::array();
+    for (const auto& [hpa, pairing] : it.memsync_pairings) {
+        const bool has_tracer = std::any_of(it.machines.begin(), it.machines.end(),
+                                            [&](const auto& m) { return m->pairing == pairing.get(); });
+        if (!has_tracer) {
+            pages.push_back({{"hpa", fmt::format("{:#x}", hpa)}, {"host_events", pairing->host_events()}});
+        }
+    }
+    stats["memsync_hpas_without_tracer_trace"] = pages;
     stats["inputs_without_stream"] = it.empty_inputs;
     return stats;
 }
@@ -122,16 +134,22 @@ std::vector<std::string> finish(SyncIterator& it) {
             continue;
         }
         const SyncQuality quality = reported_quality(config, *m);
+        const bool tracer = m->role == Role::tracer;
         if (m->pairing == nullptr) {
             warnings.push_back(
-                fmt::format("{} has no vmsync events: passed through unchanged, NOT on the "
-                            "host time base (load the vmtrace guest module in that guest)",
-                            trace_ref(*m)));
-            text +=
-                fmt::format("  guest {}: quality absent, {} events passed through unchanged\n", m->name, m->events_out);
+                tracer ? fmt::format("{} (memory tracer) has no vmtrace_mem_sync events: passed through unchanged, "
+                                     "NOT on the host time base (the tracer saw no clock mark stored by the host: "
+                                     "is the host's memsync module loaded and the tracer watching its page?)",
+                                     trace_ref(*m))
+                       : fmt::format("{} has no vmsync events: passed through unchanged, NOT on the "
+                                     "host time base (load the vmtrace guest module in that guest)",
+                                     trace_ref(*m)));
+            text += fmt::format("  {} {}: quality absent, {} events passed through unchanged\n",
+                                tracer ? "memory tracer" : "guest", m->name, m->events_out);
             continue;
         }
         const auto& pairing = *m->pairing;
+        const std::string_view family = pairing.handshake().family;
         const clocksync::EstimatorReport report = pairing.estimator().report();
         const auto& t = report.transform;
         std::string figures;
@@ -139,24 +157,49 @@ std::vector<std::string> finish(SyncIterator& it) {
             figures +=
                 fmt::format(", {} {}+{} {}", figure.label, figure.guest_to_host, figure.host_to_guest, figure.unit);
         }
-        text += fmt::format(
-            "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched ({}){}\n",
-            m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
-            pairing.host_to_guest_matches(), report.method, figures);
+        if (tracer) {
+            text += fmt::format(
+                "  memory tracer {} (hpa {:#x}): quality {}, {} tracer->host and {} host->tracer memsync marks "
+                "matched ({}){}\n",
+                m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
+                pairing.host_to_guest_matches(), report.method, figures);
+        } else {
+            text += fmt::format(
+                "  guest {} (vm_uid {:#x}): quality {}, {} guest->host and {} host->guest handshakes matched ({}){}\n",
+                m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
+                pairing.host_to_guest_matches(), report.method, figures);
+        }
         if (m->mode == GuestMode::rewrite) {
             text += fmt::format(
-                "        host = guest + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
-                "+-{} ns)\n",
-                static_cast<double>(t.offset_at_reference()) * 1e-9, (t.slope() - 1.0) * 1e6, report.accuracy_ns,
-                m->max_applied_bound_ns);
-            text += fmt::format(
-                "        {} events synchronised; consistency: {} violations in {} checked events ({} "
-                "not checkable)\n",
-                m->events_out, m->violations, m->checked, m->unchecked);
+                "        host = {} + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
+                "+-{} ns, in the trace's environment +-{} ns)\n",
+                tracer ? "tracer" : "guest", static_cast<double>(t.offset_at_reference()) * 1e-9,
+                (t.slope() - 1.0) * 1e6, report.accuracy_ns, m->max_applied_bound_ns, m->env_bound_ns);
+            if (tracer) {
+                text += fmt::format(
+                    "        {} events synchronised (not checked against guest mode: the tracer sees every CPU in "
+                    "every mode); {} displaced by a clock jump\n",
+                    m->events_out, m->displaced);
+            } else {
+                text += fmt::format(
+                    "        {} events synchronised; consistency: {} violations in {} checked events ({} "
+                    "not checkable)\n",
+                    m->events_out, m->violations, m->checked, m->unchecked);
+            }
         } else {
             text += fmt::format("        {} events passed through UNCHANGED\n", m->events_out);
         }
-        if (m->mode == GuestMode::passthrough) {
+        if (m->mode == GuestMode::passthrough && tracer) {
+            errors.push_back(fmt::format(
+                "{} (memory tracer, hpa {:#x}): its vmtrace_mem_sync marks have no usable counterpart in the host "
+                "trace ({} vmtrace_mem_sync and {} vmtrace_memsync_begin/end events of that page{}, quality {} "
+                "within the look-ahead: parameters `window-ms` {} ms, `prefetch-ms` {} ms); it was passed through "
+                "unchanged",
+                trace_ref(*m), pairing.vm_uid(), pairing.guest_events() / 2, pairing.host_events(),
+                pairing.host_events() == 0 ? ": the host stored no mark there, or its memsync module was not loaded"
+                                           : "",
+                clocksync::to_string(quality), config.window_ns / 1'000'000, config.prefetch_ns / 1'000'000));
+        } else if (m->mode == GuestMode::passthrough) {
             errors.push_back(fmt::format(
                 "{} (vm_uid {:#x}): its vmsync handshakes have no usable counterpart in the host trace ({} "
                 "guest and {} host sync events, quality {} within the look-ahead: parameters `window-ms` {} ms, "
@@ -167,22 +210,28 @@ std::vector<std::string> finish(SyncIterator& it) {
         const auto& anomalies = pairing.anomalies();
         if (quality == SyncQuality::fail) {
             errors.push_back(fmt::format(
-                "{} (vm_uid {:#x}): {} of {} matched vmsync messages contradict the others (no linear clock "
+                "{} ({} {:#x}): {} of {} matched {} messages contradict the others (no linear clock "
                 "transform lets them all arrive after they were sent); first: {}",
-                trace_ref(*m), pairing.vm_uid(), anomalies.rejected,
-                pairing.guest_to_host_matches() + pairing.host_to_guest_matches(), anomalies.first_rejected));
+                trace_ref(*m), pairing.handshake().key_name, pairing.vm_uid(), anomalies.rejected,
+                pairing.guest_to_host_matches() + pairing.host_to_guest_matches(), family, anomalies.first_rejected));
         } else if (anomalies.rejected > 0) {
-            warnings.push_back(fmt::format("{}: {} vmsync messages rejected as outliers; first: {}", trace_ref(*m),
-                                           anomalies.rejected, anomalies.first_rejected));
+            warnings.push_back(fmt::format("{}: {} {} messages rejected as outliers; first: {}", trace_ref(*m),
+                                           anomalies.rejected, family, anomalies.first_rejected));
         }
         if (anomalies.duplicate_cnt + anomalies.out_of_order_cnt > 0) {
             const std::string message =
-                fmt::format("{}: {} duplicate and {} out-of-order vmsync cnt values; first: {}", trace_ref(*m),
-                            anomalies.duplicate_cnt, anomalies.out_of_order_cnt, anomalies.first);
+                fmt::format("{}: {} duplicate and {} out-of-order {} cnt values; first: {}", trace_ref(*m),
+                            anomalies.duplicate_cnt, anomalies.out_of_order_cnt, family, anomalies.first);
             (config.strict ? errors : warnings).push_back(message);
         }
-        if (m->checked > 0 &&
+        if (tracer && m->checked > 0 &&
             static_cast<double>(m->violations) > config.max_violation_ratio * static_cast<double>(m->checked)) {
+            errors.push_back(
+                fmt::format("{}: {} of {} events go back in time by more than {} ms (a clock jump or "
+                            "damaged timestamps); first: {}",
+                            trace_ref(*m), m->violations, m->checked, kMaxClampNs / 1'000'000, m->first_violation));
+        } else if (m->checked > 0 &&
+                   static_cast<double>(m->violations) > config.max_violation_ratio * static_cast<double>(m->checked)) {
             errors.push_back(
                 fmt::format("{}: {} of {} checked events fall outside the host's guest-mode "
                             "intervals of their vCPU or go back in time ({} displaced by a clock jump); first: {}",
@@ -197,6 +246,12 @@ std::vector<std::string> finish(SyncIterator& it) {
             fmt::format("the host records {} vmsync events of vm_uid {} but no input trace is that "
                         "guest",
                         orphan["host_events"].get<std::uint64_t>(), orphan["vm_uid"].get<std::string>()));
+    }
+    for (const auto& page : stats["memsync_hpas_without_tracer_trace"]) {
+        warnings.push_back(
+            fmt::format("the host records {} memsync events (vmtrace_memsync_begin/end) of the page at hpa {} but "
+                        "no input trace is the memory tracer watching it",
+                        page["host_events"].get<std::uint64_t>(), page["hpa"].get<std::string>()));
     }
     if (it.window_truncations > 0) {
         warnings.push_back(fmt::format("{} times the buffer limit ({} messages) cut the look-ahead window short",

@@ -56,10 +56,25 @@ struct SyncConfig {
     double max_rejected_ratio = 0.01;
 };
 
-enum class Role { host, guest, other };
+// A memory tracer (Role::tracer) is synchronised like a guest, by the
+// memsync marks it sees the host store (docs/clock-sync.md), but its events
+// are not checked against guest mode: it records every CPU in every mode.
+enum class Role { host, guest, tracer, other };
 enum class GuestMode { undecided, rewrite, passthrough };
 
-enum class EventKind : std::uint8_t { other, sched_switch, kvm_entry, kvm_exit, gh_guest, hg_guest, gh_host, hg_host };
+enum class EventKind : std::uint8_t {
+    other,
+    sched_switch,
+    kvm_entry,
+    kvm_exit,
+    gh_guest,
+    hg_guest,
+    gh_host,
+    hg_host,
+    mem_sync,       // the tracer saw a memsync mark: both tracer halves
+    memsync_begin,  // the host's clock read before storing a mark
+    memsync_end,    // and after
+};
 
 struct EventInfo {
     EventKind kind = EventKind::other;
@@ -67,6 +82,8 @@ struct EventInfo {
     std::uint64_t vm_uid = 0;
     std::uint64_t vcpu_id = 0;
     std::uint64_t next_tid = 0;
+    std::uint64_t hpa = 0;      // memsync events
+    std::uint64_t mem_cpu = 0;  // vmtrace_mem_sync's cpu
     bool has_vcpu_id = false;
 };
 
@@ -77,10 +94,13 @@ struct Machine {
     // component names back to the paths the user gave).
     std::string source;
     Role role = Role::other;
-    bool declares_sync = false;  // vmsync guest events in its metadata
+    bool declares_sync = false;  // vmsync guest events (a tracer: vmtrace_mem_sync) in its metadata
     const bt_clock_class* clock_class = nullptr;
-    // guests
+    // guests and tracers
     sync::VmPairing* pairing = nullptr;
+    // The vmtrace_sync_bound_ns written into the output trace's environment
+    // (-1: not written yet, or no bound known).
+    std::int64_t env_bound_ns = -1;
     GuestMode mode = GuestMode::undecided;
     std::unique_ptr<TraceIrCopier> copier;
     std::int64_t output_offset_ns = 0;  // of the output clock class
@@ -152,7 +172,10 @@ struct SyncIterator {
     std::vector<Input> inputs;
     std::vector<std::unique_ptr<Machine>> machines;
     std::unordered_map<const bt_trace*, Machine*> machine_by_trace;
-    std::unordered_map<std::uint64_t, std::unique_ptr<sync::VmPairing>> pairings;
+    std::unordered_map<std::uint64_t, std::unique_ptr<sync::VmPairing>> pairings;  // by vm_uid
+    // Memory tracers' marks, by the hpa of the reserved page: a map of its
+    // own, so that an hpa can never be taken for a vm_uid.
+    std::unordered_map<std::uint64_t, std::unique_ptr<sync::VmPairing>> memsync_pairings;
     std::unordered_map<const bt_event_class*, EventInfo> event_info;
     std::unordered_map<const bt_stream*, std::int32_t> stream_cpu;
     std::unique_ptr<sync::GuestModeTracker> tracker;
