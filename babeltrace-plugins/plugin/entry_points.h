@@ -42,6 +42,19 @@ bt_message_iterator_class_next_method_status vmtrace_sync_iterator_next(
 	bt_self_message_iterator *self, bt_message_array_const messages, uint64_t capacity,
 	uint64_t *count);
 
+/* filter.vmtrace.isolate */
+bt_component_class_initialize_method_status vmtrace_isolate_initialize(
+	bt_self_component_filter *self, bt_self_component_filter_configuration *config,
+	const bt_value *params, void *init_data);
+void vmtrace_isolate_finalize(bt_self_component_filter *self);
+bt_message_iterator_class_initialize_method_status vmtrace_isolate_iterator_initialize(
+	bt_self_message_iterator *self, bt_self_message_iterator_configuration *config,
+	bt_self_component_port_output *port);
+void vmtrace_isolate_iterator_finalize(bt_self_message_iterator *self);
+bt_message_iterator_class_next_method_status vmtrace_isolate_iterator_next(
+	bt_self_message_iterator *self, bt_message_array_const messages, uint64_t capacity,
+	uint64_t *count);
+
 /* sink.vmtrace.analysis */
 bt_component_class_initialize_method_status vmtrace_analysis_initialize(
 	bt_self_component_sink *self, bt_self_component_sink_configuration *config,

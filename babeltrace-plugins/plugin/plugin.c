@@ -38,6 +38,19 @@ BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD(sync,
 BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_FINALIZE_METHOD(sync,
 	vmtrace_sync_iterator_finalize);
 
+BT_PLUGIN_FILTER_COMPONENT_CLASS(isolate, vmtrace_isolate_iterator_next);
+BT_PLUGIN_FILTER_COMPONENT_CLASS_DESCRIPTION(isolate,
+	"Split a machine's memory trace into one trace per VM and one for the host");
+BT_PLUGIN_FILTER_COMPONENT_CLASS_HELP(isolate,
+	"Connect filter.vmtrace.sync's output (host, guests and the memory tracer's trace). "
+	"See docs/components.md and docs/isolation.md.");
+BT_PLUGIN_FILTER_COMPONENT_CLASS_INITIALIZE_METHOD(isolate, vmtrace_isolate_initialize);
+BT_PLUGIN_FILTER_COMPONENT_CLASS_FINALIZE_METHOD(isolate, vmtrace_isolate_finalize);
+BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD(isolate,
+	vmtrace_isolate_iterator_initialize);
+BT_PLUGIN_FILTER_COMPONENT_CLASS_MESSAGE_ITERATOR_CLASS_FINALIZE_METHOD(isolate,
+	vmtrace_isolate_iterator_finalize);
+
 BT_PLUGIN_SINK_COMPONENT_CLASS(analysis, vmtrace_analysis_consume);
 BT_PLUGIN_SINK_COMPONENT_CLASS_DESCRIPTION(analysis,
 	"vCPU states, exits, migrations and the non-deterministic event log of each VM");

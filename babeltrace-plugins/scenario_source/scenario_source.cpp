@@ -423,7 +423,13 @@ struct ScenarioIterator {
             comp.ground_truth_claimed = true;
             truth = std::make_unique<scenario::GroundTruthWriter>(comp.ground_truth_path, comp.ground_truth_intervals);
             if (comp.config.memory.enabled) {
-                memory_truth = std::make_unique<scenario::MemoryTruth>(comp.memory_truth_path);
+                const scenario::ScenarioSimulator probe(comp.config);
+                std::vector<std::string> names;
+                for (const auto& guest : probe.guests()) {
+                    names.push_back(guest.hostname);
+                }
+                memory_truth = std::make_unique<scenario::MemoryTruth>(comp.memory_truth_path,
+                                                                       probe.host_clock().ns_from_origin_at(0), names);
             }
         }
         simulator = std::make_unique<scenario::MemoryScenario>(comp.config, truth.get(), memory_truth.get());

@@ -82,6 +82,9 @@ public:
     [[nodiscard]] std::int32_t vm_pid(int vm) const { return vm_pids_[static_cast<std::size_t>(vm)]; }
     // The guest trace of VM `vm` is on the host base within guest_bound_ns.
     void bind_guest(int vm, std::int64_t guest_bound_ns);
+    // The memory trace's sync bound, when known only after construction
+    // (its trace announces it): call before the first access.
+    void set_memory_bound(std::int64_t memory_bound_ns);
     [[nodiscard]] std::int64_t lag() const { return lag_; }
 
     // Host events.

@@ -34,6 +34,18 @@ std::vector<MemoryTruthRecord> read_truth(const std::string& path) {
     EXPECT_EQ(std::fread(magic, 1, 8, f), 8u);
     EXPECT_EQ(std::fread(header, sizeof header, 1, f), 1u);
     EXPECT_EQ(header[1], sizeof(MemoryTruthRecord));
+    std::int64_t origin = 0;
+    EXPECT_EQ(std::fread(&origin, sizeof origin, 1, f), 1u);
+    EXPECT_EQ(origin, 42);
+    std::uint32_t guests = 0;
+    EXPECT_EQ(std::fread(&guests, sizeof guests, 1, f), 1u);
+    for (std::uint32_t g = 0; g < guests; ++g) {
+        std::uint16_t length = 0;
+        EXPECT_EQ(std::fread(&length, sizeof length, 1, f), 1u);
+        std::string name(length, '\0');
+        EXPECT_EQ(std::fread(name.data(), 1, length, f), length);
+        EXPECT_EQ(name, "vmtrace-sim-guest" + std::to_string(g));
+    }
     std::vector<MemoryTruthRecord> records;
     MemoryTruthRecord r;
     while (std::fread(&r, sizeof r, 1, f) == 1) {
@@ -185,7 +197,7 @@ TEST_P(MemoryTruthSeeds, TruthAgreesWithAJoinOfTheEventsItWrites) {
     std::map<TrueAttribution, std::uint64_t> seen;
     std::uint64_t events = 0;
     {
-        MemoryTruth truth(path);
+        MemoryTruth truth(path, 42, {"vmtrace-sim-guest0", "vmtrace-sim-guest1", "vmtrace-sim-guest2"});
         MemoryScenario sim(config, nullptr, &truth);
         ReferenceJoin join;
         SimEvent e;
@@ -245,7 +257,7 @@ TEST(MemoryScenario, LostBurstsAreCountedAndDropped) {
     config.memory.lost_every = 10'000;
     config.memory.lost_burst = 100;
     const std::string path = std::filesystem::temp_directory_path() / ("vmtrace-memlost-" + std::to_string(getpid()));
-    MemoryTruth truth(path);
+    MemoryTruth truth(path, 42, {"vmtrace-sim-guest0", "vmtrace-sim-guest1", "vmtrace-sim-guest2"});
     MemoryScenario sim(config, nullptr, &truth);
     SimEvent e;
     std::uint64_t written = 0;

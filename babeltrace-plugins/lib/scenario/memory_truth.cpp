@@ -30,7 +30,8 @@ const char* to_string(TrueAttribution attribution) {
     return "unknown";
 }
 
-MemoryTruth::MemoryTruth(std::string path) : path_(std::move(path)) {
+MemoryTruth::MemoryTruth(std::string path, std::int64_t host_origin_ns, const std::vector<std::string>& guest_names)
+    : path_(std::move(path)) {
     if (path_.empty()) {
         return;
     }
@@ -42,6 +43,14 @@ MemoryTruth::MemoryTruth(std::string path) : path_(std::move(path)) {
     const std::uint32_t header[2] = {1, sizeof(MemoryTruthRecord)};
     std::fwrite(kMemoryTruthMagic, 1, sizeof kMemoryTruthMagic, file_);
     std::fwrite(header, sizeof header, 1, file_);
+    std::fwrite(&host_origin_ns, sizeof host_origin_ns, 1, file_);
+    const auto count = static_cast<std::uint32_t>(guest_names.size());
+    std::fwrite(&count, sizeof count, 1, file_);
+    for (const std::string& name : guest_names) {
+        const auto length = static_cast<std::uint16_t>(name.size());
+        std::fwrite(&length, sizeof length, 1, file_);
+        std::fwrite(name.data(), 1, length, file_);
+    }
     buffer_.reserve(4096);
 }
 

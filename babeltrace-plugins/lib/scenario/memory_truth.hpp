@@ -49,13 +49,18 @@ struct MemoryTruthRecord {
 #pragma pack(pop)
 static_assert(sizeof(MemoryTruthRecord) == 64);
 
+// The file: this magic, u32 version (1), u32 record size (64), i64 the
+// host clock's ns from origin at true time 0 (true time t happened at host
+// time host_origin_ns + t), u32 the number of guests, then per guest its
+// name (u16 length, bytes: guest index g of a record is the VM of the
+// guest trace whose hostname that is), then the records.
 inline constexpr char kMemoryTruthMagic[8] = {'V', 'M', 'T', 'M', 'E', 'M', 'T', '1'};
 
 // Writes the per-access truth (when given a path) and keeps the
 // aggregates every run reports: per VM, per process and per attribution.
 class MemoryTruth {
 public:
-    explicit MemoryTruth(std::string path);
+    MemoryTruth(std::string path, std::int64_t host_origin_ns, const std::vector<std::string>& guest_names);
     ~MemoryTruth();
     MemoryTruth(const MemoryTruth&) = delete;
     MemoryTruth& operator=(const MemoryTruth&) = delete;
