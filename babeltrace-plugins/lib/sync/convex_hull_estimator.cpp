@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 namespace vmtrace::clocksync {
 namespace {
@@ -13,6 +14,12 @@ using Point = ConvexHullEstimator::Point;
 // so that applying a transform never overflows 128 bits even for traces
 // of days; 2^-52 of slope error is 0.02 ns over three hours.
 constexpr int kSlopeShift = 52;
+
+// While the slope is bounded on one side only, rates that differ by more
+// than kMaxRateError / kRateScale (1%: crystals differ by 10-100 ppm) are
+// taken for a contradiction rather than a clock.
+constexpr Int128 kRateScale = 100;
+constexpr Int128 kMaxRateError = 1;
 
 Int128 cross(const Point& o, const Point& a, const Point& b) {
     return static_cast<Int128>(a.x - o.x) * (b.y - o.y) - static_cast<Int128>(a.y - o.y) * (b.x - o.x);
@@ -212,24 +219,52 @@ void ConvexHullEstimator::recompute() {
     const auto hi = max_slope_line();
     const auto lo = min_slope_line();
     if (!hi || !lo) {
-        // Slope unbounded: assume equal rates and take the middle of the
-        // feasible offsets, y - x in [max over below, min over above].
-        Int128 offset_lo = std::numeric_limits<std::int64_t>::min();
-        Int128 offset_hi = std::numeric_limits<std::int64_t>::max();
+        // The slope is bounded on one side at most: take the slope closest
+        // to 1 (equal rates) that the bound allows, and the middle of the
+        // feasible offsets for it.  Slope 1 alone would refuse consistent
+        // messages: a memory tracer's first marks give a host->guest and a
+        // guest->host point at the same x, so a second mark bounds the
+        // slope on one side only, and a drift of 150 ppm over 10 ms already
+        // moves the line by more than the margin the first mark left.
+        // A bound that leaves no rate within kMaxRateError of equal rates
+        // is a contradiction (a clock running backwards, for one).
+        if ((lo && lo->dy * kRateScale > lo->dx * (kRateScale + kMaxRateError)) ||
+            (hi && hi->dy * kRateScale < hi->dx * (kRateScale - kMaxRateError))) {
+            set_transform(transform_, SyncQuality::fail);
+            return;
+        }
+        Int128 dy = 1;
+        Int128 dx = 1;
+        if (lo && lo->dy > lo->dx) {
+            dy = lo->dy;
+            dx = lo->dx;
+        } else if (hi && hi->dy < hi->dx) {
+            dy = hi->dy;
+            dx = hi->dx;
+        }
+        // Offsets scaled by dx: the line is y * dx = dy * x + offset.
+        std::optional<Int128> offset_lo;
+        std::optional<Int128> offset_hi;
         for (const Point& b : below_hull_) {
-            offset_lo = std::max<Int128>(offset_lo, static_cast<Int128>(b.y) - b.x);
+            const Int128 offset = static_cast<Int128>(b.y) * dx - dy * b.x;
+            offset_lo = offset_lo ? std::max(*offset_lo, offset) : offset;
         }
         for (const Point& a : above_hull_) {
-            offset_hi = std::min<Int128>(offset_hi, static_cast<Int128>(a.y) - a.x);
+            const Int128 offset = static_cast<Int128>(a.y) * dx - dy * a.x;
+            offset_hi = offset_hi ? std::min(*offset_hi, offset) : offset;
         }
-        if (offset_lo > offset_hi) {
+        if (*offset_lo > *offset_hi) {
             set_transform(transform_, SyncQuality::fail);
             return;
         }
         const Point& anchor = above_hull_.front();
         LinearTransform t;
         t.x0 = anchor.x;
-        t.y0 = static_cast<std::int64_t>(anchor.x + div_round(offset_lo + offset_hi, 2));
+        t.y0 = static_cast<std::int64_t>(div_round(dy * anchor.x + div_round(*offset_lo + *offset_hi, 2), dx));
+        if (dy != dx) {
+            t.slope_num = div_round(dy << (kSlopeShift + 1), dx);
+            t.slope_den = static_cast<Int128>(1) << (kSlopeShift + 1);
+        }
         set_transform(t, SyncQuality::approximate);
         return;
     }

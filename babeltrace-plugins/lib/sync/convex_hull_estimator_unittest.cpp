@@ -68,6 +68,27 @@ TEST(ConvexHullEstimator, QualityGrowsWithTheMessages) {
     EXPECT_EQ(estimator.quality(), SyncQuality::accurate);
 }
 
+TEST(ConvexHullEstimator, ASlopeBoundedOnOneSideIsNotTakenForAContradiction) {
+    // Two memsync marks of a tracer drifting by -150 ppm (host time runs
+    // 150 ppm faster), as the simulator recorded them: each mark is a
+    // host->tracer and a tracer->host message at the same tracer time.
+    // After the first mark and the second's host->tracer message, only a
+    // lower bound of the slope exists (1.0000155), which slope 1 violates.
+    ConvexHullEstimator estimator;
+    EXPECT_TRUE(estimator.add_host_to_guest(35'000'000, 34'996'956));
+    EXPECT_TRUE(estimator.add_guest_to_host(34'996'956, 35'002'997));
+    EXPECT_TRUE(estimator.add_host_to_guest(45'000'000, 44'993'804));
+    EXPECT_EQ(estimator.quality(), SyncQuality::approximate);
+    const std::int64_t at_second = estimator.transform().apply(44'993'804);
+    EXPECT_GE(at_second, 45'000'000);
+    EXPECT_GT(estimator.transform().slope(), 1.0000154);
+    EXPECT_TRUE(estimator.add_guest_to_host(44'993'804, 45'003'912));
+    EXPECT_EQ(estimator.rejected(), 0u);
+    // A real contradiction is still refused: received before it was sent.
+    EXPECT_FALSE(estimator.add_host_to_guest(45'004'000, 44'993'804));
+    EXPECT_EQ(estimator.rejected(), 1u);
+}
+
 TEST(ConvexHullEstimator, RecoversADriftingClockWithinItsBound) {
     const TrueClock clock;
     ConvexHullEstimator estimator;
