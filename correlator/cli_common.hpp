@@ -54,6 +54,7 @@ std::vector<std::string> trace_dirs(const std::string& arg);
 using CommandFunction = int (*)(const std::vector<std::string>& args);
 
 int sync_command(const std::vector<std::string>& args);
+int isolate_command(const std::vector<std::string>& args);
 int analyze_command(const std::vector<std::string>& args);
 int modules_command(const std::vector<std::string>& args);
 int record_command(const std::vector<std::string>& args);

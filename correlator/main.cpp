@@ -26,6 +26,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"sync", "sync HOST_TRACE GUEST_TRACE... -o DIR   place guest traces on the host's time base", sync_command},
+    {"isolate", "isolate HOST_TRACE GUEST_TRACE... --memory MEMORY_TRACE -o DIR   memory accesses per VM",
+     isolate_command},
     {"analyze", "analyze HOST_TRACE [GUEST_TRACE...] -o DIR   vCPU states, exits, migrations, I/O log",
      analyze_command},
     {"modules", "modules load|unload|status [--host|--guest]   vmtrace's kernel probe modules", modules_command},
