@@ -209,6 +209,13 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
         if (!declared || (is_memory_side(static_cast<EventType>(type)) && !config.memory.enabled)) {
             continue;
         }
+        // A module that is not loaded declares nothing.
+        const auto t = static_cast<EventType>(type);
+        if ((t == EventType::tdp_mmu_map && !config.memory.host_mappings) ||
+            ((t == EventType::guest_mm_map || t == EventType::guest_mm_unmap) && !config.memory.guest_mappings) ||
+            ((t == EventType::memsync_begin || t == EventType::memsync_end) && !config.memory.memsync)) {
+            continue;
+        }
         // An unloaded vmsync module declares no vmsync events.
         if (is_vmsync(static_cast<EventType>(type)) && (host ? !config.host_sync_events : !config.guest_sync_events)) {
             continue;
@@ -635,7 +642,10 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "memory-tracer-drift-ppm",
                            "memory-tracer-offset-s",
                            "memory-lost-every",
-                           "memory-lost-burst"});
+                           "memory-lost-burst",
+                           "memory-host-mappings",
+                           "memory-guest-mappings",
+                           "memory-sync"});
     scenario::ScenarioConfig config;
     // An integer parameter in [0, max]; a value that would overflow once
     // scaled to ns, or be cut by a narrower field, is refused by name
@@ -720,6 +730,9 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     mem.tracer_offset_s = params.real("memory-tracer-offset-s").value_or(mem.tracer_offset_s);
     mem.lost_every = static_cast<std::uint64_t>(non_negative("memory-lost-every", 0));
     mem.lost_burst = count("memory-lost-burst", mem.lost_burst);
+    mem.host_mappings = params.boolean("memory-host-mappings").value_or(true);
+    mem.guest_mappings = params.boolean("memory-guest-mappings").value_or(true);
+    mem.memsync = params.boolean("memory-sync").value_or(true);
     comp.memory_truth_path = params.string("memory-truth").value_or("");
     if (!comp.memory_truth_path.empty() && (!mem.enabled || comp.ground_truth_path.empty())) {
         throw bt2::Error("source.vmtrace.scenario: parameter `memory-truth` needs `memory=yes` and `ground-truth`");

@@ -342,7 +342,9 @@ void MemoryScenario::carry_out(const Planned& action) {
         e.addr3 = old_pfn;
         e.level = level;
         e.op = op;
-        push(e);
+        if (mem.host_mappings) {
+            push(e);
+        }
         if (truth_ != nullptr) {
             truth_->on_mapping_event();
         }
@@ -429,10 +431,14 @@ void MemoryScenario::carry_out(const Planned& action) {
         e.addr = kMemsyncPage;
         e.time = t;
         e.type = EventType::memsync_begin;
-        push(e);
+        if (mem.memsync) {
+            push(e);
+        }
         e.time = end;
         e.type = EventType::memsync_end;
-        push(e);
+        if (mem.memsync) {
+            push(e);
+        }
         e.time = store;
         e.machine = tracer_machine();
         e.type = EventType::mem_sync;
@@ -586,7 +592,9 @@ void MemoryScenario::carry_out(const Planned& action) {
             e.addr2 = kHeapVa + std::uint64_t{first + count} * kPage;
             e.op = 0;
         }
-        push(e);
+        if (mem.guest_mappings) {
+            push(e);
+        }
         return;
     }
     if (!guest.statedump_done) {
@@ -611,7 +619,9 @@ void MemoryScenario::carry_out(const Planned& action) {
         e.addr = gva_page * kPage;
         e.addr2 = gfn * kPage;
         e.op = static_cast<std::uint8_t>(4 | (r.kind == 1 ? 1 : 0) | (r.kind == 2 ? 2 : 0));
-        push(e);
+        if (mem.guest_mappings) {
+            push(e);
+        }
         guest.owners[gfn].push_back(State::Owner{process->pid, gva_page});
         if (truth_ != nullptr) {
             truth_->on_mapping_event();

@@ -32,6 +32,11 @@ struct MemoryConfig {
     double tracer_offset_s = 0.75;
     std::uint64_t lost_every = 0;  // a burst of lost records after this many (0: none)
     unsigned lost_burst = 500;
+    // Bad-input knobs: the host module or the guest module not loaded (no
+    // mapping events), or the host making no memsync marks.
+    bool host_mappings = true;
+    bool guest_mappings = true;
+    bool memsync = true;
 };
 
 // Everything that determines a simulated recording.  Two runs with equal
