@@ -51,8 +51,8 @@ void Join::bind_guest(int vm, std::int64_t guest_bound_ns) {
 
 void Join::set_memory_bound(std::int64_t memory_bound_ns) {
     options_.memory_bound_ns = memory_bound_ns;
-    lag_ = memory_bound_ns +
-           (guest_bounds_.empty() ? 0 : *std::max_element(guest_bounds_.begin(), guest_bounds_.end()));
+    lag_ =
+        memory_bound_ns + (guest_bounds_.empty() ? 0 : *std::max_element(guest_bounds_.begin(), guest_bounds_.end()));
 }
 
 // Every held access whose window [t - bound, t + bound] is now complete is

@@ -182,7 +182,7 @@ private:
     CpuChain chain_;
     ChangeMarks host_marks_;
     ChangeMarks guest_marks_;
-    std::vector<CpuCache> caches_;
+    std::vector<CpuCache> caches_;  // per CPU
     std::vector<std::int32_t> vm_pids_;
     std::unordered_map<std::int32_t, int> vm_by_pid_;
     std::vector<std::uint64_t> changed_;  // scratch for the guest map's changed pages

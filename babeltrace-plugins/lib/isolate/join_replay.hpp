@@ -22,6 +22,7 @@ struct Record {
         fork,          // x = vm, y = parent pid, z = child pid, cpu = child tid
         mm_map,        // x = vm, z = pid, y = tid, u = gva, v = gpa
         mm_unmap,      // x = vm, z = pid, u = start, v = end, a = reason
+        vm,            // x = vm_pid: the VM's index is the next one
     };
     std::int64_t t = 0;
     Op op = Op::access;
@@ -66,6 +67,9 @@ inline void feed(Join& join, const Record& r) {
         break;
     case Record::Op::mm_unmap:
         join.guest_mm_unmap(r.t, r.x, r.z, r.u, r.v, r.a);
+        break;
+    case Record::Op::vm:
+        join.vm_of_pid(r.x);
         break;
     }
 }
