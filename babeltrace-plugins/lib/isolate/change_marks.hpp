@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -52,10 +53,15 @@ public:
     void mark(std::uint64_t key, std::int64_t time) {
         marks_.try_emplace(key).first->add(time);
         newest_ = std::max(newest_, time);
+        filter_[bit(key) / 64] |= std::uint64_t{1} << (bit(key) % 64);
     }
 
     [[nodiscard]] bool within(std::uint64_t key, std::int64_t t, std::int64_t bound) const {
-        if (newest_ < t - bound) {  // the common case: nothing changed lately
+        if (newest_ < t - bound) {  // nothing changed lately
+            return false;
+        }
+        // Most keys asked about have no mark: one bit says so without a probe.
+        if ((filter_[bit(key) / 64] & (std::uint64_t{1} << (bit(key) % 64))) == 0) {
             return false;
         }
         const ChangeTimes* times = marks_.find(key);
@@ -67,13 +73,23 @@ public:
 
     void prune(std::int64_t before) {
         marks_.erase_if([before](std::uint64_t, const ChangeTimes& times) { return times.last < before; });
+        filter_.fill(0);
+        marks_.for_each([this](std::uint64_t key, const ChangeTimes&) {
+            filter_[bit(key) / 64] |= std::uint64_t{1} << (bit(key) % 64);
+        });
     }
 
     [[nodiscard]] std::size_t size() const { return marks_.size(); }
     [[nodiscard]] std::size_t memory_bytes() const { return marks_.memory_bytes(); }
 
 private:
+    static constexpr std::size_t kFilterBits = 16384;
+    static std::size_t bit(std::uint64_t key) {
+        return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 50);  // 14 bits
+    }
+
     FlatMap<ChangeTimes> marks_;
+    std::array<std::uint64_t, kFilterBits / 64> filter_{};  // a bit per hash of every key in marks_
     std::int64_t newest_ = ChangeTimes::kNever;
 };
 
