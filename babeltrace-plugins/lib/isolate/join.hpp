@@ -70,6 +70,11 @@ struct JoinSizes {
 // changed twice in the interval between its own bound and lag(): then
 // ambiguous (ChangeTimes).
 //
+// The guest thread of an access is the one the vCPU runs (guest
+// sched_switch); its process is known from guest_thread, guest_fork or the
+// pid of its guest_mm_map (tid 0, the idle task: pid 0).  A thread of
+// unknown process maps nothing: guest-kernel or shared-other.
+//
 // Memory: live mappings + held accesses + change marks of the last 2 lag()
 // (pruned as time advances) + threads and CPUs seen.
 class Join {
@@ -114,7 +119,8 @@ public:
     void flush();
 
     // Hands each final access to f(const Access&, const Result&), in input
-    // order, and forgets it; returns how many.
+    // order, and forgets it; returns how many.  Call it after every batch of
+    // input: final accesses wait here until then.  f must not feed the join.
     template <typename F>
     std::size_t drain(F&& f) {
         const std::uint64_t begin = head_;
