@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <numeric>
+#include <random>
 
 namespace vmtrace::isolate {
 namespace {
@@ -401,6 +402,89 @@ TEST_F(JoinTest, ContradictionsOfTheInputAreCounted) {
     join.flush();
     EXPECT_EQ(join.drain([](const Access&, const Result&) {}), 2u);  // still handed out
     EXPECT_EQ(join.counters().in, join.counters().out);
+}
+
+}  // namespace
+}  // namespace vmtrace::isolate
+
+namespace vmtrace::isolate {
+namespace {
+
+// Random and hostile input (huge indexes, bad levels and ops, frames past
+// 52 bits, unknown VMs, time going back) never crashes the join, and every
+// access fed comes out.
+TEST(JoinFuzz, HostileInputInEqualsOut) {
+    std::mt19937_64 rng(11);
+    const auto pick = [&](std::initializer_list<std::uint64_t> values) {
+        return *(values.begin() + static_cast<std::ptrdiff_t>(rng() % values.size()));
+    };
+    Join join{JoinOptions{.memory_bound_ns = 50, .max_cpus = 64, .max_vcpus = 16}};
+    join.bind_guest(join.vm_of_pid(3000), 20);
+    std::int64_t t = 0;
+    std::uint64_t out = 0;
+    for (int i = 0; i < 200'000; ++i) {
+        t += static_cast<std::int64_t>(rng() % 20) - (rng() % 1000 == 0 ? 500 : 0);
+        const auto cpu = static_cast<std::uint32_t>(pick({0, 1, 2, 63, 64, 0xffffffff}));
+        const auto vm = static_cast<int>(rng() % 4) - 1;
+        const std::uint64_t frame = pick({rng() % 64, (rng() % 64) << 9, ~std::uint64_t{0}, std::uint64_t{1} << 41});
+        switch (rng() % 10) {
+        case 0:
+            join.host_tdp_map(t, static_cast<std::int32_t>(pick({0, 3000, 3100, 0x7fffffff})),
+                              static_cast<std::uint8_t>(rng() % 3), frame, rng() % 128, rng() % 128,
+                              static_cast<std::uint8_t>(rng() % 5), static_cast<std::uint8_t>(rng() % 5));
+            break;
+        case 1:
+            join.host_sched_switch(t, cpu, static_cast<std::int32_t>(pick({0, 3001, 3101, 77})));
+            break;
+        case 2:
+            if (rng() % 2 == 0) {
+                join.host_kvm_entry(t, cpu);
+            } else {
+                join.host_kvm_exit(t, cpu);
+            }
+            break;
+        case 3:
+            join.host_vcpu_thread(static_cast<std::int32_t>(pick({3000, 3100, 0, 0xfffffffb})),
+                                  static_cast<std::uint32_t>(pick({0, 1, 15, 16, 0xffffffff})),
+                                  static_cast<std::int32_t>(pick({3001, 3101})));
+            break;
+        case 4:
+            join.guest_sched_switch(t, vm, static_cast<std::uint32_t>(pick({0, 1, 15, 16, 0xffffffff})),
+                                    static_cast<std::int32_t>(rng() % 8), rng() % 2 == 0 ? "x" : "");
+            break;
+        case 5:
+            join.guest_mm_map(t, vm, static_cast<std::int32_t>(rng() % 8) - 1, static_cast<std::int32_t>(rng() % 8),
+                              (rng() % 64) * 4096, frame * 4096);
+            break;
+        case 6:
+            join.guest_mm_unmap(t, vm, static_cast<std::int32_t>(rng() % 8), rng() % (64 * 4096),
+                                pick({0, rng() % (64 * 4096), ~std::uint64_t{0}}),
+                                static_cast<std::uint8_t>(rng() % 4));
+            break;
+        case 7:
+            join.guest_fork(t, vm, static_cast<std::int32_t>(rng() % 8), static_cast<std::int32_t>(rng() % 8),
+                            static_cast<std::int32_t>(rng() % 8), "child");
+            break;
+        default:
+            join.access({.time = t,
+                         .cpu = cpu,
+                         .size = 8,
+                         .kind = 0,
+                         .hpa = pick({rng() % (128 * 4096), ~std::uint64_t{0}}),
+                         .user = 0});
+            break;
+        }
+        out += join.drain([](const Access&, const Result&) {});
+    }
+    join.flush();
+    out += join.drain([](const Access&, const Result&) {});
+    EXPECT_GT(join.counters().in, 30'000u);
+    EXPECT_EQ(join.counters().in, out);
+    EXPECT_EQ(join.counters().out, out);
+    EXPECT_GT(join.contradictions().count(Contradiction::bad_host_event), 0u);
+    EXPECT_GT(join.contradictions().count(Contradiction::time_backwards), 0u);
+    EXPECT_GT(join.contradictions().count(Contradiction::cpu_out_of_range), 0u);
+    EXPECT_GT(join.contradictions().count(Contradiction::bad_guest_event), 0u);
 }
 
 }  // namespace
