@@ -645,7 +645,8 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "memory-lost-burst",
                            "memory-host-mappings",
                            "memory-guest-mappings",
-                           "memory-sync"});
+                           "memory-sync",
+                           "memory-drop-host-mapping-every"});
     scenario::ScenarioConfig config;
     // An integer parameter in [0, max]; a value that would overflow once
     // scaled to ns, or be cut by a narrower field, is refused by name
@@ -733,6 +734,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     mem.host_mappings = params.boolean("memory-host-mappings").value_or(true);
     mem.guest_mappings = params.boolean("memory-guest-mappings").value_or(true);
     mem.memsync = params.boolean("memory-sync").value_or(true);
+    mem.drop_host_mapping_every = count("memory-drop-host-mapping-every", 0);
     comp.memory_truth_path = params.string("memory-truth").value_or("");
     if (!comp.memory_truth_path.empty() && (!mem.enabled || comp.ground_truth_path.empty())) {
         throw bt2::Error("source.vmtrace.scenario: parameter `memory-truth` needs `memory=yes` and `ground-truth`");

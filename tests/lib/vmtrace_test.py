@@ -65,6 +65,14 @@ class Recording:
     def guest(self, index):
         return self._trace(f"vmtrace-sim-guest{index}")
 
+    @property
+    def memory(self):
+        """The memory tracer's trace (a scenario with memory=yes)."""
+        path = self.root / "vmtrace-sim-memtracer"
+        if not (path / "metadata").exists():
+            raise AssertionError(f"no memory trace under {self.root}")
+        return str(path)
+
     def truth(self):
         with open(self.ground_truth_path, encoding="utf-8") as f:
             return json.load(f)

@@ -114,11 +114,16 @@ void TruthCheck::check(const Access& access, const Result& result, const std::st
     ++mismatched_;
     ++confusion_[fmt::format("{} -> {}", scenario::to_string(truth_attribution), to_string(result.attribution))];
     if (examples_.size() < kExamples) {
+        // Values, not references, of the packed record's members.
+        const std::int32_t truth_pid = truth.pid;
+        const std::int32_t truth_tid = truth.tid;
+        const std::uint64_t truth_gpa = truth.gpa;
+        const std::uint64_t truth_gva = truth.gva;
         examples_.push_back(fmt::format(
             "access {} at {} ns, cpu {}, hpa {:#x}: {} differs; truth {} vm `{}` pid {} tid {} gpa {:#x} gva {:#x}, "
             "joined {} vm `{}` pid {} tid {} gpa {:#x} gva {:#x}",
             compared_ - 1, access.time, access.cpu, access.hpa, why, scenario::to_string(truth_attribution), truth_vm,
-            truth.pid, truth.tid, truth.gpa, truth.gva, to_string(result.attribution), vm_name, result.pid, result.tid,
+            truth_pid, truth_tid, truth_gpa, truth_gva, to_string(result.attribution), vm_name, result.pid, result.tid,
             result.gpa, result.gva));
     }
 }

@@ -88,7 +88,8 @@ struct MemoryScenario::State {
     std::int64_t next_memsync = 0;
     std::uint32_t memsync_cnt = 0;
     std::uint64_t released_accesses = 0;
-    std::uint32_t dropping = 0;  // records of a lost burst still to drop
+    std::uint32_t dropping = 0;       // records of a lost burst still to drop
+    std::uint64_t host_mappings = 0;  // kvm_tdp_mmu_map events made
     std::mt19937_64 rng;
 
     double unit() { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
@@ -342,7 +343,8 @@ void MemoryScenario::carry_out(const Planned& action) {
         e.addr3 = old_pfn;
         e.level = level;
         e.op = op;
-        if (mem.host_mappings) {
+        const bool dropped = mem.drop_host_mapping_every != 0 && ++s.host_mappings % mem.drop_host_mapping_every == 0;
+        if (mem.host_mappings && !dropped) {
             push(e);
         }
         if (truth_ != nullptr) {

@@ -149,28 +149,36 @@ struct ReferenceJoin {
     }
 
     // The attribution of an access: the truth must say the same.
-    void check(const SimEvent& e, const MemoryTruthRecord& r) {
-        ASSERT_EQ(r.hpa, e.addr);
-        ASSERT_EQ(r.cpu, e.count);
-        const auto page = by_pfn.find(r.hpa / 4096);
-        const auto guest_mode = in_guest.find(r.cpu);
-        const auto attribution = static_cast<TrueAttribution>(r.attribution);
+    void check(const SimEvent& e, const MemoryTruthRecord& record) {
+        // Values of the packed record's members: gtest binds references.
+        const std::uint64_t hpa = record.hpa;
+        const std::uint64_t gpa = record.gpa;
+        const std::uint64_t gva = record.gva;
+        const std::uint32_t cpu = record.cpu;
+        const std::int32_t truth_vm = record.vm;
+        const std::int32_t truth_pid = record.pid;
+        const std::int32_t truth_tid = record.tid;
+        const auto attribution = static_cast<TrueAttribution>(record.attribution);
+        ASSERT_EQ(hpa, e.addr);
+        ASSERT_EQ(cpu, e.count);
+        const auto page = by_pfn.find(hpa / 4096);
+        const auto guest_mode = in_guest.find(cpu);
         if (page == by_pfn.end()) {
             ASSERT_EQ(attribution, guest_mode == in_guest.end() ? TrueAttribution::host : TrueAttribution::before_map)
-                << "hpa " << std::hex << r.hpa;
+                << "hpa " << std::hex << hpa;
             return;
         }
         const int vm = guest_of_vm_pid.at(page->second.vm_pid);
-        ASSERT_EQ(r.vm, vm);
-        ASSERT_EQ(r.gpa, page->second.gfn * 4096 + r.hpa % 4096);
+        ASSERT_EQ(truth_vm, vm);
+        ASSERT_EQ(gpa, page->second.gfn * 4096 + hpa % 4096);
         if (guest_mode == in_guest.end() || guest_mode->second.first != vm) {
             ASSERT_EQ(attribution, TrueAttribution::host_on_behalf);
             return;
         }
         const std::int32_t tid = guest_tid[{vm, guest_mode->second.second}];
-        ASSERT_EQ(r.tid, tid);
+        ASSERT_EQ(truth_tid, tid);
         const std::int32_t pid = tid == 0 ? 0 : pid_of.at({vm, tid});
-        ASSERT_EQ(r.pid, pid);
+        ASSERT_EQ(truth_pid, pid);
         const auto mapped = owners.find({vm, page->second.gfn});
         if (mapped == owners.end()) {
             ASSERT_EQ(attribution, TrueAttribution::guest_kernel)
@@ -183,7 +191,7 @@ struct ReferenceJoin {
             return;
         }
         ASSERT_EQ(attribution, TrueAttribution::guest);
-        ASSERT_EQ(r.gva, own->second * 4096 + r.hpa % 4096);
+        ASSERT_EQ(gva, own->second * 4096 + hpa % 4096);
     }
 };
 
@@ -233,7 +241,8 @@ TEST_P(MemoryTruthSeeds, TruthAgreesWithAJoinOfTheEventsItWrites) {
                     ADD_FAILURE() << "access " << k << " at " << e.time;
                     return;
                 }
-                ++seen[static_cast<TrueAttribution>(records[k].attribution)];
+                const std::uint8_t attribution = records[k].attribution;
+                ++seen[static_cast<TrueAttribution>(attribution)];
                 ++k;
             }
             replay.feed(e, config.guests);
@@ -271,7 +280,8 @@ TEST(MemoryScenario, LostBurstsAreCountedAndDropped) {
     std::filesystem::remove(path);
     std::uint64_t truth_lost = 0;
     for (const auto& r : records) {
-        truth_lost += r.lost;
+        const std::uint8_t lost_flag = r.lost;
+        truth_lost += lost_flag;
     }
     EXPECT_GT(lost, 0u);
     EXPECT_EQ(lost, truth_lost);

@@ -72,10 +72,16 @@ void MemoryTruth::add(const MemoryTruthRecord& record) {
     if (record.lost != 0) {
         ++lost_;
     } else {
-        ++by_attribution_.at(record.attribution);
-        ++by_vm_[record.vm].at(record.attribution);
-        if (record.vm >= 0 && record.pid >= 0) {
-            ++by_process_[{record.vm, record.pid}].at(record.kind < 3 ? record.kind : 0);
+        // Copies: the record is packed, and a reference to its members
+        // (std::map::operator[] takes one) may be misaligned.
+        const std::int32_t vm = record.vm;
+        const std::int32_t pid = record.pid;
+        const std::uint8_t attribution = record.attribution;
+        const std::uint8_t kind = record.kind;
+        ++by_attribution_.at(attribution);
+        ++by_vm_[vm].at(attribution);
+        if (vm >= 0 && pid >= 0) {
+            ++by_process_[{vm, pid}].at(kind < 3 ? kind : 0);
         }
     }
     if (file_ != nullptr) {

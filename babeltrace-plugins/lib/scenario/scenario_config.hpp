@@ -37,6 +37,9 @@ struct MemoryConfig {
     bool host_mappings = true;
     bool guest_mappings = true;
     bool memsync = true;
+    // Every Nth kvm_tdp_mmu_map is not written (0: all are): the later
+    // events of those pages contradict what a reader knows.
+    unsigned drop_host_mapping_every = 0;
 };
 
 // Everything that determines a simulated recording.  Two runs with equal

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""filter.vmtrace.isolate in a plain babeltrace2 graph: the simulator's
+machines and memory tracer -> filter.vmtrace.sync -> the isolation filter
+-> sink.ctf.fs, in one graph, as a user would write it."""
+import json
+import subprocess
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "schema"))
+from check_trace_schema import parse_metadata  # noqa: E402
+from vmtrace_test import SOURCE_DIR, TempDirTestCase, babeltrace, params  # noqa: E402
+
+
+def isolate_graph(out, report, scenario, isolate=None):
+    return ["run", "-c", "sim:source.vmtrace.scenario", "-p", params(**scenario),
+            "-c", "sync:filter.vmtrace.sync", "-p", params(quiet=True),
+            "-c", "iso:filter.vmtrace.isolate", "-p", params(report_dir=str(report), **(isolate or {})),
+            "-c", "out:sink.ctf.fs", "-p", params(path=str(out), quiet=True),
+            "-x", "sim:sync", "-x", "sync:iso", "-x", "iso:out"]
+
+
+class IsolateFilterGraphTest(TempDirTestCase):
+    def test_one_graph_from_simulation_to_isolated_traces(self):
+        out, report = self.tmp / "out", self.tmp / "report"
+        babeltrace(isolate_graph(out, report, dict(seed=6, duration_ms=100, memory=True,
+                                                   ground_truth=str(self.tmp / "truth.json"))))
+        result = json.loads((report / "isolation.json").read_text())
+        self.assertEqual(result["records_in"], result["records_out"])
+        truth = json.loads((self.tmp / "truth.json").read_text())["memory"]
+        self.assertEqual(result["records_in"], truth["written"])
+        schema = json.loads((SOURCE_DIR / "docs" / "events.json").read_text())
+        wanted = next(e for e in schema["events"] if e["name"] == "vmtrace_isolated_access")
+        fields = [(f["name"], f["type"], f.get("base", 10)) for f in wanted["fields"]]
+        for name, count in result["outputs"].items():
+            with self.subTest(output=name):
+                meta = babeltrace(["--output-format=ctf-metadata", str(out / name)]).stdout
+                events, env = parse_metadata(meta)
+                self.assertEqual(list(events), ["vmtrace_isolated_access"])
+                self.assertEqual(events["vmtrace_isolated_access"], fields, "the output drifted from the schema")
+                self.assertEqual(env.get("tracer_name"), "vmtrace-isolate")
+                lines = babeltrace([str(out / name)]).stdout.splitlines()
+                self.assertEqual(len(lines), count)
+
+    def test_refuses_bad_parameters_naming_them(self):
+        for bad, name in ((dict(bin_ms=0), "bin-ms"), (dict(packet_events=0), "packet-events"),
+                          (dict(default_bound_ns=-5), "default-bound-ns"), (dict(colour="red"), "colour"),
+                          (dict(memory_truth=str(self.tmp / "missing.bin")), "missing.bin")):
+            with self.subTest(parameter=name):
+                proc = babeltrace(isolate_graph(self.tmp / "o", self.tmp / "r", dict(seed=1, duration_ms=10,
+                                                                                        memory=True), bad),
+                                  check=False)
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertIn(name, proc.stderr)
+
+    def test_a_graph_without_memory_trace_fails(self):
+        proc = babeltrace(isolate_graph(self.tmp / "o", self.tmp / "r", dict(seed=1, duration_ms=100)), check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("no memory trace", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
