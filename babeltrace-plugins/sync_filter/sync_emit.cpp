@@ -40,11 +40,17 @@ static bt2::ClockClassRef make_output_clock(SyncIterator& it, const bt_clock_cla
 // The environment a synchronised trace gets beside its own.  Made when
 // the output trace is created, before its first stream message (which
 // freezes it): the bound is the estimator's at that moment, the largest
-// error bound over the handshakes read so far (the prefetch's), the one
-// figure a downstream component can know before reading the events.
+// error bound over the handshakes read so far (the prefetch's) and at the
+// trace's first message (before the first handshake the transform is
+// extrapolated), the one figure a downstream component can know before
+// reading the events.
 static TraceIrCopier::Environment output_environment(const SyncIterator& it, Machine& guest) {
     const sync::VmPairing& pairing = *guest.pairing;
-    guest.env_bound_ns = pairing.estimator().report().accuracy_ns;
+    const clocksync::ClockEstimator& estimator = pairing.estimator();
+    guest.env_bound_ns = estimator.report().accuracy_ns;
+    if (guest.first_time != std::numeric_limits<std::int64_t>::max() && guest.env_bound_ns >= 0) {
+        guest.env_bound_ns = std::max(guest.env_bound_ns, estimator.bound_at(guest.first_time));
+    }
     TraceIrCopier::Environment env{{"vmtrace_time_base", fmt::format("host {}", it.host->name)}};
     if (guest.role == Role::tracer) {
         env.emplace_back("vmtrace_memsync_hpa", fmt::format("{:#x}", pairing.vm_uid()));

@@ -459,6 +459,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
                                              trace_ref(machine), machine.messages_in, input_description(input)));
         }
         item.has_time = true;
+        machine.first_time = std::min(machine.first_time, item.time);
     }
     if (bt_message_get_type(msg) != BT_MESSAGE_TYPE_EVENT) {
         return;
@@ -647,6 +648,7 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
         if (state.first == std::numeric_limits<std::int64_t>::min()) {
             state.first = item.time;
         }
+        machine.first_time = std::min(machine.first_time, item.time);
         state.last = std::max(state.last, item.time);
         auto cpu = it.stream_cpu.find(stream);
         item.cpu = cpu != it.stream_cpu.end() ? cpu->second : -1;

@@ -101,6 +101,8 @@ struct Machine {
     // The vmtrace_sync_bound_ns written into the output trace's environment
     // (-1: not written yet, or no bound known).
     std::int64_t env_bound_ns = -1;
+    // The earliest time of its messages read so far (own clock).
+    std::int64_t first_time = std::numeric_limits<std::int64_t>::max();
     GuestMode mode = GuestMode::undecided;
     std::unique_ptr<TraceIrCopier> copier;
     std::int64_t output_offset_ns = 0;  // of the output clock class
