@@ -50,7 +50,8 @@ void GuestModeTracker::on_vcpu_identified(std::uint32_t cpu, std::uint64_t vm_ui
     }
 }
 
-GuestModeTracker::Verdict GuestModeTracker::check(std::uint64_t vm_uid, std::uint32_t vcpu, std::int64_t time) const {
+GuestModeTracker::Verdict GuestModeTracker::check(std::uint64_t vm_uid, std::uint32_t vcpu, std::int64_t time,
+                                                  std::int64_t tolerance_ns) const {
     const auto id = vcpu_threads_.find({vm_uid, vcpu});
     if (id == vcpu_threads_.end()) {
         return Verdict::unknown;
@@ -61,13 +62,14 @@ GuestModeTracker::Verdict GuestModeTracker::check(std::uint64_t vm_uid, std::uin
         return Verdict::unknown;
     }
     for (const Cpu& cpu : cpus_) {
-        if (cpu.running == tid && cpu.open_entry >= 0 && time >= cpu.open_entry) {
+        if (cpu.running == tid && cpu.open_entry >= 0 && time >= cpu.open_entry - tolerance_ns) {
             return Verdict::inside;  // still in guest mode
         }
     }
-    // the last interval that starts at or before `time`
-    auto it = thread.intervals.upper_bound(time);
-    if (it != thread.intervals.begin() && time <= std::prev(it)->second) {
+    // The last interval that starts at or before `time` + tolerance: the
+    // intervals are disjoint, so no earlier one ends later.
+    auto it = thread.intervals.upper_bound(time + tolerance_ns);
+    if (it != thread.intervals.begin() && time - tolerance_ns <= std::prev(it)->second) {
         return Verdict::inside;
     }
     return Verdict::outside;

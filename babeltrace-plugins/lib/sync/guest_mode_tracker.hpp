@@ -35,7 +35,10 @@ public:
 
     // Was vCPU `vcpu` of `vm_uid` in guest mode at host time `time`?
     // unknown when the host trace does not cover that time for it.
-    [[nodiscard]] Verdict check(std::uint64_t vm_uid, std::uint32_t vcpu, std::int64_t time) const;
+    // `tolerance_ns`: how far the time may be off (the clock transform's
+    // bound): an event that near a guest-mode interval is inside.
+    [[nodiscard]] Verdict check(std::uint64_t vm_uid, std::uint32_t vcpu, std::int64_t time,
+                                std::int64_t tolerance_ns = 0) const;
 
     // Drops the intervals that ended before `time`; later checks before
     // that time answer unknown.

@@ -31,6 +31,25 @@ TEST(GuestModeTracker, FollowsAVcpuThreadAcrossCpus) {
     EXPECT_EQ(tracker.check(0xdef, 1, 250), Verdict::unknown);
 }
 
+TEST(GuestModeTracker, ATimeWithinItsToleranceOfGuestModeIsInside) {
+    GuestModeTracker tracker;
+    tracker.on_sched_switch(0, 501, 100);
+    tracker.on_kvm_entry(0, 200);
+    tracker.on_vcpu_identified(0, 0xabc, 1);
+    tracker.on_kvm_exit(0, 300);
+    tracker.on_kvm_entry(0, 400);
+    tracker.on_kvm_exit(0, 500);
+    tracker.on_kvm_entry(0, 1000);
+
+    EXPECT_EQ(tracker.check(0xabc, 1, 320), Verdict::outside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 320, 20), Verdict::inside);  // 20 after an exit
+    EXPECT_EQ(tracker.check(0xabc, 1, 380, 20), Verdict::inside);  // 20 before an entry
+    EXPECT_EQ(tracker.check(0xabc, 1, 350, 20), Verdict::outside);
+    EXPECT_EQ(tracker.check(0xabc, 1, 700, 20), Verdict::outside);  // between an exit and a far entry
+    EXPECT_EQ(tracker.check(0xabc, 1, 990, 20), Verdict::inside);   // 10 before the open entry
+    EXPECT_EQ(tracker.check(0xabc, 1, 970, 20), Verdict::outside);
+}
+
 TEST(GuestModeTracker, ForgetsWhatItIsToldToForget) {
     GuestModeTracker tracker;
     tracker.on_sched_switch(0, 7, 0);
