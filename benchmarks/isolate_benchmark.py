@@ -16,9 +16,7 @@ flat with the trace's length).
 """
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,19 +25,12 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
 from vmtrace_test import PLUGIN_DIR, params, simulate  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sync_benchmark import timed  # noqa: E402
+
 # Memory records per simulated second with the default workload (host + 2
 # guests x 2 vCPUs, 0.5 accesses per us on every CPU running code).
 RECORDS_PER_SECOND = 1_300_000
-
-
-def timed(args):
-    """Runs babeltrace2 with `args`; returns (seconds, peak RSS in MiB)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", "babeltrace2", "--plugin-path", str(PLUGIN_DIR)]
-                          + args, capture_output=True, text=True, check=False)
-    m = re.search(r"@@ ([\d.]+) (\d+)", proc.stderr)
-    if proc.returncode != 0 or m is None:
-        raise SystemExit(f"babeltrace2 failed:\n{proc.stderr[-3000:]}")
-    return float(m.group(1)), int(m.group(2)) / 1024.0
 
 
 def graph(traces, stages, sink):

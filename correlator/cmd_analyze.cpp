@@ -138,15 +138,7 @@ int analyze_command(const std::vector<std::string>& args) {
         pipeline.connect_all(name, merge);
     }
     pipeline.connect_all(merge, "analysis");
-    try {
-        pipeline.run();
-    } catch (const Pipeline::Failure& e) {
-        if (const std::string trouble = write_trouble(out); !trouble.empty()) {
-            throw Pipeline::Failure(fmt::format("cannot write {}: {}", out.string(), trouble), e.causes(),
-                                    trouble.starts_with("no space") ? kExitFailure : kExitSystem);
-        }
-        throw;
-    }
+    pipeline.run_writing(out, out.string());
 
     // A guest left on its own clock was not analysed: the results lack it.
     std::vector<std::string> unsynchronized;

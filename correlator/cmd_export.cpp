@@ -343,15 +343,7 @@ int export_command(const std::vector<std::string>& args) {
         pipeline.connect_all("sync", "mux");
         pipeline.connect_all("mux", "vcpu-threads");
         pipeline.connect_all("vcpu-threads", "out");
-        try {
-            pipeline.run();
-        } catch (const Pipeline::Failure& e) {
-            if (const std::string trouble = write_trouble(staged.dir()); !trouble.empty()) {
-                throw Pipeline::Failure(fmt::format("cannot write {}: {}", out.string(), trouble), e.causes(),
-                                        trouble.starts_with("no space") ? kExitFailure : kExitSystem);
-            }
-            throw;
-        }
+        pipeline.run_writing(staged.dir(), out.string());
     }
 
     // Every guest must be on the host's time base: Trace Compass could not

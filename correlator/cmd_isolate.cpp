@@ -135,15 +135,7 @@ int isolate_command(const std::vector<std::string>& args) {
                      staged.out().string());
         pipeline.connect_all("sync", "isolate");
         pipeline.connect_all("isolate", "out");
-        try {
-            pipeline.run();
-        } catch (const Pipeline::Failure& e) {
-            if (const std::string trouble = write_trouble(staged.dir()); !trouble.empty()) {
-                throw Pipeline::Failure(fmt::format("cannot write {}: {}", staged.out().string(), trouble), e.causes(),
-                                        trouble.starts_with("no space") ? kExitFailure : kExitSystem);
-            }
-            throw;
-        }
+        pipeline.run_writing(staged.dir(), staged.out().string());
     }  // sink.ctf.fs writes each trace's metadata when the graph is destroyed
     if (!quiet) {
         std::ifstream summary(staged.dir() / "summary.txt");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pipeline.hpp"
 
+#include "output_dir.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -284,6 +286,18 @@ Params& Params::set(const char* key, const std::vector<std::string>& values) {
         }
     }
     return *this;
+}
+
+void Pipeline::run_writing(const std::filesystem::path& dir, const std::string& shown) {
+    try {
+        run();
+    } catch (const Failure& e) {
+        if (const std::string trouble = write_trouble(dir); !trouble.empty()) {
+            throw Failure(fmt::format("cannot write {}: {}", shown, trouble), e.causes(),
+                          trouble.starts_with("no space") ? kExitFailure : kExitSystem);
+        }
+        throw;
+    }
 }
 
 }  // namespace vmtrace::cli

@@ -3,6 +3,7 @@
 
 #include <babeltrace2/babeltrace.h>
 
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,13 @@ public:
     // is never destroyed (see pipeline.cpp): the command reports the error
     // and exits with the graph still alive.
     void run();
+
+    // Runs the graph as run() does, for a graph whose sinks write into
+    // `dir`: a failure that the file system there explains (full, read
+    // only, permission refused) is reported as that, naming `shown` (what
+    // the user asked to write), with exit status 1 for a full disk and 4
+    // for the others.
+    void run_writing(const std::filesystem::path& dir, const std::string& shown);
 
 private:
     const bt_plugin* plugin(const std::string& name);

@@ -13,9 +13,6 @@
 // Records in = records out: every access of the memory trace is written
 // exactly once, or the run fails.
 #include <fmt/format.h>
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
 
 #include <filesystem>
 #include <fstream>
@@ -24,6 +21,7 @@
 #include <vector>
 
 #include "bt2/error.hpp"
+#include "bt2/kept_messages.hpp"
 #include "bt2/params.hpp"
 #include "isolate_filter/isolate_state.hpp"
 #include "lib/isolate/contradictions.hpp"
@@ -220,16 +218,7 @@ bt_message_iterator_class_next_method_status next(IsolateIterator& it, bt_messag
         *count = n;
         return status;
     } catch (...) {
-        // As in filter.vmtrace.sync: messages already placed in a batch
-        // that an error cuts short are kept, not put (babeltrace2 2.0.4's
-        // sink.ctf.fs crashes in its teardown otherwise).
-        static std::vector<const bt_message*> kept_after_error;
-        kept_after_error.insert(kept_after_error.end(), messages, messages + n);
-#ifdef __SANITIZE_ADDRESS__
-        for (std::uint64_t i = 0; i < n; ++i) {
-            __lsan_ignore_object(messages[i]);
-        }
-#endif
+        bt2::keep_after_error(messages, n);
         throw;
     }
 }

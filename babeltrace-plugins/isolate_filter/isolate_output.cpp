@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bt2/error.hpp"
+#include "bt2/schema_field_class.hpp"
 #include "isolate_filter/isolate_state.hpp"
 #include "schema/events.hpp"
 
@@ -13,24 +14,7 @@ namespace out = vmtrace::schema::vmtrace_isolated_access;
 namespace {
 
 bt2::FieldClassRef field_class(bt_trace_class* tc, const schema::Field& field) {
-    using schema::FieldType;
-    if (field.type == FieldType::string) {
-        return bt2::FieldClassRef::adopt(bt2::check(bt_field_class_string_create(tc), "string field class"));
-    }
-    const bool is_signed = field.type == FieldType::s32 || field.type == FieldType::s64;
-    auto fc = bt2::FieldClassRef::adopt(
-        bt2::check(is_signed ? bt_field_class_integer_signed_create(tc) : bt_field_class_integer_unsigned_create(tc),
-                   "integer field class"));
-    const unsigned bits = field.type == FieldType::u8                                    ? 8
-                          : field.type == FieldType::u16                                 ? 16
-                          : field.type == FieldType::u32 || field.type == FieldType::s32 ? 32
-                                                                                         : 64;
-    bt_field_class_integer_set_field_value_range(fc.get(), bits);
-    if (field.base == 16) {
-        bt_field_class_integer_set_preferred_display_base(fc.get(),
-                                                          BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
-    }
-    return fc;
+    return bt2::schema_field_class(tc, field.type, field.base);
 }
 
 // The output's metadata, made at the first access: one trace class for

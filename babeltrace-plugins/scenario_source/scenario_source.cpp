@@ -18,6 +18,7 @@
 
 #include "bt2/error.hpp"
 #include "bt2/params.hpp"
+#include "bt2/schema_field_class.hpp"
 #include "bt2/shared_object.hpp"
 #include "lib/scenario/ground_truth_writer.hpp"
 #include "lib/scenario/memory_scenario.hpp"
@@ -107,27 +108,6 @@ bool is_vmsync(EventType type) {
            type == EventType::vmsync_gh_host || type == EventType::vmsync_hg_host;
 }
 
-bt2::FieldClassRef make_field_class(bt_trace_class* trace_class, schema::FieldType type, unsigned base) {
-    using schema::FieldType;
-    if (type == FieldType::string) {
-        return bt2::FieldClassRef::adopt(bt2::check(bt_field_class_string_create(trace_class), "string field class"));
-    }
-    const bool is_signed = type == FieldType::s32 || type == FieldType::s64;
-    auto fc = bt2::FieldClassRef::adopt(bt2::check(is_signed ? bt_field_class_integer_signed_create(trace_class)
-                                                             : bt_field_class_integer_unsigned_create(trace_class),
-                                                   "integer field class"));
-    const unsigned bits = type == FieldType::u8                              ? 8
-                          : type == FieldType::u16                           ? 16
-                          : type == FieldType::u32 || type == FieldType::s32 ? 32
-                                                                             : 64;
-    bt_field_class_integer_set_field_value_range(fc.get(), bits);
-    if (base == 16) {
-        bt_field_class_integer_set_preferred_display_base(fc.get(),
-                                                          BT_FIELD_CLASS_INTEGER_PREFERRED_DISPLAY_BASE_HEXADECIMAL);
-    }
-    return fc;
-}
-
 // One simulated machine's metadata.
 struct MachineMeta {
     std::string name;
@@ -195,7 +175,7 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
 
     bt2::FieldClassRef packet_context =
         bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "packet context"));
-    bt2::FieldClassRef cpu_id = make_field_class(tc, schema::FieldType::u32, 10);
+    bt2::FieldClassRef cpu_id = bt2::schema_field_class(tc, schema::FieldType::u32, 10);
     bt2::check_status(bt_field_class_structure_append_member(packet_context.get(), "cpu_id", cpu_id.get()),
                       "append cpu_id");
     bt2::check_status(bt_stream_class_set_packet_context_field_class(sc, packet_context.get()), "set packet context");
@@ -226,7 +206,7 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
         bt2::FieldClassRef payload =
             bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "payload"));
         for (const schema::Field& field : spec.fields) {
-            bt2::FieldClassRef member = make_field_class(tc, field.type, field.base);
+            bt2::FieldClassRef member = bt2::schema_field_class(tc, field.type, field.base);
             const std::string member_name(field.name);
             bt2::check_status(bt_field_class_structure_append_member(payload.get(), member_name.c_str(), member.get()),
                               "append payload member");

@@ -19,9 +19,6 @@
 // after it.  A larger window means more handshakes around each event
 // (better accuracy early in a trace) and more buffered messages.
 #include <fmt/format.h>
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
 
 #include <algorithm>
 #include <memory>
@@ -29,6 +26,7 @@
 #include <vector>
 
 #include "bt2/error.hpp"
+#include "bt2/kept_messages.hpp"
 #include "bt2/params.hpp"
 #include "plugin/entry_points.h"
 #include "sync_filter/sync_state.hpp"
@@ -49,22 +47,7 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
         *count = n;
         return status;
     } catch (...) {
-        // An error status hands babeltrace2 none of the messages already
-        // placed in this batch.  Putting them lets babeltrace2 2.0.4 free
-        // their packets and streams before sink.ctf.fs is finalised, and
-        // that sink then crashes in its teardown after the error (seen
-        // here: SIGSEGV in test_sync_bad_input's failing graphs).  So they
-        // are kept, reachable, for the rest of the process, as vmtrace
-        // keeps a failed graph (correlator/pipeline.cpp).
-        static std::vector<const bt_message*> kept_after_error;
-        kept_after_error.insert(kept_after_error.end(), messages, messages + n);
-#ifdef __SANITIZE_ADDRESS__
-        // The plugin (and this vector) may be unloaded before the leak
-        // check: tell LeakSanitizer that these are kept on purpose.
-        for (std::uint64_t i = 0; i < n; ++i) {
-            __lsan_ignore_object(messages[i]);
-        }
-#endif
+        bt2::keep_after_error(messages, n);
         throw;
     }
 }
