@@ -178,22 +178,22 @@ void write_access(IsolateIterator& it, const isolate::Access& access, const isol
     auto set_s = [p](const schema::Field& f, std::int64_t v) {
         bt_field_integer_signed_set_value(bt_field_structure_borrow_member_field_by_index(p, f.index), v);
     };
-    auto set_text = [p](const schema::Field& f, std::string_view v) {
-        const std::string copy(v);
-        bt2::check_status(
-            bt_field_string_set_value(bt_field_structure_borrow_member_field_by_index(p, f.index), copy.c_str()),
-            "set string field");
+    // NUL-terminated text: the attribution names are literals, a comm
+    // lives in the join (no copy per event).
+    auto set_text = [p](const schema::Field& f, const char* v) {
+        bt2::check_status(bt_field_string_set_value(bt_field_structure_borrow_member_field_by_index(p, f.index), v),
+                          "set string field");
     };
     set_u(out::cpu, access.cpu);
     set_u(out::hpa, access.hpa);
     set_u(out::size, access.size);
     set_u(out::kind, access.kind);
-    set_text(out::attribution, isolate::to_string(result.attribution));
+    set_text(out::attribution, isolate::to_string(result.attribution).data());
     set_u(out::gpa, result.gpa);
     set_u(out::gva, result.gva);
     set_s(out::pid, result.pid);
     set_s(out::tid, result.tid);
-    set_text(out::comm, result.comm != nullptr ? std::string_view(*result.comm) : std::string_view());
+    set_text(out::comm, result.comm != nullptr ? result.comm->c_str() : "");
     set_s(out::host_tid, result.host_tid);
     set_u(out::candidates, result.candidates);
     ++output.events;

@@ -30,7 +30,8 @@ enum class Attribution : std::uint8_t {
 };
 inline constexpr std::size_t kAttributionCount = 7;
 
-// "guest", "guest-kernel", "shared-other", "host-on-behalf", "host", "ambiguous", "before-map"
+// "guest", "guest-kernel", "shared-other", "host-on-behalf", "host", "ambiguous", "before-map":
+// views of string literals, so data() is NUL-terminated.
 std::string_view to_string(Attribution attribution);
 
 // One record of the memory tracer, its time already on the host's time base.
