@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,174 @@ TEST_P(JoinAgainstTruth, EveryAccessAsTheTruthSays) {
     // With bounds 0 only a change at the access's very nanosecond is ambiguous.
     const std::uint64_t ambiguous = join.counters().by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
     EXPECT_LT(ambiguous, out.size() / 100) << report.dump(2);
+}
+
+// Any time of `times` (sorted) within `bound` of `t`.
+bool near(const std::vector<std::int64_t>& times, std::int64_t t, std::int64_t bound) {
+    const auto it = std::lower_bound(times.begin(), times.end(), t - bound);
+    return it != times.end() && *it <= t + bound;
+}
+
+// With a memory bound B and guest bounds G, the accesses the join marks
+// ambiguous are those the events predict: a change of the access's host
+// page or of its CPU's thread or mode within B, or, for an access the
+// guest's state answered, a guest thread switch on its vCPU or a change of
+// the mappers of its GPA page within B + G.  The prediction is computed
+// here from the simulated events and the truth, apart from the join.
+TEST_P(JoinAgainstTruth, AmbiguousWhereTheEventsPredict) {
+    constexpr std::int64_t kMemoryBound = 1'500;
+    constexpr std::int64_t kGuestBound = 700;
+    scenario::ScenarioConfig config;
+    config.seed = GetParam();
+    config.guests = 2;
+    config.duration_ns = 40'000'000;
+    config.memory.enabled = true;
+    config.memory.mean_remap_ns = 100'000;
+    config.memory.mean_munmap_ns = 1'000'000;
+    config.memory.mean_exec_ns = 5'000'000;
+    std::vector<std::string> names;
+    for (unsigned g = 0; g < config.guests; ++g) {
+        names.push_back("vmtrace-sim-guest" + std::to_string(g));
+    }
+    const std::string path = std::filesystem::temp_directory_path() / ("vmtrace-joinambig-" + std::to_string(getpid()));
+
+    std::map<std::uint64_t, std::vector<std::int64_t>> page_changes;  // host page
+    std::map<std::uint32_t, std::vector<std::int64_t>> cpu_changes;
+    std::map<std::pair<int, std::uint32_t>, std::vector<std::int64_t>> vcpu_switches;
+    std::map<std::pair<int, std::uint64_t>, std::vector<std::int64_t>> gpa_changes;  // guest, GPA page
+    std::map<std::pair<int, std::int32_t>, std::map<std::uint64_t, std::uint64_t>>
+        mappings;                                                     // guest, pid: GVA -> GPA page
+    std::map<std::uint32_t, std::pair<int, std::uint32_t>> in_guest;  // CPU -> guest, vCPU
+    struct Seen {
+        std::int64_t time;
+        std::uint32_t cpu;
+        std::uint64_t hpa;
+        int guest = -1;  // the guest whose vCPU runs on the CPU
+        std::uint32_t vcpu = 0;
+    };
+    std::vector<Seen> accesses;
+    std::vector<Result> results;
+
+    Join join(JoinOptions{.memory_bound_ns = kMemoryBound});
+    bool bound = false;
+    const auto take = [&](const Access&, const Result& r) { results.push_back(r); };
+    {
+        scenario::MemoryTruth truth(path, 0, names);
+        scenario::MemoryScenario sim(config, nullptr, &truth);
+        scenario::SimEvent e;
+        while (sim.next(e)) {
+            using scenario::EventType;
+            const int guest = static_cast<int>(e.machine) - 1;
+            if (e.machine == 0 && e.type == EventType::tdp_mmu_map) {
+                const std::uint64_t pages = e.level == 2 ? 512 : 1;
+                for (std::uint64_t i = 0; i < pages; ++i) {
+                    if (e.op != 3) {
+                        page_changes[e.addr2 + i].push_back(e.time);
+                    }
+                    if (e.op != 1) {
+                        page_changes[e.addr3 + i].push_back(e.time);
+                    }
+                }
+            } else if (e.machine == 0 && (e.type == EventType::sched_switch || e.type == EventType::kvm_entry ||
+                                          e.type == EventType::kvm_exit)) {
+                cpu_changes[e.cpu].push_back(e.time);
+                if (e.type == EventType::kvm_entry) {
+                    in_guest[e.cpu] = {e.guest, e.vcpu_id};
+                } else if (e.type == EventType::kvm_exit) {
+                    in_guest.erase(e.cpu);
+                }
+            } else if (guest >= 0 && e.machine <= config.guests && e.type == EventType::sched_switch) {
+                vcpu_switches[{guest, e.cpu}].push_back(e.time);
+            } else if (guest >= 0 && e.machine <= config.guests && e.type == EventType::guest_mm_map) {
+                auto& map = mappings[{guest, e.pid}];
+                const auto old = map.find(e.addr / 4096);
+                if (old != map.end()) {
+                    gpa_changes[{guest, old->second}].push_back(e.time);
+                }
+                map[e.addr / 4096] = e.addr2 / 4096;
+                gpa_changes[{guest, e.addr2 / 4096}].push_back(e.time);
+            } else if (guest >= 0 && e.machine <= config.guests && e.type == EventType::guest_mm_unmap) {
+                auto& map = mappings[{guest, e.pid}];
+                for (auto it = map.begin(); it != map.end();) {
+                    if (e.op != 0 || (it->first * 4096 >= e.addr && it->first * 4096 < e.addr2)) {
+                        gpa_changes[{guest, it->second}].push_back(e.time);
+                        it = map.erase(it);
+                    } else {
+                        ++it;
+                    }
+                }
+            } else if (e.type == EventType::mem_access) {
+                Seen seen{e.time, e.count, e.addr};
+                if (const auto g = in_guest.find(e.count); g != in_guest.end()) {
+                    seen.guest = g->second.first;
+                    seen.vcpu = g->second.second;
+                }
+                accesses.push_back(seen);
+                if (!bound) {
+                    for (int vm = 0; vm < join.vm_count(); ++vm) {
+                        join.bind_guest(vm, kGuestBound);
+                    }
+                    bound = true;
+                }
+            }
+            if (const auto record = bench::to_record(e, config.guests)) {
+                bench::feed(join, *record);
+                join.drain(take);
+            }
+        }
+        join.flush();
+        join.drain(take);
+        truth.finish(sim.guest_names());
+    }
+    ASSERT_EQ(results.size(), accesses.size());
+    std::vector<scenario::MemoryTruthRecord> truth;
+    {
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        ASSERT_NE(f, nullptr);
+        char header[8 + 8 + 8 + 4];
+        ASSERT_EQ(std::fread(header, sizeof header, 1, f), 1u);
+        for (unsigned g = 0; g < config.guests; ++g) {
+            std::uint16_t length = 0;
+            ASSERT_EQ(std::fread(&length, sizeof length, 1, f), 1u);
+            ASSERT_EQ(std::fseek(f, length, SEEK_CUR), 0);
+        }
+        scenario::MemoryTruthRecord r;
+        while (std::fread(&r, sizeof r, 1, f) == 1) {
+            truth.push_back(r);
+        }
+        std::fclose(f);
+    }
+    std::filesystem::remove(path);
+    ASSERT_EQ(truth.size(), accesses.size());
+    std::uint64_t predicted = 0;
+    std::uint64_t joined = 0;
+    std::uint64_t both = 0;
+    for (std::size_t k = 0; k < accesses.size(); ++k) {
+        const Seen& a = accesses[k];
+        const auto attribution = static_cast<scenario::TrueAttribution>(truth[k].attribution);
+        const std::int32_t truth_vm = truth[k].vm;
+        const std::uint64_t gpa = truth[k].gpa;
+        using scenario::TrueAttribution;
+        const bool guest_answer = a.guest >= 0 && (truth_vm == a.guest || attribution == TrueAttribution::before_map);
+        const bool read_gpa = attribution == TrueAttribution::guest || attribution == TrueAttribution::guest_kernel ||
+                              attribution == TrueAttribution::shared_other;
+        bool p =
+            near(page_changes[a.hpa / 4096], a.time, kMemoryBound) || near(cpu_changes[a.cpu], a.time, kMemoryBound);
+        if (!p && guest_answer) {
+            p = near(vcpu_switches[{a.guest, a.vcpu}], a.time, kMemoryBound + kGuestBound) ||
+                (read_gpa && near(gpa_changes[{a.guest, gpa / 4096}], a.time, kMemoryBound + kGuestBound));
+        }
+        const bool j = results[k].attribution == Attribution::ambiguous;
+        predicted += p ? 1 : 0;
+        joined += j ? 1 : 0;
+        both += p && j ? 1 : 0;
+    }
+    // Some accesses are ambiguous at these bounds (13 % here), and the join
+    // marks exactly those (measured: the same 7369, 7032 and 7030 accesses
+    // for the three seeds).
+    EXPECT_GT(predicted, accesses.size() / 100);
+    EXPECT_EQ(both, predicted) << "joined " << joined;
+    EXPECT_EQ(both, joined) << "predicted " << predicted;
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, JoinAgainstTruth, ::testing::Values(1, 7, 23));
