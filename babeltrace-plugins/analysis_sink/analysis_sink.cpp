@@ -308,10 +308,7 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
     }
     const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
     analysis::MachineInfo info;
-    std::string hostname = env_string(trace, "hostname");
-    if (hostname.empty() && bt_trace_get_name(trace) != nullptr) {
-        hostname = bt_trace_get_name(trace);
-    }
+    std::string hostname = trace_display_name(trace);
     // The analyses read LTTng kernel events: sched_switch's fields, the
     // stream's cpu_id.
     const std::string domain = env_string(trace, "domain");

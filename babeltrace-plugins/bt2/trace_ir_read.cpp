@@ -43,4 +43,34 @@ std::string env_string(const bt_trace* trace, const char* name) {
     return value != nullptr && bt_value_is_string(value) ? bt_value_string_get(value) : "";
 }
 
+std::string trace_display_name(const bt_trace* trace) {
+    std::string name = env_string(trace, "hostname");
+    if (name.empty() && bt_trace_get_name(trace) != nullptr) {
+        name = bt_trace_get_name(trace);
+    }
+    return name;
+}
+
+const bt_stream* message_stream(const bt_message* msg) {
+    switch (bt_message_get_type(msg)) {
+    case BT_MESSAGE_TYPE_EVENT:
+        return bt_event_borrow_stream_const(bt_message_event_borrow_event_const(msg));
+    case BT_MESSAGE_TYPE_PACKET_BEGINNING:
+        return bt_packet_borrow_stream_const(bt_message_packet_beginning_borrow_packet_const(msg));
+    case BT_MESSAGE_TYPE_PACKET_END:
+        return bt_packet_borrow_stream_const(bt_message_packet_end_borrow_packet_const(msg));
+    case BT_MESSAGE_TYPE_STREAM_BEGINNING:
+        return bt_message_stream_beginning_borrow_stream_const(msg);
+    case BT_MESSAGE_TYPE_STREAM_END:
+        return bt_message_stream_end_borrow_stream_const(msg);
+    case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
+        return bt_message_discarded_events_borrow_stream_const(msg);
+    case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
+        return bt_message_discarded_packets_borrow_stream_const(msg);
+    case BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY:
+        return nullptr;
+    }
+    return nullptr;
+}
+
 }  // namespace vmtrace::plugin

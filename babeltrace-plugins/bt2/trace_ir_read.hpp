@@ -25,4 +25,11 @@ std::int32_t packet_cpu_id(const bt_packet* packet);
 // A string entry of the trace's environment, "" when absent or not a string.
 std::string env_string(const bt_trace* trace, const char* name);
 
+// What names a trace to users: its `hostname` environment entry, else its
+// name, else "".
+std::string trace_display_name(const bt_trace* trace);
+
+// The stream a message is about; nullptr for an inactivity message.
+const bt_stream* message_stream(const bt_message* message);
+
 }  // namespace vmtrace::plugin

@@ -23,14 +23,6 @@ namespace {
 constexpr std::string_view kLttngKvmEntry = "kvm_entry";
 constexpr std::string_view kLttngKvmExit = "kvm_exit";
 
-std::string trace_name(const bt_trace* trace) {
-    std::string name = env_string(trace, "hostname");
-    if (name.empty() && bt_trace_get_name(trace) != nullptr) {
-        name = bt_trace_get_name(trace);
-    }
-    return name.empty() ? "(unnamed trace)" : name;
-}
-
 // An integer environment entry (signed, or a string of digits), -1 when absent.
 std::int64_t env_integer(const bt_trace* trace, const char* name) {
     const bt_value* value = bt_trace_borrow_environment_entry_value_by_name_const(trace, name);
@@ -55,7 +47,10 @@ std::int64_t env_integer(const bt_trace* trace, const char* name) {
 std::unique_ptr<Machine> classify(const bt_trace* trace) {
     auto m = std::make_unique<Machine>();
     m->trace = trace;
-    m->name = trace_name(trace);
+    m->name = trace_display_name(trace);
+    if (m->name.empty()) {
+        m->name = "(unnamed trace)";
+    }
     const bt_trace_class* tc = bt_trace_borrow_class_const(trace);
     m->declares_tdp = declares_event(tc, {ev::kvm_tdp_mmu_map::event_name});
     const std::string uid = env_string(trace, "vmtrace_vm_uid");
@@ -181,11 +176,7 @@ const EventInfo& info_of(IsolateIterator& it, const Machine& machine, const bt_e
 }
 
 std::uint64_t u64(const bt_field* payload, const EventInfo& info, std::size_t slot) {
-    const bt_field* f = bt_field_structure_borrow_member_field_by_index_const(payload, info.member[slot]);
-    if (bt_field_class_type_is(bt_field_get_class_type(f), BT_FIELD_CLASS_TYPE_SIGNED_INTEGER)) {
-        return static_cast<std::uint64_t>(bt_field_integer_signed_get_value(f));
-    }
-    return bt_field_integer_unsigned_get_value(f);
+    return static_cast<std::uint64_t>(integer_member(payload, info.member[slot]));
 }
 
 std::int32_t s32(const bt_field* payload, const EventInfo& info, std::size_t slot) {
@@ -194,27 +185,6 @@ std::int32_t s32(const bt_field* payload, const EventInfo& info, std::size_t slo
 
 std::string_view text(const bt_field* payload, const EventInfo& info, std::size_t slot) {
     return bt_field_string_get_value(bt_field_structure_borrow_member_field_by_index_const(payload, info.member[slot]));
-}
-
-const bt_stream* stream_of(const bt_message* msg) {
-    switch (bt_message_get_type(msg)) {
-    case BT_MESSAGE_TYPE_EVENT:
-        return bt_event_borrow_stream_const(bt_message_event_borrow_event_const(msg));
-    case BT_MESSAGE_TYPE_PACKET_BEGINNING:
-        return bt_packet_borrow_stream_const(bt_message_packet_beginning_borrow_packet_const(msg));
-    case BT_MESSAGE_TYPE_PACKET_END:
-        return bt_packet_borrow_stream_const(bt_message_packet_end_borrow_packet_const(msg));
-    case BT_MESSAGE_TYPE_STREAM_BEGINNING:
-        return bt_message_stream_beginning_borrow_stream_const(msg);
-    case BT_MESSAGE_TYPE_STREAM_END:
-        return bt_message_stream_end_borrow_stream_const(msg);
-    case BT_MESSAGE_TYPE_DISCARDED_EVENTS:
-        return bt_message_discarded_events_borrow_stream_const(msg);
-    case BT_MESSAGE_TYPE_DISCARDED_PACKETS:
-        return bt_message_discarded_packets_borrow_stream_const(msg);
-    default:
-        return nullptr;
-    }
 }
 
 std::int64_t event_time(const Machine& machine, const bt_message* msg) {
@@ -226,6 +196,8 @@ std::int64_t event_time(const Machine& machine, const bt_message* msg) {
     return ns;
 }
 
+}  // namespace
+
 std::string safe_name(std::string name) {
     for (char& c : name) {
         if (c == '/' || c == ' ' || c == '\0' || static_cast<unsigned char>(c) < 0x20) {
@@ -234,6 +206,8 @@ std::string safe_name(std::string name) {
     }
     return name.empty() || name == "." || name == ".." ? "unnamed" : name;
 }
+
+namespace {
 
 // Ties a guest to the VM whose vCPU thread made its handshakes.
 void bind(IsolateIterator& it, Machine& guest) {
@@ -332,7 +306,6 @@ void feed_event(IsolateIterator& it, Machine& machine, const bt_message* msg, st
     if (info.kind == Kind::other) {
         return;
     }
-    ++machine.events;
     const bt_field* p = bt_event_borrow_payload_field_const(event);
     const std::int64_t t = event_time(machine, msg);
     isolate::Join& join = *it.join;
@@ -434,7 +407,7 @@ void feed_event(IsolateIterator& it, Machine& machine, const bt_message* msg, st
 
 void consume(IsolateIterator& it, const bt_message* msg) {
     const bt_message_type type = bt_message_get_type(msg);
-    const bt_stream* stream = stream_of(msg);
+    const bt_stream* stream = message_stream(msg);
     if (stream == nullptr) {
         return;
     }
@@ -448,7 +421,6 @@ void consume(IsolateIterator& it, const bt_message* msg) {
             std::uint64_t count = 0;
             if (bt_message_discarded_events_get_count(msg, &count) == BT_PROPERTY_AVAILABILITY_AVAILABLE) {
                 it.report.add_discarded(count);
-                it.discarded += count;
             }
         }
         return;
@@ -496,7 +468,7 @@ void scout(IsolateIterator& it) {
         bt2::MessageBatch batch(messages, count);
         while (!batch.empty()) {
             bt2::MessageRef msg = batch.take();
-            const bt_stream* stream = stream_of(msg.get());
+            const bt_stream* stream = message_stream(msg.get());
             if (stream == nullptr) {
                 continue;
             }

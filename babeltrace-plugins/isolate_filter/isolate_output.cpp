@@ -13,10 +13,6 @@ namespace out = vmtrace::schema::vmtrace_isolated_access;
 
 namespace {
 
-bt2::FieldClassRef field_class(bt_trace_class* tc, const schema::Field& field) {
-    return bt2::schema_field_class(tc, field.type, field.base);
-}
-
 // The output's metadata, made at the first access: one trace class for
 // every output trace, and a clock class that counts the host's time.
 void make_classes(IsolateIterator& it) {
@@ -45,7 +41,7 @@ void make_classes(IsolateIterator& it) {
     bt2::check_status(bt_stream_class_set_default_clock_class(sc, cc), "set default clock class");
     bt_stream_class_set_supports_packets(sc, BT_TRUE, BT_TRUE, BT_TRUE);
     auto context = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "packet context"));
-    auto cpu_id = field_class(tc, schema::Field{"cpu_id", 0, schema::FieldType::u32, 10});
+    auto cpu_id = bt2::schema_field_class(tc, schema::FieldType::u32, 10);
     bt2::check_status(bt_field_class_structure_append_member(context.get(), "cpu_id", cpu_id.get()), "append cpu_id");
     bt2::check_status(bt_stream_class_set_packet_context_field_class(sc, context.get()), "set packet context");
 
@@ -54,7 +50,7 @@ void make_classes(IsolateIterator& it) {
     bt2::check_status(bt_event_class_set_name(it.event_class.get(), name.c_str()), "set event class name");
     auto payload = bt2::FieldClassRef::adopt(bt2::check(bt_field_class_structure_create(tc), "payload"));
     for (const schema::Field& field : out::fields) {
-        auto member = field_class(tc, field);
+        auto member = bt2::schema_field_class(tc, field.type, field.base);
         const std::string member_name(field.name);
         bt2::check_status(bt_field_class_structure_append_member(payload.get(), member_name.c_str(), member.get()),
                           "append payload member");
@@ -107,10 +103,7 @@ OutputTrace& output_of(IsolateIterator& it, int vm) {
             // No guest trace of this VM: its QEMU process names it.
             const std::int32_t pid = it.join->vm_pid(vm);
             const auto comm = it.vm_comm.find(pid);
-            name = fmt::format("{}-{}", comm != it.vm_comm.end() ? comm->second : "vm", pid);
-            for (char& c : name) {
-                c = c == '/' || c == ' ' ? '_' : c;
-            }
+            name = safe_name(fmt::format("{}-{}", comm != it.vm_comm.end() ? comm->second : "vm", pid));
             it.report.name_vm(vm, name, pid);
         }
         it.vm_outputs[index] = make_trace(it, "vm-" + name, vm);

@@ -65,11 +65,10 @@ struct Machine {
     const bt_clock_class* clock_class = nullptr;
     std::string name;
     Role role = Role::unknown;
-    std::uint64_t vm_uid = 0;    // guests: from vmtrace_vm_uid
-    int vm = -1;                 // guests: the join's VM, once tied by a vmsync host event
-    std::int64_t bound_ns = -1;  // guests and tracer: vmtrace_sync_bound_ns
-    bool synchronised = false;   // on the host's time base (vmtrace_time_base)
-    std::uint64_t events = 0;
+    std::uint64_t vm_uid = 0;          // guests: from vmtrace_vm_uid
+    int vm = -1;                       // guests: the join's VM, once tied by a vmsync host event
+    std::int64_t bound_ns = -1;        // guests and tracer: vmtrace_sync_bound_ns
+    bool synchronised = false;         // on the host's time base (vmtrace_time_base)
     std::uint64_t unbound_events = 0;  // guest events before the guest was tied to its VM
     bool declares_tdp = false;
     std::uint64_t mm_events = 0;  // guest_mm_map events of a guest
@@ -131,7 +130,6 @@ struct IsolateIterator {
 
     std::uint64_t records_in = 0;
     std::uint64_t records_out = 0;
-    std::uint64_t discarded = 0;
     std::unique_ptr<ProgressLine> progress;
     bool started = false;
     bool input_ended = false;
@@ -139,6 +137,9 @@ struct IsolateIterator {
 };
 
 // isolate_input.cpp
+// `name` made fit for a directory name (vm-NAME): no '/', no control
+// characters or spaces, never "", "." or "..".
+std::string safe_name(std::string name);
 void scout(IsolateIterator& it);
 void consume(IsolateIterator& it, const bt_message* message);
 void check_inputs(IsolateIterator& it);

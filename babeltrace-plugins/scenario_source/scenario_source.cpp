@@ -129,6 +129,7 @@ struct ScenarioComponent {
     scenario::ScenarioConfig config;
     std::string ground_truth_path;
     std::string memory_truth_path;
+    std::vector<std::string> guest_names;  // the guests' hostnames, for the memory truth
     bool ground_truth_intervals = true;
     bool ground_truth_claimed = false;
     std::vector<MachineMeta> machines;
@@ -410,13 +411,8 @@ struct ScenarioIterator {
             comp.ground_truth_claimed = true;
             truth = std::make_unique<scenario::GroundTruthWriter>(comp.ground_truth_path, comp.ground_truth_intervals);
             if (comp.config.memory.enabled) {
-                const scenario::ScenarioSimulator probe(comp.config);
-                std::vector<std::string> names;
-                for (const auto& guest : probe.guests()) {
-                    names.push_back(guest.hostname);
-                }
-                memory_truth = std::make_unique<scenario::MemoryTruth>(comp.memory_truth_path,
-                                                                       probe.host_clock().ns_from_origin_at(0), names);
+                memory_truth = std::make_unique<scenario::MemoryTruth>(
+                    comp.memory_truth_path, comp.machines[0].clock.ns_from_origin_at(0), comp.guest_names);
             }
         }
         simulator = std::make_unique<scenario::MemoryScenario>(comp.config, truth.get(), memory_truth.get());
@@ -751,6 +747,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_scenario_initiali
         // configuration, so that metadata and events agree.
         const scenario::MemoryScenario memory_probe(comp->config, nullptr, nullptr);
         const scenario::ScenarioSimulator& probe = memory_probe.base();
+        comp->guest_names = memory_probe.guest_names();
         const unsigned guests = comp->config.guests;
         comp->machines.resize(guests + 1 + (comp->config.memory.enabled ? 1 : 0));
         for (unsigned m = 0; m < comp->machines.size(); ++m) {

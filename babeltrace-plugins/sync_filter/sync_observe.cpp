@@ -36,17 +36,6 @@ std::string_view role_name(Role role) {
     return "?";
 }
 
-static std::string trace_display_name(const bt_trace* trace) {
-    const bt_value* hostname = bt_trace_borrow_environment_entry_value_by_name_const(trace, "hostname");
-    if (hostname != nullptr && bt_value_is_string(hostname)) {
-        return bt_value_string_get(hostname);
-    }
-    if (const char* name = bt_trace_get_name(trace)) {
-        return name;
-    }
-    return "(unnamed trace)";
-}
-
 std::string trace_ref(const Machine& machine) {
     if (machine.source.empty()) {
         return fmt::format("trace `{}`", machine.name);
@@ -76,6 +65,9 @@ Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* strea
     auto machine = std::make_unique<Machine>();
     machine->trace = trace;
     machine->name = trace_display_name(trace);
+    if (machine->name.empty()) {
+        machine->name = "(unnamed trace)";
+    }
     machine->source = input.upstream;
     // Guests started from one image often share a hostname ("(none)" in
     // an initramfs): keep names unique, reports are useless otherwise.

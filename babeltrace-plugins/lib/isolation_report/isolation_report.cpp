@@ -91,11 +91,12 @@ nlohmann::ordered_json IsolationReport::to_json() const {
         if (v.accesses == 0 && v.name.empty()) {
             continue;
         }
-        Vm copy_for_bins = v;  // the open bin counts too
-        close_bin(copy_for_bins);
         nlohmann::ordered_json bins = nlohmann::ordered_json::array();
-        for (const auto& [start, pages] : copy_for_bins.bins) {
+        for (const auto& [start, pages] : v.bins) {
             bins.push_back({{"start_ns", start}, {"pages", pages}});
+        }
+        if (v.bin >= 0) {
+            bins.push_back({{"start_ns", v.bin}, {"pages", v.bin_pages.size()}});  // the open bin
         }
         std::vector<std::pair<std::uint64_t, std::uint64_t>> top(v.page_counts.begin(), v.page_counts.end());
         const std::size_t keep = std::min(options_.top_pages, top.size());
