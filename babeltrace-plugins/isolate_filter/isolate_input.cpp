@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 #include "bt2/error.hpp"
@@ -77,11 +78,11 @@ const EventInfo& info_of(IsolateIterator& it, const Machine& machine, const bt_e
         return found->second;
     }
     EventInfo info;
-    const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    const std::string_view name = event_class_name(ec);
     const bt_field_class* payload = bt_event_class_borrow_payload_field_class_const(ec);
     // By name, not by the schema's position: lttng-modules' events and
     // older recordings order their fields differently.
-    auto member = [&](std::size_t slot, std::string_view field, bool string) {
+    auto find = [&](std::string_view field, bool string) -> std::optional<std::uint64_t> {
         if (payload != nullptr) {
             for (std::uint64_t i = 0; i < bt_field_class_structure_get_member_count(payload); ++i) {
                 const auto* m = bt_field_class_structure_borrow_member_by_index_const(payload, i);
@@ -92,10 +93,16 @@ const EventInfo& info_of(IsolateIterator& it, const Machine& machine, const bt_e
                     bt_field_class_get_type(bt_field_class_structure_member_borrow_field_class_const(m));
                 if (string ? type == BT_FIELD_CLASS_TYPE_STRING
                            : bt_field_class_type_is(type, BT_FIELD_CLASS_TYPE_INTEGER)) {
-                    info.member[slot] = i;
-                    return;
+                    return i;
                 }
             }
+        }
+        return std::nullopt;
+    };
+    auto member = [&](std::size_t slot, std::string_view field, bool string) {
+        if (const auto index = find(field, string)) {
+            info.member[slot] = *index;
+            return;
         }
         throw bt2::Error(fmt::format("trace `{}`: event `{}` lacks the {} field `{}` that docs/events.json requires",
                                      machine.name, name, string ? "string" : "integer", field));
@@ -168,6 +175,11 @@ const EventInfo& info_of(IsolateIterator& it, const Machine& machine, const bt_e
         member(1, f::hpa.name, false);
         member(2, f::size.name, false);
         member(3, f::kind.name, false);
+        // Passed through to the output for validation; the join never sees it.
+        if (const auto va = find(f::va.name, false)) {
+            info.member[4] = *va;
+            info.has_va = true;
+        }
     } else if (tracer && name == ev::vmtrace_mem_lost::event_name) {
         info.kind = Kind::mem_lost;
         member(0, ev::vmtrace_mem_lost::count.name, false);
@@ -399,6 +411,9 @@ void feed_event(IsolateIterator& it, Machine& machine, const bt_message* msg, st
         access.size = static_cast<std::uint8_t>(u64(p, info, 2));
         access.kind = static_cast<std::uint8_t>(u64(p, info, 3));
         access.user = it.records_in++;
+        // The join releases accesses in input order: a queue carries each
+        // one's va to its output.
+        it.va_in_flight.emplace_back(access.user, info.has_va ? u64(p, info, 4) : 0);
         join.access(access);
     }
 }

@@ -189,6 +189,11 @@ void write_access(IsolateIterator& it, const isolate::Access& access, const isol
     set_text(out::comm, result.comm != nullptr ? result.comm->c_str() : "");
     set_s(out::host_tid, result.host_tid);
     set_u(out::candidates, result.candidates);
+    if (it.va_in_flight.empty() || it.va_in_flight.front().first != access.user) {
+        throw bt2::Error(fmt::format("memory access {}: released by the join out of input order", access.user));
+    }
+    set_u(out::va, it.va_in_flight.front().second);
+    it.va_in_flight.pop_front();
     ++output.events;
     ++it.records_out;
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bt2/progress_line.hpp"
@@ -58,6 +59,7 @@ enum class Kind : std::uint8_t {
 struct EventInfo {
     Kind kind = Kind::other;
     std::array<std::uint64_t, 7> member{};
+    bool has_va = false;  // vmtrace_mem_access: the tracer recorded the optional va
 };
 
 struct Machine {
@@ -128,6 +130,9 @@ struct IsolateIterator {
     std::unique_ptr<OutputTrace> host_output;
     std::deque<bt2::MessageRef> pending;
 
+    // (user tag, va) of each access held by the join, in input order
+    // (va 0: none).
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> va_in_flight;
     std::uint64_t records_in = 0;
     std::uint64_t records_out = 0;
     std::unique_ptr<ProgressLine> progress;

@@ -3,6 +3,7 @@
 machines and memory tracer -> filter.vmtrace.sync -> the isolation filter
 -> sink.ctf.fs, in one graph, as a user would write it."""
 import json
+import re
 import subprocess
 import sys
 import unittest
@@ -43,6 +44,26 @@ class IsolateFilterGraphTest(TempDirTestCase):
                 self.assertEqual(env.get("tracer_name"), "vmtrace-isolate")
                 lines = babeltrace([str(out / name)]).stdout.splitlines()
                 self.assertEqual(len(lines), count)
+
+    def test_passes_the_tracers_va_through_untouched(self):
+        # The simulator's va is the true guest-virtual address: every record
+        # the join attributes to a guest process must carry a gva equal to it
+        # (the join never reads va), and the host's records keep theirs.
+        out, report = self.tmp / "out", self.tmp / "report"
+        babeltrace(isolate_graph(out, report, dict(seed=11, duration_ms=100, memory=True)))
+        field = re.compile(r"(\w+) = (0x[0-9A-Fa-f]+|-?\d+|\"[^\"]*\")")
+        guest = mismatched = with_va = 0
+        for name in json.loads((report / "isolation.json").read_text())["outputs"]:
+            for line in babeltrace([str(out / name)]).stdout.splitlines():
+                f = dict(field.findall(line))
+                va = int(f["va"], 0)
+                with_va += va != 0
+                if f["attribution"] == '"guest"':
+                    guest += 1
+                    mismatched += int(f["gva"], 0) != va
+        self.assertGreater(guest, 1000)
+        self.assertGreater(with_va, guest)
+        self.assertEqual(mismatched, 0)
 
     def test_refuses_bad_parameters_naming_them(self):
         for bad, name in ((dict(bin_ms=0), "bin-ms"), (dict(packet_events=0), "packet-events"),
