@@ -17,7 +17,18 @@ packages=(
   kmod lttng-tools
   # the HTML report's test renders it in headless Chromium
   chromium
+  # the memory tracer's QEMU plugin (ust/qemu-plugin) and its test
+  qemu-system-x86
 )
+
+# The QEMU plugin builds against qemu-plugin.h, which only Debian's qemu
+# source package has: fetched once (about 25 MB) into a cache.
+fetch_qemu_plugin_header() {
+  local sudo=
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo "$(dirname "$0")/fetch-qemu-plugin-header.sh" > /dev/null ||
+    echo "install-deps: warning: no qemu-plugin.h: the QEMU plugin (ust/qemu-plugin) will not be built" >&2
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +39,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  fetch_qemu_plugin_header
   exit 0
 fi
 
@@ -39,3 +51,4 @@ fi
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fetch_qemu_plugin_header
