@@ -2,7 +2,8 @@
 /*
  * vmtrace guest probes: the guest half of the vmsync handshake (a periodic
  * hypercall on every vCPU, bracketed by vmsync_gh_guest and
- * vmsync_hg_guest) and the GVA->GPA mappings of user processes.
+ * vmsync_hg_guest) and the GVA->GPA mappings of user processes (as faults
+ * install them, and the present ones at each LTTng statedump).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -19,6 +20,13 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/pgtable.h>
+#include <linux/delay.h>
+#include <linux/mmap_lock.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/tracepoint.h>
 #include <asm/kvm_para.h>
 
 #include <lttng/events.h>
@@ -390,6 +398,326 @@ static inline void gmm_check_unmap_proto(void)
 
 #endif /* VMTRACE_HAVE_UNMAP_VMAS */
 
+/* ---- statedump of the mappings --------------------------------------- */
+
+#ifdef VMTRACE_HAVE_HANDLE_MM_FAULT
+
+#define GMM_STATEDUMP		0x8
+/* A process whose mmap lock stays taken this long is left out. */
+#define GMM_LOCK_TRIES		20
+#define GMM_LOCK_WAIT_MS	5
+
+struct gmm_dump {
+	pid_t pid;			/* the process being walked */
+	unsigned long records;
+	unsigned int processes;
+	unsigned int contended;		/* left out: mmap lock not taken */
+	unsigned int gone;		/* exited during their walk */
+};
+
+static void gmm_dump_page(struct gmm_dump *d, unsigned long va, u64 pa,
+			  bool write)
+{
+	trace_guest_mm_map(d->pid, d->pid, va, pa,
+			   GMM_STATEDUMP | (write ? GMM_WRITE : 0));
+	d->records++;
+}
+
+/*
+ * One record per 4 KiB page of a huge mapping [addr, end) (the join keeps
+ * pages, as the memory tracer's accesses come); pa is addr's page.
+ */
+static void gmm_dump_huge(struct gmm_dump *d, unsigned long addr,
+			  unsigned long end, u64 pa, bool write, bool resched)
+{
+	for (; addr < end; addr += PAGE_SIZE, pa += PAGE_SIZE) {
+		gmm_dump_page(d, addr, pa, write);
+		if (resched && !(addr & (PMD_SIZE - PAGE_SIZE)))
+			cond_resched();
+	}
+}
+
+static void gmm_dump_ptes(struct gmm_dump *d, struct mm_struct *mm,
+			  pmd_t *pmd, unsigned long addr, unsigned long end)
+{
+	pte_t *start, *ptep;
+	spinlock_t *ptl;
+
+	start = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	for (ptep = start; addr < end; addr += PAGE_SIZE, ptep++) {
+		pte_t pte = ptep_get(ptep);
+
+		if (pte_present(pte))
+			gmm_dump_page(d, addr, (u64)pte_pfn(pte) << PAGE_SHIFT,
+				      pte_write(pte));
+	}
+	pte_unmap_unlock(start, ptl);
+}
+
+/*
+ * Under the mmap read lock a page table stays a page table (collapsing it
+ * into a huge page takes the lock for write) but a huge mapping may be
+ * split or zapped: it is read again under its lock. A page table and a
+ * huge PMD are recorded under their lock, so a change made concurrently
+ * comes wholly before or after the records.
+ */
+static void gmm_dump_pmds(struct gmm_dump *d, struct mm_struct *mm,
+			  pud_t *pud, unsigned long addr, unsigned long end)
+{
+	pmd_t *pmd = pmd_offset(pud, addr);
+	unsigned long next;
+
+	do {
+		pmd_t pmdv = READ_ONCE(*pmd);
+
+		next = pmd_addr_end(addr, end);
+		if (pmd_present(pmdv) && pmd_leaf(pmdv)) {
+			spinlock_t *ptl = pmd_lock(mm, pmd);
+
+			pmdv = *pmd;
+			if (pmd_present(pmdv) && pmd_leaf(pmdv))
+				gmm_dump_huge(d, addr, next,
+					      ((u64)pmd_pfn(pmdv) << PAGE_SHIFT) +
+					      (addr & ~PMD_MASK),
+					      pmd_write(pmdv), false);
+			spin_unlock(ptl);
+		}
+		/* A page table, possibly left by a split just now. */
+		if (pmd_present(pmdv) && !pmd_leaf(pmdv) && !pmd_bad(pmdv))
+			gmm_dump_ptes(d, mm, pmd, addr, next);
+		cond_resched();
+	} while (pmd++, addr = next, addr != end);
+}
+
+/*
+ * 1 GiB mappings (hugetlbfs, device DAX) are rare in a guest and would
+ * hold a lock for 262144 records: they are recorded from a snapshot of the
+ * entry, with reschedule points.
+ */
+static void gmm_dump_puds(struct gmm_dump *d, struct mm_struct *mm,
+			  p4d_t *p4d, unsigned long addr, unsigned long end)
+{
+	pud_t *pud = pud_offset(p4d, addr);
+	unsigned long next;
+
+	do {
+		pud_t pudv = READ_ONCE(*pud);
+
+		next = pud_addr_end(addr, end);
+		if (!pud_present(pudv))
+			continue;
+		if (pud_leaf(pudv))
+			gmm_dump_huge(d, addr, next,
+				      ((u64)pud_pfn(pudv) << PAGE_SHIFT) +
+				      (addr & ~PUD_MASK),
+				      pud_write(pudv), true);
+		else if (!pud_bad(pudv))
+			gmm_dump_pmds(d, mm, pud, addr, next);
+	} while (pud++, addr = next, addr != end);
+}
+
+static void gmm_dump_range(struct gmm_dump *d, struct mm_struct *mm,
+			   unsigned long addr, unsigned long end)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	unsigned long next, p4d_next;
+	p4d_t *p4d;
+
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd) || pgd_bad(*pgd))
+			continue;
+		p4d = p4d_offset(pgd, addr);
+		do {
+			p4d_next = p4d_addr_end(addr, next);
+			if (!p4d_none(*p4d) && !p4d_bad(*p4d))
+				gmm_dump_puds(d, mm, p4d, addr, p4d_next);
+		} while (p4d++, addr = p4d_next, addr != next);
+	} while (pgd++, addr = next, addr != end);
+}
+
+/*
+ * One process: its VMAs, one at a time, under the mmap read lock. Page
+ * tables are only freed within the range of VMAs already detached (munmap
+ * frees them after it downgrades the lock), so the walk stays inside the
+ * VMAs it finds.
+ */
+static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
+{
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+	bool gone;
+	int tries;
+
+	mm = get_task_mm(task);
+	if (!mm)
+		return;
+	/*
+	 * The walk must end: a lock held for write (mmap, munmap, a fault
+	 * waiting on I/O) is waited for a bounded time, then the process is
+	 * left out.
+	 */
+	for (tries = 0; !mmap_read_trylock(mm); tries++) {
+		if (tries == GMM_LOCK_TRIES) {
+			d->contended++;
+			mmput(mm);
+			return;
+		}
+		msleep(GMM_LOCK_WAIT_MS);
+	}
+	d->pid = task_tgid_nr(task);
+	for (vma = find_vma(mm, 0); vma; vma = find_vma(mm, vma->vm_end))
+		gmm_dump_range(d, mm, vma->vm_start, vma->vm_end);
+	mmap_read_unlock(mm);
+	d->processes++;
+
+	/*
+	 * Our reference kept the address space alive: if the process exited
+	 * meanwhile, its teardown runs in the last mmput(), outside the
+	 * process, and unmap_vmas() records no guest_mm_unmap for it. The
+	 * process's reference goes after it clears task->mm under the task
+	 * lock: while it is set, ours is not the last one.
+	 */
+	task_lock(task);
+	gone = task->mm != mm;
+	if (!gone)
+		mmput_async(mm);
+	task_unlock(task);
+	if (!gone)
+		return;
+#ifdef VMTRACE_HAVE_UNMAP_VMAS
+	/* After execve() the new image's mappings may already be recorded. */
+	if (task->flags & PF_EXITING) {
+		trace_guest_mm_unmap(d->pid, d->pid, 0, ULONG_MAX, GMM_END_EXIT);
+		d->gone++;
+	}
+#endif
+	mmput(mm);
+}
+
+/*
+ * The statedump's walk, queued by the hook on lttng_statedump_start (which
+ * runs with preemption off): every user process's present mappings, in
+ * process context, one page table at a time.
+ */
+static void gmm_statedump_work_fn(struct work_struct *work)
+{
+	struct gmm_dump d = { 0 };
+	struct task_struct *task;
+	struct pid *pid;
+	int nr = 1;
+
+	if (!trace_guest_mm_map_enabled())
+		return;
+	for (;;) {
+		rcu_read_lock();
+		pid = find_ge_pid(nr, &init_pid_ns);
+		if (!pid) {
+			rcu_read_unlock();
+			break;
+		}
+		nr = pid_nr(pid) + 1;
+		task = pid_task(pid, PIDTYPE_TGID);
+		if (task && !(task->flags & PF_KTHREAD))
+			get_task_struct(task);
+		else
+			task = NULL;
+		rcu_read_unlock();
+		if (task) {
+			gmm_dump_task(&d, task);
+			put_task_struct(task);
+		}
+		cond_resched();
+	}
+	pr_info("statedump: %lu mappings of %u processes, %u left out (mmap lock taken), %u exited during the walk\n",
+		d.records, d.processes, d.contended, d.gone);
+}
+
+static DECLARE_WORK(gmm_statedump_work, gmm_statedump_work_fn);
+
+static void gmm_statedump(void *data, struct lttng_kernel_session *session)
+{
+	/* A walk queued and not started yet serves this session too. */
+	queue_work(system_wq, &gmm_statedump_work);
+}
+
+static struct tracepoint *gmm_statedump_tp;
+static bool gmm_statedump_on;
+
+static int gmm_tp_module_notify(struct notifier_block *nb, unsigned long val,
+				void *data)
+{
+	struct tp_module *tp_mod = data;
+	tracepoint_ptr_t *iter, *end;
+
+	if (val != MODULE_STATE_COMING)
+		return NOTIFY_OK;
+	iter = tp_mod->mod->tracepoints_ptrs;
+	end = iter + tp_mod->mod->num_tracepoints;
+	for (; iter < end; iter++) {
+		struct tracepoint *tp = tracepoint_ptr_deref(iter);
+
+		if (!strcmp(tp->name, "lttng_statedump_start"))
+			gmm_statedump_tp = tp;
+	}
+	return NOTIFY_OK;
+}
+
+static struct notifier_block gmm_tp_nb = {
+	.notifier_call = gmm_tp_module_notify,
+};
+
+/*
+ * LTTng's tracepoints are in its modules: registering the notifier replays
+ * their arrival. LTTng stays loaded while we are (we use its symbols).
+ */
+static int gmm_statedump_hook(void)
+{
+	int ret;
+
+	if (!mm_events)
+		return 0;
+	ret = register_tracepoint_module_notifier(&gmm_tp_nb);
+	if (ret)
+		return ret;
+	unregister_tracepoint_module_notifier(&gmm_tp_nb);
+	if (!gmm_statedump_tp) {
+		pr_err("tracepoint lttng_statedump_start not found\n");
+		return -ENOENT;
+	}
+	ret = tracepoint_probe_register(gmm_statedump_tp, gmm_statedump, NULL);
+	if (ret) {
+		pr_err("cannot hook tracepoint lttng_statedump_start: %d\n", ret);
+		return ret;
+	}
+	gmm_statedump_on = true;
+	return 0;
+}
+
+static void gmm_statedump_unhook(void)
+{
+	if (!gmm_statedump_on)
+		return;
+	tracepoint_probe_unregister(gmm_statedump_tp, gmm_statedump, NULL);
+	tracepoint_synchronize_unregister();
+	/* No hook queues the walk any more: wait for the last one. */
+	cancel_work_sync(&gmm_statedump_work);
+	gmm_statedump_on = false;
+}
+
+#else /* !VMTRACE_HAVE_HANDLE_MM_FAULT */
+
+static int gmm_statedump_hook(void)
+{
+	return 0;
+}
+
+static void gmm_statedump_unhook(void)
+{
+}
+
+#endif /* VMTRACE_HAVE_HANDLE_MM_FAULT */
+
 static void gmm_unregister(void)
 {
 #ifdef VMTRACE_HAVE_UNMAP_VMAS
@@ -484,6 +812,9 @@ static int __init vt_guest_init(void)
 	ret = gmm_register();
 	if (ret)
 		goto err_probes;
+	ret = gmm_statedump_hook();
+	if (ret)
+		goto err_statedump;
 	ret = vs_start();
 	if (ret) {
 		pr_err("cannot follow CPU hotplug: %d\n", ret);
@@ -495,6 +826,8 @@ static int __init vt_guest_init(void)
 	return 0;
 
 err_vmsync:
+	gmm_statedump_unhook();
+err_statedump:
 	gmm_unregister();
 err_probes:
 	gmm_events_exit();
@@ -504,6 +837,7 @@ err_probes:
 static void __exit vt_guest_exit(void)
 {
 	vs_stop();
+	gmm_statedump_unhook();
 	gmm_unregister();
 	tracepoint_synchronize_unregister();
 	gmm_events_exit();

@@ -2,8 +2,9 @@
 /*
  * vmtrace host probes: KVM entry/exit/TDP-fault events, the VM's port I/O,
  * MMIO, MSR accesses, interrupt injections and hypercalls, TDP MMU GPA->HPA
- * mappings attributed to their VM, VM and vCPU identity (live and as a
- * statedump), and the host half of the vmsync handshake.
+ * mappings attributed to their VM, VM and vCPU identity (mappings and
+ * identity live and as a statedump), and the host half of the vmsync
+ * handshake.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -389,10 +390,49 @@ static void vt_tdp_spte_changed(void *data, int as_id, gfn_t gfn, int level,
 /* ---- statedump ------------------------------------------------------- */
 
 /*
+ * One statedump walk. With the TDP MMU's mappings wanted, every VM met in a
+ * file is kept (once, held by kvm_get_kvm()) for the mapping walk that
+ * follows the file walk: one VM is held by several files and processes.
+ */
+struct vt_dump_vm {
+	struct list_head link;
+	struct kvm *kvm;
+};
+
+struct vt_dump {
+	bool tdp;			/* dump the TDP MMU's mappings */
+	struct list_head vms;		/* struct vt_dump_vm */
+	unsigned int nr_vms;
+	unsigned int vms_dropped;	/* no memory to keep the VM */
+};
+
+static void vt_dump_keep_vm(struct vt_dump *d, struct kvm *kvm)
+{
+	struct vt_dump_vm *v;
+
+	if (!d->tdp)
+		return;
+	list_for_each_entry(v, &d->vms, link)
+		if (v->kvm == kvm)
+			return;
+	v = kmalloc(sizeof(*v), GFP_KERNEL);
+	if (!v) {
+		d->vms_dropped++;
+		return;
+	}
+	/* The caller holds a file, which holds the VM: it is alive. */
+	kvm_get_kvm(kvm);
+	v->kvm = kvm;
+	list_add_tail(&v->link, &d->vms);
+	d->nr_vms++;
+}
+
+/*
  * A KVM file open in a process: KVM's anonymous inodes are named kvm-vm and
  * kvm-vcpu:N. The caller holds a reference on the file, which holds the VM.
  */
-static void vt_dump_file(struct task_struct *task, struct file *file)
+static void vt_dump_file(struct vt_dump *d, struct task_struct *task,
+			 struct file *file)
 {
 	const char *name = file->f_path.dentry->d_name.name;
 	char comm[TASK_COMM_LEN];
@@ -404,6 +444,7 @@ static void vt_dump_file(struct task_struct *task, struct file *file)
 		vm_slot_note(kvm, task_tgid_nr(task));
 		trace_kvm_vm_statedump_vm(kvm->userspace_pid, task_tgid_nr(task),
 					  atomic_read(&kvm->online_vcpus), comm);
+		vt_dump_keep_vm(d, kvm);
 	} else if (!strncmp(name, "kvm-vcpu:", 9)) {
 		struct kvm_vcpu *vcpu = file->private_data;
 		struct pid *pid;
@@ -416,11 +457,12 @@ static void vt_dump_file(struct task_struct *task, struct file *file)
 		rcu_read_unlock();
 		trace_kvm_vm_statedump_vcpu(vcpu->kvm->userspace_pid,
 					    vcpu->vcpu_id, tid);
+		vt_dump_keep_vm(d, vcpu->kvm);
 	}
 }
 
 /* One file at a time, each taken under RCU and held by a reference. */
-static void vt_dump_task(struct task_struct *task)
+static void vt_dump_task(struct vt_dump *d, struct task_struct *task)
 {
 	unsigned int fd;
 	struct file *file;
@@ -434,12 +476,153 @@ static void vt_dump_task(struct task_struct *task)
 		if (!file)
 			break;
 		if (!IS_ERR(file)) {
-			vt_dump_file(task, file);
+			vt_dump_file(d, task, file);
 			fput(file);
 		}
 		cond_resched();
 	}
 }
+
+#ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
+/*
+ * The TDP MMU's present leaf mappings of one VM, as kvm_tdp_mmu_map op
+ * VMTRACE_MAP_STATEDUMP. KVM's iterator (tdp_iter) is not exported, so the
+ * walk reads the page tables itself: it descends from the root towards the
+ * next GFN not yet looked at, as tdp_iter does after it yields, reads
+ * VT_TDP_STEP entries, then drops the lock and reschedules. A step holds
+ * kvm->mmu_lock for write: no SPTE of the VM changes while it reads and
+ * records, so a change made during the walk comes wholly before a record
+ * (which then shows it) or after it (the live kvm_tdp_mmu_map event then
+ * follows the record). Page tables are freed after an RCU grace period and
+ * the root list is an RCU list: both are read under rcu_read_lock() too.
+ */
+#define VT_TDP_STEP	512	/* leaf or empty entries per lock hold */
+#define VT_TDP_ROOTS	16	/* valid roots dumped per VM */
+
+struct vt_tdp_root {
+	struct kvm_mmu_page *sp;	/* compared only, read under the lock */
+	u32 role;
+};
+
+/* Whether the root is still in the VM's list, valid and the same. */
+static bool vt_tdp_root_live(struct kvm *kvm, const struct vt_tdp_root *r)
+{
+	struct kvm_mmu_page *sp;
+
+	list_for_each_entry_rcu(sp, &kvm->arch.tdp_mmu_roots, link)
+		if (sp == r->sp)
+			return sp->role.word == r->role;
+	return false;
+}
+
+/*
+ * Records the present leaves of the root from GFN *next, at most
+ * VT_TDP_STEP entries (present or not, at the level where the walk finds
+ * them); returns false when the root's whole range has been read.
+ */
+static bool vt_tdp_step(struct kvm *kvm, struct kvm_mmu_page *root,
+			gfn_t *next, unsigned long *records)
+{
+	int root_level = root->role.level;
+	gfn_t end = 1ULL << (SPTE_LEVEL_BITS * root_level);
+	int as_id = kvm_mmu_page_as_id(root);
+	int budget = VT_TDP_STEP;
+	gfn_t gfn = *next;
+
+	while (gfn < end && budget-- > 0) {
+		u64 *pt = root->spt;
+		int level = root_level;
+
+		for (;;) {
+			u64 spte = READ_ONCE(pt[SPTE_INDEX(gfn << PAGE_SHIFT, level)]);
+			gfn_t span = KVM_PAGES_PER_HPAGE(level);
+			bool present = is_shadow_present_pte(spte);
+
+			if (present && !is_last_spte(spte, level)) {
+				/* A lower table: as spte_to_child_pt(). */
+				pt = __va(spte_to_pfn(spte) << PAGE_SHIFT);
+				level--;
+				continue;
+			}
+			gfn &= ~(span - 1);
+			if (present) {
+				trace_kvm_tdp_mmu_map(kvm->userspace_pid, as_id,
+						      gfn, spte_to_pfn(spte), 0,
+						      level,
+						      VMTRACE_MAP_STATEDUMP);
+				(*records)++;
+			}
+			gfn += span;
+			break;
+		}
+	}
+	*next = gfn;
+	return gfn < end;
+}
+
+/*
+ * Every valid root of the VM (as_id from its role: a VM in SMM has a root
+ * per address space). A root invalidated during the walk is left: KVM zaps
+ * it, and the live events report the removals and the new root's installs.
+ */
+static unsigned long vt_dump_tdp(struct kvm *kvm)
+{
+	struct vt_tdp_root roots[VT_TDP_ROOTS];
+	struct kvm_mmu_page *sp;
+	unsigned long records = 0;
+	int nr = 0, i;
+
+	if (!kvm->arch.tdp_mmu_enabled)
+		return 0;
+	write_lock(&kvm->mmu_lock);
+	rcu_read_lock();
+	list_for_each_entry_rcu(sp, &kvm->arch.tdp_mmu_roots, link) {
+		if (sp->role.invalid)
+			continue;
+		if (nr == VT_TDP_ROOTS) {
+			pr_warn_ratelimited("statedump: VM %d has more than %d TDP MMU roots, the others left out\n",
+					    kvm->userspace_pid, VT_TDP_ROOTS);
+			break;
+		}
+		roots[nr].sp = sp;
+		roots[nr].role = sp->role.word;
+		nr++;
+	}
+	rcu_read_unlock();
+	write_unlock(&kvm->mmu_lock);
+
+	for (i = 0; i < nr; i++) {
+		gfn_t next = 0;
+		bool more = true;
+
+		while (more) {
+			write_lock(&kvm->mmu_lock);
+			rcu_read_lock();
+			more = vt_tdp_root_live(kvm, &roots[i]) &&
+			       vt_tdp_step(kvm, roots[i].sp, &next, &records);
+			rcu_read_unlock();
+			write_unlock(&kvm->mmu_lock);
+			cond_resched();
+		}
+	}
+	return records;
+}
+
+static bool vt_dump_tdp_wanted(void)
+{
+	return tdp_mmu_map && trace_kvm_tdp_mmu_map_enabled();
+}
+#else
+static unsigned long vt_dump_tdp(struct kvm *kvm)
+{
+	return 0;
+}
+
+static bool vt_dump_tdp_wanted(void)
+{
+	return false;
+}
+#endif
 
 /*
  * Describes the VMs that exist in every session that starts: LTTng's
@@ -447,15 +630,21 @@ static void vt_dump_task(struct task_struct *task)
  * work walks every process's file table in process context, one process and
  * one file per step, with a reschedule point between steps. (The hook
  * itself runs with preemption off: no place for a walk of unbounded
- * length.) The statedump then waits for a work item that it queues on every
- * CPU, so this walk normally ends before lttng_statedump_end.
+ * length.) Then, when kvm_tdp_mmu_map is recorded, it walks the TDP MMU
+ * mappings of each VM found, once per VM. The statedump then waits for a
+ * work item that it queues on every CPU, so this walk normally ends before
+ * lttng_statedump_end.
  */
 static void vt_statedump_work_fn(struct work_struct *work)
 {
+	struct vt_dump d = { .vms = LIST_HEAD_INIT(d.vms) };
+	struct vt_dump_vm *v, *tmp;
+	unsigned long records = 0;
 	struct task_struct *task;
 	struct pid *pid;
 	int nr = 1;
 
+	d.tdp = vt_dump_tdp_wanted();
 	for (;;) {
 		rcu_read_lock();
 		pid = find_ge_pid(nr, &init_pid_ns);
@@ -471,11 +660,23 @@ static void vt_statedump_work_fn(struct work_struct *work)
 			task = NULL;
 		rcu_read_unlock();
 		if (task) {
-			vt_dump_task(task);
+			vt_dump_task(&d, task);
 			put_task_struct(task);
 		}
 		cond_resched();
 	}
+
+	list_for_each_entry_safe(v, tmp, &d.vms, link) {
+		records += vt_dump_tdp(v->kvm);
+		/* May free the VM if its last file was closed meanwhile. */
+		kvm_put_kvm(v->kvm);
+		list_del(&v->link);
+		kfree(v);
+	}
+	if (d.tdp)
+		pr_info("statedump: %lu TDP MMU mappings of %u VMs%s\n",
+			records, d.nr_vms,
+			d.vms_dropped ? " (VMs left out: no memory)" : "");
 }
 
 static DECLARE_WORK(vt_statedump_work, vt_statedump_work_fn);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * guest_mm provider: GVA->GPA mappings of guest user processes, as page
- * faults install them, and the unmaps and exits that end them. A mapping
- * (pid, gva page) is valid from its guest_mm_map until the next map of the
- * same page or an unmap covering it.
- * access: bit 0 write, bit 1 instruction fetch, bit 2 user-mode fault.
+ * faults install them or the session's statedump finds them, and the unmaps
+ * and exits that end them. A mapping (pid, gva page) is valid from its
+ * guest_mm_map until the next map of the same page or an unmap covering it.
+ * access: bit 0 write, bit 1 instruction fetch, bit 2 user-mode fault;
+ * bit 3 statedump (a present mapping found by the statedump's walk, not a
+ * fault; bit 0 then means the page is mapped writable).
  * reason: 0 munmap or mapping replaced, 1 process exit, 2 execve.
  */
 #undef TRACE_SYSTEM

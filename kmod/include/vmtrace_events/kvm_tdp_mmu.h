@@ -2,7 +2,9 @@
 /*
  * kvm_tdp_mmu provider: GPA->HPA leaf mappings of the TDP MMU. op is
  * 1 = installed, 2 = changed (pfn moved; old_pfn is the previous one),
- * 3 = removed (pfn is the page that was mapped). vm_pid 0 means the change
+ * 3 = removed (pfn is the page that was mapped), 4 = statedump (a mapping
+ * present when the record was taken, during the session's statedump; an
+ * install that may repeat one already known). vm_pid 0 means the change
  * ran in a context that names no VM (reclaim, compaction on another task).
  */
 #undef TRACE_SYSTEM
@@ -17,6 +19,7 @@
 #define VMTRACE_MAP_INSTALL	1
 #define VMTRACE_MAP_CHANGE	2
 #define VMTRACE_MAP_REMOVE	3
+#define VMTRACE_MAP_STATEDUMP	4
 
 LTTNG_TRACEPOINT_EVENT(kvm_tdp_mmu_map,
 	TP_PROTO(s32 vm_pid, u8 as_id, u64 gfn, u64 pfn, u64 old_pfn,
