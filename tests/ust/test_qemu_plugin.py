@@ -138,7 +138,7 @@ class QemuPluginTest(unittest.TestCase):
         data = json.loads(stats.read_text()) if stats.exists() and stats.stat().st_size else None
         return r, data
 
-    def traced(self, name, plugin_args, append="", events="vmtrace_mem:*"):
+    def traced(self, name, plugin_args, append="", events="vmtrace_mem:*", extra=()):
         """Runs the guest under a session enabling `events`; returns (process, stats, trace events)."""
         d = self.session_daemon()
         out = self.tmp / f"trace-{name}"
@@ -147,7 +147,7 @@ class QemuPluginTest(unittest.TestCase):
             for ev in events.split(","):
                 d.must("enable-event", "-u", ev)
             d.must("start")
-            r, stats = self.qemu(plugin_args, append, env=d.env)
+            r, stats = self.qemu(plugin_args, append, env=d.env, extra=extra)
             d.must("stop")
         finally:
             d.lttng("destroy", name)
@@ -297,6 +297,33 @@ class QemuPluginTest(unittest.TestCase):
         self.assertEqual(events[-1][1]["recorded"], stats["recorded"])
         self.assertGreater(stats["recorded"], len(expected_window_accesses(1)))
         self.check_identity(stats)
+
+    def test_guest_only_records_the_nested_guest_accesses(self):
+        # Three entries into a nested SVM guest that stores every 64 bytes of 16 KiB at 0x500000
+        # and leaves with VMMCALL; around each VMRUN the host stores to 0x600000 and the VMCB.
+        rounds, guest = 3, [(a, 4, 1, a) for a in range(0x500000, 0x504000, 64)]
+        for guest_only in ("on", "off"):
+            with self.subTest(guest_only=guest_only):
+                debug = self.tmp / f"debugcon-{guest_only}.txt"
+                r, stats, events = self.traced(
+                    f"svm-{guest_only}", [f"sync={BASE:#x}", f"guest-only={guest_only}"], f"svm={rounds}",
+                    extra=["-cpu", "qemu64,+svm", "-debugcon", f"file:{debug}"])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("exit=00000081", debug.read_text())  # the last #VMEXIT: VMMCALL
+                accesses = [(f["hpa"], f["size"], f["kind"], f["va"]) for n, f in events if n == "vmtrace_mem_access"]
+                host = [a for a in accesses if a[0] in (0x600000, 0x600004)]
+                self.check_identity(stats)
+                if guest_only == "on":
+                    self.assertEqual(accesses, guest * rounds)
+                    self.assertEqual((stats["vmruns"], stats["guest_exits"]), (rounds, rounds))
+                    # The host's 3 stores a round and VMRUN's own accesses to the VMCB and host save area.
+                    self.assertGreater(stats["filtered"], 3 * rounds)
+                    self.assertEqual(stats["recorded"], len(accesses))
+                else:
+                    # The same run unfiltered: the host's stores are there too.
+                    self.assertEqual(len(host), 2 * rounds)
+                    self.assertEqual([a for a in accesses if 0x500000 <= a[0] < 0x504000], guest * rounds)
+                    self.assertEqual((stats["vmruns"], stats["filtered"]), (0, 0))
 
     def test_fetch_script_reuses_its_cache(self):
         version = subprocess.run(["dpkg-query", "-W", "-f", "${source:Version}", "qemu-system-x86"],

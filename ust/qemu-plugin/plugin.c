@@ -128,8 +128,13 @@ static void mark(unsigned vcpu, uint64_t offset) {
     pthread_mutex_unlock(&state_lock);
 }
 
+/* The udata of the VMRUN instruction's memory callback: QEMU reports the
+ * instruction's own accesses (it reads the guest state from the VMCB and saves
+ * the host's in the host save area) through it, after the exec callback has
+ * set the guest flag; they are the host's. */
+static char vmrun_insn;
+
 static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void* udata) {
-    (void)udata;
     struct vcpu_state* st = &vcpus[vcpu_index];
     bump(&st->seen);
     bool store = qemu_plugin_mem_is_store(info);
@@ -170,7 +175,7 @@ static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info
         bump(&st->outside_window);
         return;
     }
-    if (args.guest_only && !st->in_guest) {
+    if (args.guest_only && (!st->in_guest || udata == &vmrun_insn)) {
         bump(&st->filtered);
         return;
     }
@@ -217,6 +222,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb* tb) {
     size_t n = qemu_plugin_tb_n_insns(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn* insn = qemu_plugin_tb_get_insn(tb, i);
+        void* udata = NULL;
         if (args.guest_only) {
             uint64_t va = qemu_plugin_insn_vaddr(insn);
             /* Before the VMRUN test: the instruction after one VMRUN may be
@@ -224,12 +230,13 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb* tb) {
             if (is_vmrun_return(va))
                 qemu_plugin_register_vcpu_insn_exec_cb(insn, on_after_vmrun, QEMU_PLUGIN_CB_NO_REGS, NULL);
             if (is_vmrun(qemu_plugin_insn_data(insn), qemu_plugin_insn_size(insn))) {
+                udata = &vmrun_insn;
                 qemu_plugin_register_vcpu_insn_exec_cb(insn, on_vmrun, QEMU_PLUGIN_CB_NO_REGS, NULL);
                 if (!add_vmrun_return(va + VMRUN_SIZE))
                     atomic_fetch_add_explicit(&vmrun_sites_dropped, 1, memory_order_relaxed);
             }
         }
-        qemu_plugin_register_vcpu_mem_cb(insn, on_memory_access, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
+        qemu_plugin_register_vcpu_mem_cb(insn, on_memory_access, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, udata);
     }
 }
 

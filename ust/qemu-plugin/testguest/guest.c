@@ -12,13 +12,23 @@
  *   window=0    send the open and close stores to a scratch page instead: no window
  *   close=0     send only the close store to the scratch page: the window stays open
  *   twice=1     open twice and close twice (the seconds are no-ops for the plugin)
+ *   svm=N       instead of the buffer window: a window around N entries into a
+ *               nested SVM guest (needs -cpu ...,+svm) that stores to 16 KiB at
+ *               0x500000; the host stores to 0x600000 around each VMRUN; the
+ *               last #VMEXIT code goes to the debug port 0xe9 as "exit=HEX"
  */
 #include <stdint.h>
 
 void window_run(uint32_t open, uint32_t close, uint32_t buf, uint32_t bytes, uint32_t stride, uint32_t rounds,
                 uint32_t open0, uint32_t close1);
 
+void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf);
+void guest_entry(void);
+
 #define SCRATCH 0x300000u
+#define VMCB 0x210000u
+#define HSAVE 0x211000u
+#define HOST_BUF 0x600000u
 
 static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\0';
@@ -63,6 +73,68 @@ static void mark(uint32_t base, uint32_t k) {
     *(volatile uint8_t*)(base + (k % 4096u)) = 1;
 }
 
+static void wrmsr(uint32_t msr, uint64_t v) {
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static uint64_t rdmsr(uint32_t msr) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static void put(uint32_t addr, uint64_t v, unsigned size) {
+    for (unsigned i = 0; i < size; i++)
+        *(volatile uint8_t*)(addr + i) = (uint8_t)(v >> (8 * i));
+}
+
+/* A segment of the VMCB's save area: selector, attributes, limit, base. */
+static void segment(uint32_t at, uint16_t sel, uint16_t attrib) {
+    put(at, sel, 2);
+    put(at + 2, attrib, 2);
+    put(at + 4, 0xffffffffu, 4);
+    put(at + 8, 0, 8);
+}
+
+static void debug_out(char c) {
+    __asm__ volatile("outb %0, $0xe9" : : "a"(c));
+}
+
+static void debug_hex(const char* label, uint32_t v) {
+    for (; *label; label++)
+        debug_out(*label);
+    for (int shift = 28; shift >= 0; shift -= 4)
+        debug_out("0123456789abcdef"[(v >> shift) & 15]);
+    debug_out('\n');
+}
+
+/* A nested guest in 32-bit protected mode without paging or nested paging:
+ * its physical addresses are the machine's. */
+static void svm_window(uint32_t open, uint32_t close, uint32_t rounds) {
+    const uint32_t EFER = 0xc0000080u, VM_HSAVE_PA = 0xc0010117u, SVME = 1u << 12;
+    wrmsr(EFER, rdmsr(EFER) | SVME);
+    wrmsr(VM_HSAVE_PA, HSAVE);
+    for (uint32_t a = VMCB; a < VMCB + 4096; a += 4)
+        *(volatile uint32_t*)a = 0;
+    /* Intercepts: SHUTDOWN (bit 31), VMRUN (32, required), VMMCALL (33). */
+    put(VMCB + 0x00c, (1ull << 31) | (1ull << 32) | (1ull << 33), 8);
+    put(VMCB + 0x058, 1, 4);             /* ASID */
+    segment(VMCB + 0x400, 0x10, 0x0c93); /* ES */
+    segment(VMCB + 0x410, 0x08, 0x0c9b); /* CS */
+    segment(VMCB + 0x420, 0x10, 0x0c93); /* SS */
+    segment(VMCB + 0x430, 0x10, 0x0c93); /* DS */
+    uint32_t cr0, cr4;
+    __asm__ volatile("mov %%cr0, %0; mov %%cr4, %1" : "=r"(cr0), "=r"(cr4));
+    put(VMCB + 0x4d0, SVME, 8);        /* EFER */
+    put(VMCB + 0x548, cr4, 8);         /* CR4 */
+    put(VMCB + 0x558, cr0, 8);         /* CR0 */
+    put(VMCB + 0x560, 0x400, 8);       /* DR7 */
+    put(VMCB + 0x568, 0xffff0ff0u, 8); /* DR6 */
+    put(VMCB + 0x570, 2, 8);           /* RFLAGS */
+    svm_run(VMCB, open, close, rounds, HOST_BUF);
+    debug_hex("exit=", *(volatile uint32_t*)(VMCB + 0x070));
+}
+
 static void reset_machine(void) {
     /* An empty IDT: the breakpoint faults, the fault double-faults, the
      * machine triple-faults and resets. */
@@ -96,7 +168,10 @@ void guest_main(uint32_t magic, const uint32_t* mbi) {
     /* The buffer written once before the window: none of it may be recorded. */
     for (uint32_t a = buf; a < buf + pages * 4096u; a += 4096u)
         *(volatile uint32_t*)a = 0;
-    if (rounds > 0)
+    uint32_t svm = param(cmdline, "svm", 0);
+    if (svm > 0)
+        svm_window(ctl, close, svm);
+    else if (rounds > 0)
         window_run(ctl, close, buf, pages * 4096u, stride, rounds, twice ? ctl : SCRATCH, twice ? close : SCRATCH + 2);
     for (uint32_t i = 0; i < after; i++, k++)
         mark(base, k);

@@ -70,6 +70,52 @@ window_run:
     pop %ebp
     ret
 
+/*
+ * void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf)
+ * Opens the window, then `rounds` times: a host store to host_buf, the
+ * VMCB's RIP reset to guest_entry (a host store), VMRUN, and a host store to
+ * host_buf + 4 after the #VMEXIT; then closes the window.  VMRUN keeps only
+ * EAX for the host, so the guest touches no register the host loop uses but
+ * EDI and EBP.
+ */
+    .globl svm_run
+svm_run:
+    push %ebp
+    push %ebx
+    push %esi
+    push %edi
+    mov 20(%esp), %eax  /* vmcb */
+    mov 24(%esp), %ebx  /* open */
+    mov 28(%esp), %ecx  /* close */
+    mov 32(%esp), %esi  /* rounds */
+    mov 36(%esp), %edx  /* host_buf */
+    movb $1, (%ebx)
+5:  mov %esi, (%edx)
+    movl $guest_entry, 0x578(%eax)
+    vmrun
+    mov %esi, 4(%edx)
+    dec %esi
+    jnz 5b
+    movb $1, (%ecx)
+    pop %edi
+    pop %esi
+    pop %ebx
+    pop %ebp
+    ret
+
+/* The nested guest: 4-byte stores every 64 bytes of [GUEST_BUF, +16 KiB), then
+ * VMMCALL (intercepted: #VMEXIT to the host). */
+#define GUEST_BUF 0x500000
+    .globl guest_entry
+guest_entry:
+    mov $GUEST_BUF, %edi
+6:  mov %edi, (%edi)
+    add $64, %edi
+    cmp $(GUEST_BUF + 16384), %edi
+    jb 6b
+    vmmcall
+7:  jmp 7b
+
     .bss
     .balign 16
     .space 16384
