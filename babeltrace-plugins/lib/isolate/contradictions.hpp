@@ -14,7 +14,8 @@ namespace vmtrace::isolate {
 // example of each kind so that a report can name one.
 enum class Contradiction : std::uint8_t {
     remove_unknown,     // kvm_tdp_mmu_map op 3 of a mapping not known to be live
-    install_over_live,  // op 1 over a live mapping of the same (vm, as_id, gfn, level)
+    install_over_live,  // op 1 over a live mapping of the same (vm, as_id, gfn, level); op 4 (statedump)
+                        // only when the pfn differs
     change_wrong_old,   // op 2 whose old_pfn is not the mapped one (or no mapping known)
     remove_wrong_pfn,   // op 3 whose pfn is not the mapped one
     pfn_aliased,        // a host page installed for a second (vm, gfn): the reverse index keeps the last

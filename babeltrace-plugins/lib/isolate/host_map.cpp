@@ -47,8 +47,8 @@ TouchedPages HostMap::apply(const TdpEvent& event) {
     if (event.level < 1 || event.level > 3) {
         return bad("level is not 1, 2 or 3");
     }
-    if (event.op < 1 || event.op > 3) {
-        return bad("op is not 1, 2 or 3");
+    if (event.op < 1 || event.op > 4) {
+        return bad("op is not 1, 2, 3 or 4");
     }
     if (event.gfn > kMaxFrame || event.pfn > kMaxFrame || event.old_pfn > kMaxFrame) {
         return bad("frame number beyond 52-bit physical addresses");
@@ -63,7 +63,7 @@ TouchedPages HostMap::apply(const TdpEvent& event) {
 
     int vm = event.vm;
     if (vm < 0) {
-        if (event.op == 1) {
+        if (event.op == 1 || event.op == 4) {
             return bad("an install that names no VM");
         }
         // vm_pid 0: a change made outside the VM's context (host reclaim,
@@ -81,6 +81,14 @@ TouchedPages HostMap::apply(const TdpEvent& event) {
 
     const std::uint64_t key = forward_key(vm, event.as_id, event.level, event.gfn);
     switch (event.op) {
+    case 4:
+        // A statedump record: the mapping as it was when the walk read it.
+        // One the live events (or an earlier statedump) already installed
+        // is no change; any other is an install.
+        if (const std::uint64_t* mapped = forward_.find(key); mapped != nullptr && *mapped == event.pfn) {
+            return touched;
+        }
+        [[fallthrough]];
     case 1: {
         auto [mapped, inserted] = forward_.try_emplace(key);
         if (!inserted) {

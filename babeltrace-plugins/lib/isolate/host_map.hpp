@@ -17,7 +17,8 @@ struct TdpEvent {
     std::int32_t vm_pid = 0;  // for the contradiction examples only
     std::uint8_t as_id = 0;
     std::uint8_t level = 1;  // 1: 4 KiB, 2: 2 MiB, 3: 1 GiB
-    std::uint8_t op = 1;     // 1 install, 2 change (old_pfn -> pfn), 3 remove (pfn: the page that was mapped)
+    std::uint8_t op = 1;     // 1 install, 2 change (old_pfn -> pfn), 3 remove (pfn: the page that was mapped),
+                             // 4 statedump (an install; repeating the live mapping is no change)
     std::uint64_t gfn = 0;
     std::uint64_t pfn = 0;
     std::uint64_t old_pfn = 0;

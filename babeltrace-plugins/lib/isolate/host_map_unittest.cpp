@@ -93,6 +93,47 @@ TEST_F(HostMapTest, RemoveWithoutVmFoundByPfn) {
     EXPECT_EQ(contradictions.total(), 0u);
 }
 
+// op 4: the statedump's record of a mapping present when the session
+// started.  One the live events already installed is no change (nothing
+// touched, no contradiction); one never seen is an install.
+TEST_F(HostMapTest, StatedumpOfAMappingAlreadyInstalledIsNoChange) {
+    map.apply(tdp(0, 1, 0x10, 0x5000));
+    const TouchedPages again = map.apply(tdp(0, 4, 0x10, 0x5000));
+    EXPECT_EQ(again.count, 0);
+    EXPECT_EQ(map.lookup(0x5000).vm, 0);
+    EXPECT_EQ(map.lookup(0x5000).gpa_page, 0x10u);
+    EXPECT_EQ(map.live(), 1u);
+    EXPECT_EQ(contradictions.total(), 0u);
+}
+
+TEST_F(HostMapTest, StatedumpOfAMappingNeverSeenInstallsIt) {
+    const TouchedPages first = map.apply(tdp(1, 4, 0x200, 0x40000, 0, 2));
+    EXPECT_EQ(first.count, 1);
+    EXPECT_EQ(first.vm, 1);
+    EXPECT_EQ(map.lookup(0x40000 + 7).vm, 1);
+    EXPECT_EQ(map.lookup(0x40000 + 7).gpa_page, 0x200u + 7);
+    // Later live events find it.
+    map.apply(tdp(1, 2, 0x200, 0x80000, 0x40000, 2));
+    EXPECT_EQ(map.lookup(0x40000).vm, -1);
+    EXPECT_EQ(map.lookup(0x80000).gpa_page, 0x200u);
+    map.apply(tdp(1, 3, 0x200, 0x80000, 0x80000, 2));
+    EXPECT_EQ(map.live(), 0u);
+    EXPECT_EQ(contradictions.total(), 0u);
+}
+
+TEST_F(HostMapTest, StatedumpThatDiffersIsAnInstallOverALiveMapping) {
+    map.apply(tdp(0, 1, 0x10, 0x5000));
+    const TouchedPages moved = map.apply(tdp(0, 4, 0x10, 0x6000));
+    EXPECT_EQ(moved.count, 2);
+    EXPECT_EQ(contradictions.count(Contradiction::install_over_live), 1u);
+    EXPECT_EQ(map.lookup(0x5000).vm, -1);
+    EXPECT_EQ(map.lookup(0x6000).vm, 0);
+    map.apply(tdp(-1, 4, 0x11, 0x7000));  // names no VM
+    map.apply(tdp(0, 5, 0x11, 0x7000));   // no op 5
+    EXPECT_EQ(contradictions.count(Contradiction::bad_host_event), 2u);
+    EXPECT_EQ(map.lookup(0x7000).vm, -1);
+}
+
 TEST_F(HostMapTest, ContradictionsAreCountedAndTheEventFollowed) {
     map.apply(tdp(0, 3, 0x10, 0x5000));  // remove of an unknown mapping
     EXPECT_EQ(contradictions.count(Contradiction::remove_unknown), 1u);

@@ -66,9 +66,11 @@ struct JoinSizes {
 // or entered or left guest mode; or, when the answer read the guest's
 // state, within memory bound + that guest's bound, the vCPU switched guest
 // thread or the mappers of the GPA page changed (guest_mm_map, unmap; not
-// fork: the child cannot have run before it).  Exact unless one key
-// changed twice in the interval between its own bound and lag(): then
-// ambiguous (ChangeTimes).
+// fork: the child cannot have run before it).  A mapping statedump record
+// (host_tdp_map op 4, guest_mm_map with access bit 8) that repeats what the
+// join knows is no change; one that adds a mapping is one.  Exact unless
+// one key changed twice in the interval between its own bound and lag():
+// then ambiguous (ChangeTimes).
 //
 // The guest thread of an access is the one the vCPU runs (guest
 // sched_switch); its process is known from guest_thread, guest_fork or the

@@ -272,6 +272,33 @@ TEST_F(AmbiguityTest, GuestMapChangeWithTheGuestBound) {
     EXPECT_EQ(around(bound, unmap), Attribution::ambiguous);
 }
 
+// The statedumps at the session's start: a record of a mapping the live
+// events already gave changes nothing, so an access beside it stays decided;
+// one of a mapping never seen attributes what was `before-map` or
+// `guest-kernel`.
+TEST_F(AmbiguityTest, StatedumpRecordsOfKnownMappingsAreNoChange) {
+    map_host(0x10, 0x5000);
+    join.guest_mm_map(tick(), vm, 200, 200, 0x400000, 0x10 * kPage);
+    const auto host_again = [&](std::int64_t t) { join.host_tdp_map(t, kVmPid, 0, 0x10, 0x5000, 0, 1, 4); };
+    const auto guest_again = [&](std::int64_t t) { join.guest_mm_map(t, vm, 200, 200, 0x400000, 0x10 * kPage); };
+    EXPECT_EQ(around(0, host_again), Attribution::guest);
+    EXPECT_EQ(around(0, guest_again), Attribution::guest);
+    const auto host_moved = [&](std::int64_t t) { join.host_tdp_map(t, kVmPid, 0, 0x10, 0x6000, 0, 1, 4); };
+    EXPECT_EQ(around(kMemoryBound, host_moved), Attribution::ambiguous);
+    EXPECT_EQ(join.contradictions().count(Contradiction::install_over_live), 1u);
+}
+
+TEST_F(JoinTest, StatedumpRecordsOfMappingsNeverSeen) {
+    EXPECT_EQ(at(0x5000 * kPage).attribution, Attribution::before_map);
+    join.host_tdp_map(tick(), kVmPid, 0, 0x10, 0x5000, 0, 1, 4);
+    EXPECT_EQ(at(0x5000 * kPage).attribution, Attribution::guest_kernel);
+    join.guest_mm_map(tick(), vm, 200, 200, 0x400000, 0x10 * kPage);
+    const Result r = at(0x5000 * kPage + 4);
+    EXPECT_EQ(r.attribution, Attribution::guest);
+    EXPECT_EQ(r.gva, 0x400000u + 4);
+    EXPECT_EQ(join.contradictions().total(), 0u);
+}
+
 TEST_F(AmbiguityTest, KvmEntryAndExit) {
     map_host(0x10, 0x5000);
     const auto exit = [&](std::int64_t t) { join.host_kvm_exit(t, 0); };
