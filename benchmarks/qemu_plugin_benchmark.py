@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Cost of the QEMU plugin (ust/qemu-plugin) per guest memory access.
+
+Boots the plugin's bare-metal test guest (ust/qemu-plugin/testguest) with two
+window lengths (10 and 10 + R passes over a 1 MiB buffer: a 4-byte store
+every 64 bytes and a load per page, 16640 accesses a pass) and takes the
+difference of the wall times, which cancels QEMU's start, the firmware and
+the guest's set-up: the time of R x 16640 accesses (R per configuration, so
+that each difference lasts about a second).  Each
+configuration runs --repeat times; the best difference is kept.  Prints the
+time per access and its ratio to QEMU without the plugin.  Asserts nothing.
+
+  plugin absent              QEMU alone
+  window closed              plugin loaded, sync=BASE, the guest's window controls sent elsewhere
+  window open, no session    the window's accesses reach vmtrace_mem_access_enabled() only
+  window open, sample=100    under an lttng-ust session: 1 access in 100 recorded
+  window open, recording     under an lttng-ust session: every access recorded
+
+usage: qemu_plugin_benchmark.py [--build DIR] [--repeat N]
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ust"))
+import test_qemu_plugin as t  # noqa: E402  (its session daemon and paths)
+
+PAGES, STRIDE = 256, 64
+PER_ROUND = PAGES * (4096 // STRIDE) + PAGES  # stores, then one load per page
+ROUNDS_SHORT = 10
+
+
+def run(build, plugin_args, window, rounds, env=None):
+    cmd = t.AS_NOBODY + [t.QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", str(build["guest"]),
+                         "-append", f"base={t.BASE:#x} pages={PAGES} stride={STRIDE} rounds={rounds} window={window}"]
+    if plugin_args is not None:
+        cmd += ["-plugin", ",".join([str(build["plugin"]), *plugin_args])]
+    start = time.monotonic()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    elapsed = time.monotonic() - start
+    if r.returncode != 0:
+        raise SystemExit(f"qemu failed ({r.returncode}): {r.stderr}")
+    return elapsed
+
+
+def slope(build, plugin_args, window, extra_rounds, repeat, env=None, session=None):
+    """Best seconds per access over `repeat` pairs of runs."""
+    best = None
+    for i in range(repeat):
+        times = []
+        for rounds in (ROUNDS_SHORT, ROUNDS_SHORT + extra_rounds):
+            if session:
+                session.must("create", f"bench{i}-{rounds}", f"--output={session.out}/{i}-{rounds}")
+                session.must("enable-event", "-u", "vmtrace_mem:*")
+                session.must("start")
+            try:
+                times.append(run(build, plugin_args, window, rounds, env))
+            finally:
+                if session:
+                    session.must("stop")
+                    session.lttng("destroy", f"bench{i}-{rounds}")
+                    shutil.rmtree(f"{session.out}/{i}-{rounds}", ignore_errors=True)
+        s = (times[1] - times[0]) / (extra_rounds * PER_ROUND)
+        best = s if best is None else min(best, s)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=str(Path(__file__).resolve().parents[1] / "build"))
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    build = {"plugin": Path(a.build) / "libvmtrace-mem-qemu.so",
+             "guest": Path(a.build) / "ust" / "qemu-plugin" / "testguest.elf"}
+    if not t.QEMU or not build["plugin"].exists() or not build["guest"].exists():
+        raise SystemExit(f"needs qemu-system-x86_64 and {build['plugin']} and {build['guest']} (build first)")
+
+    tmp = t.shared_tmpdir("vmtrace-qemu-bench-")
+    home = tmp / "lttng-home"
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)
+    nodaemon = dict(os.environ, LTTNG_HOME=str(tempfile.mkdtemp(dir=tmp)))
+    daemon = None
+    try:
+        sync = f"sync={t.BASE:#x}"
+        rows = [("plugin absent", 8000, slope(build, None, 1, 8000, a.repeat, nodaemon)),
+                ("window closed", 2000, slope(build, [sync], 0, 2000, a.repeat, nodaemon)),
+                ("window open, no session", 2000, slope(build, [sync], 1, 2000, a.repeat, nodaemon))]
+        daemon = t.SessionDaemon(home)
+        daemon.out = tmp / "traces"
+        rows.append(("window open, sample=100", 1000,
+                     slope(build, [sync, "sample=100"], 1, 1000, a.repeat, daemon.env, daemon)))
+        rows.append(("window open, recording", 200, slope(build, [sync], 1, 200, a.repeat, daemon.env, daemon)))
+    finally:
+        if daemon:
+            daemon.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    base = rows[0][2]
+    print(f"wall time per guest access (4-byte stores and loads), best of {a.repeat}")
+    print(f"{'configuration':<26} {'accesses':>10} {'ns/access':>10} {'ratio':>7}")
+    for name, rounds, s in rows:
+        print(f"{name:<26} {rounds * PER_ROUND:>10} {s * 1e9:>10.1f} {s / base:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
