@@ -36,6 +36,7 @@ bool write_counts_json(FILE* f, const struct plugin_counts* c, const struct plug
     FIELD(closes_when_closed);
     FIELD(vmruns);
     FIELD(guest_exits);
+    FIELD(missed_exits);
     FIELD(vmrun_sites_dropped);
 #undef FIELD
     fprintf(f, "  \"window_open_at_exit\": %s\n}\n", c->window_open_at_exit ? "true" : "false");

@@ -30,6 +30,7 @@ struct plugin_counts {
     uint64_t closes_when_closed;  /* close controls while no window was open */
     uint64_t vmruns;              /* VMRUN instructions executed (guest-only=on) */
     uint64_t guest_exits;         /* instructions after a VMRUN executed (guest-only=on) */
+    uint64_t missed_exits;        /* VMRUNs executed while the guest flag was still set */
     uint64_t vmrun_sites_dropped; /* VMRUN sites past the set's capacity */
     bool window_open_at_exit;
 };

@@ -36,7 +36,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
  * (relaxed) by the thread that closes a window and at exit. */
 struct vcpu_state {
     _Atomic uint64_t seen, marks, controls, outside_window, filtered, sampled_out, lost, io, recorded;
-    _Atomic uint64_t vmruns, guest_exits;
+    _Atomic uint64_t vmruns, guest_exits, missed_exits;
     uint64_t sample_counter; /* accesses eligible for sampling on this vCPU */
     bool in_guest;           /* between a VMRUN and the instruction after it */
 } __attribute__((aligned(64)));
@@ -204,8 +204,13 @@ static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info
 
 static void on_vmrun(unsigned int vcpu_index, void* udata) {
     (void)udata;
-    vcpus[vcpu_index].in_guest = true;
-    bump(&vcpus[vcpu_index].vmruns);
+    struct vcpu_state* st = &vcpus[vcpu_index];
+    /* Still in the guest: the host came back without passing the instruction
+     * after a VMRUN that has a callback (translated before its VMRUN was). */
+    if (st->in_guest)
+        bump(&st->missed_exits);
+    st->in_guest = true;
+    bump(&st->vmruns);
 }
 
 static void on_after_vmrun(unsigned int vcpu_index, void* udata) {
@@ -253,6 +258,7 @@ static void collect(struct plugin_counts* c) {
     c->recorded = SUM(recorded);
     c->vmruns = SUM(vmruns);
     c->guest_exits = SUM(guest_exits);
+    c->missed_exits = SUM(missed_exits);
     c->windows = windows_opened;
     c->opens_when_open = opens_when_open;
     c->closes_when_closed = closes_when_closed;
@@ -296,6 +302,12 @@ static void on_qemu_exit(qemu_plugin_id_t id, void* udata) {
                 args.sync_base + VMTRACE_RESERVED_PAGE);
     if (was_open)
         fprintf(stderr, PREFIX "window %" PRIu32 " was still open at exit: closed it there\n", window_number - 1);
+    if (c.missed_exits > 0)
+        fprintf(stderr,
+                PREFIX "%" PRIu64
+                       " returns from a nested guest were not seen (a VMRUN ran while the flag was set): "
+                       "guest-only may have recorded host accesses as the guest's\n",
+                c.missed_exits);
     if (c.vmrun_sites_dropped > 0)
         fprintf(stderr, PREFIX "%" PRIu64 " VMRUN sites past the first 64 were not tracked: guest-only missed them\n",
                 c.vmrun_sites_dropped);
