@@ -405,7 +405,7 @@ static inline void gmm_check_unmap_proto(void)
 #define GMM_STATEDUMP		0x8
 /* A process whose mmap lock stays taken this long is left out. */
 #define GMM_LOCK_TRIES		20
-#define GMM_LOCK_WAIT_MS	5
+#define GMM_LOCK_WAIT_US	5000
 
 struct gmm_dump {
 	pid_t pid;			/* the process being walked */
@@ -563,7 +563,7 @@ static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
 			mmput(mm);
 			return;
 		}
-		msleep(GMM_LOCK_WAIT_MS);
+		usleep_range(GMM_LOCK_WAIT_US, GMM_LOCK_WAIT_US + 500);
 	}
 	d->pid = task_tgid_nr(task);
 	for (vma = find_vma(mm, 0); vma; vma = find_vma(mm, vma->vm_end))
