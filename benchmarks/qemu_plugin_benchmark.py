@@ -36,7 +36,7 @@ ROUNDS_SHORT = 10
 
 
 def run(build, plugin_args, window, rounds, env=None):
-    cmd = t.AS_NOBODY + [t.QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", str(build["guest"]),
+    cmd = t.HIDE_ROOT_SESSIOND + t.AS_NOBODY + [t.QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", str(build["guest"]),
                          "-append", f"base={t.BASE:#x} pages={PAGES} stride={STRIDE} rounds={rounds} window={window}"]
     if plugin_args is not None:
         cmd += ["-plugin", ",".join([str(build["plugin"]), *plugin_args])]

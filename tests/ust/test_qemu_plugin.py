@@ -35,6 +35,11 @@ PAGE = 4096
 NOBODY = 65534
 IS_ROOT = os.geteuid() == 0
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if IS_ROOT else []
+# lttng-ust registers every process with the system's root lttng-sessiond as well, whose
+# sessions may enable vmtrace_mem:* (the lab's does): QEMU runs where /run/lttng is an empty
+# tmpfs, so only the private daemon sees it.
+HIDE_ROOT_SESSIOND = (["unshare", "--mount", "--", "sh", "-c", 'mount -t tmpfs tmpfs /run/lttng && exec "$@"', "sh"]
+                      if IS_ROOT and Path("/run/lttng").is_dir() else [])
 
 # Every access falls in exactly one of these (ust/qemu-plugin/counts.h).
 BUCKETS = ["marks", "controls", "outside_window", "filtered", "sampled_out", "lost", "io", "recorded"]
@@ -132,7 +137,7 @@ class QemuPluginTest(unittest.TestCase):
         """Boots the test guest with the plugin; returns (process, stats dict or None)."""
         stats = Path(tempfile.mktemp(prefix="stats-", suffix=".json", dir=self.tmp))
         args = ",".join([PLUGIN, *plugin_args, f"stats={stats}"])
-        cmd = AS_NOBODY + [QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", GUEST,
+        cmd = HIDE_ROOT_SESSIOND + AS_NOBODY + [QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", GUEST,
                            "-append", f"base={BASE:#x} {append}", "-plugin", args, *extra]
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         data = json.loads(stats.read_text()) if stats.exists() and stats.stat().st_size else None
