@@ -331,6 +331,17 @@ class QemuPluginTest(unittest.TestCase):
                     self.assertEqual([a for a in accesses if 0x500000 <= a[0] < 0x504000], guest * rounds)
                     self.assertEqual((stats["vmruns"], stats["filtered"]), (0, 0))
 
+    def test_guest_only_warns_of_returns_it_cannot_see(self):
+        # The host code after VMRUN runs (and is translated) before the first VMRUN: its
+        # callback is never registered, the flag stays set and the later VMRUNs say so.
+        rounds = 3
+        r, stats = self.qemu([f"sync={BASE:#x}", "guest-only=on"], f"svm={rounds} early=1",
+                             extra=["-cpu", "qemu64,+svm"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((stats["vmruns"], stats["guest_exits"], stats["missed_exits"]), (rounds, 0, rounds - 1))
+        self.assertIn(f"{rounds - 1} returns from a nested guest were not seen", r.stderr)
+        self.check_identity(stats)
+
     def test_fetch_script_reuses_its_cache(self):
         version = subprocess.run(["dpkg-query", "-W", "-f", "${source:Version}", "qemu-system-x86"],
                                  capture_output=True, text=True, check=True).stdout

@@ -16,13 +16,14 @@
  *               nested SVM guest (needs -cpu ...,+svm) that stores to 16 KiB at
  *               0x500000; the host stores to 0x600000 around each VMRUN; the
  *               last #VMEXIT code goes to the debug port 0xe9 as "exit=HEX"
+ *   early=1     with svm=N: the host code after VMRUN runs once before the first VMRUN
  */
 #include <stdint.h>
 
 void window_run(uint32_t open, uint32_t close, uint32_t buf, uint32_t bytes, uint32_t stride, uint32_t rounds,
                 uint32_t open0, uint32_t close1);
 
-void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf);
+void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf, uint32_t early);
 void guest_entry(void);
 
 #define SCRATCH 0x300000u
@@ -110,7 +111,7 @@ static void debug_hex(const char* label, uint32_t v) {
 
 /* A nested guest in 32-bit protected mode without paging or nested paging:
  * its physical addresses are the machine's. */
-static void svm_window(uint32_t open, uint32_t close, uint32_t rounds) {
+static void svm_window(uint32_t open, uint32_t close, uint32_t rounds, uint32_t early) {
     const uint32_t EFER = 0xc0000080u, VM_HSAVE_PA = 0xc0010117u, SVME = 1u << 12;
     wrmsr(EFER, rdmsr(EFER) | SVME);
     wrmsr(VM_HSAVE_PA, HSAVE);
@@ -131,7 +132,7 @@ static void svm_window(uint32_t open, uint32_t close, uint32_t rounds) {
     put(VMCB + 0x560, 0x400, 8);       /* DR7 */
     put(VMCB + 0x568, 0xffff0ff0u, 8); /* DR6 */
     put(VMCB + 0x570, 2, 8);           /* RFLAGS */
-    svm_run(VMCB, open, close, rounds, HOST_BUF);
+    svm_run(VMCB, open, close, rounds, HOST_BUF, early);
     debug_hex("exit=", *(volatile uint32_t*)(VMCB + 0x070));
 }
 
@@ -170,7 +171,7 @@ void guest_main(uint32_t magic, const uint32_t* mbi) {
         *(volatile uint32_t*)a = 0;
     uint32_t svm = param(cmdline, "svm", 0);
     if (svm > 0)
-        svm_window(ctl, close, svm);
+        svm_window(ctl, close, svm, param(cmdline, "early", 0));
     else if (rounds > 0)
         window_run(ctl, close, buf, pages * 4096u, stride, rounds, twice ? ctl : SCRATCH, twice ? close : SCRATCH + 2);
     for (uint32_t i = 0; i < after; i++, k++)

@@ -71,12 +71,14 @@ window_run:
     ret
 
 /*
- * void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf)
+ * void svm_run(uint32_t vmcb, uint32_t open, uint32_t close, uint32_t rounds, uint32_t host_buf,
+ *              uint32_t early)
  * Opens the window, then `rounds` times: a host store to host_buf, the
  * VMCB's RIP reset to guest_entry (a host store), VMRUN, and a host store to
  * host_buf + 4 after the #VMEXIT; then closes the window.  VMRUN keeps only
  * EAX for the host, so the guest touches no register the host loop uses but
- * EDI and EBP.
+ * EDI and EBP.  early != 0: the code after VMRUN runs once first, so QEMU
+ * translates it before the VMRUN (the case the plugin cannot follow).
  */
     .globl svm_run
 svm_run:
@@ -90,10 +92,14 @@ svm_run:
     mov 32(%esp), %esi  /* rounds */
     mov 36(%esp), %edx  /* host_buf */
     movb $1, (%ebx)
+    cmpl $0, 40(%esp)   /* early */
+    je 5f
+    inc %esi
+    jmp 8f
 5:  mov %esi, (%edx)
     movl $guest_entry, 0x578(%eax)
     vmrun
-    mov %esi, 4(%edx)
+8:  mov %esi, 4(%edx)
     dec %esi
     jnz 5b
     movb $1, (%ecx)
