@@ -230,6 +230,19 @@ class QemuPluginTest(unittest.TestCase):
                           stats["controls"], stats["marks"]), (1, 1, 1, 4, 4103))
         self.check_identity(stats)
 
+    def test_mark_counter_restart(self):
+        # After the window the host's counter restarts (its module was reloaded) at 0, then
+        # its marks start from 0; a restart control followed by marks from 7 (a mark missed
+        # by nobody but stored at a later offset) gives 7.
+        for reset, after in ((1, [0, 1, 2]), (8, [7, 8, 9])):
+            with self.subTest(reset=reset):
+                r, stats, events = self.traced(f"reset{reset}", [f"sync={BASE:#x}"],
+                                               f"pages=1 marks=5000 after=3 reset={reset}")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual([f["cnt"] for n, f in events if n == "vmtrace_mem_sync"], list(range(5000)) + after)
+                self.assertEqual((stats["mark_resets"], stats["controls"], stats["marks"]), (1, 3, 5003))
+                self.check_identity(stats)
+
     def test_sample_records_one_in_n_exactly(self):
         n = 7
         r, stats, events = self.traced("sample", [f"sync={BASE:#x}", f"sample={n}"], "pages=16")

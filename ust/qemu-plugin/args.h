@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The reserved area: page 0 takes the clock marks, page 1 the window controls. */
+/* The reserved area: page 0 takes the clock marks, page 1 the controls (offset
+ * 0 opens the window, 1 closes it, 2 restarts the mark count at 0). */
 #define VMTRACE_RESERVED_PAGE 4096u
 #define VMTRACE_RESERVED_SIZE (2u * VMTRACE_RESERVED_PAGE)
 

@@ -34,6 +34,7 @@ bool write_counts_json(FILE* f, const struct plugin_counts* c, const struct plug
     FIELD(windows);
     FIELD(opens_when_open);
     FIELD(closes_when_closed);
+    FIELD(mark_resets);
     FIELD(vmruns);
     FIELD(guest_exits);
     FIELD(missed_exits);

@@ -28,6 +28,7 @@ struct plugin_counts {
     uint64_t windows;             /* windows opened */
     uint64_t opens_when_open;     /* open controls while a window was open */
     uint64_t closes_when_closed;  /* close controls while no window was open */
+    uint64_t mark_resets;         /* the host's mark counter restarted at 0 */
     uint64_t vmruns;              /* VMRUN instructions executed (guest-only=on) */
     uint64_t guest_exits;         /* instructions after a VMRUN executed (guest-only=on) */
     uint64_t missed_exits;        /* VMRUNs executed while the guest flag was still set */

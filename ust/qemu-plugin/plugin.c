@@ -51,7 +51,7 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool window_open;
 static uint32_t window_number; /* of the open window, or the next one */
 static uint64_t windows_opened;
-static uint64_t opens_when_open, closes_when_closed;
+static uint64_t opens_when_open, closes_when_closed, mark_resets;
 static uint64_t last_mark = UINT64_MAX; /* unwrapped count of the last mark; "-1" before the first */
 static uint64_t recorded_at_open, lost_at_open;
 static uint64_t lost_reported; /* lost records already emitted as vmtrace_mem_lost */
@@ -128,6 +128,15 @@ static void mark(unsigned vcpu, uint64_t offset) {
     pthread_mutex_unlock(&state_lock);
 }
 
+/* The host's mark counter restarts at 0 (its module stores this when it
+ * loads): the next mark's cnt is its offset again. */
+static void reset_marks(void) {
+    pthread_mutex_lock(&state_lock);
+    last_mark = UINT64_MAX;
+    mark_resets++;
+    pthread_mutex_unlock(&state_lock);
+}
+
 /* The udata of the VMRUN instruction's memory callback: QEMU reports the
  * instruction's own accesses (it reads the guest state from the VMCB and saves
  * the host's in the host save area) through it, after the exec callback has
@@ -165,6 +174,8 @@ static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info
                         open_window();
                     else if (off == VMTRACE_RESERVED_PAGE + 1)
                         close_window();
+                    else if (off == VMTRACE_RESERVED_PAGE + 2)
+                        reset_marks();
                 }
                 return;
             }
@@ -262,6 +273,7 @@ static void collect(struct plugin_counts* c) {
     c->windows = windows_opened;
     c->opens_when_open = opens_when_open;
     c->closes_when_closed = closes_when_closed;
+    c->mark_resets = mark_resets;
     c->vmrun_sites_dropped = atomic_load(&vmrun_sites_dropped);
 }
 

@@ -9,6 +9,8 @@
  *   buf=ADDR    buffer (default 0x400000), pages=N (default 16), stride=B (default 64)
  *   rounds=N    passes over the buffer inside the window (default 1)
  *   marks=N     marks before the window, after=N marks after it (cnt continues)
+ *   reset=K     before the marks after the window: the mark counter restart
+ *               control, then those marks count from K - 1
  *   window=0    send the open and close stores to a scratch page instead: no window
  *   close=0     send only the close store to the scratch page: the window stays open
  *   twice=1     open twice and close twice (the seconds are no-ops for the plugin)
@@ -174,6 +176,10 @@ void guest_main(uint32_t magic, const uint32_t* mbi) {
         svm_window(ctl, close, svm, param(cmdline, "early", 0));
     else if (rounds > 0)
         window_run(ctl, close, buf, pages * 4096u, stride, rounds, twice ? ctl : SCRATCH, twice ? close : SCRATCH + 2);
+    if (param(cmdline, "reset", 0)) {
+        *(volatile uint8_t*)(base + 4096u + 2u) = 1; /* the mark counter restarts */
+        k = param(cmdline, "reset", 0) - 1;
+    }
     for (uint32_t i = 0; i < after; i++, k++)
         mark(base, k);
     reset_machine();
