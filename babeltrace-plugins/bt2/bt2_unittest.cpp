@@ -6,9 +6,27 @@
 #include "bt2/error.hpp"
 #include "bt2/params.hpp"
 #include "bt2/shared_object.hpp"
+#include "schema/events.hpp"
 
 namespace vmtrace::bt2 {
 namespace {
+
+// Components match events by this name (bt2::event_class_name): an lttng-ust
+// trace names them `provider:event`, the kernel tracers and the simulator
+// `event`.
+TEST(SchemaEventName, DropsTheSchemasProviderPrefixOnly) {
+    namespace ev = vmtrace::schema;
+    EXPECT_EQ(ev::schema_event_name("vmtrace_mem:vmtrace_mem_access"), ev::vmtrace_mem_access::event_name);
+    EXPECT_EQ(ev::schema_event_name("vmtrace_mem:vmtrace_mem_sync"), ev::vmtrace_mem_sync::event_name);
+    EXPECT_EQ(ev::schema_event_name("vmtrace_mem_access"), "vmtrace_mem_access");  // the simulator's name
+    EXPECT_EQ(ev::schema_event_name("sched_switch"), "sched_switch");
+    // Another provider's event of the same name is not the schema's.
+    EXPECT_EQ(ev::schema_event_name("other:vmtrace_mem_access"), "other:vmtrace_mem_access");
+    EXPECT_EQ(ev::schema_event_name("vmtrace_mem:unknown"), "vmtrace_mem:unknown");
+    EXPECT_EQ(ev::schema_event_name("vmtrace_mem:"), "vmtrace_mem:");
+    EXPECT_EQ(ev::schema_event_name(":"), ":");
+    EXPECT_EQ(ev::schema_event_name(""), "");
+}
 
 // Under the sanitizer build LeakSanitizer fails these tests if a wrapper
 // forgets a put; a double put crashes them.

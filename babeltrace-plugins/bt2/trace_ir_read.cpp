@@ -3,14 +3,21 @@
 
 #include <algorithm>
 
+#include "schema/events.hpp"
+
 namespace vmtrace::plugin {
+
+std::string_view event_class_name(const bt_event_class* ec) {
+    const char* name = bt_event_class_get_name(ec);
+    return name != nullptr ? schema::schema_event_name(name) : std::string_view();
+}
 
 bool declares_event(const bt_trace_class* tc, std::initializer_list<std::string_view> names) {
     for (std::uint64_t s = 0; s < bt_trace_class_get_stream_class_count(tc); ++s) {
         const bt_stream_class* sc = bt_trace_class_borrow_stream_class_by_index_const(tc, s);
         for (std::uint64_t e = 0; e < bt_stream_class_get_event_class_count(sc); ++e) {
-            const char* name = bt_event_class_get_name(bt_stream_class_borrow_event_class_by_index_const(sc, e));
-            if (name != nullptr && std::find(names.begin(), names.end(), std::string_view(name)) != names.end()) {
+            const std::string_view name = event_class_name(bt_stream_class_borrow_event_class_by_index_const(sc, e));
+            if (!name.empty() && std::find(names.begin(), names.end(), name) != names.end()) {
                 return true;
             }
         }

@@ -12,7 +12,13 @@ namespace vmtrace::plugin {
 
 // Reading what the plugin's components need from incoming trace IR.
 
-// Whether any stream class of `tc` has an event class named in `names`.
+// The schema's name of an event class (schema::schema_event_name: an
+// lttng-ust `vmtrace_mem:vmtrace_mem_access` is `vmtrace_mem_access`), ""
+// when it has none.  Components match event classes by this name.
+std::string_view event_class_name(const bt_event_class* ec);
+
+// Whether any stream class of `tc` has an event class named in `names`
+// (by event_class_name).
 bool declares_event(const bt_trace_class* tc, std::initializer_list<std::string_view> names);
 
 // The integer member `index` of a payload structure, signed or unsigned.

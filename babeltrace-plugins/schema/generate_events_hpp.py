@@ -86,6 +86,15 @@ def render(schema):
             "constexpr const Event* find_event(std::string_view name) {",
             "    for (const Event& e : kEvents) {", "        if (e.name == name) {", "            return &e;",
             "        }", "    }", "    return nullptr;", "}", "",
+            "// The schema's name of an event class named `name`.  lttng-ust names an",
+            "// event `provider:event` (vmtrace_mem:vmtrace_mem_access) where the kernel",
+            "// tracers and the schema say `event`: the prefix goes when it is the",
+            "// schema's provider of that event; any other name is returned as it is.",
+            "constexpr std::string_view schema_event_name(std::string_view name) {",
+            "    const std::size_t colon = name.find(':');", "    if (colon == std::string_view::npos) {",
+            "        return name;", "    }", "    const std::string_view bare = name.substr(colon + 1);",
+            "    const Event* e = find_event(bare);",
+            "    return e != nullptr && e->provider == name.substr(0, colon) ? bare : name;", "}", "",
             "}  // namespace vmtrace::schema", ""]
     return "\n".join(out)
 

@@ -135,7 +135,7 @@ static const EventInfo& info_of(SyncIterator& it, const Machine& machine, const 
         return found->second;
     }
     EventInfo info;
-    const std::string_view name = bt_event_class_get_name(ec) != nullptr ? bt_event_class_get_name(ec) : "";
+    const std::string_view name = event_class_name(ec);
     static constexpr std::pair<std::string_view, EventKind> kKinds[] = {
         {ev::sched_switch::event_name, EventKind::sched_switch},
         {ev::kvm_x86_entry::event_name, EventKind::kvm_entry},
