@@ -4,7 +4,8 @@
 A trace may hold the events of several emitters (a lab host trace: the
 kmod-host module's and lttng-modules' own).  For every event of the trace
 that the schema lists for one of the given emitters, checks the payload
-fields: vmtrace's own emitters (scenario, kmod-host, kmod-guest) must
+fields: vmtrace's own emitters (scenario, kmod-host, kmod-guest,
+ust-provider; an lttng-ust event `provider:event` is the schema's `event`) must
 record exactly the schema's fields, in order, with the schema's types and
 display bases; others (lttng-modules) at least the schema's fields with
 those types.  An event the schema does not list is an error unless a
@@ -24,7 +25,11 @@ from pathlib import Path
 INTEGER = re.compile(r"^\s*integer\s*\{([^}]*)\}\s*_?(\w+)(\[\d+\])?;")
 STRING = re.compile(r"^\s*string(?:\s*\{[^}]*\})?\s*_?(\w+);")
 ENUM = re.compile(r"^\s*enum\s*:\s*integer\s*\{([^}]*)\}\s*\{")
-EXACT_EMITTERS = {"scenario", "kmod-host", "kmod-guest"}
+EXACT_EMITTERS = {"scenario", "kmod-host", "kmod-guest", "ust-provider"}
+# The schema's trace_env describes a kernel trace; an lttng-ust trace
+# (domain "ust") carries these instead (vmtrace reads its hostname).
+UST_ENV = {"domain": "ust", "tracer_name": "lttng-ust", "tracer_major": None, "tracer_minor": None,
+           "hostname": None, "trace_name": None}
 
 
 def integer_type(attributes):
@@ -74,19 +79,31 @@ def parse_metadata(text):
     return events, env
 
 
+def schema_event_name(name, schema):
+    """An lttng-ust event is named `provider:event`; the schema names it `event` under that provider."""
+    provider, sep, bare = name.partition(":")
+    if sep and any(e["name"] == bare and e["provider"] == provider for e in schema["events"]):
+        return bare
+    return name
+
+
 def check(trace, schema, emitters, required):
     proc = subprocess.run(["babeltrace2", "--output-format=ctf-metadata", trace],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return [f"{trace}: babeltrace2 cannot read its metadata:\n{proc.stderr}"]
     events, env = parse_metadata(proc.stdout)
+    events = {schema_event_name(name, schema): fields for name, fields in events.items()}
     problems = []
-    for entry in schema["trace_env"]["entries"]:
-        if entry["name"] not in env:
-            problems.append(f"{trace}: environment entry `{entry['name']}` missing")
-        elif "value" in entry and env[entry["name"]] != entry["value"]:
-            problems.append(f"{trace}: environment `{entry['name']}` is {env[entry['name']]!r}, "
-                            f"the schema says {entry['value']!r}")
+    if env.get("domain") == "ust":
+        wanted_env = UST_ENV
+    else:
+        wanted_env = {e["name"]: e.get("value") for e in schema["trace_env"]["entries"]}
+    for entry, value in wanted_env.items():
+        if entry not in env:
+            problems.append(f"{trace}: environment entry `{entry}` missing")
+        elif value is not None and env[entry] != value:
+            problems.append(f"{trace}: environment `{entry}` is {env[entry]!r}, the schema says {value!r}")
     others_allowed = any(e not in EXACT_EMITTERS for e in emitters)
     listed = {e["name"]: e for e in schema["events"] if set(e["emitters"]) & set(emitters)}
     for name in required:
