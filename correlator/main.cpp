@@ -31,7 +31,7 @@ constexpr Command kCommands[] = {
     {"analyze", "analyze HOST_TRACE [GUEST_TRACE...] -o DIR   vCPU states, exits, migrations, I/O log",
      analyze_command},
     {"modules", "modules load|unload|status [--host|--guest]   vmtrace's kernel probe modules", modules_command},
-    {"record", "record host|guest [--start] [--dry-run]   an LTTng kernel session for that side", record_command},
+    {"record", "record host|guest|memory [--start] [--dry-run]   an LTTng session for that side", record_command},
     {"export", "export --trace-compass HOST GUEST... -o DIR   per-machine traces for Trace Compass", export_command},
     {"report", "report ANALYSIS_DIR [-o FILE.html]   the analyses as one HTML page", report_command},
 };

@@ -11,6 +11,8 @@ packages=(
   libbabeltrace2-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libkmod-dev liblttng-ctl-dev
+  # ust/: the memory tracer's lttng-ust provider library (libvmtrace-mem)
+  liblttng-ust-dev
   # running and testing
   babeltrace2 python3 time clang-format
   # vmtrace modules/record and their tests: modinfo indexes, a private lttng-sessiond

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// `vmtrace record host|guest`: an LTTng kernel recording session with the
+// `vmtrace record host|guest|memory`: an LTTng recording session with the
 // channel, events and contexts vmtrace needs on that side, through
-// liblttng-ctl; `--dry-run` prints the same as `lttng` commands.
+// liblttng-ctl; `--dry-run` prints the same as `lttng` commands.  host and
+// guest are kernel sessions; memory is a user-space session for a memory
+// tracer linking libvmtrace-mem (docs/memory-tracing.md).
 #include <fmt/format.h>
 #include <lttng/lttng.h>
 #include <boost/program_options.hpp>
@@ -20,6 +22,7 @@
 
 #include "cli_common.hpp"
 #include "record_events.hpp"
+#include "schema/events.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -34,6 +37,9 @@ namespace {
 constexpr unsigned kDefaultLiveTimerUs = 1000000;  // lttng's own default
 constexpr const char* kDefaultRelayd = "net://127.0.0.1";
 
+// The lttng-ust provider of the memory tracer's events (docs/events.json).
+constexpr std::string_view kMemoryProvider = "vmtrace_mem";
+
 // The kernel contexts `--context` takes (lttng add-context --type names).
 const std::map<std::string, lttng_event_context_type> kContexts = {
     {"tid", LTTNG_EVENT_CONTEXT_TID},           {"pid", LTTNG_EVENT_CONTEXT_PID},
@@ -43,8 +49,18 @@ const std::map<std::string, lttng_event_context_type> kContexts = {
     {"hostname", LTTNG_EVENT_CONTEXT_HOSTNAME},
 };
 
+// The user-space contexts of `record memory`: every byte per access counts,
+// so none by default (the tracer's CPU is a payload field).
+const std::map<std::string, lttng_event_context_type> kUstContexts = {
+    {"vtid", LTTNG_EVENT_CONTEXT_VTID},
+    {"vpid", LTTNG_EVENT_CONTEXT_VPID},
+    {"procname", LTTNG_EVENT_CONTEXT_PROCNAME},
+};
+
 struct Plan {
     std::string side;
+    bool ust;  // side memory: a user-space session
+    bool per_pid_buffers;
     std::string session;
     std::optional<std::string> output;  // absolute local directory
     std::optional<std::string> url;     // lttng-relayd
@@ -136,13 +152,18 @@ std::vector<std::string> lttng_commands(const Plan& plan) {
     }
     lines.push_back(command_line(create));
     const std::string session = "--session=" + plan.session;
-    lines.push_back(
-        command_line({"lttng", "enable-channel", "--kernel", session, "--subbuf-size=" + size_text(plan.subbuf_size),
-                      fmt::format("--num-subbuf={}", plan.num_subbuf), plan.channel}));
-    lines.push_back(command_line({"lttng", "enable-event", "--kernel", session, "--channel=" + plan.channel,
+    const std::string domain = plan.ust ? "--userspace" : "--kernel";
+    std::vector<std::string> channel = {"lttng", "enable-channel", domain, session};
+    if (plan.ust) {
+        channel.push_back(plan.per_pid_buffers ? "--buffers-pid" : "--buffers-uid");
+    }
+    channel.insert(channel.end(), {"--subbuf-size=" + size_text(plan.subbuf_size),
+                                   fmt::format("--num-subbuf={}", plan.num_subbuf), plan.channel});
+    lines.push_back(command_line(channel));
+    lines.push_back(command_line({"lttng", "enable-event", domain, session, "--channel=" + plan.channel,
                                   fmt::format("{}", fmt::join(plan.events, ","))}));
     if (!plan.contexts.empty()) {
-        std::vector<std::string> words = {"lttng", "add-context", "--kernel", session, "--channel=" + plan.channel};
+        std::vector<std::string> words = {"lttng", "add-context", domain, session, "--channel=" + plan.channel};
         for (const std::string& c : plan.contexts) {
             words.push_back("--type=" + c);
         }
@@ -176,9 +197,14 @@ std::string kernel_tracer_hint() {
         why = "kernel tracing needs a root lttng-sessiond, and a client that is root or in the `tracing` group";
         break;
     case LTTNG_ERR_NO_SESSIOND:
-        why = "no lttng-sessiond is running: start one as root (`lttng-sessiond --daemonize`)";
+        why = plan.ust ? "no lttng-sessiond is running for this user: start one (`lttng-sessiond --daemonize`; "
+                         "user-space tracing needs no root)"
+                       : "no lttng-sessiond is running: start one as root (`lttng-sessiond --daemonize`)";
         break;
     case LTTNG_ERR_FATAL:
+        if (plan.ust) {
+            break;
+        }
         why = fmt::format("the session daemon failed ({}); with a kernel channel, that is often the kernel tracer: {}",
                           why, kernel_tracer_hint());
         break;
@@ -245,13 +271,17 @@ void run(const Plan& plan) {
     if (alive != 1) {
         refuse(plan, "be created", LTTNG_ERR_NO_SESSIOND);
     }
+    lttng_domain domain{};
+    domain.type = plan.ust ? LTTNG_DOMAIN_UST : LTTNG_DOMAIN_KERNEL;
+    domain.buf_type = !plan.ust              ? LTTNG_BUFFER_GLOBAL
+                      : plan.per_pid_buffers ? LTTNG_BUFFER_PER_PID
+                                             : LTTNG_BUFFER_PER_UID;
     // Ask the kernel tracer for its events before creating anything: this
     // tells a missing tracer or a non-root daemon cleanly, and which of the
-    // events no loaded probe offers yet.
-    lttng_domain domain{};
-    domain.type = LTTNG_DOMAIN_KERNEL;
-    domain.buf_type = LTTNG_BUFFER_GLOBAL;
-    {
+    // events no loaded probe offers yet.  User space has nothing to ask: the
+    // memory tracer's process registers its events when it starts, usually
+    // after the session is set up.
+    if (!plan.ust) {
         HandleRef list_handle{lttng_create_handle(nullptr, &domain)};
         if (list_handle.handle == nullptr) {
             refuse(plan, "be created", LTTNG_ERR_NOMEM);
@@ -305,8 +335,9 @@ void run(const Plan& plan) {
     SessionGuard guard(plan.session);
 
     HandleRef handle{lttng_create_handle(plan.session.c_str(), &domain)};
+    const std::string_view domain_name = plan.ust ? "user-space" : "kernel";
     if (handle.handle == nullptr) {
-        refuse(plan, "get a kernel domain handle", LTTNG_ERR_NOMEM);
+        refuse(plan, fmt::format("get a {} domain handle", domain_name), LTTNG_ERR_NOMEM);
     }
 
     lttng_channel* channel = lttng_channel_create(&domain);
@@ -320,7 +351,7 @@ void run(const Plan& plan) {
     ret = lttng_enable_channel(handle.handle, channel);
     lttng_channel_destroy(channel);
     if (ret < 0) {
-        refuse(plan, fmt::format("enable kernel channel {}", plan.channel), ret);
+        refuse(plan, fmt::format("enable {} channel {}", domain_name, plan.channel), ret);
     }
 
     for (const std::string& name : plan.events) {
@@ -334,13 +365,13 @@ void run(const Plan& plan) {
         ret = lttng_enable_event(handle.handle, event, plan.channel.c_str());
         lttng_event_destroy(event);
         if (ret < 0) {
-            refuse(plan, fmt::format("enable kernel event {}", name), ret);
+            refuse(plan, fmt::format("enable {} event {}", domain_name, name), ret);
         }
     }
 
     for (const std::string& name : plan.contexts) {
         lttng_event_context context{};
-        context.ctx = kContexts.at(name);
+        context.ctx = (plan.ust ? kUstContexts : kContexts).at(name);
         ret = lttng_add_context(handle.handle, &context, nullptr, plan.channel.c_str());
         if (ret < 0) {
             refuse(plan, fmt::format("add context {}", name), ret);
@@ -356,10 +387,14 @@ void run(const Plan& plan) {
     guard.release();
 
     const std::string where = plan.url ? *plan.url : session_output(plan.session);
-    std::cout << fmt::format(
-        "session {}: kernel channel {} ({} x {} per CPU), {} events{}; traces to {}\n", plan.session, plan.channel,
-        plan.num_subbuf, size_text(plan.subbuf_size), plan.events.size(),
-        plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")), where);
+    std::cout << fmt::format("session {}: {} channel {} ({} x {} per CPU{}), {} events{}; traces to {}\n", plan.session,
+                             domain_name, plan.channel, plan.num_subbuf, size_text(plan.subbuf_size),
+                             !plan.ust              ? ""
+                             : plan.per_pid_buffers ? ", per process"
+                                                    : ", per user",
+                             plan.events.size(),
+                             plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")),
+                             where);
     std::cout << (plan.start
                       ? fmt::format("recording; stop with `lttng stop {0}`, then `lttng destroy {0}`\n", plan.session)
                       : fmt::format("not started: `lttng start {}`\n", plan.session));
@@ -369,19 +404,23 @@ void run(const Plan& plan) {
 
 int record_command(const std::vector<std::string>& args) {
     po::options_description options("options");
-    options.add_options()("help,h", "show this help")("session,s", po::value<std::string>(),
-                                                      "session name (default vmtrace-host or vmtrace-guest)")(
+    options.add_options()("help,h", "show this help")(
+        "session,s", po::value<std::string>(), "session name (default vmtrace-host, vmtrace-guest or vmtrace-memory)")(
         "output,o", po::value<std::string>(),
         "local trace directory (default: lttng's, $LTTNG_HOME/lttng-traces/SESSION-DATE-TIME)")(
         "url", po::value<std::string>(), "send the trace to lttng-relayd at this URL (net://HOST[:CTRL[:DATA]])")(
         "live",
         "live session, readable while it records (src.ctf.lttng-live); relayd at --url, default net://127.0.0.1")(
         "live-timer-us", po::value<std::int64_t>(), "live flush period in microseconds (default 1000000)")(
-        "channel", po::value<std::string>()->default_value("vmtrace"), "kernel channel name")(
-        "subbuf-size", po::value<std::string>(), "sub-buffer size, power of two (default: host 2M, guest 1M)")(
-        "num-subbuf", po::value<std::int64_t>(), "sub-buffers per CPU, power of two (default: host 8, guest 4)")(
+        "channel", po::value<std::string>()->default_value("vmtrace"), "channel name")(
+        "subbuf-size", po::value<std::string>(),
+        "sub-buffer size, power of two (default: host 2M, guest 1M, memory 4M)")(
+        "num-subbuf", po::value<std::int64_t>(),
+        "sub-buffers per CPU, power of two (default: host 8, guest 4, memory 8)")(
+        "buffers", po::value<std::string>(),
+        "memory: `uid` (default) or `pid`, lttng's per-user or per-process buffers")(
         "context", po::value<std::vector<std::string>>(),
-        "add this context to every event (repeatable; default tid; `none` for no context)")(
+        "add this context to every event (repeatable; default tid, memory none; `none` for no context)")(
         "start", "start recording once the session is set up")(
         "dry-run", "print the equivalent lttng commands, one per line, and do nothing");
     po::options_description hidden;
@@ -394,26 +433,29 @@ int record_command(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
     po::notify(vm);
     if (vm.count("help") != 0) {
-        std::cout << "usage: vmtrace record host|guest [options]\n\n"
+        std::cout << "usage: vmtrace record host|guest|memory [options]\n\n"
                   << options << "\n"
-                  << "Sets up an LTTng kernel recording session with the events vmtrace reads on that side\n"
+                  << "Sets up an LTTng recording session with the events vmtrace reads on that side\n"
                   << "(docs/events.json): host = vmtrace's host module events, sched_switch, sched_migrate_task,\n"
                   << "lttng_statedump_*; guest = the guest module's events and the same LTTng events.\n"
-                  << "Needs a root lttng-sessiond with lttng-modules and vmtrace's module loaded\n"
-                  << "(`vmtrace modules load --host|--guest`).\n\n"
+                  << "host and guest need a root lttng-sessiond with lttng-modules and vmtrace's module loaded\n"
+                  << "(`vmtrace modules load --host|--guest`).  memory = a user-space session with the\n"
+                  << "vmtrace_mem events of a memory tracer linking libvmtrace-mem (docs/memory-tracing.md);\n"
+                  << "any user's lttng-sessiond will do.\n\n"
                   << "exit status: 0 done, 2 bad usage, 4 the system refused (no session daemon, kernel tracer\n"
                   << "unavailable, permission, existing session): one line says which; nothing is left behind\n";
         return 0;
     }
     const auto sides = vm.count("side") != 0 ? vm["side"].as<std::vector<std::string>>() : std::vector<std::string>{};
-    if (sides.size() != 1 || (sides[0] != "host" && sides[0] != "guest")) {
-        throw UsageError(sides.empty()
-                             ? std::string("record needs a side: host or guest")
-                             : fmt::format("record: `{}`: the side is host or guest, once", fmt::join(sides, " ")));
+    if (sides.size() != 1 || (sides[0] != "host" && sides[0] != "guest" && sides[0] != "memory")) {
+        throw UsageError(sides.empty() ? std::string("record needs a side: host, guest or memory")
+                                       : fmt::format("record: `{}`: the side is host, guest or memory, once",
+                                                     fmt::join(sides, " ")));
     }
     Plan plan;
     plan.side = sides[0];
     const bool host = plan.side == "host";
+    plan.ust = plan.side == "memory";
     plan.session = vm.count("session") != 0 ? vm["session"].as<std::string>() : "vmtrace-" + plan.side;
     // lttng takes a name starting with `-` for an option (`lttng create --help`).
     if (plan.session.empty() || plan.session.find('/') != std::string::npos || plan.session.front() == '-' ||
@@ -456,18 +498,47 @@ int record_command(const std::vector<std::string>& args) {
     if (plan.channel.empty() || plan.channel.size() >= LTTNG_SYMBOL_NAME_LEN) {
         throw UsageError(fmt::format("record: `{}` is not a channel name", plan.channel));
     }
-    plan.subbuf_size =
-        vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>()) : (host ? 2u << 20 : 1u << 20);
-    const std::int64_t num_subbuf = vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::int64_t>() : (host ? 8 : 4);
+    // memory: a tracer recording every access writes ~7 M records per
+    // CPU-second, 28 bytes each; 8 x 4M per CPU holds 1.2 M of them (~0.17 s)
+    // while the consumer daemon writes them out (docs/memory-tracing.md).
+    plan.subbuf_size = vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>())
+                       : plan.ust                   ? 4u << 20
+                       : host                       ? 2u << 20
+                                                    : 1u << 20;
+    const std::int64_t num_subbuf =
+        vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::int64_t>() : (host || plan.ust ? 8 : 4);
     if (num_subbuf < 2 || !power_of_two(static_cast<std::uint64_t>(num_subbuf))) {
         throw UsageError(fmt::format("record: --num-subbuf {}: must be a power of two of at least 2", num_subbuf));
     }
     plan.num_subbuf = static_cast<std::uint64_t>(num_subbuf);
-    const std::span<const char* const> events =
-        host ? std::span<const char* const>(kRecordHostEvents) : std::span<const char* const>(kRecordGuestEvents);
-    plan.events.assign(events.begin(), events.end());
-    plan.contexts =
-        vm.count("context") != 0 ? vm["context"].as<std::vector<std::string>>() : std::vector<std::string>{"tid"};
+    if (vm.count("buffers") != 0) {
+        const std::string buffers = vm["buffers"].as<std::string>();
+        if (!plan.ust) {
+            throw UsageError("record: --buffers is for `record memory` (kernel channels have global buffers)");
+        }
+        if (buffers != "uid" && buffers != "pid") {
+            throw UsageError(fmt::format("record: --buffers {}: uid or pid", buffers));
+        }
+        plan.per_pid_buffers = buffers == "pid";
+    } else {
+        plan.per_pid_buffers = false;
+    }
+    if (plan.ust) {
+        // lttng-ust names an event `provider:event`.
+        for (const schema::Event& event : schema::kEvents) {
+            if (event.provider == kMemoryProvider) {
+                plan.events.push_back(fmt::format("{}:{}", event.provider, event.name));
+            }
+        }
+    } else {
+        const std::span<const char* const> events =
+            host ? std::span<const char* const>(kRecordHostEvents) : std::span<const char* const>(kRecordGuestEvents);
+        plan.events.assign(events.begin(), events.end());
+    }
+    const auto& contexts = plan.ust ? kUstContexts : kContexts;
+    plan.contexts = vm.count("context") != 0 ? vm["context"].as<std::vector<std::string>>()
+                    : plan.ust               ? std::vector<std::string>{}
+                                             : std::vector<std::string>{"tid"};
     if (plan.contexts == std::vector<std::string>{"none"}) {
         plan.contexts.clear();
     }
@@ -479,12 +550,13 @@ int record_command(const std::vector<std::string>& args) {
         if (!seen.insert(c).second) {
             throw UsageError(fmt::format("record: --context {} given twice", c));
         }
-        if (kContexts.count(c) == 0) {
+        if (contexts.count(c) == 0) {
             std::vector<std::string> names;
-            for (const auto& [name, type] : kContexts) {
+            for (const auto& [name, type] : contexts) {
                 names.push_back(name);
             }
-            throw UsageError(fmt::format("record: unknown context `{}` (one of: {}, none)", c, fmt::join(names, ", ")));
+            throw UsageError(fmt::format("record: unknown {}context `{}` (one of: {}, none)",
+                                         plan.ust ? "user-space " : "", c, fmt::join(names, ", ")));
         }
     }
     plan.start = vm.count("start") != 0;

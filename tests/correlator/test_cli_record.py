@@ -174,9 +174,9 @@ class RecordDryRunTest(TempDirTestCase):
             self.assertIn(text, proc.stdout)
 
     def test_bad_usage_exits_2_with_one_line(self):
-        cases = [(["record"], "record needs a side: host or guest"),
-                 (["record", "vm"], "the side is host or guest"),
-                 (["record", "host", "guest"], "the side is host or guest"),
+        cases = [(["record"], "record needs a side: host, guest or memory"),
+                 (["record", "vm"], "the side is host, guest or memory"),
+                 (["record", "host", "guest"], "the side is host, guest or memory"),
                  (["record", "host", "--subbuf-size", "3M"], "must be a power of two"),
                  (["record", "host", "--subbuf-size", "lots"], "not a size"),
                  (["record", "host", "--num-subbuf", "3"], "must be a power of two"),

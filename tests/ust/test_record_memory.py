@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""`vmtrace record memory`: the lttng commands it prints (the schema's
+vmtrace_mem events, a user-space channel sized for the memory tracer), its
+usage errors, and the real liblttng-ctl path against a private session
+daemon: the session it sets up records what libvmtrace-mem emits, every
+record of a fast burst kept.
+
+Exits 77 (skipped) only when lttng-sessiond cannot run here."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_mem_provider import (AS_USER, COMMAND, VMTRACE, feed, feed_text, known_sequence,  # noqa: E402
+                               private_home, read_trace, sessiond_cannot_run, start_daemon, trace_dir)
+from vmtrace_test import SOURCE_DIR, TempDirTestCase  # noqa: E402
+
+
+def vmtrace(*args, env=None, as_user=False):
+    cmd = (AS_USER if as_user else []) + [VMTRACE, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120, env=env)
+
+
+def one_line(test, proc):
+    lines = proc.stderr.strip().splitlines()
+    test.assertEqual(len(lines), 1, proc.stderr)
+    return lines[0]
+
+
+def schema_memory_events():
+    with open(SOURCE_DIR / "docs" / "events.json", encoding="utf-8") as f:
+        schema = json.load(f)
+    return [f"{e['provider']}:{e['name']}" for e in schema["events"] if e["provider"] == "vmtrace_mem"]
+
+
+class RecordMemoryDryRunTest(TempDirTestCase):
+    def dry_run(self, *args):
+        proc = vmtrace("record", "memory", "--dry-run", *args)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stderr, "")
+        return proc.stdout.splitlines()
+
+    def test_dry_run_prints_a_user_space_session_with_the_schemas_events(self):
+        lines = self.dry_run()
+        self.assertEqual(lines[0], "lttng create vmtrace-memory")
+        self.assertEqual(lines[1], "lttng enable-channel --userspace --session=vmtrace-memory --buffers-uid "
+                                   "--subbuf-size=4M --num-subbuf=8 vmtrace")
+        prefix = "lttng enable-event --userspace --session=vmtrace-memory --channel=vmtrace "
+        self.assertTrue(lines[2].startswith(prefix), lines[2])
+        enabled = shlex.split(lines[2])[-1].split(",")
+        self.assertEqual(enabled, schema_memory_events())
+        self.assertEqual(set(enabled), {f"vmtrace_mem:{e}" for e in COMMAND})
+        self.assertEqual(len(lines), 3, lines)  # no context, not started
+
+    def test_dry_run_options(self):
+        out = self.tmp / "mem traces"
+        lines = self.dry_run("-o", out, "--session", "qemu", "--buffers", "pid", "--subbuf-size", "8M",
+                             "--num-subbuf", "4", "--context", "vpid", "--context", "vtid", "--start")
+        self.assertEqual(shlex.split(lines[0]), ["lttng", "create", "qemu", f"--output={out}"])
+        self.assertEqual(lines[1], "lttng enable-channel --userspace --session=qemu --buffers-pid --subbuf-size=8M "
+                                   "--num-subbuf=4 vmtrace")
+        self.assertEqual(lines[3], "lttng add-context --userspace --session=qemu --channel=vmtrace --type=vpid "
+                                   "--type=vtid")
+        self.assertEqual(lines[4], "lttng start qemu")
+
+    def test_bad_usage_exits_2_with_one_line(self):
+        cases = [(["record", "memory", "--buffers", "global"], "--buffers global: uid or pid"),
+                 (["record", "host", "--buffers", "pid"], "--buffers is for `record memory`"),
+                 (["record", "memory", "--context", "tid"], "unknown user-space context `tid`"),
+                 (["record", "memory", "host"], "the side is host, guest or memory, once"),
+                 (["record", "memory", "--subbuf-size", "3M"], "must be a power of two")]
+        for args, message in cases:
+            with self.subTest(args=args):
+                proc = vmtrace(*args, "--dry-run")
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(message, one_line(self, proc))
+                self.assertEqual(proc.stdout, "")
+
+    def test_help_names_the_memory_side(self):
+        proc = vmtrace("record", "--help")
+        self.assertEqual(proc.returncode, 0)
+        for text in ("host|guest|memory", "--buffers", "libvmtrace-mem"):
+            self.assertIn(text, proc.stdout)
+
+
+class RecordMemorySessionTest(TempDirTestCase):
+    def test_without_a_session_daemon_exits_4_with_one_line(self):
+        env = dict(os.environ, LTTNG_HOME=str(private_home(self.tmp, "nodaemon")))
+        proc = vmtrace("record", "memory", "--start", env=env, as_user=True)
+        self.assertEqual(proc.returncode, 4, proc.stderr)
+        self.assertEqual(one_line(self, proc),
+                         "vmtrace record: session vmtrace-memory: cannot be created: no lttng-sessiond is running "
+                         "for this user: start one (`lttng-sessiond --daemonize`; user-space tracing needs no root)")
+
+    def test_the_session_records_every_event_of_a_burst(self):
+        daemon = start_daemon(self.tmp)
+        try:
+            out = private_home(self.tmp, "trace")
+            proc = vmtrace("record", "memory", "-o", out, "--start", env=daemon.env, as_user=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stderr, "")
+            self.assertIn("session vmtrace-memory: user-space channel vmtrace (8 x 4M per CPU, per user), 5 events",
+                          proc.stdout)
+            listing = daemon.lttng("list", "vmtrace-memory").stdout
+            self.assertIn("Recording session vmtrace-memory: [active]", listing)
+            self.assertIn("Buffering scheme: per-user", listing)
+            self.assertRegex(listing, r"Sub-buffer size: +4194304 bytes\s+Sub-buffer count: +8\n")
+            self.assertRegex(listing, r"Event-loss mode: +discard")
+            for event in schema_memory_events():
+                self.assertIn(event, listing)
+            # A second one of the same name is refused, and leaves the first alone.
+            again = vmtrace("record", "memory", "-o", out, env=daemon.env, as_user=True)
+            self.assertEqual(again.returncode, 4)
+            self.assertIn("a session of that name exists", one_line(self, again))
+            # 200 000 accesses fed as fast as the feeder reads them.
+            sequence = known_sequence(accesses=200_000, seed=3)
+            fed = feed(feed_text(sequence), daemon.env)
+            self.assertEqual(fed.returncode, 0, fed.stderr)
+            daemon.lttng("stop", "vmtrace-memory")
+            daemon.lttng("destroy", "vmtrace-memory")
+        finally:
+            daemon.stop()
+        events, _, stderr = read_trace(trace_dir(out))
+        self.assertNotIn("discarded", stderr)
+        self.assertEqual([(name, tuple(fields.values())) for name, fields in events],
+                         [(f"vmtrace_mem:{name}", values) for name, values in sequence])
+
+
+if __name__ == "__main__":
+    reason = sessiond_cannot_run()
+    if reason is not None:
+        print(f"skipped: {reason}", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)
