@@ -204,6 +204,13 @@ class MemProviderTest(TempDirTestCase):
         self.assertEqual(ours[0]["events_in"], ours[0]["events_out"])
         self.assertIn(f"(from `in{len(traces) - 1}`) (memory tracer, hpa {BASE:#x}): its vmtrace_mem_sync marks have "
                       "no usable counterpart in the host trace", " ".join(proc.stderr.split()))
+        # `vmtrace isolate` finds the trace under the session's output directory
+        # and takes it for the memory trace: refused for the same reason.
+        top = trace.parents[3]  # OUT/ust/uid/UID/64-bit
+        cli = subprocess.run([VMTRACE, "isolate", rec.host, *rec.guests, "--memory", str(top), "-o",
+                              str(self.tmp / "isolated")], capture_output=True, text=True, check=False, timeout=300)
+        self.assertEqual(cli.returncode, 1, cli.stderr)
+        self.assertIn(f"memory trace `{hostname}` is not on the host's time base", cli.stderr)
         # The whole known sequence ends with a mark on another page: refused, by name.
         proc, _ = synchronize(traces[:-1] + [str(self.trace)], self.tmp / "contradicting", check=False)
         self.assertEqual(proc.returncode, 1, proc.stderr[-3000:])
