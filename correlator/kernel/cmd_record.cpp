@@ -61,6 +61,10 @@ struct Plan {
     std::string side;
     bool ust;  // side memory: a user-space session
     bool per_pid_buffers;
+    // memory: a full buffer makes the tracer wait this long (-1: for ever)
+    // instead of dropping the record; needs LTTNG_UST_ALLOW_BLOCKING=1 in
+    // the tracer's environment.
+    std::optional<std::int64_t> blocking_timeout_us;
     std::string session;
     std::optional<std::string> output;  // absolute local directory
     std::optional<std::string> url;     // lttng-relayd
@@ -156,6 +160,11 @@ std::vector<std::string> lttng_commands(const Plan& plan) {
     std::vector<std::string> channel = {"lttng", "enable-channel", domain, session};
     if (plan.ust) {
         channel.push_back(plan.per_pid_buffers ? "--buffers-pid" : "--buffers-uid");
+        if (plan.blocking_timeout_us) {
+            channel.push_back(*plan.blocking_timeout_us < 0
+                                  ? std::string("--blocking-timeout=inf")
+                                  : fmt::format("--blocking-timeout={}", *plan.blocking_timeout_us));
+        }
     }
     channel.insert(channel.end(), {"--subbuf-size=" + size_text(plan.subbuf_size),
                                    fmt::format("--num-subbuf={}", plan.num_subbuf), plan.channel});
@@ -259,6 +268,19 @@ std::string session_output(const std::string& name) {
     return path;
 }
 
+// What a user-space channel adds to its description.
+std::string channel_traits(const Plan& plan) {
+    if (!plan.ust) {
+        return "";
+    }
+    std::string traits = plan.per_pid_buffers ? ", per process" : ", per user";
+    if (plan.blocking_timeout_us) {
+        traits += *plan.blocking_timeout_us < 0 ? std::string(", blocking")
+                                                : fmt::format(", blocking up to {} us", *plan.blocking_timeout_us);
+    }
+    return traits;
+}
+
 void run(const Plan& plan) {
     // liblttng-ctl writes to the session daemon's socket: a daemon that
     // closes it must give an error code, not kill us (lttng does the same).
@@ -348,6 +370,13 @@ void run(const Plan& plan) {
     channel->attr.subbuf_size = plan.subbuf_size;
     channel->attr.num_subbuf = plan.num_subbuf;
     channel->attr.overwrite = 0;  // discard mode: lost events are counted, never overwritten
+    if (plan.blocking_timeout_us) {
+        ret = lttng_channel_set_blocking_timeout(channel, *plan.blocking_timeout_us);
+        if (ret < 0) {
+            lttng_channel_destroy(channel);
+            refuse(plan, "set the channel's blocking timeout", ret);
+        }
+    }
     ret = lttng_enable_channel(handle.handle, channel);
     lttng_channel_destroy(channel);
     if (ret < 0) {
@@ -387,14 +416,10 @@ void run(const Plan& plan) {
     guard.release();
 
     const std::string where = plan.url ? *plan.url : session_output(plan.session);
-    std::cout << fmt::format("session {}: {} channel {} ({} x {} per CPU{}), {} events{}; traces to {}\n", plan.session,
-                             domain_name, plan.channel, plan.num_subbuf, size_text(plan.subbuf_size),
-                             !plan.ust              ? ""
-                             : plan.per_pid_buffers ? ", per process"
-                                                    : ", per user",
-                             plan.events.size(),
-                             plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")),
-                             where);
+    std::cout << fmt::format(
+        "session {}: {} channel {} ({} x {} per CPU{}), {} events{}; traces to {}\n", plan.session, domain_name,
+        plan.channel, plan.num_subbuf, size_text(plan.subbuf_size), channel_traits(plan), plan.events.size(),
+        plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")), where);
     std::cout << (plan.start
                       ? fmt::format("recording; stop with `lttng stop {0}`, then `lttng destroy {0}`\n", plan.session)
                       : fmt::format("not started: `lttng start {}`\n", plan.session));
@@ -419,6 +444,9 @@ int record_command(const std::vector<std::string>& args) {
         "sub-buffers per CPU, power of two (default: host 8, guest 4, memory 8)")(
         "buffers", po::value<std::string>(),
         "memory: `uid` (default) or `pid`, lttng's per-user or per-process buffers")(
+        "blocking-timeout-us", po::value<std::string>(),
+        "memory: a full buffer makes the tracer wait up to N us (or `inf`) instead of dropping the record "
+        "(the tracer needs LTTNG_UST_ALLOW_BLOCKING=1)")(
         "context", po::value<std::vector<std::string>>(),
         "add this context to every event (repeatable; default tid, memory none; `none` for no context)")(
         "start", "start recording once the session is set up")(
@@ -522,6 +550,29 @@ int record_command(const std::vector<std::string>& args) {
         plan.per_pid_buffers = buffers == "pid";
     } else {
         plan.per_pid_buffers = false;
+    }
+    if (vm.count("blocking-timeout-us") != 0) {
+        const std::string text = vm["blocking-timeout-us"].as<std::string>();
+        if (!plan.ust) {
+            throw UsageError("record: --blocking-timeout-us is for `record memory` (kernel channels never block)");
+        }
+        if (text == "inf") {
+            plan.blocking_timeout_us = -1;
+        } else {
+            // lttng takes up to INT32_MAX microseconds (lttng-enable-channel(1)).
+            std::size_t used = 0;
+            std::int64_t value = -1;
+            try {
+                value = std::stoll(text, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != text.size() || value < 0 || value > std::numeric_limits<std::int32_t>::max()) {
+                throw UsageError(fmt::format("record: --blocking-timeout-us {}: 0..{} or inf", text,
+                                             std::numeric_limits<std::int32_t>::max()));
+            }
+            plan.blocking_timeout_us = value;
+        }
     }
     if (plan.ust) {
         // lttng-ust names an event `provider:event`.

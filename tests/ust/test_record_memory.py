@@ -8,6 +8,7 @@ record of a fast burst kept.
 Exits 77 (skipped) only when lttng-sessiond cannot run here."""
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -66,13 +67,21 @@ class RecordMemoryDryRunTest(TempDirTestCase):
         self.assertEqual(lines[3], "lttng add-context --userspace --session=qemu --channel=vmtrace --type=vpid "
                                    "--type=vtid")
         self.assertEqual(lines[4], "lttng start qemu")
+        lines = self.dry_run("--blocking-timeout-us", "inf")
+        self.assertEqual(lines[1], "lttng enable-channel --userspace --session=vmtrace-memory --buffers-uid "
+                                   "--blocking-timeout=inf --subbuf-size=4M --num-subbuf=8 vmtrace")
+        self.assertIn("--blocking-timeout=2147483647 ", self.dry_run("--blocking-timeout-us", "2147483647")[1])
 
     def test_bad_usage_exits_2_with_one_line(self):
         cases = [(["record", "memory", "--buffers", "global"], "--buffers global: uid or pid"),
                  (["record", "host", "--buffers", "pid"], "--buffers is for `record memory`"),
                  (["record", "memory", "--context", "tid"], "unknown user-space context `tid`"),
                  (["record", "memory", "host"], "the side is host, guest or memory, once"),
-                 (["record", "memory", "--subbuf-size", "3M"], "must be a power of two")]
+                 (["record", "memory", "--subbuf-size", "3M"], "must be a power of two"),
+                 (["record", "host", "--blocking-timeout-us", "10"], "--blocking-timeout-us is for `record memory`"),
+                 (["record", "memory", "--blocking-timeout-us", "-1"], "--blocking-timeout-us -1: 0..2147483647 or inf"),
+                 (["record", "memory", "--blocking-timeout-us", "2147483648"], "0..2147483647 or inf"),
+                 (["record", "memory", "--blocking-timeout-us", "10ms"], "--blocking-timeout-us 10ms: 0..")]
         for args, message in cases:
             with self.subTest(args=args):
                 proc = vmtrace(*args, "--dry-run")
@@ -128,6 +137,38 @@ class RecordMemorySessionTest(TempDirTestCase):
         self.assertNotIn("discarded", stderr)
         self.assertEqual([(name, tuple(fields.values())) for name, fields in events],
                          [(f"vmtrace_mem:{name}", values) for name, values in sequence])
+
+    def burst_through_a_tiny_buffer(self, name, accesses, *options, env=None):
+        """`accesses` through 2 x 4 KiB: (records fed, records read, babeltrace2's output)."""
+        tmp = private_home(self.tmp, name)
+        daemon = start_daemon(tmp)
+        try:
+            out = private_home(tmp, "tiny")
+            proc = vmtrace("record", "memory", "-o", out, "--start", "--subbuf-size", "4k", "--num-subbuf", "2",
+                           *options, env=daemon.env, as_user=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            sequence = known_sequence(accesses=accesses, seed=5)
+            fed = feed(feed_text(sequence), dict(daemon.env, **(env or {})))
+            self.assertEqual(fed.returncode, 0, fed.stderr)
+            daemon.lttng("stop", "vmtrace-memory")
+            daemon.lttng("destroy", "vmtrace-memory")
+        finally:
+            daemon.stop()
+        proc = subprocess.run(["babeltrace2", str(trace_dir(out))], capture_output=True, text=True, check=True)
+        kept = sum(1 for line in proc.stdout.splitlines() if " vmtrace_mem:" in line)
+        return len(sequence), kept, proc.stdout + proc.stderr
+
+    def test_a_full_buffer_drops_and_counts_or_blocks_and_keeps_everything(self):
+        fed, kept, output = self.burst_through_a_tiny_buffer("discard", 100_000)
+        self.assertLess(kept, fed)
+        discarded = sum(int(n) for n in re.findall(r"discarded (\d+) events", output))
+        self.assertEqual(kept + discarded, fed, "every record dropped is counted")
+        # Blocking: the tracer waits for the consumer daemon, nothing is lost
+        # (slowly: ~2 k records/s through this buffer, hence fewer).
+        fed, kept, output = self.burst_through_a_tiny_buffer("blocking", 5_000, "--blocking-timeout-us", "inf",
+                                                             env={"LTTNG_UST_ALLOW_BLOCKING": "1"})
+        self.assertEqual(kept, fed)
+        self.assertNotIn("discarded", output)
 
 
 if __name__ == "__main__":
