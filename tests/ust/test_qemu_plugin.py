@@ -243,6 +243,14 @@ class QemuPluginTest(unittest.TestCase):
                 self.assertEqual((stats["mark_resets"], stats["controls"], stats["marks"]), (1, 3, 5003))
                 self.check_identity(stats)
 
+    def test_only_one_byte_stores_are_marks(self):
+        # The host makes its marks and controls with one-byte stores; a 4-byte store to the
+        # marks page is an ordinary access (here outside the window), and the marks go on.
+        r, stats = self.qemu([f"sync={BASE:#x}"], "pages=1 marks=3 after=2 wide=1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((stats["marks"], stats["controls"]), (5, 2))
+        self.check_identity(stats)
+
     def test_sample_records_one_in_n_exactly(self):
         n = 7
         r, stats, events = self.traced("sample", [f"sync={BASE:#x}", f"sample={n}"], "pages=16")

@@ -157,8 +157,11 @@ static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info
     struct qemu_plugin_hwaddr* hw = NULL;
     bool looked_up = false;
     uint64_t phys = 0;
-    if (store && args.has_sync) {
-        /* Any store may be a clock mark or a window control. */
+    if (store && args.has_sync && qemu_plugin_mem_size_shift(info) == 0) {
+        /* Any one-byte store may be a clock mark or a window control (the
+         * host writes them one byte each): its physical address decides.
+         * Wider stores skip this lookup, the costliest step of a closed
+         * window. */
         hw = qemu_plugin_get_hwaddr(info, vaddr);
         looked_up = true;
         if (hw != NULL && !qemu_plugin_hwaddr_is_io(hw)) {

@@ -11,6 +11,7 @@
  *   marks=N     marks before the window, after=N marks after it (cnt continues)
  *   reset=K     before the marks after the window: the mark counter restart
  *               control, then those marks count from K - 1
+ *   wide=1      a 4-byte store to the marks page before the window (not a mark)
  *   window=0    send the open and close stores to a scratch page instead: no window
  *   close=0     send only the close store to the scratch page: the window stays open
  *   twice=1     open twice and close twice (the seconds are no-ops for the plugin)
@@ -168,6 +169,9 @@ void guest_main(uint32_t magic, const uint32_t* mbi) {
     uint32_t k = 0;
     for (; k < marks; k++)
         mark(base, k);
+    /* A 4-byte store to the marks page: only one-byte stores are marks. */
+    if (param(cmdline, "wide", 0))
+        *(volatile uint32_t*)(base + 16u) = 0;
     /* The buffer written once before the window: none of it may be recorded. */
     for (uint32_t a = buf; a < buf + pages * 4096u; a += 4096u)
         *(volatile uint32_t*)a = 0;
