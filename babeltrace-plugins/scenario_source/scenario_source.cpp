@@ -609,6 +609,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "memory-accesses-per-us",
                            "memory-huge-share",
                            "memory-premapped-kernel-share",
+                           "memory-statedump",
                            "memory-remap-us",
                            "memory-munmap-us",
                            "memory-exec-us",
@@ -707,6 +708,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     mem.tracer_offset_s = params.real("memory-tracer-offset-s").value_or(mem.tracer_offset_s);
     mem.lost_every = static_cast<std::uint64_t>(non_negative("memory-lost-every", 0));
     mem.lost_burst = count("memory-lost-burst", mem.lost_burst);
+    mem.statedump = params.boolean("memory-statedump").value_or(false);
     mem.host_mappings = params.boolean("memory-host-mappings").value_or(true);
     mem.guest_mappings = params.boolean("memory-guest-mappings").value_or(true);
     mem.memsync = params.boolean("memory-sync").value_or(true);

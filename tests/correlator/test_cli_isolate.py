@@ -106,6 +106,26 @@ class IsolateAccuracyTest(TempDirTestCase):
                     self.assertTrue(vm["processes"])
                     self.assertTrue(vm["working_set_over_time"])
 
+    def test_statedump_decides_the_pages_mapped_before_tracing(self):
+        # The host module's mapping statedump (kvm_tdp_mmu_map op 4 at the
+        # start) makes the pages mapped before tracing known: the accesses
+        # the join called before-map are decided, as the truth says.
+        by = {}
+        for statedump in (False, True):
+            rec = simulate_memory(self.tmp / f"sd{statedump}", seed=7, duration_ms=100, memory_statedump=statedump)
+            ops = Counter(int(line.split("op = ")[1].split()[0].rstrip(",")) for line in
+                          babeltrace([str(rec.host)]).stdout.splitlines() if "kvm_tdp_mmu_map:" in line)
+            self.assertEqual(ops[4] > 0, statedump, ops)
+            out = self.tmp / f"sd{statedump}-isolated"
+            proc = isolate(rec, out, "--truth", self.tmp / f"sd{statedump}" / "memory-truth.bin", "-q")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            report = json.loads((out / "isolation.json").read_text())
+            self.assertEqual(report["accuracy"]["mismatched"], 0, report["accuracy"]["examples"])
+            by[statedump] = report["by_attribution"]
+        self.assertGreater(by[False]["before-map"], 1000)
+        self.assertLess(by[True]["before-map"], by[False]["before-map"] / 20)
+        self.assertGreater(by[True]["guest-kernel"], by[False]["guest-kernel"])
+
     def test_breaking_the_guest_side_is_caught(self):
         # Without guest mapping events the truth (which assumes them) and
         # the join disagree: the check is able to fail.

@@ -22,22 +22,30 @@ namespace {
 
 class JoinAgainstTruth : public ::testing::TestWithParam<std::uint64_t> {};
 
-TEST_P(JoinAgainstTruth, EveryAccessAsTheTruthSays) {
+// The scenario of the truth tests: 3 guests, many zaps, moves, munmaps and
+// execve calls, 60 ms.
+scenario::ScenarioConfig truth_scenario(std::uint64_t seed) {
     scenario::ScenarioConfig config;
-    config.seed = GetParam();
+    config.seed = seed;
     config.guests = 3;
     config.duration_ns = 60'000'000;
     config.memory.enabled = true;
     config.memory.mean_remap_ns = 200'000;  // many zaps and moves
     config.memory.mean_munmap_ns = 2'000'000;
     config.memory.mean_exec_ns = 10'000'000;
+    return config;
+}
+
+// Replays every simulated event into `join` at its true time (a perfect
+// sync), checks every access against the truth and returns the join's
+// answers; the truth check's counts are left in `check`'s report.
+std::vector<std::pair<Access, Result>> replay_against_truth(const scenario::ScenarioConfig& config, Join& join,
+                                                            std::uint64_t& mismatched, std::string& report) {
     std::vector<std::string> names;
     for (unsigned g = 0; g < config.guests; ++g) {
         names.push_back("vmtrace-sim-guest" + std::to_string(g));
     }
     const std::string path = std::filesystem::temp_directory_path() / ("vmtrace-jointruth-" + std::to_string(getpid()));
-
-    Join join;
     std::vector<std::pair<Access, Result>> out;
     const auto take = [&](const Access& a, const Result& r) { out.emplace_back(a, r); };
     {
@@ -54,25 +62,40 @@ TEST_P(JoinAgainstTruth, EveryAccessAsTheTruthSays) {
         join.drain(take);
         truth.finish(sim.guest_names());
     }
-    ASSERT_EQ(join.vm_count(), 3);
     TruthCheck check(path);
     for (const auto& [access, result] : out) {
         check.check(access, result, result.vm >= 0 ? names[static_cast<std::size_t>(result.vm)] : "");
     }
     EXPECT_EQ(check.missing(), 0u);
     std::filesystem::remove(path);
-    const auto report = check.to_json(0);
-    EXPECT_EQ(check.mismatched(), 0u) << report.dump(2);
-    EXPECT_GT(out.size(), 10'000u);
-    EXPECT_EQ(join.counters().in, out.size());
-    EXPECT_EQ(join.counters().out, out.size());
-    std::string contradictions;
+    mismatched = check.mismatched();
+    report = check.to_json(0).dump(2);
+    return out;
+}
+
+std::string contradictions_of(const Join& join) {
+    std::string text;
     for (std::size_t k = 0; k < kContradictionCount; ++k) {
         const auto kind = static_cast<Contradiction>(k);
         if (join.contradictions().count(kind) != 0) {
-            contradictions += std::string(to_string(kind)) + ": " + join.contradictions().first_example(kind) + "\n";
+            text += std::string(to_string(kind)) + ": " + join.contradictions().first_example(kind) + "\n";
         }
     }
+    return text;
+}
+
+TEST_P(JoinAgainstTruth, EveryAccessAsTheTruthSays) {
+    const scenario::ScenarioConfig config = truth_scenario(GetParam());
+    Join join;
+    std::uint64_t mismatched = 0;
+    std::string report;
+    const auto out = replay_against_truth(config, join, mismatched, report);
+    ASSERT_EQ(join.vm_count(), 3);
+    EXPECT_EQ(mismatched, 0u) << report;
+    EXPECT_GT(out.size(), 10'000u);
+    EXPECT_EQ(join.counters().in, out.size());
+    EXPECT_EQ(join.counters().out, out.size());
+    const std::string contradictions = contradictions_of(join);
     // The simulator emits a few host page installs 1 ns after the access
     // that follows them (planned per window, then released in time order):
     // counted, applied, harmless here.
@@ -81,7 +104,27 @@ TEST_P(JoinAgainstTruth, EveryAccessAsTheTruthSays) {
     EXPECT_EQ(join.contradictions().total() - backwards, 0u) << contradictions;
     // With bounds 0 only a change at the access's very nanosecond is ambiguous.
     const std::uint64_t ambiguous = join.counters().by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
-    EXPECT_LT(ambiguous, out.size() / 100) << report.dump(2);
+    EXPECT_LT(ambiguous, out.size() / 100) << report;
+    // The guest kernel pages mapped before tracing have no event.
+    EXPECT_GT(join.counters().by_attribution[static_cast<std::size_t>(Attribution::before_map)], 0u);
+}
+
+// With the host module's mapping statedump (kvm_tdp_mmu_map op 4 at the
+// start for the pages mapped before tracing), those pages are decided:
+// no access is before-map any more, and each is as the truth says.
+TEST_P(JoinAgainstTruth, StatedumpDecidesThePagesMappedBeforeTracing) {
+    scenario::ScenarioConfig config = truth_scenario(GetParam());
+    config.memory.statedump = true;
+    Join join;
+    std::uint64_t mismatched = 0;
+    std::string report;
+    const auto out = replay_against_truth(config, join, mismatched, report);
+    EXPECT_EQ(mismatched, 0u) << report;
+    EXPECT_GT(out.size(), 10'000u);
+    EXPECT_EQ(join.counters().by_attribution[static_cast<std::size_t>(Attribution::before_map)], 0u) << report;
+    const std::string contradictions = contradictions_of(join);
+    const std::uint64_t backwards = join.contradictions().count(Contradiction::time_backwards);
+    EXPECT_EQ(join.contradictions().total() - backwards, 0u) << contradictions;
 }
 
 // Any time of `times` (sorted) within `bound` of `t`.

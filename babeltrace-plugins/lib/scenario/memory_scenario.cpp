@@ -213,6 +213,7 @@ void MemoryScenario::push(const SimEvent& event, const MemoryTruthRecord* truth)
 
 void MemoryScenario::emit_statedumps_host() {
     State& s = *state_;
+    const MemoryConfig& mem = base_.config().memory;
     for (unsigned g = 0; g < s.guests.size(); ++g) {
         SimEvent vm;
         vm.machine = 0;
@@ -228,6 +229,26 @@ void MemoryScenario::emit_statedumps_host() {
             vcpu.count = v;
             vcpu.tid = base_.vcpu_tid(g, v);
             push(vcpu);
+        }
+        if (!mem.statedump || !mem.host_mappings) {
+            continue;
+        }
+        // The host module's mapping statedump: the guest kernel pages
+        // mapped before tracing (never zapped or moved afterwards).
+        const State::Guest& guest = s.guests[g];
+        for (std::uint64_t gfn = guest.kernel_base; gfn < guest.kernel_base + guest.premapped_kernel; ++gfn) {
+            SimEvent e;
+            e.machine = 0;
+            e.type = EventType::tdp_mmu_map;
+            e.pid = guest.vm_pid;
+            e.addr = gfn;
+            e.addr2 = guest.pfn4k.at(gfn);
+            e.level = 1;
+            e.op = 4;
+            push(e);
+            if (truth_ != nullptr) {
+                truth_->on_mapping_event();
+            }
         }
     }
 }
@@ -689,7 +710,7 @@ void MemoryScenario::carry_out(const Planned& action) {
                      std::any_of(owners->second.begin(), owners->second.end(),
                                  [&](const State::Owner& o) { return o.pid == process->pid; });
     TrueAttribution attribution = TrueAttribution::guest_kernel;
-    if (premapped) {
+    if (premapped && !mem.statedump) {
         attribution = TrueAttribution::before_map;
         r.gpa = 0;
     } else if (own) {

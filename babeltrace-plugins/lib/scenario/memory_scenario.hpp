@@ -21,7 +21,8 @@ namespace vmtrace::scenario {
 // - Each guest has RAM whose pages the host maps on first touch
 //   (kvm_tdp_mmu_map install; 2 MiB host pages for the first
 //   `huge_share` of guest RAM), some guest kernel pages mapped before the
-//   tracing started (no event: the join calls them before-map), and host
+//   tracing started (no event: the join calls them before-map; with
+//   `statedump`, a kvm_tdp_mmu_map op 4 each at the start), and host
 //   zaps (op 3, half of them from reclaim, vm_pid 0) and moves (op 2).
 // - Guest threads belong to processes (two threads each by default) that
 //   fault their private pages and a shared library in (guest_mm_map),

@@ -22,6 +22,8 @@ struct MemoryConfig {
     double accesses_per_us = 0.5;              // per CPU running code, in guest or host mode
     double huge_share = 0.25;                  // guest RAM backed by 2 MiB host pages
     double premapped_kernel_share = 0.5;       // guest kernel pages the host mapped before tracing
+    bool statedump = false;                    // the host module's mapping statedump: kvm_tdp_mmu_map op 4
+                                               // at the start for the pages mapped before tracing
     std::int64_t mean_remap_ns = 2'000'000;    // host zaps or moves one guest page (per VM)
     std::int64_t mean_munmap_ns = 20'000'000;  // a guest process unmaps part of its heap
     std::int64_t mean_exec_ns = 50'000'000;    // a guest process calls execve
