@@ -459,7 +459,12 @@ static void gmm_dump_ptes(struct gmm_dump *d, struct mm_struct *mm,
  * into a huge page takes the lock for write) but a huge mapping may be
  * split or zapped: it is read again under its lock. A page table and a
  * huge PMD are recorded under their lock, so a change made concurrently
- * comes wholly before or after the records.
+ * comes wholly before or after the records. (A fault records its
+ * guest_mm_map after it released the lock: that event may follow our
+ * record of the same mapping, a repeat. The unmaps that record an event,
+ * munmap, exit and execve, cannot run on the VMAs this walk reads: munmap
+ * detaches them under the write lock first, and exit and execve tear the
+ * address space down only after our reference on it is dropped.)
  */
 static void gmm_dump_pmds(struct gmm_dump *d, struct mm_struct *mm,
 			  pud_t *pud, unsigned long addr, unsigned long end)
