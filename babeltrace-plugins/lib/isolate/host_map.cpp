@@ -24,12 +24,21 @@ void HostMap::unlink(std::uint8_t level, std::uint64_t pfn, int vm, std::uint8_t
     const Reverse* r = reverse.find(key);
     if (r != nullptr && r->vm == vm && r->as_id == as_id && r->gfn == gfn) {
         reverse.erase(key);
+        // KVM's other address space (SMM, as_id 1, or the normal one) may
+        // map the same guest page to the same host page: it keeps it.
+        if (as_id <= 1) {
+            const std::uint8_t other = as_id ^ 1u;
+            if (const std::uint64_t* m = forward_.find(forward_key(vm, other, level, gfn)); m != nullptr && *m == pfn) {
+                *reverse.try_emplace(key).first = Reverse{vm, other, gfn};
+            }
+        }
     }
 }
 
 void HostMap::link(const TdpEvent& event, int vm, std::uint64_t pfn) {
     auto [r, inserted] = reverse_[event.level - 1].try_emplace(pfn >> shift_of(event.level));
-    if (!inserted && (r->vm != vm || r->as_id != event.as_id || r->gfn != event.gfn)) {
+    // The same guest page in KVM's other address space (SMM) is no alias.
+    if (!inserted && (r->vm != vm || r->gfn != event.gfn)) {
         contradictions_.add(Contradiction::pfn_aliased, [&] {
             return fmt::format("{}: host page already mapped for vm {} gfn {:#x}", describe(event), r->vm, r->gfn);
         });

@@ -134,6 +134,31 @@ TEST_F(HostMapTest, StatedumpThatDiffersIsAnInstallOverALiveMapping) {
     EXPECT_EQ(map.lookup(0x7000).vm, -1);
 }
 
+// A VM that entered SMM has a root per address space: the same guest page
+// mapped to the same host page in both (live or statedump) is no alias,
+// and the page stays the VM's while either still maps it.
+TEST_F(HostMapTest, TheSameGuestPageInBothAddressSpaces) {
+    TdpEvent normal = tdp(0, 1, 0x10, 0x5000);
+    TdpEvent smm = normal;
+    smm.as_id = 1;
+    map.apply(normal);
+    map.apply(smm);
+    smm.op = 4;
+    normal.op = 4;
+    map.apply(smm);
+    map.apply(normal);
+    EXPECT_EQ(contradictions.total(), 0u);
+    EXPECT_EQ(map.live(), 2u);
+    smm.op = 3;
+    map.apply(smm);  // the SMM root zapped
+    EXPECT_EQ(map.lookup(0x5000).vm, 0);
+    EXPECT_EQ(map.lookup(0x5000).gpa_page, 0x10u);
+    normal.op = 3;
+    map.apply(normal);
+    EXPECT_EQ(map.lookup(0x5000).vm, -1);
+    EXPECT_EQ(contradictions.total(), 0u);
+}
+
 TEST_F(HostMapTest, ContradictionsAreCountedAndTheEventFollowed) {
     map.apply(tdp(0, 3, 0x10, 0x5000));  // remove of an unknown mapping
     EXPECT_EQ(contradictions.count(Contradiction::remove_unknown), 1u);
