@@ -93,12 +93,12 @@ def main():
     try:
         sync = f"sync={t.BASE:#x}"
         rows = [("plugin absent", 8000, slope(build, None, 1, 8000, a.repeat, nodaemon)),
-                ("window closed", 2000, slope(build, [sync], 0, 2000, a.repeat, nodaemon)),
-                ("window open, no session", 2000, slope(build, [sync], 1, 2000, a.repeat, nodaemon))]
+                ("window closed", 4000, slope(build, [sync], 0, 4000, a.repeat, nodaemon)),
+                ("window open, no session", 4000, slope(build, [sync], 1, 4000, a.repeat, nodaemon))]
         daemon = t.SessionDaemon(home)
         daemon.out = tmp / "traces"
-        rows.append(("window open, sample=100", 1000,
-                     slope(build, [sync, "sample=100"], 1, 1000, a.repeat, daemon.env, daemon)))
+        rows.append(("window open, sample=100", 4000,
+                     slope(build, [sync, "sample=100"], 1, 4000, a.repeat, daemon.env, daemon)))
         rows.append(("window open, recording", 200, slope(build, [sync], 1, 200, a.repeat, daemon.env, daemon)))
     finally:
         if daemon:

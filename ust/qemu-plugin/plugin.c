@@ -37,8 +37,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 struct vcpu_state {
     _Atomic uint64_t seen, marks, controls, outside_window, filtered, sampled_out, lost, io, recorded;
     _Atomic uint64_t vmruns, guest_exits, missed_exits;
-    uint64_t sample_counter; /* accesses eligible for sampling on this vCPU */
-    bool in_guest;           /* between a VMRUN and the instruction after it */
+    uint64_t sample_left; /* eligible accesses until the next one recorded (sample=N) */
+    bool in_guest;        /* between a VMRUN and the instruction after it */
 } __attribute__((aligned(64)));
 
 static struct plugin_args args;
@@ -194,10 +194,12 @@ static void on_memory_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info
         return;
     }
     /* Deterministic per vCPU: the first eligible access of every N. */
-    if (st->sample_counter++ % args.sample != 0) {
+    if (st->sample_left > 1) {
+        st->sample_left--;
         bump(&st->sampled_out);
         return;
     }
+    st->sample_left = args.sample; /* a countdown: no division per access */
     if (!vmtrace_mem_access_enabled()) {
         /* No session: skip the address lookup as well. */
         bump(&st->lost);
