@@ -579,9 +579,9 @@ static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
 	/*
 	 * Our reference kept the address space alive: if the process exited
 	 * meanwhile, its teardown runs in the last mmput(), outside the
-	 * process, and unmap_vmas() records no guest_mm_unmap for it. The
-	 * process's reference goes after it clears task->mm under the task
-	 * lock: while it is set, ours is not the last one.
+	 * process, and unmap_vmas() records no guest_mm_unmap for it. A
+	 * thread's reference goes after it clears task->mm under the task
+	 * lock: while the leader's is set, ours is not the last one.
 	 */
 	task_lock(task);
 	gone = task->mm != mm;
@@ -591,8 +591,13 @@ static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
 	if (!gone)
 		return;
 #ifdef VMTRACE_HAVE_UNMAP_VMAS
-	/* After execve() the new image's mappings may already be recorded. */
-	if (task->flags & PF_EXITING) {
+	/*
+	 * Only ours is left and no new image replaced it (the new image's
+	 * mappings may already be recorded): the process exited, all its
+	 * threads, during its walk. A leader that left alone (pthread_exit())
+	 * leaves the other threads' references.
+	 */
+	if (!READ_ONCE(task->mm) && atomic_read(&mm->mm_users) == 1) {
 		trace_guest_mm_unmap(d->pid, d->pid, 0, ULONG_MAX, GMM_END_EXIT);
 		d->gone++;
 	}
