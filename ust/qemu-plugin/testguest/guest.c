@@ -11,6 +11,9 @@
  *   marks=N     marks before the window, after=N marks after it (cnt continues)
  *   reset=K     before the marks after the window: the mark counter restart
  *               control, then those marks count from K - 1
+ *   spin=N      each mark before the window after N empty loops, between two
+ *               TSC reads printed to the debug port 0xe9 (mark K, t0 hi/lo,
+ *               t1 hi/lo, one hexadecimal line each)
  *   wide=1      a 4-byte store to the marks page before the window (not a mark)
  *   window=0    send the open and close stores to a scratch page instead: no window
  *   close=0     send only the close store to the scratch page: the window stays open
@@ -139,6 +142,12 @@ static void svm_window(uint32_t open, uint32_t close, uint32_t rounds, uint32_t 
     debug_hex("exit=", *(volatile uint32_t*)(VMCB + 0x070));
 }
 
+static uint64_t rdtsc(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
 static void reset_machine(void) {
     /* An empty IDT: the breakpoint faults, the fault double-faults, the
      * machine triple-faults and resets. */
@@ -167,8 +176,25 @@ void guest_main(uint32_t magic, const uint32_t* mbi) {
     uint32_t twice = param(cmdline, "twice", 0);
 
     uint32_t k = 0;
-    for (; k < marks; k++)
+    uint32_t spin = param(cmdline, "spin", 0);
+    for (; k < marks; k++) {
+        if (!spin) {
+            mark(base, k);
+            continue;
+        }
+        /* Timed marks: a pause, then the mark between two TSC reads (under
+         * TCG the guest's TSC counts the host's ticks), sent to port 0xe9. */
+        uint32_t n = spin;
+        __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)); /* registers only: no access */
+        uint64_t t0 = rdtsc();
         mark(base, k);
+        uint64_t t1 = rdtsc();
+        debug_hex("mark ", k);
+        debug_hex("t0 ", (uint32_t)(t0 >> 32));
+        debug_hex("t0 ", (uint32_t)t0);
+        debug_hex("t1 ", (uint32_t)(t1 >> 32));
+        debug_hex("t1 ", (uint32_t)t1);
+    }
     /* A 4-byte store to the marks page: only one-byte stores are marks. */
     if (param(cmdline, "wide", 0))
         *(volatile uint32_t*)(base + 16u) = 0;
