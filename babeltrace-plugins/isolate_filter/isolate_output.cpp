@@ -193,6 +193,7 @@ void write_access(IsolateIterator& it, const isolate::Access& access, const isol
         throw bt2::Error(fmt::format("memory access {}: released by the join out of input order", access.user));
     }
     set_u(out::va, it.va_in_flight.front().second);
+    it.report.check_va(result, it.va_in_flight.front().second);
     it.va_in_flight.pop_front();
     ++output.events;
     ++it.records_out;

@@ -28,7 +28,8 @@ modinfo_events() {	# module.ko: the events it offers, one per line
 }
 
 build "$B"
-for m in lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest; do
+for m in lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest \
+	lttng-probe-vmtrace-memsync; do
 	[ -f "$B/$m.ko" ] || die "$m.ko not built"
 	modinfo -F vermagic "$B/$m.ko" | grep -q "^$KABI " || die "$m.ko has the wrong vermagic"
 done

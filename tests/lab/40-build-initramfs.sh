@@ -49,7 +49,8 @@ find "$LTTNG_BUILD/src" -name '*.ko' -exec cp {} "$MD/extra/" \;
 cp "$KMOD_BUILD"/*.ko "$MD/extra/"
 strip --strip-debug "$MD"/extra/*.ko
 depmod -b "$R" "$KABI"
-for m in kvm_amd 9p lttng-tracer lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest; do
+for m in kvm_amd 9p lttng-tracer lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest \
+	lttng-probe-vmtrace-memsync; do
 	modprobe -d "$R" -S "$KABI" --show-depends "$m" >/dev/null ||
 		die "module $m not resolvable in the initramfs"
 done

@@ -11,6 +11,10 @@
 #   LAB_HOST_MODULE 0: L1 never loads our host module (default 1)
 #   LAB_STRESS      0: no benchmark and no load/unload storm with l2s (default 1)
 #   LAB_QEMU_TIMEOUT  seconds before L1 counts as hung (default 1500; a stalled L1 is stopped sooner)
+#   LAB_HEARTBEAT_S   seconds without L1's heartbeat before L1 counts as wedged (default 90)
+#   LAB_MEMTRACER   0: no memory tracer on L1's QEMU (default 1: the plugin of
+#                   $VMTRACE_BUILD_DIR, default build/, records L1's accesses
+#                   in the windows l1.sh opens, under an lttng-ust session here)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
@@ -40,12 +44,60 @@ QLOG=$LAB_CACHE/l1-qemu.log
 rm -rf "$S/out" "$S"/*.sh.log "$S"/*.sh.rc "$DIAG" "$MON" "$QLOG"
 mkdir -p "$S/out"
 echo "$L1_MEM_MB" >"$S/out/l1-mem-mb"
+# The two pages L1 reserves for the memory tracer's handshake and window
+# controls: below L1's 2 GiB of RAM (QEMU 7.2 gives wrong physical
+# addresses above 4 GiB), page aligned.
+MEMSYNC_HPA=0x7ff00000
+LAB_MEMTRACER=${LAB_MEMTRACER:-1}
+[ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_MEMTRACER=0
 cat >"$S/out/lab.conf" <<CONF
 LAB_HOST_MODULE=${LAB_HOST_MODULE:-1}
 LAB_STRESS=${LAB_STRESS:-1}
 LAB_L1_SMP=$L1_SMP
+LAB_MEMTRACER=$LAB_MEMTRACER
+MEMSYNC_HPA=$MEMSYNC_HPA
 CONF
 log "L1: -accel $L1_ACCEL -cpu $L1_CPU -smp $L1_SMP, kernel: $L1_APPEND; $(tr '\n' ' ' <"$S/out/lab.conf")"
+
+# A root lttng-sessiond here (L0 has no kernel tracer: user space only) and
+# the session that records the plugin's events into out/memtrace.
+MEMTRACE=$S/out/memtrace
+SESSIOND_PID=
+QEMU_PID=
+memtrace_start() {
+	if ! pgrep -x lttng-sessiond >/dev/null; then
+		lttng-sessiond --daemonize --quiet --pidfile="$LAB_CACHE/l0-sessiond.pid" ||
+			die "lttng-sessiond did not start"
+		SESSIOND_PID=$(cat "$LAB_CACHE/l0-sessiond.pid")
+	fi
+	lttng destroy lab-memtrace >/dev/null 2>&1 || true
+	lttng create lab-memtrace --output="$MEMTRACE" >/dev/null || die "lttng create lab-memtrace"
+	# One busy process writes it all: per-process buffers, large enough
+	# for a window's burst (docs/memory-tracing.md).
+	lttng enable-channel -u -s lab-memtrace --buffers-pid --subbuf-size=8M --num-subbuf=16 mem >/dev/null ||
+		die "lttng enable-channel mem"
+	lttng enable-event -u -s lab-memtrace -c mem 'vmtrace_mem:*' >/dev/null || die "lttng enable-event vmtrace_mem"
+	lttng start lab-memtrace >/dev/null || die "lttng start lab-memtrace"
+	log "memory tracer session recording into $MEMTRACE"
+}
+memtrace_stop() {
+	[ "$LAB_MEMTRACER" = 1 ] || return 0
+	lttng stop lab-memtrace >/dev/null 2>&1 || true
+	lttng destroy lab-memtrace >/dev/null 2>&1 || true
+	[ -z "$SESSIOND_PID" ] || kill "$SESSIOND_PID" 2>/dev/null || true
+	SESSIOND_PID=
+	# The session records every process that loads the provider (another
+	# QEMU with the plugin, say): keep L1's QEMU alone.
+	local d
+	[ -n "$QEMU_PID" ] || return 0
+	for d in "$MEMTRACE"/ust/pid/*; do
+		[ -d "$d" ] || continue
+		case ${d##*/} in
+		*-"$QEMU_PID"-*) ;;
+		*) rm -rf "$d" ;;
+		esac
+	done
+}
 
 # The emulator's human monitor: registers of every L1 CPU when L1 stalls.
 hmp() {
@@ -92,6 +144,17 @@ diagnose() {	# qemu-pid
 	"$LAB_DIR/resolve-rips.py" "$S/out/l1/kallsyms.gz" "$DIAG" >>"$DIAG" 2>&1 || true
 }
 
+# The memory tracer: the plugin in L1's QEMU, an lttng-ust session here.
+PLUGIN_ARGS=()
+if [ "$LAB_MEMTRACER" = 1 ]; then
+	PLUGIN=${VMTRACE_BUILD_DIR:-$REPO_DIR/build}/libvmtrace-mem-qemu.so
+	[ -f "$PLUGIN" ] || die "no memory tracer plugin at $PLUGIN (36-build-memtracer.sh builds it)"
+	memtrace_start
+	PLUGIN_ARGS=(-plugin "$PLUGIN,mode=window,guest-only=on,sample=4,sync=$MEMSYNC_HPA,stats=$S/out/memtrace-stats.json")
+	L1_APPEND="$L1_APPEND memmap=8K\$$MEMSYNC_HPA"
+fi
+trap memtrace_stop EXIT
+
 rc=0
 timeout "${LAB_QEMU_TIMEOUT:-1500}" qemu-system-x86_64 \
 	-name l1,debug-threads=on \
@@ -103,13 +166,32 @@ timeout "${LAB_QEMU_TIMEOUT:-1500}" qemu-system-x86_64 \
 	-monitor "unix:$MON,server,nowait" \
 	-d cpu_reset,guest_errors -D "$QLOG" \
 	-virtfs "local,path=$S,mount_tag=host0,security_model=none,id=host0" \
+	"${PLUGIN_ARGS[@]}" \
 	>"$CONSOLE" 2>&1 &
 tpid=$!
+QEMU_PID=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	QEMU_PID=$(pgrep -P "$tpid" qemu-system || true)
+	[ -z "$QEMU_PID" ] || break
+	sleep 0.5
+done
 # A stalled L1 (an RCU stall, a soft lockup) can no longer pass the dmesg
 # check: keep the diagnosis and stop it now rather than at the timeout.
 stalled=
+HEARTBEAT=$S/out/l1-heartbeat
 while kill -0 "$tpid" 2>/dev/null; do
 	sleep 2
+	# L1 touches its heartbeat every 5 s from its first script line on
+	# (guest-scripts/l1.sh): silence means a wedged emulator, found in a
+	# minute or two instead of at the timeout.
+	if [ -z "$stalled" ] && [ -f "$HEARTBEAT" ] &&
+		[ $(($(date +%s) - $(stat -c %Y "$HEARTBEAT"))) -gt "${LAB_HEARTBEAT_S:-90}" ]; then
+		stalled="no heartbeat from L1 for ${LAB_HEARTBEAT_S:-90} s"
+		echo "$stalled" >>"$CONSOLE"
+		qpid=$(pgrep -P "$tpid" qemu-system || true)
+		[ -z "$qpid" ] || diagnose "$qpid"
+		kill "$tpid" 2>/dev/null || true
+	fi
 	if [ -z "$stalled" ] &&
 		grep -qE 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE"; then
 		stalled=$(grep -m1 -E 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE")
@@ -122,6 +204,7 @@ while kill -0 "$tpid" 2>/dev/null; do
 	fi
 done
 wait "$tpid" || rc=$?
+memtrace_stop
 # An emulator hang (QEMU 7.2's TCG, tests/lab/README.md) is reported
 # apart from a failed check, with its own exit status, so that a caller
 # may run the lab again instead of taking it for a bug of ours.
@@ -134,7 +217,7 @@ if grep -q 'Kernel panic' "$CONSOLE"; then
 	die "L1 kernel panic (console: $CONSOLE)"
 fi
 if [ -n "$stalled" ]; then
-	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup' "$CONSOLE" >&2
+	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup|no heartbeat' "$CONSOLE" >&2
 	grep -E '^RIP=|^==== |CPU#|^RIP' "$DIAG" >&2 || true
 	hang "L1 stalled ($stalled; console: $CONSOLE, diagnosis: $DIAG)"
 fi

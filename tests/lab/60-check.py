@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+from check_memory import check_memory
+
 GUESTS = ("l2a", "l2b")
 L2_VCPUS = 2
 L2_MEM_MB = 320
@@ -377,6 +379,10 @@ def main():
     check_both_modules(out)
 
     # -- robustness and overhead (l2s) ----------------------------------
+    build = os.environ.get("VMTRACE_BUILD_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                                 "..", "build")
+    check_memory(out, conf, check, os.path.join(build, "vmtrace"))
+
     if conf["LAB_STRESS"] == "0":
         print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")
         no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))

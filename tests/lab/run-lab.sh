@@ -14,6 +14,7 @@ STAGES=(
 	"20-build-lttng-modules.sh	build lttng-modules"
 	"30-build-kmod.sh	build our probe modules"
 	"35-build-tools.sh	build the guest programs"
+	"36-build-memtracer.sh	build the memory tracer (QEMU plugin) and vmtrace"
 	"40-build-initramfs.sh	build the initramfs"
 	"45-prepare-share.sh	prepare the 9p share"
 	"50-run-l1.sh		run L1 and the two L2 guests"

@@ -64,6 +64,14 @@ class IsolateFilterGraphTest(TempDirTestCase):
         self.assertGreater(guest, 1000)
         self.assertGreater(with_va, guest)
         self.assertEqual(mismatched, 0)
+        # isolation.json measures the join against the same addresses.
+        check = json.loads((report / "isolation.json").read_text())["va_check"]
+        self.assertEqual(check["records_with_va"], with_va)
+        self.assertEqual(check["guest_attributed_user_va"] + check["guest_attributed_kernel_va"], guest)
+        self.assertEqual(check["gva_equals_va"], guest - mismatched)
+        self.assertEqual(check["precision"], 1.0)
+        decided = check["user_va_records"] - check["user_va_by_attribution"]["ambiguous"]
+        self.assertAlmostEqual(check["recall_outside_ambiguous"], check["gva_equals_va"] / decided)
 
     def test_refuses_bad_parameters_naming_them(self):
         for bad, name in ((dict(bin_ms=0), "bin-ms"), (dict(packet_events=0), "packet-events"),

@@ -82,6 +82,62 @@ void IsolationReport::add(const Access& access, const Result& result) {
     }
 }
 
+void IsolationReport::check_va(const Result& result, std::uint64_t va) {
+    if (va == 0) {
+        return;
+    }
+    VaCheck& c = va_check_;
+    ++c.with_va;
+    // x86-64: user space is the lower canonical half.
+    const bool user = va < (std::uint64_t{1} << 47);
+    if (user) {
+        ++c.user_va;
+        ++c.user_va_by_attribution[static_cast<std::size_t>(result.attribution)];
+    }
+    if (result.attribution != Attribution::guest) {
+        return;
+    }
+    // The join names the process whose page it is and where that process
+    // maps it; the guest kernel reaches the same page through its own
+    // mapping (a copy at fork, say): right owner, another address.
+    if (!user) {
+        ++c.guest_kernel_va;
+        return;
+    }
+    ++c.guest;
+    if (result.gva == va) {
+        ++c.gva_equals_va;
+    } else if (c.first_differing.empty()) {
+        c.first_differing = fmt::format("pid {} gva {:#x}, tracer va {:#x}", result.pid, result.gva, va);
+    }
+}
+
+// Precision: of the user-space accesses attributed to a guest process,
+// those whose guest-virtual address is the tracer's.  Recall: of the user-space
+// accesses (by the tracer's va) that the join did not call ambiguous, those
+// attributed to a guest process with the tracer's address.
+static nlohmann::ordered_json va_check_json(std::uint64_t with_va, std::uint64_t guest, std::uint64_t equal,
+                                            std::uint64_t guest_kernel_va, const std::string& first_differing,
+                                            std::uint64_t user_va,
+                                            const std::array<std::uint64_t, kAttributionCount>& by_attribution) {
+    nlohmann::ordered_json by = nlohmann::ordered_json::object();
+    for (std::size_t a = 0; a < kAttributionCount; ++a) {
+        by[std::string(to_string(static_cast<Attribution>(a)))] = by_attribution[a];
+    }
+    const std::uint64_t decided = user_va - by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
+    nlohmann::ordered_json out = {{"records_with_va", with_va},
+                                  {"guest_attributed_user_va", guest},
+                                  {"gva_equals_va", equal},
+                                  {"first_differing", first_differing},
+                                  {"guest_attributed_kernel_va", guest_kernel_va},
+                                  {"user_va_records", user_va},
+                                  {"user_va_by_attribution", by}};
+    out["precision"] = guest > 0 ? nlohmann::ordered_json(static_cast<double>(equal) / guest) : nullptr;
+    out["recall_outside_ambiguous"] =
+        decided > 0 ? nlohmann::ordered_json(static_cast<double>(equal) / decided) : nullptr;
+    return out;
+}
+
 nlohmann::ordered_json IsolationReport::to_json() const {
     nlohmann::ordered_json out;
     out["accesses"] = total_;
@@ -151,6 +207,11 @@ nlohmann::ordered_json IsolationReport::to_json() const {
         {"ambiguous", by_attribution_[static_cast<std::size_t>(Attribution::ambiguous)]},
     };
     out["lost"] = {{"tracer_reported", tracer_lost_}, {"lttng_discarded", discarded_}};
+    if (va_check_.with_va > 0) {
+        const VaCheck& c = va_check_;
+        out["va_check"] = va_check_json(c.with_va, c.guest, c.gva_equals_va, c.guest_kernel_va, c.first_differing,
+                                        c.user_va, c.user_va_by_attribution);
+    }
     return out;
 }
 
@@ -172,6 +233,20 @@ std::string IsolationReport::to_text() const {
         }
     }
     text += fmt::format("\nlost records: {} reported by the tracer, {} discarded by LTTng\n", tracer_lost_, discarded_);
+    if (va_check_.with_va > 0) {
+        const VaCheck& c = va_check_;
+        const std::uint64_t decided =
+            c.user_va - c.user_va_by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
+        text += fmt::format(
+            "\nagainst the tracer's virtual addresses ({} records carry one):\n"
+            "  user-space accesses attributed to a guest process: {}, guest-virtual address equal to the tracer's: "
+            "{}{}\n"
+            "  guest-kernel accesses to a page of the running process: {}\n"
+            "  user-space accesses: {}, {} ambiguous; attributed with the tracer's address: {} of the {} decided\n",
+            c.with_va, c.guest, c.gva_equals_va,
+            c.first_differing.empty() ? "" : " (first differing: " + c.first_differing + ")", c.guest_kernel_va,
+            c.user_va, c.user_va - decided, c.gva_equals_va, decided);
+    }
     return text;
 }
 

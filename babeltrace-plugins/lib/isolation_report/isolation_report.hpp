@@ -35,6 +35,9 @@ public:
     // Records the tracer could not write: its own vmtrace_mem_lost counts,
     // and LTTng's discarded-events counts (`source` names the trace).
     void add_tracer_lost(std::uint64_t count) { tracer_lost_ += count; }
+    // The virtual address the tracer recorded for this access (0: none),
+    // which the join never reads: measures the join against it.
+    void check_va(const Result& result, std::uint64_t va);
     void add_discarded(std::uint64_t count) { discarded_ += count; }
 
     // Everything but what the caller adds (records in/out, problems).
@@ -78,6 +81,17 @@ private:
     std::uint64_t total_ = 0;
     Kinds host_kinds_;
     std::unordered_map<std::int32_t, std::uint64_t> host_threads_;  // host tid -> accesses to host memory
+    // check_va: the join's answers against the tracer's virtual addresses.
+    struct VaCheck {
+        std::uint64_t with_va = 0;
+        std::uint64_t guest = 0;            // attributed to a guest process, user-space va
+        std::uint64_t gva_equals_va = 0;    // ... with the tracer's va
+        std::uint64_t guest_kernel_va = 0;  // attributed to a guest process, kernel va (the guest
+                                            // kernel touching the process's page: gva cannot be va)
+        std::string first_differing;
+        std::uint64_t user_va = 0;  // va in the lower canonical half: a user-space access
+        std::array<std::uint64_t, kAttributionCount> user_va_by_attribution{};
+    } va_check_;
     std::uint64_t tracer_lost_ = 0;
     std::uint64_t discarded_ = 0;
 };

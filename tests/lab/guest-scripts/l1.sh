@@ -6,6 +6,11 @@ OUT=/mnt/out/l1
 mkdir -p "$OUT"
 # Variant knobs set by 50-run-l1.sh (LAB_HOST_MODULE, LAB_STRESS, LAB_L1_SMP).
 . /mnt/out/lab.conf
+# L0 takes L1 for wedged when this stops (50-run-l1.sh).
+(while :; do
+	touch /mnt/out/l1-heartbeat
+	sleep 5
+done) &
 
 # QEMU 7.2's TCG mis-emulates guest instruction fetches through 2 MiB
 # nested-paging mappings now and then (the L2 triple-faults); with
@@ -17,6 +22,7 @@ t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/modu
 
 HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_inj_virq,kvm_x86_hypercall,
 HOST_EVENTS=${HOST_EVENTS}vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,
+HOST_EVENTS=${HOST_EVENTS}vmtrace_memsync_begin,vmtrace_memsync_end,
 # L1 runs under TCG, not KVM: the guest module must refuse to load.
 expect_param_refused lttng-probe-vmtrace-guest period_ms=100 'not running under KVM'
 if [ "$LAB_HOST_MODULE" = 1 ]; then
@@ -25,6 +31,15 @@ if [ "$LAB_HOST_MODULE" = 1 ]; then
 	start_sessiond vmtrace-host
 	grep -q '^lttng_probe_vmtrace_vmsync ' /proc/modules || fail "the host module loaded without the vmsync module"
 	t "sessiond up with lttng-probe-vmtrace-host"
+	# The memory tracer's handshake (docs/memory-tracing.md): L1's kernel
+	# reserved the two pages at MEMSYNC_HPA (memmap=8K$ on its command
+	# line); the L0 QEMU's plugin watches stores to them.
+	expect_param_refused lttng-probe-vmtrace-memsync hpa=0x1000000 'overlaps System RAM'
+	expect_param_refused lttng-probe-vmtrace-memsync hpa=$((MEMSYNC_HPA + 1)) 'page-aligned'
+	expect_param_refused lttng-probe-vmtrace-memsync period_ms=5 'period_ms=5 refused'
+	expect_param_refused lttng-probe-vmtrace-memsync marks=1 'hpa not set'
+	modprobe lttng-probe-vmtrace-memsync hpa="$MEMSYNC_HPA" period_ms=50 marks=1 ||
+		fail "memsync module did not load"
 else
 	# Diagnostic variant: the emulator and KVM without our host module.
 	lttng-sessiond -d || fail "lttng-sessiond did not start"
@@ -66,14 +81,43 @@ l2() {	# name uuid l1-cpu [loglevel]
 	echo $? >"/tmp/$1.qemu-rc"
 }
 
+# The memory tracer records inside a window that l2a asks for around its
+# workload (l2.sh): L1 opens it when l2a's request file appears and closes
+# it when l2a says the workload is done.
+memory_window() {	# guest
+	local d=/tmp/$1 i=0
+	until [ -f "$d/out/win-req" ]; do
+		[ -f "/tmp/$1.qemu-rc" ] && return 0
+		sleep 0.1
+	done
+	echo 1 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
+	touch "$d/win-open"
+	until [ -f "$d/out/win-done" ] || [ -f "/tmp/$1.qemu-rc" ]; do
+		sleep 0.1
+	done
+	echo 0 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
+	t "memory window of $1 closed"
+}
+
 # l2a exists before tracing starts (the statedump must describe it), l2b
 # is created while tracing (live identity events).
+mkdir -p /tmp/l2a
+[ "$LAB_HOST_MODULE" = 1 ] && touch /tmp/l2a/memwindow
 l2 l2a "$UUID_A" 0 &
 PA=$!
+[ "$LAB_HOST_MODULE" = 1 ] && memory_window l2a &
 i=0
 until ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q 'anon_inode:kvm-vm'; do
 	i=$((i + 1))
 	[ $i -lt 300 ] || fail "l2a created no VM"
+	sleep 0.1
+done
+# Once l2a's kernel runs its script its memory is mapped: the host
+# statedump must then describe those mappings (kvm_tdp_mmu_map op 4).
+i=0
+until [ -f /tmp/l2a/out/vm_uid ] || [ -f /tmp/l2a.qemu-rc ]; do
+	i=$((i + 1))
+	[ $i -lt 3000 ] || fail "l2a did not boot"
 	sleep 0.1
 done
 lttng start >/dev/null || fail "lttng start"

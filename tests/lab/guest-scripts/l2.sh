@@ -55,6 +55,19 @@ lttng enable-channel -k --subbuf-size=1M --num-subbuf=4 ch >/dev/null
 lttng enable-event -k -c ch vmsync_gh_guest,vmsync_hg_guest,guest_mm_map,guest_mm_unmap,sched_switch,sched_migrate_task,'lttng_statedump_*' >/dev/null ||
 	fail "lttng enable-event"
 lttng start >/dev/null || fail "lttng start"
+# l2a writes a known buffer inside the memory tracer's window (l1.sh
+# opens it on request): a short program, so that the window stays small.
+if [ -f /mnt/memwindow ]; then
+	touch "$OUT/win-req"
+	i=0
+	until [ -f /mnt/win-open ]; do
+		i=$((i + 1))
+		[ $i -lt 600 ] || fail "L1 never opened the memory window"
+		sleep 0.1
+	done
+	/mnt/tools/memwrite "$OUT/memwrite.txt" || fail "memwrite failed"
+	touch "$OUT/win-done"
+fi
 /mnt/tools/workload "$OUT/workload.txt" || fail "workload failed"
 /mnt/tools/hcall-user >"$OUT/hcall-user.txt" || fail "hcall-user failed"
 sleep 2

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The lab's memory-tracer checks (60-check.py calls check_memory).
+
+L0's QEMU plugin recorded L1's memory accesses in guest mode inside the
+window l1.sh opened around l2a's workload; L1 made a clock handshake mark
+every 50 ms. Checks that every mark paired, runs `vmtrace isolate` on the
+host, the guests and the memory trace, and measures the join against the
+virtual address the plugin saw (which the join never reads): precision
+and recall, and the workload's buffer found in l2a alone.
+"""
+import collections
+import json
+import os
+import re
+import statistics
+import subprocess
+
+# "[12.345678901] (+?.?) [host ][provider:]name: [{ context }, ]{ a = 1, b = 0x2 }": a kernel
+# trace names its host, an lttng-ust trace host:procname:(vpid), an
+# isolated one nothing.
+TIMED_RE = re.compile(r"^\[(\d+)\.(\d+)\] \([^)]*\) .*?(?:\w+:)?(\w+): \{")
+FIELD_RE = re.compile(r'(\w+) = ("(?:[^"\\]|\\.)*"|[^,]+)')
+USER_TOP = 1 << 47
+PAGE = 4096
+
+
+def value(v):
+    v = v.strip()
+    if v.startswith('"'):
+        return v[1:-1]
+    try:
+        return int(v, 0)
+    except ValueError:
+        return v
+
+
+def events(path, names=None):
+    """(name, ns, fields) of a trace, in time order; only `names` if given."""
+    cmd = ["babeltrace2", "--clock-seconds", path]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1 << 20)
+    for line in proc.stdout:
+        m = TIMED_RE.match(line)
+        if not m or (names and m.group(3) not in names):
+            continue
+        ns = int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9])
+        payload = line[line.rfind("{ ") + 2:].rstrip().removesuffix("}")
+        yield m.group(3), ns, {k: value(v) for k, v in FIELD_RE.findall(payload)}
+    if proc.wait() != 0:
+        raise RuntimeError(f"babeltrace2 failed on {path}")
+
+
+def fit(xs, ys):
+    """Least-squares line y = a + b x."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return my - b * mx, b
+
+
+def check_marks(out, check):
+    host = collections.defaultdict(dict)
+    for name, ns, f in events(os.path.join(out, "l1", "trace"), {"vmtrace_memsync_begin", "vmtrace_memsync_end"}):
+        host[f["cnt"]][name] = ns
+    tracer = {}
+    for _, ns, f in events(os.path.join(out, "memtrace"), {"vmtrace_mem_sync"}):
+        tracer[f["cnt"]] = ns
+    complete = {c: v for c, v in host.items() if len(v) == 2}
+    check(len(complete) > 20, f"memsync: {len(complete)} host marks recorded (every 50 ms)")
+    # The plugin runs from L1's first instruction, the host session only
+    # while tracing: every host mark must have reached the tracer.
+    unpaired = sorted(set(complete) - set(tracer))
+    check(not unpaired, f"memsync: every host mark seen by the tracer ({len(unpaired)} not: {unpaired[:5]})")
+    paired = sorted(set(complete) & set(tracer))
+    if len(paired) < 3:
+        return
+    widths = sorted(complete[c]["vmtrace_memsync_end"] - complete[c]["vmtrace_memsync_begin"] for c in paired)
+    mids = [(complete[c]["vmtrace_memsync_end"] + complete[c]["vmtrace_memsync_begin"]) / 2 for c in paired]
+    ts = [tracer[c] for c in paired]
+    a, b = fit(ts, mids)
+    inside = sum(complete[c]["vmtrace_memsync_begin"] - 50 <= a + b * tracer[c] <= complete[c]["vmtrace_memsync_end"] + 50
+                 for c in paired)
+    print(f"memsync: {len(paired)} marks paired; bracket median {widths[len(widths) // 2]} ns, "
+          f"p99 {widths[min(len(widths) - 1, len(widths) * 99 // 100)]} ns, max {widths[-1]} ns; "
+          f"L1 clock vs L0 clock drift {(b - 1) * 1e6:+.2f} ppm (least squares)")
+    print(f"memsync: {inside} of {len(paired)} tracer times inside their host bracket under that line (+-50 ns)")
+
+
+def memwrite_of(out, guest):
+    text = open(os.path.join(out, guest, "memwrite.txt")).read()
+    m = re.search(r"pid=(\d+) buf=(0x[0-9a-f]+) pages=(\d+)", text)
+    return int(m.group(1)), int(m.group(2), 16), int(m.group(3))
+
+
+def check_isolation(out, vmtrace, check):
+    iso = os.path.join(out, "isolated")
+    cmd = [vmtrace, "isolate", os.path.join(out, "l1", "trace"), os.path.join(out, "l2a", "trace"),
+           os.path.join(out, "l2b", "trace"), "--memory", os.path.join(out, "memtrace"), "-o", iso, "--force", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if not check(proc.returncode == 0, f"vmtrace isolate exits 0 ({proc.returncode}: {proc.stderr.strip()[-300:]})"):
+        return
+    report = json.load(open(os.path.join(iso, "isolation.json")))
+    check(report["records_in"] == report["records_out"] and report["records_in"] > 0,
+          f"isolate: records in {report['records_in']} = out {report['records_out']}")
+    print("isolate outputs: " + ", ".join(f"{k}={v}" for k, v in report["outputs"].items()))
+    stats_path = os.path.join(out, "memtrace-stats.json")
+    if os.path.exists(stats_path):
+        print("plugin counts: " + open(stats_path).read().strip().replace("\n", " "))
+
+    va = report.get("va_check")
+    if not check(va is not None, "isolate: isolation.json measures the join against the tracer's va"):
+        return
+    print(f"against the tracer's va: {va['guest_attributed_user_va']} user-space accesses attributed to a guest "
+          f"process, {va['gva_equals_va']} at the tracer's address; {va['guest_attributed_kernel_va']} guest-kernel "
+          f"accesses to the running process's pages; user-space accesses {va['user_va_records']} by attribution "
+          f"{va['user_va_by_attribution']}")
+    check(va["guest_attributed_user_va"] > 0 and va["precision"] == 1.0,
+          f"isolate: precision {va['precision']} ({va['gva_equals_va']}/{va['guest_attributed_user_va']}"
+          f"{', first differing: ' + va['first_differing'] if va['first_differing'] else ''})")
+    check(va["recall_outside_ambiguous"] is not None and va["recall_outside_ambiguous"] > 0,
+          f"isolate: recall outside ambiguous {va['recall_outside_ambiguous']}")
+
+    # memwrite's buffer: every page in vm-l2a under its pid at the tracer's
+    # address, and its host pages nowhere else. grep keeps the text small.
+    pid, buf, pages = memwrite_of(out, "l2a")
+    buf_pages, buf_hpa = set(), set()
+    for _, _, f in events_matching(os.path.join(iso, "vm-l2a"), f"pid = {pid},"):
+        if f["attribution"] == "guest" and f["gva"] == f["va"] and buf <= f["va"] < buf + pages * PAGE:
+            buf_pages.add(f["va"] // PAGE)
+            buf_hpa.add(f["hpa"] // PAGE)
+    check(len(buf_pages) == pages,
+          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address "
+          f"({len(buf_pages)} pages)")
+    elsewhere = collections.Counter()
+    if buf_hpa:
+        pattern = "hpa = 0x(" + "|".join(f"{p:X}" for p in sorted(buf_hpa)) + ")[0-9A-F]{3},"
+        for output in report["outputs"]:
+            if output != "vm-l2a":
+                for _, _, f in events_matching(os.path.join(iso, output), pattern, regex=True):
+                    elsewhere[(output, f["attribution"])] += 1
+    check(not elsewhere, f"isolate: no access to the buffer's host pages outside vm-l2a ({dict(elsewhere)})")
+
+
+def events_matching(path, text, regex=False):
+    """events() of the lines holding `text` (grep: the outputs hold millions)."""
+    grep = subprocess.Popen(["grep", "-E" if regex else "-F", text],
+                            stdin=subprocess.Popen(["babeltrace2", "--clock-seconds", path],
+                                                   stdout=subprocess.PIPE).stdout,
+                            stdout=subprocess.PIPE, text=True)
+    for line in grep.stdout:
+        m = TIMED_RE.match(line)
+        if m:
+            ns = int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9])
+            payload = line[line.rfind("{ ") + 2:].rstrip().removesuffix("}")
+            yield m.group(3), ns, {k: value(v) for k, v in FIELD_RE.findall(payload)}
+    grep.wait()
+
+
+def check_memory(out, conf, check, vmtrace):
+    if conf.get("LAB_MEMTRACER", "0") != "1":
+        print("skip  memory tracer checks (LAB_MEMTRACER=0)")
+        return
+    check(os.path.isdir(os.path.join(out, "memtrace")), "memory trace recorded on L0")
+    check_marks(out, check)
+    check_isolation(out, vmtrace, check)
