@@ -133,4 +133,23 @@ std::vector<double> Params::real_list(std::string_view name) const {
     return result;
 }
 
+std::vector<std::string> Params::string_list(std::string_view name) const {
+    const bt_value* value = find(name);
+    std::vector<std::string> result;
+    if (value == nullptr) {
+        return result;
+    }
+    if (!bt_value_is_array(value)) {
+        fail(name, "an array of strings, e.g. [\"a\", \"b\"]");
+    }
+    for (std::uint64_t i = 0; i < bt_value_array_get_length(value); ++i) {
+        const bt_value* item = bt_value_array_borrow_element_by_index_const(value, i);
+        if (!bt_value_is_string(item)) {
+            fail(name, "an array of strings, e.g. [\"a\", \"b\"]");
+        }
+        result.emplace_back(bt_value_string_get(item));
+    }
+    return result;
+}
+
 }  // namespace vmtrace::bt2

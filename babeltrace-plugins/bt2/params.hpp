@@ -28,6 +28,7 @@ public:
     [[nodiscard]] std::optional<double> real(std::string_view name) const;  // integers accepted
     [[nodiscard]] std::optional<bool> boolean(std::string_view name) const;
     [[nodiscard]] std::vector<double> real_list(std::string_view name) const;
+    [[nodiscard]] std::vector<std::string> string_list(std::string_view name) const;
 
 private:
     [[nodiscard]] const bt_value* find(std::string_view name) const;

@@ -13,6 +13,7 @@
 // Records in = records out: every access of the memory trace is written
 // exactly once, or the run fails.
 #include <fmt/format.h>
+#include <charconv>
 
 #include <filesystem>
 #include <fstream>
@@ -224,14 +225,32 @@ bt_message_iterator_class_next_method_status next(IsolateIterator& it, bt_messag
 }
 
 IsolateConfig parse_config(const bt2::Params& params) {
-    params.reject_unknown(
-        {"report-dir", "memory-truth", "default-bound-ns", "bin-ms", "packet-events", "scout-ms", "quiet", "progress"});
+    params.reject_unknown({"report-dir", "memory-truth", "default-bound-ns", "sync-bounds", "bin-ms", "packet-events",
+                           "scout-ms", "quiet", "progress"});
     IsolateConfig config;
     config.report_dir = params.string("report-dir").value_or("");
     config.truth_path = params.string("memory-truth").value_or("");
     config.default_bound_ns = params.integer("default-bound-ns").value_or(-1);
     if (config.default_bound_ns < -1) {
         throw bt2::Error("filter.vmtrace.isolate: parameter `default-bound-ns` must not be negative");
+    }
+    for (const std::string& entry : params.string_list("sync-bounds")) {
+        const auto eq = entry.rfind('=');
+        std::int64_t ns = -1;
+        if (eq != std::string::npos && eq > 0) {
+            const char* begin = entry.c_str() + eq + 1;
+            const auto [end, ec] = std::from_chars(begin, entry.c_str() + entry.size(), ns);
+            if (ec != std::errc() || end != entry.c_str() + entry.size() || begin == end) {
+                ns = -1;
+            }
+        }
+        if (ns < 0) {
+            throw bt2::Error(
+                fmt::format("filter.vmtrace.isolate: parameter `sync-bounds`: `{}` is not TRACE=NANOSECONDS (a name "
+                            "and a bound >= 0)",
+                            entry));
+        }
+        config.sync_bounds[entry.substr(0, eq)] = ns;
     }
     const std::int64_t bin_ms = params.integer("bin-ms").value_or(100);
     if (bin_ms < 1 || bin_ms > 86'400'000) {
@@ -243,7 +262,7 @@ IsolateConfig parse_config(const bt2::Params& params) {
         throw bt2::Error("filter.vmtrace.isolate: parameter `packet-events` must be between 1 and 1000000");
     }
     config.packet_events = static_cast<std::uint64_t>(packet_events);
-    const std::int64_t scout_ms = params.integer("scout-ms").value_or(60'000);
+    const std::int64_t scout_ms = params.integer("scout-ms").value_or(86'400'000);
     if (scout_ms < 0 || scout_ms > 86'400'000) {
         throw bt2::Error("filter.vmtrace.isolate: parameter `scout-ms` must be between 0 and 86400000");
     }

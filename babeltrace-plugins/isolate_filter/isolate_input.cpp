@@ -259,6 +259,12 @@ Machine& machine_of(IsolateIterator& it, const bt_stream* stream) {
     }
     auto machine = classify(trace);
     Machine* raw = machine.get();
+    if (const auto bound = it.component->config.sync_bounds.find(raw->name);
+        bound != it.component->config.sync_bounds.end() && raw->bound_ns >= 0) {
+        // Only a trace the sync filter bounded, and only tighter: the
+        // largest error the sync filter applied to its events.
+        raw->bound_ns = std::min(raw->bound_ns, bound->second);
+    }
     raw->clock_class = bt_stream_class_borrow_default_clock_class_const(bt_stream_borrow_class_const(stream));
     switch (raw->role) {
     case Role::host:

@@ -28,9 +28,15 @@ struct IsolateConfig {
     std::string report_dir;              // isolation.json and summary.txt, when given
     std::string truth_path;              // the scenario's memory ground truth, when given
     std::int64_t default_bound_ns = -1;  // for traces without vmtrace_sync_bound_ns; -1: refuse them
+    // Bounds that replace a trace's vmtrace_sync_bound_ns, by trace name:
+    // the largest error the sync filter applied to that trace's events, known
+    // after a first pass (vmtrace isolate --tight-bounds).
+    std::map<std::string, std::int64_t> sync_bounds;
     std::int64_t bin_ns = 100'000'000;
     std::uint64_t packet_events = 4096;
-    std::int64_t scout_ns = 60'000'000'000;  // how far the first pass may read to tie guests to VMs
+    // How far the read-ahead may go to tie guests to VMs; it stops as soon as
+    // every guest is tied (a guest may boot minutes into the host's trace).
+    std::int64_t scout_ns = 86'400'000'000'000;
     bool quiet = false;
     bool progress = false;
 };

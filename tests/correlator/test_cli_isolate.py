@@ -106,6 +106,26 @@ class IsolateAccuracyTest(TempDirTestCase):
                     self.assertTrue(vm["processes"])
                     self.assertTrue(vm["working_set_over_time"])
 
+    def test_tight_bounds_decide_more_and_stay_exact(self):
+        # The bounds the synchronisation applied are no wider than the one it
+        # announced: with them the join decides at least as much, and every
+        # decided access still matches the truth, its time within the bound.
+        rec = simulate_memory(self.tmp / "tb", seed=9, duration_ms=150, max_drift_ppm=80)
+        truth = self.tmp / "tb" / "memory-truth.bin"
+        reports = {}
+        for flag in ("", "--tight-bounds"):
+            out = self.tmp / f"tb-out{flag}"
+            proc = isolate(rec, out, "--truth", truth, *([flag] if flag else []))
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            reports[flag] = json.loads((out / "isolation.json").read_text())
+            self.assertFalse((out / "sync-stats.first-pass.json").exists())
+        loose, tight = reports[""], reports["--tight-bounds"]
+        self.assertLessEqual(tight["memory_trace"]["sync_bound_ns"], loose["memory_trace"]["sync_bound_ns"])
+        self.assertLessEqual(tight["by_attribution"]["ambiguous"], loose["by_attribution"]["ambiguous"])
+        self.assertEqual(tight["accuracy"]["mismatched"], 0, tight["accuracy"]["examples"])
+        self.assertTrue(tight["accuracy"]["time_error_ns"]["within_bound"], tight["accuracy"]["time_error_ns"])
+        self.assertEqual(tight["records_in"], loose["records_in"])
+
     def test_statedump_decides_the_pages_mapped_before_tracing(self):
         # The host module's mapping statedump (kvm_tdp_mmu_map op 4 at the
         # start) makes the pages mapped before tracing known: the accesses

@@ -73,10 +73,30 @@ class IsolateFilterGraphTest(TempDirTestCase):
         decided = check["user_va_records"] - check["user_va_by_attribution"]["ambiguous"]
         self.assertAlmostEqual(check["recall_outside_ambiguous"], check["gva_equals_va"] / decided)
 
+    def test_sync_bounds_replace_the_announced_bound(self):
+        # A bound given for the memory tracer replaces the one its trace
+        # announces when tighter (never when wider): the join then decides
+        # accesses it called ambiguous.
+        results = {}
+        for bounds in ([], ["vmtrace-sim-memtracer=50"], ["vmtrace-sim-memtracer=100000000"]):
+            report = self.tmp / f"r{len(results)}"
+            babeltrace(isolate_graph(self.tmp / f"o{len(results)}", report, dict(seed=4, duration_ms=60, memory=True),
+                                     dict(sync_bounds=bounds) if bounds else None))
+            results[tuple(bounds)] = json.loads((report / "isolation.json").read_text())
+        announced = results[()]["memory_trace"]["sync_bound_ns"]
+        self.assertGreater(announced, 50)
+        tight = results[("vmtrace-sim-memtracer=50",)]
+        self.assertEqual(tight["memory_trace"]["sync_bound_ns"], 50)
+        self.assertLess(tight["by_attribution"]["ambiguous"], results[()]["by_attribution"]["ambiguous"])
+        self.assertEqual(results[("vmtrace-sim-memtracer=100000000",)]["memory_trace"]["sync_bound_ns"], announced)
+
     def test_refuses_bad_parameters_naming_them(self):
         for bad, name in ((dict(bin_ms=0), "bin-ms"), (dict(packet_events=0), "packet-events"),
                           (dict(default_bound_ns=-5), "default-bound-ns"), (dict(colour="red"), "colour"),
-                          (dict(memory_truth=str(self.tmp / "missing.bin")), "missing.bin")):
+                          (dict(memory_truth=str(self.tmp / "missing.bin")), "missing.bin"),
+                          (dict(sync_bounds=["vmtrace-sim-memtracer"]), "vmtrace-sim-memtracer"),
+                          (dict(sync_bounds=["vmtrace-sim-memtracer=-3"]), "sync-bounds"),
+                          (dict(sync_bounds="vmtrace-sim-memtracer=3"), "sync-bounds")):
             with self.subTest(parameter=name):
                 proc = babeltrace(isolate_graph(self.tmp / "o", self.tmp / "r", dict(seed=1, duration_ms=10,
                                                                                         memory=True), bad),
