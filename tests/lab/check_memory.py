@@ -119,6 +119,10 @@ def check_isolation(out, vmtrace, check):
           f"{', first differing: ' + va['first_differing'] if va['first_differing'] else ''})")
     check(va["recall_outside_ambiguous"] is not None and va["recall_outside_ambiguous"] > 0,
           f"isolate: recall outside ambiguous {va['recall_outside_ambiguous']}")
+    for name, v in va.get("by_vm", {}).items():
+        print(f"  VM {name}: precision {v['precision']} ({v['gva_equals_va']}/{v['guest_attributed_user_va']}), "
+              f"recall outside ambiguous {v['recall_outside_ambiguous']}; user-space accesses by attribution "
+              f"{v['user_va_by_attribution']}")
 
     # memwrite's buffer: every page in vm-l2a under its pid at the tracer's
     # address, and its host pages nowhere else. grep keeps the text small.

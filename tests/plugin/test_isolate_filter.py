@@ -72,6 +72,13 @@ class IsolateFilterGraphTest(TempDirTestCase):
         self.assertEqual(check["precision"], 1.0)
         decided = check["user_va_records"] - check["user_va_by_attribution"]["ambiguous"]
         self.assertAlmostEqual(check["recall_outside_ambiguous"], check["gva_equals_va"] / decided)
+        # Per VM: every guest attribution names its VM, so the VMs' counts
+        # add up to the whole's.
+        by_vm = check["by_vm"]
+        self.assertGreaterEqual(len(by_vm), 2)
+        self.assertEqual(sum(v["guest_attributed_user_va"] for v in by_vm.values()), check["guest_attributed_user_va"])
+        self.assertEqual(sum(v["gva_equals_va"] for v in by_vm.values()), check["gva_equals_va"])
+        self.assertLessEqual(sum(v["records_with_va"] for v in by_vm.values()), check["records_with_va"])
 
     def test_sync_bounds_replace_the_announced_bound(self):
         # A bound given for the memory tracer replaces the one its trace

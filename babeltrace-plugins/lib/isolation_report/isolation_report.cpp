@@ -86,7 +86,14 @@ void IsolationReport::check_va(const Result& result, std::uint64_t va) {
     if (va == 0) {
         return;
     }
-    VaCheck& c = va_check_;
+    va_check_.add(result, va);
+    if (result.vm >= 0) {
+        vm(result.vm).va_check.add(result, va);
+    }
+}
+
+void IsolationReport::VaCheck::add(const Result& result, std::uint64_t va) {
+    VaCheck& c = *this;
     ++c.with_va;
     // x86-64: user space is the lower canonical half.
     const bool user = va < (std::uint64_t{1} << 47);
@@ -208,9 +215,18 @@ nlohmann::ordered_json IsolationReport::to_json() const {
     };
     out["lost"] = {{"tracer_reported", tracer_lost_}, {"lttng_discarded", discarded_}};
     if (va_check_.with_va > 0) {
-        const VaCheck& c = va_check_;
-        out["va_check"] = va_check_json(c.with_va, c.guest, c.gva_equals_va, c.guest_kernel_va, c.first_differing,
-                                        c.user_va, c.user_va_by_attribution);
+        auto json = [](const VaCheck& c) {
+            return va_check_json(c.with_va, c.guest, c.gva_equals_va, c.guest_kernel_va, c.first_differing, c.user_va,
+                                 c.user_va_by_attribution);
+        };
+        out["va_check"] = json(va_check_);
+        nlohmann::ordered_json by_vm = nlohmann::ordered_json::object();
+        for (const Vm& v : vms_) {
+            if (v.va_check.with_va > 0) {
+                by_vm[v.name] = json(v.va_check);
+            }
+        }
+        out["va_check"]["by_vm"] = by_vm;
     }
     return out;
 }

@@ -59,6 +59,18 @@ private:
         Kinds kinds;
         std::unordered_set<std::uint64_t> pages;  // GVA pages
     };
+    // check_va: the join's answers against the tracer's virtual addresses.
+    struct VaCheck {
+        std::uint64_t with_va = 0;
+        std::uint64_t guest = 0;            // attributed to a guest process, user-space va
+        std::uint64_t gva_equals_va = 0;    // ... with the tracer's va
+        std::uint64_t guest_kernel_va = 0;  // attributed to a guest process, kernel va (the guest
+                                            // kernel touching the process's page: gva cannot be va)
+        std::string first_differing;
+        std::uint64_t user_va = 0;  // va in the lower canonical half: a user-space access
+        std::array<std::uint64_t, kAttributionCount> user_va_by_attribution{};
+        void add(const Result& result, std::uint64_t va);
+    };
     struct Vm {
         std::string name;
         std::int32_t vm_pid = 0;
@@ -71,6 +83,7 @@ private:
         std::int64_t bin = -1;
         std::unordered_set<std::uint64_t> bin_pages;
         std::vector<std::pair<std::int64_t, std::uint64_t>> bins;  // bin start ns, distinct pages
+        VaCheck va_check;
     };
     Vm& vm(int index);
     static void close_bin(Vm& vm);
@@ -81,17 +94,7 @@ private:
     std::uint64_t total_ = 0;
     Kinds host_kinds_;
     std::unordered_map<std::int32_t, std::uint64_t> host_threads_;  // host tid -> accesses to host memory
-    // check_va: the join's answers against the tracer's virtual addresses.
-    struct VaCheck {
-        std::uint64_t with_va = 0;
-        std::uint64_t guest = 0;            // attributed to a guest process, user-space va
-        std::uint64_t gva_equals_va = 0;    // ... with the tracer's va
-        std::uint64_t guest_kernel_va = 0;  // attributed to a guest process, kernel va (the guest
-                                            // kernel touching the process's page: gva cannot be va)
-        std::string first_differing;
-        std::uint64_t user_va = 0;  // va in the lower canonical half: a user-space access
-        std::array<std::uint64_t, kAttributionCount> user_va_by_attribution{};
-    } va_check_;
+    VaCheck va_check_;                                              // all VMs
     std::uint64_t tracer_lost_ = 0;
     std::uint64_t discarded_ = 0;
 };
