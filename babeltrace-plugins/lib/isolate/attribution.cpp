@@ -19,6 +19,8 @@ std::string_view to_string(Attribution attribution) {
         return "ambiguous";
     case Attribution::before_map:
         return "before-map";
+    case Attribution::guest_untraced:
+        return "guest-untraced";
     }
     return "?";
 }

@@ -19,6 +19,9 @@ namespace vmtrace::isolate {
 //   ambiguous      something the answer depends on changed within the clock-sync bound of the access:
 //                  the fields keep the answer of the state at the access's time, candidates = 2
 //   before_map     the CPU runs a vCPU but no VM maps the host page: a mapping older than the trace
+//   guest_untraced the CPU runs a vCPU of the page's VM, no guest process is known to map the GPA page,
+//                  and no event of that VM's guest trace has come yet (a guest still booting, a
+//                  session started late, no guest trace given): whose page it is, nothing says
 enum class Attribution : std::uint8_t {
     guest,
     guest_kernel,
@@ -26,11 +29,13 @@ enum class Attribution : std::uint8_t {
     host_on_behalf,
     host,
     ambiguous,
-    before_map
+    before_map,
+    guest_untraced,  // last: the memory ground truth stores these codes
 };
-inline constexpr std::size_t kAttributionCount = 7;
+inline constexpr std::size_t kAttributionCount = 8;
 
-// "guest", "guest-kernel", "shared-other", "host-on-behalf", "host", "ambiguous", "before-map":
+// "guest", "guest-kernel", "shared-other", "host-on-behalf", "host", "ambiguous", "before-map",
+// "guest-untraced":
 // views of string literals, so data() is NUL-terminated.
 std::string_view to_string(Attribution attribution);
 

@@ -33,6 +33,7 @@ int Join::vm_of_pid(std::int32_t vm_pid) {
         }
         vm_pids_.push_back(vm_pid);
         guests_.emplace_back();
+        guest_traced_.push_back(0);
         guest_bounds_.push_back(0);
         chain_.add_vm();
         counters_.by_vm.emplace_back();
@@ -233,7 +234,8 @@ void Join::access(const Access& a) {
     }
     p.read_gpa = true;
     if (guest == nullptr) {
-        r.attribution = Attribution::guest_kernel;
+        r.attribution = guest_traced_[static_cast<std::size_t>(hit.vm)] != 0 ? Attribution::guest_kernel
+                                                                             : Attribution::guest_untraced;
         return;
     }
     const Mapper* mine = r.pid >= 0 ? guests_[static_cast<std::size_t>(hit.vm)].mapper_of(*guest, r.pid) : nullptr;
@@ -308,6 +310,8 @@ void Join::host_vcpu_thread(std::int32_t vm_pid, std::uint32_t vcpu, std::int32_
 
 bool Join::guest_vm_ok(int vm, std::int64_t t, std::string_view event) {
     if (vm >= 0 && vm < vm_count()) {
+        // Every guest event goes through here: the VM's guest trace has begun.
+        guest_traced_[static_cast<std::size_t>(vm)] = 1;
         return true;
     }
     contradictions_.add(Contradiction::bad_guest_event,

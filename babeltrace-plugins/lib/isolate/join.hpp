@@ -186,6 +186,9 @@ private:
     Contradictions contradictions_;
     HostMap host_;
     std::vector<GuestMap> guests_;
+    // Per VM: an event of its guest trace has come (before that, a page no
+    // known process maps is guest_untraced, not guest_kernel).
+    std::vector<char> guest_traced_;
     std::vector<std::int64_t> guest_bounds_;
     CpuChain chain_;
     ChangeMarks host_marks_;

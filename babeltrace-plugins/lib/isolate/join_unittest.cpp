@@ -440,6 +440,34 @@ namespace {
 // Random and hostile input (huge indexes, bad levels and ops, frames past
 // 52 bits, unknown VMs, time going back) never crashes the join, and every
 // access fed comes out.
+// Before any event of a VM's guest trace, a page no known process maps is
+// not the guest kernel's: nothing says whose it is.
+TEST(JoinUntraced, GuestPagesBeforeTheGuestTraceBegins) {
+    Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
+    const int vm = join.vm_of_pid(kVmPid);
+    join.bind_guest(vm, kGuestBound);
+    std::int64_t now = 0;
+    join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
+    join.host_sched_switch(now += 1000, 0, kVcpuThread);
+    join.host_kvm_entry(now += 1000, 0);
+    join.host_tdp_map(now += 1000, kVmPid, 0, 0x10, 0x5000, 0, 1, 1);
+    std::vector<Result> out;
+    auto access = [&] {
+        join.access({.time = now += 1000, .cpu = 0, .size = 8, .kind = 0, .hpa = 0x5000 * kPage, .user = 0});
+    };
+    access();
+    join.guest_sched_switch(now += 1000, vm, 0, 300, "late");  // the guest trace begins
+    access();
+    join.advance(now += 10'000);
+    join.drain([&](const Access&, const Result& r) { out.push_back(r); });
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].attribution, Attribution::guest_untraced);
+    EXPECT_EQ(out[0].vm, vm);
+    EXPECT_EQ(out[0].gpa, 0x10 * kPage);
+    EXPECT_EQ(out[1].attribution, Attribution::guest_kernel);
+    EXPECT_EQ(to_string(Attribution::guest_untraced), "guest-untraced");
+}
+
 TEST(JoinFuzz, HostileInputInEqualsOut) {
     std::mt19937_64 rng(11);
     const auto pick = [&](std::initializer_list<std::uint64_t> values) {

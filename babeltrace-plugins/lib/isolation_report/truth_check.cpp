@@ -84,6 +84,11 @@ void TruthCheck::check(const Access& access, const Result& result, const std::st
         return;
     }
     const auto truth_attribution = static_cast<scenario::TrueAttribution>(truth.attribution);
+    if (result.attribution == Attribution::guest_untraced) {
+        // The join says it cannot know the process: no answer to compare.
+        ++untraced_;
+        return;
+    }
     if (result.attribution == Attribution::before_map) {
         ++before_map_;
         before_map_agrees_ += truth_attribution == scenario::TrueAttribution::before_map ? 1 : 0;
@@ -150,6 +155,7 @@ nlohmann::ordered_json TruthCheck::to_json(std::int64_t bound_ns) const {
     out["mismatched"] = mismatched_;
     out["ambiguous"] = ambiguous_;
     out["before_map"] = before_map_;
+    out["guest_untraced"] = untraced_;
     out["before_map_in_truth_too"] = before_map_agrees_;
     out["lost_in_truth"] = lost_skipped_;
     out["beyond_truth"] = extra_;
