@@ -117,12 +117,17 @@ def check_isolation(out, vmtrace, check):
     check(va["guest_attributed_user_va"] > 0 and va["precision"] == 1.0,
           f"isolate: precision {va['precision']} ({va['gva_equals_va']}/{va['guest_attributed_user_va']}"
           f"{', first differing: ' + va['first_differing'] if va['first_differing'] else ''})")
-    check(va["recall_outside_ambiguous"] is not None and va["recall_outside_ambiguous"] > 0,
-          f"isolate: recall outside ambiguous {va['recall_outside_ambiguous']}")
+    print(f"isolate: recall over the decided user-space accesses of all VMs {va['recall_outside_ambiguous']}")
     for name, v in va.get("by_vm", {}).items():
         print(f"  VM {name}: precision {v['precision']} ({v['gva_equals_va']}/{v['guest_attributed_user_va']}), "
               f"recall outside ambiguous {v['recall_outside_ambiguous']}; user-space accesses by attribution "
               f"{v['user_va_by_attribution']}")
+    # l2a is traced from before the window: its user-space accesses are
+    # decided (but for pages mapped without a fault, which no event shows).
+    l2a = va.get("by_vm", {}).get("l2a")
+    check(l2a is not None and l2a["recall_outside_ambiguous"] is not None and l2a["recall_outside_ambiguous"] >= 0.9,
+          f"isolate: l2a's decided user-space accesses at the tracer's address: recall "
+          f"{l2a and l2a['recall_outside_ambiguous']} (>= 0.9)")
 
     # memwrite's buffer: every page in vm-l2a under its pid at the tracer's
     # address, and its host pages nowhere else. grep keeps the text small.
@@ -136,9 +141,9 @@ def check_isolation(out, vmtrace, check):
             buf_hpa.add(f["hpa"] // PAGE)
             if f["attribution"] == "guest":
                 decided_pages.add(f["va"] // PAGE)
-    check(len(buf_pages) == pages,
-          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address "
-          f"({len(buf_pages)} pages, {len(decided_pages)} of them with a decided access)")
+    check(len(buf_pages) == pages and len(decided_pages) == pages,
+          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address, "
+          f"every page with a decided access ({len(buf_pages)} pages found, {len(decided_pages)} decided)")
     elsewhere = collections.Counter()
     if buf_hpa:
         pattern = "hpa = 0x(" + "|".join(f"{p:X}" for p in sorted(buf_hpa)) + ")[0-9A-F]{3},"

@@ -70,7 +70,8 @@ class IsolateFilterGraphTest(TempDirTestCase):
         self.assertEqual(check["guest_attributed_user_va"] + check["guest_attributed_kernel_va"], guest)
         self.assertEqual(check["gva_equals_va"], guest - mismatched)
         self.assertEqual(check["precision"], 1.0)
-        decided = check["user_va_records"] - check["user_va_by_attribution"]["ambiguous"]
+        decided = (check["user_va_records"] - check["user_va_by_attribution"]["ambiguous"] -
+                   check["user_va_by_attribution"]["guest-untraced"])
         self.assertAlmostEqual(check["recall_outside_ambiguous"], check["gva_equals_va"] / decided)
         # Per VM: every guest attribution names its VM, so the VMs' counts
         # add up to the whole's.

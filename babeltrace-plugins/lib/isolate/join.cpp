@@ -310,8 +310,6 @@ void Join::host_vcpu_thread(std::int32_t vm_pid, std::uint32_t vcpu, std::int32_
 
 bool Join::guest_vm_ok(int vm, std::int64_t t, std::string_view event) {
     if (vm >= 0 && vm < vm_count()) {
-        // Every guest event goes through here: the VM's guest trace has begun.
-        guest_traced_[static_cast<std::size_t>(vm)] = 1;
         return true;
     }
     contradictions_.add(Contradiction::bad_guest_event,
@@ -319,10 +317,20 @@ bool Join::guest_vm_ok(int vm, std::int64_t t, std::string_view event) {
     return false;
 }
 
+// A timed event of the guest trace (not guest_thread, which the filter also
+// calls when it ties a guest to its VM): the VM's guest trace has begun.
+bool Join::guest_event_ok(int vm, std::int64_t t, std::string_view event) {
+    if (!guest_vm_ok(vm, t, event)) {
+        return false;
+    }
+    guest_traced_[static_cast<std::size_t>(vm)] = 1;
+    return true;
+}
+
 void Join::guest_sched_switch(std::int64_t t, int vm, std::uint32_t vcpu, std::int32_t next_tid,
                               std::string_view next_comm) {
     advance_to(t);
-    if (guest_vm_ok(vm, t, "guest sched_switch") && !chain_.guest_sched_switch(t, vm, vcpu, next_tid, next_comm)) {
+    if (guest_event_ok(vm, t, "guest sched_switch") && !chain_.guest_sched_switch(t, vm, vcpu, next_tid, next_comm)) {
         contradictions_.add(Contradiction::cpu_out_of_range,
                             [&] { return fmt::format("guest sched_switch at {} ns on vCPU {}", t, vcpu); });
     }
@@ -337,7 +345,7 @@ void Join::guest_thread(int vm, std::int32_t tid, std::int32_t pid, std::string_
 void Join::guest_fork(std::int64_t t, int vm, std::int32_t parent_pid, std::int32_t child_pid, std::int32_t child_tid,
                       std::string_view child_comm) {
     advance_to(t);
-    if (!guest_vm_ok(vm, t, "sched_process_fork")) {
+    if (!guest_event_ok(vm, t, "sched_process_fork")) {
         return;
     }
     chain_.guest_thread(vm, child_tid, child_pid, child_comm);
@@ -360,7 +368,7 @@ void Join::mark_guest_pages(int vm, std::int64_t t) {
 void Join::guest_mm_map(std::int64_t t, int vm, std::int32_t pid, std::int32_t tid, std::uint64_t gva,
                         std::uint64_t gpa) {
     advance_to(t);
-    if (!guest_vm_ok(vm, t, "guest_mm_map")) {
+    if (!guest_event_ok(vm, t, "guest_mm_map")) {
         return;
     }
     if (pid < 0 || gpa / kPage > HostMap::kMaxFrame) {
@@ -377,7 +385,7 @@ void Join::guest_mm_map(std::int64_t t, int vm, std::int32_t pid, std::int32_t t
 void Join::guest_mm_unmap(std::int64_t t, int vm, std::int32_t pid, std::uint64_t start, std::uint64_t end,
                           std::uint8_t reason) {
     advance_to(t);
-    if (!guest_vm_ok(vm, t, "guest_mm_unmap")) {
+    if (!guest_event_ok(vm, t, "guest_mm_unmap")) {
         return;
     }
     GuestMap& guest = guests_[static_cast<std::size_t>(vm)];

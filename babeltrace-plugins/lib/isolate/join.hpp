@@ -161,6 +161,7 @@ private:
     void finalize(Pending& p) const;
     void attribute(const Access& a, Pending& p);
     bool guest_vm_ok(int vm, std::int64_t t, std::string_view event);
+    bool guest_event_ok(int vm, std::int64_t t, std::string_view event);
     void mark_guest_pages(int vm, std::int64_t t);
     void grow_ring();
     void count_out(const Result& r) {

@@ -446,6 +446,7 @@ TEST(JoinUntraced, GuestPagesBeforeTheGuestTraceBegins) {
     Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
     const int vm = join.vm_of_pid(kVmPid);
     join.bind_guest(vm, kGuestBound);
+    join.guest_thread(vm, 0, 0, "swapper");  // as the filter does when it ties the guest to its VM
     std::int64_t now = 0;
     join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
     join.host_sched_switch(now += 1000, 0, kVcpuThread);

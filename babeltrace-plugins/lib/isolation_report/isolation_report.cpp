@@ -119,9 +119,17 @@ void IsolationReport::VaCheck::add(const Result& result, std::uint64_t va) {
     }
 }
 
+// The accesses the join could not decide: ambiguous in time, or of a VM
+// whose guest trace had not begun.
+static std::uint64_t undecided(const std::array<std::uint64_t, kAttributionCount>& by) {
+    return by[static_cast<std::size_t>(Attribution::ambiguous)] +
+           by[static_cast<std::size_t>(Attribution::guest_untraced)];
+}
+
 // Precision: of the user-space accesses attributed to a guest process,
 // those whose guest-virtual address is the tracer's.  Recall: of the user-space
-// accesses (by the tracer's va) that the join did not call ambiguous, those
+// accesses (by the tracer's va) that the join decided (neither ambiguous nor
+// guest-untraced), those
 // attributed to a guest process with the tracer's address.
 static nlohmann::ordered_json va_check_json(std::uint64_t with_va, std::uint64_t guest, std::uint64_t equal,
                                             std::uint64_t guest_kernel_va, const std::string& first_differing,
@@ -131,7 +139,7 @@ static nlohmann::ordered_json va_check_json(std::uint64_t with_va, std::uint64_t
     for (std::size_t a = 0; a < kAttributionCount; ++a) {
         by[std::string(to_string(static_cast<Attribution>(a)))] = by_attribution[a];
     }
-    const std::uint64_t decided = user_va - by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
+    const std::uint64_t decided = user_va - undecided(by_attribution);
     nlohmann::ordered_json out = {{"records_with_va", with_va},
                                   {"guest_attributed_user_va", guest},
                                   {"gva_equals_va", equal},
@@ -212,6 +220,7 @@ nlohmann::ordered_json IsolationReport::to_json() const {
         {"host", by_attribution_[static_cast<std::size_t>(Attribution::host)]},
         {"before-map", by_attribution_[static_cast<std::size_t>(Attribution::before_map)]},
         {"ambiguous", by_attribution_[static_cast<std::size_t>(Attribution::ambiguous)]},
+        {"guest-untraced", by_attribution_[static_cast<std::size_t>(Attribution::guest_untraced)]},
     };
     out["lost"] = {{"tracer_reported", tracer_lost_}, {"lttng_discarded", discarded_}};
     if (va_check_.with_va > 0) {
@@ -251,14 +260,14 @@ std::string IsolationReport::to_text() const {
     text += fmt::format("\nlost records: {} reported by the tracer, {} discarded by LTTng\n", tracer_lost_, discarded_);
     if (va_check_.with_va > 0) {
         const VaCheck& c = va_check_;
-        const std::uint64_t decided =
-            c.user_va - c.user_va_by_attribution[static_cast<std::size_t>(Attribution::ambiguous)];
+        const std::uint64_t decided = c.user_va - undecided(c.user_va_by_attribution);
         text += fmt::format(
             "\nagainst the tracer's virtual addresses ({} records carry one):\n"
             "  user-space accesses attributed to a guest process: {}, guest-virtual address equal to the tracer's: "
             "{}{}\n"
             "  guest-kernel accesses to a page of the running process: {}\n"
-            "  user-space accesses: {}, {} ambiguous; attributed with the tracer's address: {} of the {} decided\n",
+            "  user-space accesses: {}, {} ambiguous or guest-untraced; attributed with the tracer's address: {} of "
+            "the {} decided\n",
             c.with_va, c.guest, c.gva_equals_va,
             c.first_differing.empty() ? "" : " (first differing: " + c.first_differing + ")", c.guest_kernel_va,
             c.user_va, c.user_va - decided, c.gva_equals_va, decided);

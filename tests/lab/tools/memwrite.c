@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * L2 program run inside the memory tracer's window: writes every 8 bytes
- * of a known anonymous buffer (512 stores per page, so that a sampling
- * tracer still sees every page), then prints what the lab's memory checks
+ * L2 program run inside the memory tracer's window: faults in a known
+ * anonymous buffer, waits 20 ms (well past the clock-sync bounds, so that
+ * the mappings the faults made are no longer "just changed" for the join),
+ * then writes every 8 bytes of it (512 stores per page, so that a sampling
+ * tracer still sees every page), and prints what the lab's memory checks
  * look for: pid, buffer address and size.
  */
 #include <stdio.h>
@@ -22,6 +24,9 @@ int main(int argc, char **argv)
 
 	if (buf == MAP_FAILED)
 		return 1;
+	for (long i = 0; i < PAGES * PAGE / 8; i += PAGE / 8)
+		buf[i] = 1;
+	usleep(20000);
 	for (long i = 0; i < PAGES * PAGE / 8; i++)
 		buf[i] = i;
 	f = fopen(out, "w");
