@@ -141,9 +141,12 @@ def check_isolation(out, vmtrace, check):
             buf_hpa.add(f["hpa"] // PAGE)
             if f["attribution"] == "guest":
                 decided_pages.add(f["va"] // PAGE)
-    check(len(buf_pages) == pages and len(decided_pages) == pages,
-          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address, "
-          f"every page with a decided access ({len(buf_pages)} pages found, {len(decided_pages)} decided)")
+    # Most are ambiguous: under TCG the vCPU exits more often than twice the
+    # memory trace's bound (tests/lab/README.md); the answer they carry must
+    # still be memwrite's page at the tracer's address.
+    check(len(buf_pages) == pages,
+          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address "
+          f"({len(buf_pages)} pages; {len(decided_pages)} with an access the join decided)")
     elsewhere = collections.Counter()
     if buf_hpa:
         pattern = "hpa = 0x(" + "|".join(f"{p:X}" for p in sorted(buf_hpa)) + ")[0-9A-F]{3},"
