@@ -56,12 +56,15 @@ std::vector<std::string> applied_bounds(const fs::path& stats_path) {
     std::vector<std::string> bounds;
     for (const auto& m : stats["machines"]) {
         const std::string role = m.value("role", "");
-        if ((role != "guest" && role != "memory tracer") || m.value("unbounded_events", 1) != 0 ||
-            m.value("max_applied_bound_ns", -1) < 0 || m.value("mode", "") != "synchronized") {
+        // Over the events the join reads: not the handshakes, of which the
+        // last ones (a tracer's marks after the host stopped recording) are
+        // extrapolated far.
+        const std::int64_t bound = m.value("max_applied_bound_data_ns", std::int64_t{-1});
+        if ((role != "guest" && role != "memory tracer") || m.value("unbounded_events", 1) != 0 || bound < 0 ||
+            m.value("mode", "") != "synchronized") {
             continue;
         }
-        bounds.push_back(
-            fmt::format("{}={}", m["name"].get<std::string>(), m["max_applied_bound_ns"].get<std::int64_t>()));
+        bounds.push_back(fmt::format("{}={}", m["name"].get<std::string>(), bound));
     }
     return bounds;
 }

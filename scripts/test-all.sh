@@ -13,13 +13,16 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
+# Runs one stage and returns its status (a caller's `if stage ...` turns
+# `set -e` off inside it: the status must be passed on by hand).
 stage() {
   local name=$1
   shift
-  local start=$SECONDS
+  local start=$SECONDS rc=0
   echo "=== $name"
-  "$@"
+  "$@" || rc=$?
   echo "=== $name: $((SECONDS - start)) s"
+  return $rc
 }
 
 # Counts of every test run, for the closing line.

@@ -347,6 +347,12 @@ const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key) {
             ++m->unbounded_events;
         } else {
             m->max_applied_bound_ns = std::max(m->max_applied_bound_ns, bound + (key - unclamped));
+            if (item.pairing == nullptr) {
+                // Not a handshake event: what downstream components (the
+                // isolation's join) read.  Marks after the host stopped
+                // recording are extrapolated far, and only they.
+                m->max_applied_bound_data_ns = std::max(m->max_applied_bound_data_ns, bound + (key - unclamped));
+            }
         }
         if (m->role == Role::tracer) {
             // A memory tracer records every CPU in host and guest mode:

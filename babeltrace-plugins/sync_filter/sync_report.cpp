@@ -72,6 +72,7 @@ static nlohmann::json statistics(const SyncIterator& it) {
             }
             j["sync_bound_env_ns"] = m->env_bound_ns;
             j["max_applied_bound_ns"] = m->max_applied_bound_ns;
+            j["max_applied_bound_data_ns"] = m->max_applied_bound_data_ns;
             j["unbounded_events"] = m->unbounded_events;
             j["clamped_events"] = m->clamped;
             j["max_clamp_ns"] = m->max_clamp_ns;

@@ -118,6 +118,7 @@ struct Machine {
     // a damaged timestamp).  Counted as consistency violations too.
     std::uint64_t displaced = 0;
     std::int64_t max_applied_bound_ns = -1;
+    std::int64_t max_applied_bound_data_ns = -1;  // the same over the events that are no handshake
     std::uint64_t unbounded_events = 0;
     std::uint64_t checked = 0;
     std::uint64_t violations = 0;

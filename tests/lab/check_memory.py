@@ -141,12 +141,12 @@ def check_isolation(out, vmtrace, check):
             buf_hpa.add(f["hpa"] // PAGE)
             if f["attribution"] == "guest":
                 decided_pages.add(f["va"] // PAGE)
-    # Most are ambiguous: under TCG the vCPU exits more often than twice the
-    # memory trace's bound (tests/lab/README.md); the answer they carry must
-    # still be memwrite's page at the tracer's address.
-    check(len(buf_pages) == pages,
+    # An ambiguous access carries the join's answer too: it must still be
+    # memwrite's page at the tracer's address.  Most pages must have a
+    # decided access (all in the runs of tests/lab/README.md).
+    check(len(buf_pages) == pages and 2 * len(decided_pages) >= pages,
           f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address "
-          f"({len(buf_pages)} pages; {len(decided_pages)} with an access the join decided)")
+          f"({len(buf_pages)} pages; {len(decided_pages)} with an access the join decided, at least half required)")
     elsewhere = collections.Counter()
     if buf_hpa:
         pattern = "hpa = 0x(" + "|".join(f"{p:X}" for p in sorted(buf_hpa)) + ")[0-9A-F]{3},"

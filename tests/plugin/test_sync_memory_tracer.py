@@ -146,6 +146,10 @@ class SyncMemoryTracerTest(TempDirTestCase):
                       f"applied {m['max_applied_bound_ns']} ns, final {m['accuracy_ns']} ns; marks outside their "
                       f"bracket by at most {worst_outside} ns", file=sys.stderr)
                 self.assertLessEqual(worst, m["max_applied_bound_ns"])
+                # The bound over the events that are no marks (what the
+                # isolation reads) is one of those maxima.
+                self.assertGreaterEqual(m["max_applied_bound_data_ns"], 0)
+                self.assertLessEqual(m["max_applied_bound_data_ns"], m["max_applied_bound_ns"])
                 self.assertLessEqual(worst, bound)
                 true_drift = 1e6 * (1e9 / (1e9 + truth["transform"]["drift_ppb"]) - 1)
                 self.assertAlmostEqual(m["transform"]["drift_ppm"], true_drift, delta=0.5)
