@@ -36,6 +36,7 @@
 
 #include <vmtrace/guest_tracepoints.h>
 #include <vmtrace/hook_protos.h>
+#include <vmtrace/process_walk.h>
 #include <vmtrace/vmsync.h>
 #include <vmtrace/vmsync_tracepoints.h>
 
@@ -605,6 +606,11 @@ static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
 	mmput(mm);
 }
 
+static void gmm_dump_task_of(void *d, struct task_struct *task)
+{
+	gmm_dump_task(d, task);
+}
+
 /*
  * The statedump's walk, queued by the hook on lttng_statedump_start (which
  * runs with preemption off): every user process's present mappings, in
@@ -613,32 +619,10 @@ static void gmm_dump_task(struct gmm_dump *d, struct task_struct *task)
 static void gmm_statedump_work_fn(struct work_struct *work)
 {
 	struct gmm_dump d = { 0 };
-	struct task_struct *task;
-	struct pid *pid;
-	int nr = 1;
 
 	if (!trace_guest_mm_map_enabled())
 		return;
-	for (;;) {
-		rcu_read_lock();
-		pid = find_ge_pid(nr, &init_pid_ns);
-		if (!pid) {
-			rcu_read_unlock();
-			break;
-		}
-		nr = pid_nr(pid) + 1;
-		task = pid_task(pid, PIDTYPE_TGID);
-		if (task && !(task->flags & PF_KTHREAD))
-			get_task_struct(task);
-		else
-			task = NULL;
-		rcu_read_unlock();
-		if (task) {
-			gmm_dump_task(&d, task);
-			put_task_struct(task);
-		}
-		cond_resched();
-	}
+	vt_walk_user_processes(&(struct vt_process_walk){ gmm_dump_task_of, &d });
 	pr_info("statedump: %lu mappings of %u processes, %u left out (mmap lock taken), %u exited during the walk\n",
 		d.records, d.processes, d.contended, d.gone);
 }

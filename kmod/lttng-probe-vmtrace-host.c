@@ -47,6 +47,7 @@
 
 #include <vmtrace/host_tracepoints.h>
 #include <vmtrace/hook_protos.h>
+#include <vmtrace/process_walk.h>
 #include <vmtrace/vmsync.h>
 #include <vmtrace/vmsync_tracepoints.h>
 
@@ -483,6 +484,11 @@ static void vt_dump_task(struct vt_dump *d, struct task_struct *task)
 	}
 }
 
+static void vt_dump_task_of(void *d, struct task_struct *task)
+{
+	vt_dump_task(d, task);
+}
+
 #ifdef VMTRACE_HAVE_TDP_SPTE_CHANGED
 /*
  * The TDP MMU's present leaf mappings of one VM, as kvm_tdp_mmu_map op
@@ -640,31 +646,9 @@ static void vt_statedump_work_fn(struct work_struct *work)
 	struct vt_dump d = { .vms = LIST_HEAD_INIT(d.vms) };
 	struct vt_dump_vm *v, *tmp;
 	unsigned long records = 0;
-	struct task_struct *task;
-	struct pid *pid;
-	int nr = 1;
 
 	d.tdp = vt_dump_tdp_wanted();
-	for (;;) {
-		rcu_read_lock();
-		pid = find_ge_pid(nr, &init_pid_ns);
-		if (!pid) {
-			rcu_read_unlock();
-			break;
-		}
-		nr = pid_nr(pid) + 1;
-		task = pid_task(pid, PIDTYPE_TGID);
-		if (task && !(task->flags & PF_KTHREAD))
-			get_task_struct(task);
-		else
-			task = NULL;
-		rcu_read_unlock();
-		if (task) {
-			vt_dump_task(&d, task);
-			put_task_struct(task);
-		}
-		cond_resched();
-	}
+	vt_walk_user_processes(&(struct vt_process_walk){ vt_dump_task_of, &d });
 
 	list_for_each_entry_safe(v, tmp, &d.vms, link) {
 		records += vt_dump_tdp(v->kvm);
