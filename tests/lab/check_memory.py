@@ -34,17 +34,25 @@ def value(v):
         return v
 
 
+def parse(line, names=None):
+    """(name, ns, fields) of one line of babeltrace2 --clock-seconds, or None
+    (not an event, or not one of `names`)."""
+    m = TIMED_RE.match(line)
+    if not m or (names and m.group(3) not in names):
+        return None
+    ns = int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9])
+    payload = line[line.rfind("{ ") + 2:].rstrip().removesuffix("}")
+    return m.group(3), ns, {k: value(v) for k, v in FIELD_RE.findall(payload)}
+
+
 def events(path, names=None):
     """(name, ns, fields) of a trace, in time order; only `names` if given."""
     cmd = ["babeltrace2", "--clock-seconds", path]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1 << 20)
     for line in proc.stdout:
-        m = TIMED_RE.match(line)
-        if not m or (names and m.group(3) not in names):
-            continue
-        ns = int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9])
-        payload = line[line.rfind("{ ") + 2:].rstrip().removesuffix("}")
-        yield m.group(3), ns, {k: value(v) for k, v in FIELD_RE.findall(payload)}
+        event = parse(line, names)
+        if event:
+            yield event
     if proc.wait() != 0:
         raise RuntimeError(f"babeltrace2 failed on {path}")
 
@@ -164,11 +172,9 @@ def events_matching(path, text, regex=False):
                                                    stdout=subprocess.PIPE).stdout,
                             stdout=subprocess.PIPE, text=True)
     for line in grep.stdout:
-        m = TIMED_RE.match(line)
-        if m:
-            ns = int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9])
-            payload = line[line.rfind("{ ") + 2:].rstrip().removesuffix("}")
-            yield m.group(3), ns, {k: value(v) for k, v in FIELD_RE.findall(payload)}
+        event = parse(line)
+        if event:
+            yield event
     grep.wait()
 
 
