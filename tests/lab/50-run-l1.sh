@@ -101,7 +101,7 @@ memtrace_stop() {
 
 # The emulator's human monitor: registers of every L1 CPU when L1 stalls.
 hmp() {
-	timeout 20 python3 - "$MON" "$@" <<'PY'
+	timeout 60 python3 - "$MON" "$@" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(8)
@@ -128,7 +128,12 @@ PY
 # Where every L1 CPU and every emulator thread is: the instruction
 # pointers (L1 runs without KASLR: System.map names them; an L2 runs with
 # it) and whether each vCPU thread spins or sleeps, twice, 10 s apart.
-diagnose() {	# qemu-pid
+# Best effort: a wedged emulator may not answer its monitor, and the
+# process may end meanwhile; neither may stop the stage before it says
+# the emulator hung.
+diagnose() (	# qemu-pid
+	set +eE
+	trap - ERR
 	local i c
 	for i in 1 2; do
 		{
@@ -141,8 +146,8 @@ diagnose() {	# qemu-pid
 		sleep 10
 	done
 	# Name the instruction pointers found in L1's kernel.
-	"$LAB_DIR/resolve-rips.py" "$S/out/l1/kallsyms.gz" "$DIAG" >>"$DIAG" 2>&1 || true
-}
+	"$LAB_DIR/resolve-rips.py" "$S/out/l1/kallsyms.gz" "$DIAG" >>"$DIAG" 2>&1
+)
 
 # The memory tracer: the plugin in L1's QEMU, an lttng-ust session here.
 PLUGIN_ARGS=()
@@ -218,6 +223,9 @@ if grep -q 'Kernel panic' "$CONSOLE"; then
 fi
 if [ -n "$stalled" ]; then
 	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup|no heartbeat' "$CONSOLE" >&2
+	echo "--- L1 console and script log, last lines" >&2
+	tail -n 15 "$CONSOLE" >&2
+	tail -n 8 "$S/l1.sh.log" >&2 2>/dev/null || true
 	grep -E '^RIP=|^==== |CPU#|^RIP' "$DIAG" >&2 || true
 	hang "L1 stalled ($stalled; console: $CONSOLE, diagnosis: $DIAG)"
 fi

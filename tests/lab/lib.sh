@@ -18,6 +18,16 @@ log() {
 	echo "lab: $*"
 }
 
+# A stage that set -e stops says where, instead of failing without a word
+# (its output may be redirected to a log nobody prints).
+lab_on_error() {
+	echo "lab: FAIL: ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}: '$BASH_COMMAND' exited with $1" >&2
+}
+if [[ $- == *e* ]]; then
+	set -E
+	trap 'lab_on_error $?' ERR
+fi
+
 # The kernel the lab boots and builds against: whatever linux-image-amd64
 # depends on today, so the lab follows Debian's security updates.
 lab_kernel_abi() {
