@@ -134,6 +134,11 @@ const EventInfo& info_of(IsolateIterator& it, const Machine& machine, const bt_e
         member(0, ev::kvm_vm_statedump_vcpu::vm_pid.name, false);
         member(1, ev::kvm_vm_statedump_vcpu::vcpu_id.name, false);
         member(2, ev::kvm_vm_statedump_vcpu::tid.name, false);
+        if (name == ev::kvm_vm_vcpu_thread::event_name) {
+            // A VM created while tracing is named by its vCPU threads alone.
+            member(3, ev::kvm_vm_vcpu_thread::vm_comm.name, true);
+            info.has_comm = true;
+        }
     } else if (host && name == ev::kvm_vm_statedump_vm::event_name) {
         info.kind = Kind::statedump_vm;
         member(0, ev::kvm_vm_statedump_vm::vm_pid.name, false);
@@ -347,6 +352,9 @@ void feed_event(IsolateIterator& it, Machine& machine, const bt_message* msg, st
             return;
         case Kind::vcpu_thread:
             it.vm_pid_of_tid[s32(p, info, 2)] = s32(p, info, 0);
+            if (info.has_comm) {
+                it.vm_comm.try_emplace(s32(p, info, 0), text(p, info, 3));
+            }
             join.host_vcpu_thread(s32(p, info, 0), static_cast<std::uint32_t>(u64(p, info, 1)), s32(p, info, 2));
             return;
         case Kind::statedump_vm:

@@ -103,7 +103,7 @@ OutputTrace& output_of(IsolateIterator& it, int vm) {
             // No guest trace of this VM: its QEMU process names it.
             const std::int32_t pid = it.join->vm_pid(vm);
             const auto comm = it.vm_comm.find(pid);
-            name = safe_name(fmt::format("{}-{}", comm != it.vm_comm.end() ? comm->second : "vm", pid));
+            name = safe_name(fmt::format("{}-{}", comm != it.vm_comm.end() ? comm->second : "pid", pid));
             it.report.name_vm(vm, name, pid);
         }
         it.vm_outputs[index] = make_trace(it, "vm-" + name, vm);

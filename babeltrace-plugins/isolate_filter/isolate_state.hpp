@@ -65,7 +65,8 @@ enum class Kind : std::uint8_t {
 struct EventInfo {
     Kind kind = Kind::other;
     std::array<std::uint64_t, 7> member{};
-    bool has_va = false;  // vmtrace_mem_access: the tracer recorded the optional va
+    bool has_va = false;    // vmtrace_mem_access: the tracer recorded the optional va
+    bool has_comm = false;  // kvm_vm_vcpu_thread: member 3 is the VM's comm
 };
 
 struct Machine {

@@ -654,14 +654,25 @@ static void scout_batch(SyncIterator& it, ScoutState& state) {
 // True while a guest that declares vmsync events has too few matched
 // handshakes to be synchronised (none at all when its first handshake
 // lies beyond what the prefetch read of it).
-static bool needs_handshakes(const Machine& m) {
+static bool lacks_matches(const Machine& m) {
     return m.role != Role::host && m.declares_sync &&
            (m.pairing == nullptr || m.pairing->guest_to_host_matches() < kPrefetchMatches ||
             m.pairing->host_to_guest_matches() < kPrefetchMatches);
 }
 
-static bool some_guest_needs_handshakes(const SyncIterator& it) {
-    return std::any_of(it.machines.begin(), it.machines.end(), [](const auto& m) { return needs_handshakes(*m); });
+// True while the host has been read less than prefetch_ns past a guest's
+// first matched handshake.  A guest whose tracing started late (a VM
+// started or migrated in while the host recorded) then gets the look-ahead
+// of a guest traced from the host's start: a migrated guest's first events,
+// its statedump under a burst of nested page faults, were converted with
+// its first 8 handshakes only and 96 of 8271 fell outside its vCPU's
+// guest-mode intervals; with 2 s of handshakes after them, none did.
+static bool lacks_look_ahead(const Machine& m, std::int64_t host_read_until, std::int64_t prefetch_ns) {
+    if (m.role == Role::host || m.pairing == nullptr) {
+        return false;
+    }
+    const std::optional<std::int64_t> first = m.pairing->first_match_host_time();
+    return first && host_read_until - *first < prefetch_ns;
 }
 
 // Before the first message is emitted, reads the first prefetch_ns of
@@ -670,7 +681,8 @@ static bool some_guest_needs_handshakes(const SyncIterator& it) {
 // started late has its first handshakes far into the host trace, and a
 // short prefetch (even 0) may end before a guest's first handshake: the
 // host and such guests are then read further, in time order, up to
-// prefetch_max_ns, until every guest has a few handshakes each way.
+// prefetch_max_ns, until every guest has a few handshakes each way and
+// the host was read prefetch_ns past each guest's first handshake.
 void prefetch(SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     std::vector<ScoutState> scouts;
@@ -684,11 +696,24 @@ void prefetch(SyncIterator& it) {
             scout_batch(it, state);
         }
     }
-    while (some_guest_needs_handshakes(it)) {
+    for (;;) {
+        std::int64_t host_read_until = std::numeric_limits<std::int64_t>::max();
+        for (const ScoutState& state : scouts) {
+            if (state.machine != nullptr && state.machine->role == Role::host && !state.exhausted) {
+                host_read_until = state.last;
+            }
+        }
+        bool host_wanted = false;
+        for (const auto& m : it.machines) {
+            host_wanted = host_wanted || lacks_matches(*m) || lacks_look_ahead(*m, host_read_until, config.prefetch_ns);
+        }
+        if (!host_wanted) {
+            break;
+        }
         ScoutState* next = nullptr;
         for (ScoutState& state : scouts) {
             const bool wanted =
-                state.machine != nullptr && (state.machine->role == Role::host || needs_handshakes(*state.machine));
+                state.machine != nullptr && (state.machine->role == Role::host || lacks_matches(*state.machine));
             if (wanted && !state.exhausted && state.span() <= config.prefetch_max_ns &&
                 (next == nullptr || state.last < next->last)) {
                 next = &state;

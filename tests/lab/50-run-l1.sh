@@ -245,7 +245,7 @@ if [ -f "$S/out/hang" ]; then
 	if grep -E "$L1_TROUBLE" "$S/out/l1/dmesg.txt" 2>/dev/null | grep -v 'soft lockup'; then
 		die "$(cat "$S/out/hang"), and L1's dmesg has a kernel problem ($S/out/l1/dmesg.txt)"
 	fi
-	for g in l2a l2b l2s; do
+	for g in l2a l2b l2m l2s; do
 		[ -f "$S/out/$g/console.txt" ] || continue
 		echo "--- $g console (last lines)"
 		tail -n 15 "$S/out/$g/console.txt"
@@ -264,6 +264,7 @@ fi
 cp "$S/l1.sh.log" "$S/out/l1.sh.log"
 grep -E '^T\+|PARAM-REFUSED|REFUSED-WHILE' "$S/l1.sh.log" || true
 guests="l2a l2b"
+[ "$LAB_MEMTRACER" = 0 ] || guests="$guests l2m"
 [ "${LAB_STRESS:-1}" = 0 ] || guests="$guests l2s"
 for g in $guests; do
 	if [ "$(cat "$S/out/$g/qemu.rc" 2>/dev/null)" = 124 ]; then

@@ -144,6 +144,51 @@ def check_both_modules(out):
           f"{g}: guest handshakes recorded with the host module loaded ({dict(gc)})")
 
 
+STATEDUMP_ACCESS = 8  # guest_mm_map.access: the mapping existed when the session started
+
+
+def check_migration(out, host, vm_by_name, dumped, vmsync_uids):
+    """l2m booted in l2m-src and was migrated into l2m while L1's session
+    recorded (l1.sh, l2-migrate.sh); its buffer was mapped before the
+    migration and its own session started after it."""
+    g = "l2m"
+    gdir = os.path.join(out, g)
+    mig = read(os.path.join(gdir, "migrate.txt")) if os.path.exists(os.path.join(gdir, "migrate.txt")) else ""
+    if not check("Migration status: completed" in mig, f"{g}: migrated from l2m-src into l2m"):
+        return None
+    figures = {k: v.strip() for k, v in re.findall(r"^(total time|downtime|transferred ram|throughput): (.*)$",
+                                                    mig, re.M)}
+    print(f"{g}: migration " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    src, dst = vm_by_name.get("qemu-l2m-src", set()), vm_by_name.get("qemu-l2m", set())
+    if not check(len(src) == 1 and len(dst) == 1 and src != dst,
+                 f"identity: l2m-src and l2m are two VMs (pids {sorted(src)}, {sorted(dst)})"):
+        return None
+    dst_pid = next(iter(dst))
+    check("qemu-l2m" not in dumped and "qemu-l2m-src" not in dumped,
+          f"identity: both of {g}'s QEMUs were created while tracing (no statedump of them)")
+    maps = collections.Counter((f["op"] == 4) for n, _, f in host if n == "kvm_tdp_mmu_map" and f["vm_pid"] == dst_pid)
+    check(maps[False] > 0 and maps[True] == 0,
+          f"{g}: every mapping of the new VM is a fault after the migration ({maps[False]} installs and "
+          f"changes, {maps[True]} from a statedump)")
+    uuid = read(os.path.join(out, "l1", f"uuid-{g}")).strip()
+    uid = int(read(os.path.join(gdir, "vm_uid")).strip(), 0)
+    check(uid == int(uuid.replace("-", "")[:16], 16), f"{g}: vm_uid {uid:#x} derived from product UUID {uuid}")
+    check(uid in vmsync_uids, f"{g}: the host saw its vmsync handshakes after the migration")
+
+    ev = read_trace(os.path.join(gdir, "trace"), g)
+    gc = collections.Counter(e[0] for e in ev)
+    print(f"{g} events: " + ", ".join(f"{k}={v}" for k, v in gc.most_common()))
+    m = re.search(r"pid=(\d+) buf=(0x[0-9a-f]+) pages=(\d+)", read(os.path.join(gdir, "memwrite.txt")))
+    pid, buf, pages = int(m.group(1)), int(m.group(2), 16), int(m.group(3))
+    in_buf = [f for n, _, f in ev if n == "guest_mm_map" and f["pid"] == pid and buf <= f["gva"] < buf + pages * 4096]
+    dumped_pages = {f["gva"] for f in in_buf if f["access"] & STATEDUMP_ACCESS}
+    check(len(dumped_pages) == pages,
+          f"{g}: the guest statedump describes the {pages} pages memwrite mapped before the migration "
+          f"({len(dumped_pages)}; {len(in_buf) - len(dumped_pages)} faults on them after)")
+    no_oops(g, os.path.join(gdir, "dmesg.txt"))
+    return dst_pid
+
+
 def lab_conf(out):
     """The variant the run was (50-run-l1.sh): LAB_HOST_MODULE, LAB_STRESS."""
     conf = {"LAB_HOST_MODULE": "1", "LAB_STRESS": "1"}
@@ -216,6 +261,9 @@ def main():
         have = sorted(v for (p, v) in vcpu_tids if p == pid)
         check(have == list(range(L2_VCPUS)), f"identity: {g} vCPU threads known for vCPUs {have}")
     qemu_pids = set(vm_pid.values())
+    # l2m's two QEMUs, the migration's source and target (check_migration).
+    for name in ("qemu-l2m-src", "qemu-l2m"):
+        qemu_pids |= vm_by_name.get(name, set())
 
     # -- entries and exits ----------------------------------------------
     bad_vcpu = [e for e in host if "vcpu_id" in e[2] and e[0].startswith(("kvm_x86", "vmsync"))
@@ -253,9 +301,9 @@ def main():
     check(not bad_pfn, f"every host pfn inside L1's RAM (< {max_pfn:#x}) ({len(bad_pfn)} not)")
     check(not bad_gfn, f"every gfn inside guest RAM or MMIO/ROM window ({len(bad_gfn)} not)")
     check(unattributed[1] == 0 and not foreign,
-          f"every mapping names one of the two VMs (unattributed by op: {dict(unattributed)}, foreign {len(foreign)})")
+          f"every mapping names one of the lab's VMs (unattributed by op: {dict(unattributed)}, foreign {len(foreign)})")
     per_vm = collections.Counter(f["vm_pid"] for f in maps if f["op"] == 1)
-    check(all(per_vm[p] > 0 for p in qemu_pids), f"installs for both VMs {dict(per_vm)}")
+    check(all(per_vm[p] > 0 for p in qemu_pids), f"installs for every VM {dict(per_vm)}")
 
     # -- user-space hypercall -------------------------------------------
     forged = [f for n, _, f in host if n.startswith("vmsync") and
@@ -377,11 +425,14 @@ def main():
 
     check_hotplug(out, uid_of.get("l2a"), host)
     check_both_modules(out)
+    migrated_pid = None
+    if conf.get("LAB_MEMTRACER", "0") == "1":
+        migrated_pid = check_migration(out, host, vm_by_name, dumped, set(host_gh))
 
     # -- robustness and overhead (l2s) ----------------------------------
     build = os.environ.get("VMTRACE_BUILD_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                                  "..", "build")
-    check_memory(out, conf, check, os.path.join(build, "vmtrace"))
+    check_memory(out, conf, check, os.path.join(build, "vmtrace"), migrated_pid)
 
     if conf["LAB_STRESS"] == "0":
         print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")

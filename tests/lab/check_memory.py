@@ -99,11 +99,11 @@ def memwrite_of(out, guest):
     return int(m.group(1)), int(m.group(2), 16), int(m.group(3))
 
 
-def check_isolation(out, vmtrace, check):
+def check_isolation(out, vmtrace, check, migrated_pid):
+    guests = ["l2a", "l2b"] + (["l2m"] if os.path.isdir(os.path.join(out, "l2m", "trace")) else [])
     iso = os.path.join(out, "isolated")
-    cmd = [vmtrace, "isolate", os.path.join(out, "l1", "trace"), os.path.join(out, "l2a", "trace"),
-           os.path.join(out, "l2b", "trace"), "--memory", os.path.join(out, "memtrace"), "-o", iso, "--force", "-q",
-           "--tight-bounds"]
+    cmd = [vmtrace, "isolate", os.path.join(out, "l1", "trace"), *(os.path.join(out, g, "trace") for g in guests),
+           "--memory", os.path.join(out, "memtrace"), "-o", iso, "--force", "-q", "--tight-bounds"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if not check(proc.returncode == 0, f"vmtrace isolate exits 0 ({proc.returncode}: {proc.stderr.strip()[-300:]})"):
         return
@@ -130,39 +130,61 @@ def check_isolation(out, vmtrace, check):
         print(f"  VM {name}: precision {v['precision']} ({v['gva_equals_va']}/{v['guest_attributed_user_va']}), "
               f"recall outside ambiguous {v['recall_outside_ambiguous']}; user-space accesses by attribution "
               f"{v['user_va_by_attribution']}")
-    # l2a is traced from before the window: its user-space accesses are
-    # decided (but for pages mapped without a fault, which no event shows).
-    l2a = va.get("by_vm", {}).get("l2a")
-    check(l2a is not None and l2a["recall_outside_ambiguous"] is not None and l2a["recall_outside_ambiguous"] >= 0.9,
-          f"isolate: l2a's decided user-space accesses at the tracer's address: recall "
-          f"{l2a and l2a['recall_outside_ambiguous']} (>= 0.9)")
+    # l2a is traced from before its window, l2m from after its migration
+    # and before its window: their user-space accesses are decided (but for
+    # pages mapped without a fault, which no event shows).
+    for g in ("l2a", "l2m"):
+        if g not in guests:
+            continue
+        v = va.get("by_vm", {}).get(g)
+        check(v is not None and v["recall_outside_ambiguous"] is not None and v["recall_outside_ambiguous"] >= 0.9,
+              f"isolate: {g}'s decided user-space accesses at the tracer's address: recall "
+              f"{v and v['recall_outside_ambiguous']} (>= 0.9)")
+        check_buffer(out, iso, report, g, check)
+    if "l2m" in guests:
+        pids = [v["vm_pid"] for v in report["vms"] if v["name"] == "l2m"]
+        check(migrated_pid is not None and pids == [migrated_pid],
+              f"isolate: l2m's accesses go to the VM it was migrated into (vm_pid {pids}, qemu-l2m {migrated_pid})")
 
-    # memwrite's buffer: every page in vm-l2a under its pid at the tracer's
-    # address, and its host pages nowhere else. grep keeps the text small.
-    pid, buf, pages = memwrite_of(out, "l2a")
+
+def check_buffer(out, iso, report, guest, check):
+    """memwrite's buffer: every page in vm-GUEST under its pid at the
+    tracer's address, and its host pages nowhere else. grep keeps the
+    text small."""
+    pid, buf, pages = memwrite_of(out, guest)
     buf_pages, decided_pages, buf_hpa = set(), set(), set()
     # An ambiguous record keeps the join's answer at the access's time: it
     # must name the same process and address too.
-    for _, _, f in events_matching(os.path.join(iso, "vm-l2a"), f"pid = {pid},"):
+    for _, _, f in events_matching(os.path.join(iso, f"vm-{guest}"), f"pid = {pid},"):
         if f["attribution"] in ("guest", "ambiguous") and f["gva"] == f["va"] and buf <= f["va"] < buf + pages * PAGE:
             buf_pages.add(f["va"] // PAGE)
             buf_hpa.add(f["hpa"] // PAGE)
             if f["attribution"] == "guest":
                 decided_pages.add(f["va"] // PAGE)
-    # An ambiguous access carries the join's answer too: it must still be
-    # memwrite's page at the tracer's address.  Most pages must have a
-    # decided access (all in the runs of tests/lab/README.md).
+    # Most pages must have a decided access (all in the runs of
+    # tests/lab/README.md).
     check(len(buf_pages) == pages and 2 * len(decided_pages) >= pages,
-          f"isolate: memwrite's {pages}-page buffer found in vm-l2a under pid {pid} at the tracer's address "
+          f"isolate: memwrite's {pages}-page buffer found in vm-{guest} under pid {pid} at the tracer's address "
           f"({len(buf_pages)} pages; {len(decided_pages)} with an access the join decided, at least half required)")
     elsewhere = collections.Counter()
     if buf_hpa:
         pattern = "hpa = 0x(" + "|".join(f"{p:X}" for p in sorted(buf_hpa)) + ")[0-9A-F]{3},"
         for output in report["outputs"]:
-            if output != "vm-l2a":
+            if output != f"vm-{guest}":
                 for _, _, f in events_matching(os.path.join(iso, output), pattern, regex=True):
                     elsewhere[(output, f["attribution"])] += 1
-    check(not elsewhere, f"isolate: no access to the buffer's host pages outside vm-l2a ({dict(elsewhere)})")
+    check(not elsewhere, f"isolate: no access to the host pages of {guest}'s buffer outside vm-{guest} "
+          f"({dict(elsewhere)})")
+    per_store = {}
+    for name in ("memwrite-closed.txt", "memwrite.txt"):
+        path = os.path.join(out, guest, name)
+        m = re.search(r"ns_per_store=([0-9.]+)", open(path).read()) if os.path.exists(path) else None
+        if m:
+            per_store[name] = float(m.group(1))
+    if len(per_store) == 2:
+        closed, opened = per_store["memwrite-closed.txt"], per_store["memwrite.txt"]
+        print(f"{guest}: memwrite {closed:.1f} ns per store with the window closed, {opened:.1f} open "
+              f"(open/closed {opened / closed:.2f}; TCG timings: only the ratio means something)")
 
 
 def events_matching(path, text, regex=False):
@@ -178,10 +200,10 @@ def events_matching(path, text, regex=False):
     grep.wait()
 
 
-def check_memory(out, conf, check, vmtrace):
+def check_memory(out, conf, check, vmtrace, migrated_pid=None):
     if conf.get("LAB_MEMTRACER", "0") != "1":
         print("skip  memory tracer checks (LAB_MEMTRACER=0)")
         return
     check(os.path.isdir(os.path.join(out, "memtrace")), "memory trace recorded on L0")
     check_marks(out, check)
-    check_isolation(out, vmtrace, check)
+    check_isolation(out, vmtrace, check, migrated_pid)

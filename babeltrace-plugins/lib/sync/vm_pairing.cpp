@@ -115,6 +115,9 @@ void VmPairing::add(SyncHalf half, std::uint32_t cnt, std::int64_t time, std::ui
             matched_order_[s].pop_front();
         }
     }
+    const bool host_side = half == SyncHalf::gh_host || half == SyncHalf::hg_host;
+    const std::int64_t host_time = host_side ? time : other;
+    first_match_host_time_ = std::min(first_match_host_time_.value_or(host_time), host_time);
     bool accepted = true;
     switch (half) {
     case SyncHalf::gh_guest:

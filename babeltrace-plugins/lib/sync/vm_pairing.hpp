@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -77,6 +78,10 @@ public:
     [[nodiscard]] std::uint64_t guest_events() const { return count(SyncHalf::gh_guest) + count(SyncHalf::hg_guest); }
     // Halves still waiting for a partner.
     [[nodiscard]] std::uint64_t pending() const;
+    // Host time of the earliest matched message (the host half of a
+    // handshake; which handshake matched first depends on reading order);
+    // empty before the first match.
+    [[nodiscard]] std::optional<std::int64_t> first_match_host_time() const { return first_match_host_time_; }
 
     // The estimator's quality, except that halves in one direction only
     // (nothing matched yet) count as incomplete rather than absent.
@@ -106,6 +111,7 @@ private:
     std::array<std::deque<std::uint32_t>, 4> matched_order_;
     std::array<std::uint64_t, 4> counts_{};
     std::array<std::uint64_t, 2> matches_{};
+    std::optional<std::int64_t> first_match_host_time_;
     Anomalies anomalies_;
 };
 

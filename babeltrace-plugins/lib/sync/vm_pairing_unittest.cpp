@@ -30,6 +30,17 @@ TEST(VmPairing, MatchesHalvesInEitherArrivalOrder) {
     EXPECT_EQ(pairing.anomalies().duplicate_cnt + pairing.anomalies().out_of_order_cnt, 0u);
 }
 
+TEST(VmPairing, KnowsTheHostTimeOfItsFirstMatch) {
+    VmPairing pairing = make();
+    pairing.add(SyncHalf::gh_host, 3, 5105, 0, "host");  // no partner yet
+    EXPECT_FALSE(pairing.first_match_host_time().has_value());
+    pairing.add(SyncHalf::hg_guest, 2, 4210, 0, "guest");
+    pairing.add(SyncHalf::hg_host, 2, 5200, 0, "host");  // matched: host sent at 5200
+    EXPECT_EQ(pairing.first_match_host_time(), 5200);
+    pairing.add(SyncHalf::gh_guest, 3, 4100, 0, "guest");  // matched later, received earlier
+    EXPECT_EQ(pairing.first_match_host_time(), 5105);
+}
+
 TEST(VmPairing, ReportsARepeatedCnt) {
     VmPairing pairing = make();
     pairing.add(SyncHalf::gh_guest, 4, 100, 1, "guest0");

@@ -62,32 +62,43 @@ UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
 # Each L2 runs pinned to one L1 CPU, so that no two L1 CPUs walk one
 # guest's (or its NPT) tables at once under QEMU 7.2's multi-threaded TCG.
 # L1 has one CPU by default (50-run-l1.sh): both L2s then share it.
-l2() {	# name uuid l1-cpu [loglevel]
-	mkdir -p "/tmp/$1/out"
-	cp /mnt/common.sh "/tmp/$1/"
-	[ -f "/tmp/$1/l2.sh" ] || cp /mnt/l2.sh "/tmp/$1/"
-	cp -a /mnt/tools "/tmp/$1/"
+# Environment: L2_SHARE (the 9p share's directory under /tmp, default the
+# name; the migrated guest's two QEMUs share one), L2_SMP, L2_MEM,
+# L2_APPEND (more kernel parameters).
+l2() {	# name uuid l1-cpu loglevel [more QEMU arguments]
+	local name=$1 uuid=$2 cpu=$3 loglevel=$4 share=/tmp/${L2_SHARE:-$1}
+	shift 4
+	mkdir -p "$share/out"
+	cp /mnt/common.sh "$share/"
+	[ -f "$share/l2.sh" ] || cp /mnt/l2.sh "$share/"
+	cp -a /mnt/tools "$share/"
 	# A hung guest is killed, so that L1 still reports what it has. Its
 	# monitor (fifos /tmp/<name>.mon.in/.out) serves the hang diagnosis.
-	mkfifo "/tmp/$1.mon.in" "/tmp/$1.mon.out"
-	timeout 900 taskset -c "$3" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
-		-name "$1,process=qemu-$1" -uuid "$2" -enable-kvm -cpu host -smp 2 -m 320 \
-		-nodefaults -display none -serial "file:/tmp/$1.console" -monitor "pipe:/tmp/$1.mon" \
+	mkfifo "/tmp/$name.mon.in" "/tmp/$name.mon.out"
+	timeout 900 taskset -c "$cpu" "$L2/lib/ld-linux-x86-64.so.2" --library-path "$L2/lib" "$L2/qemu-system-x86_64" \
+		-name "$name,process=qemu-$name" -uuid "$uuid" -enable-kvm -cpu host \
+		-smp "${L2_SMP:-2}" -m "${L2_MEM:-320}" \
+		-nodefaults -display none -serial "file:/tmp/$name.console" -monitor "pipe:/tmp/$name.mon" \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=${4:-4} edd=off lab_script=l2.sh lab_name=$1" \
+		-append "console=ttyS0 panic=-1 loglevel=$loglevel edd=off lab_script=l2.sh lab_name=${share#/tmp/} ${L2_APPEND:-}" \
 		-no-reboot -device virtio-rng-pci \
-		-virtfs "local,path=/tmp/$1,mount_tag=host0,security_model=none,id=host0" \
-		2>"/tmp/$1.qemu-err"
-	echo $? >"/tmp/$1.qemu-rc"
+		-virtfs "local,path=$share,mount_tag=host0,security_model=none,id=host0" \
+		"$@" 2>"/tmp/$name.qemu-err"
+	echo $? >"/tmp/$name.qemu-rc"
 }
 
 # The memory tracer records inside a window that l2a asks for around its
 # workload (l2.sh): L1 opens it when l2a's request file appears and closes
 # it when l2a says the workload is done.
+# One window at a time (the module's switch is global): a guest waits for
+# the other's window to close.
 memory_window() {	# guest
 	local d=/tmp/$1 i=0
 	until [ -f "$d/out/win-req" ]; do
 		[ -f "/tmp/$1.qemu-rc" ] && return 0
+		sleep 0.1
+	done
+	until mkdir /tmp/memory-window.lock 2>/dev/null; do
 		sleep 0.1
 	done
 	echo 1 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
@@ -96,14 +107,85 @@ memory_window() {	# guest
 		sleep 0.1
 	done
 	echo 0 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
+	rmdir /tmp/memory-window.lock
 	t "memory window of $1 closed"
+}
+
+# One command to a guest's human monitor; prints what it answered until
+# it went quiet for 2 s (the monitor's output fifo never ends).
+monitor() {	# qemu-name command
+	local line
+	echo "$2" >"/tmp/$1.mon.in"
+	while IFS= read -r -t 2 line; do
+		echo "$line"
+	done <"/tmp/$1.mon.out" | tr -d '\r'
+}
+
+# l2m, the guest migrated onto the traced host (l2-migrate.sh): it boots in
+# l2m-src, maps its buffer, unmounts its share and says MIGRATE-READY on
+# its console; L1 then starts l2m with -incoming, migrates l2m-src into it
+# while the host session records, stops l2m-src and tells the guest on its
+# second serial line (null in l2m-src) that it runs on the new QEMU. What
+# went wrong lands in /tmp/l2m.migrate-failed.
+UUID_M=1a2b3c4d-0004-4d00-8000-00000000000d
+migrated_guest() {
+	local i=0 status= t0
+	export L2_SHARE=l2m L2_SMP=1 L2_MEM=256 L2_APPEND=lab_detach
+	mkdir -p /tmp/l2m
+	cp /mnt/l2-migrate.sh /tmp/l2m/l2.sh
+	l2 l2m-src "$UUID_M" 0 4 -serial null &
+	until grep -q MIGRATE-READY /tmp/l2m-src.console 2>/dev/null; do
+		if [ -f /tmp/l2m-src.qemu-rc ]; then
+			echo "l2m-src ended before its migration (QEMU exit $(cat /tmp/l2m-src.qemu-rc))" >/tmp/l2m.migrate-failed
+			return
+		fi
+		i=$((i + 1))
+		if [ $i -ge 6000 ]; then
+			echo "l2m-src never became ready to migrate" >/tmp/l2m.migrate-failed
+			return
+		fi
+		sleep 0.1
+	done
+	mkfifo /tmp/l2m.go.in /tmp/l2m.go.out
+	l2 l2m "$UUID_M" 0 4 -serial pipe:/tmp/l2m.go -incoming unix:/tmp/l2m.mig &
+	i=0
+	until [ -S /tmp/l2m.mig ]; do
+		i=$((i + 1))
+		if [ -f /tmp/l2m.qemu-rc ] || [ $i -ge 600 ]; then
+			echo "l2m did not listen for the migration: $(cat /tmp/l2m.qemu-err)" >/tmp/l2m.migrate-failed
+			return
+		fi
+		sleep 0.1
+	done
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	monitor l2m-src "migrate_set_parameter max-bandwidth 1G" >/dev/null
+	monitor l2m-src "migrate -d unix:/tmp/l2m.mig" >/dev/null
+	i=0
+	until [ "$status" = completed ]; do
+		status=$(monitor l2m-src "info migrate" | sed -n 's/^Migration status: *//p' | tail -n1)
+		i=$((i + 1))
+		case $status in
+		completed) continue ;;
+		failed | cancelled) ;;
+		*) [ $i -ge 300 ] || continue ;;
+		esac
+		echo "migration of l2m-src into l2m: status '$status' after $i polls" >/tmp/l2m.migrate-failed
+		return
+	done
+	mkdir -p /tmp/l2m/out
+	monitor l2m-src "info migrate" >/tmp/l2m/out/migrate.txt
+	monitor l2m-src quit >/dev/null
+	echo go >/tmp/l2m.go.in
+	t "l2m migrated from l2m-src in $(awk "BEGIN { print $(cut -d' ' -f1 /proc/uptime) - $t0 }") s"
+	memory_window l2m
+	wait
 }
 
 # l2a exists before tracing starts (the statedump must describe it), l2b
 # is created while tracing (live identity events).
 mkdir -p /tmp/l2a
 [ "$LAB_HOST_MODULE" = 1 ] && touch /tmp/l2a/memwindow
-l2 l2a "$UUID_A" 0 &
+l2 l2a "$UUID_A" 0 4 &
 PA=$!
 [ "$LAB_HOST_MODULE" = 1 ] && memory_window l2a &
 i=0
@@ -122,18 +204,31 @@ until [ -f /tmp/l2a/out/vm_uid ] || [ -f /tmp/l2a.qemu-rc ]; do
 done
 lttng start >/dev/null || fail "lttng start"
 t "tracing started"
-l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) &
+l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) 4 &
 PB=$!
+GUESTS="l2a l2b"
+if [ "$LAB_MEMTRACER" = 1 ]; then
+	GUESTS="$GUESTS l2m"
+	migrated_guest &
+	PM=$!
+fi
 wait $PA
 wait $PB
-t "both L2 guests exited"
+[ -z "${PM:-}" ] || wait "$PM"
+t "the L2 guests exited"
+if [ -f /tmp/l2m.migrate-failed ]; then
+	mkdir -p /mnt/out/l2m
+	cp /tmp/l2m-src.console /mnt/out/l2m/console-src.txt 2>/dev/null
+	cp /tmp/l2m.console /mnt/out/l2m/console.txt 2>/dev/null
+	fail "$(cat /tmp/l2m.migrate-failed) (consoles in out/l2m)"
+fi
 lttng stop >/dev/null
 lttng destroy >/dev/null
 # A guest killed by its watchdog hung: report it (50-run-l1.sh) without
 # copying the long trace it left.
-for g in l2a l2b; do
+for g in $GUESTS; do
 	if [ "$(cat "/tmp/$g.qemu-rc")" = 124 ]; then
-		for h in l2a l2b; do
+		for h in $GUESTS; do
 			mkdir -p "/mnt/out/$h"
 			cp "/tmp/$h.console" "/mnt/out/$h/console.txt"
 			cp "/tmp/$h/l2.sh.log" "/mnt/out/$h/l2.log" 2>/dev/null
@@ -145,7 +240,7 @@ for g in l2a l2b; do
 	fi
 done
 cp -a /tmp/trace-l1 "$OUT/trace"
-for g in l2a l2b; do
+for g in $GUESTS; do
 	mkdir -p "/mnt/out/$g"
 	cp -a "/tmp/$g/out/." "/mnt/out/$g/"
 	cp "/tmp/$g.console" "/mnt/out/$g/console.txt"
@@ -156,10 +251,16 @@ for g in l2a l2b; do
 done
 echo "$UUID_A" >"$OUT/uuid-l2a"
 echo "$UUID_B" >"$OUT/uuid-l2b"
+if [ -d /tmp/l2m ]; then
+	echo "$UUID_M" >"$OUT/uuid-l2m"
+	cp /tmp/l2m-src.console /mnt/out/l2m/console-src.txt
+	cp /tmp/l2m-src.qemu-err /mnt/out/l2m/qemu-src-stderr.txt
+	cp /tmp/l2m-src.qemu-rc /mnt/out/l2m/qemu-src.rc
+fi
 # An L2 whose kernel died before its script started (a triple fault under
 # the emulator: tests/lab/README.md) never ran our guest module: report an
 # emulator failure at once, without the stress part.
-for g in l2a l2b; do
+for g in $GUESTS; do
 	if [ ! -f "/tmp/$g/l2.sh.log" ]; then
 		echo "$g died before its script started (QEMU exit $(cat "/tmp/$g.qemu-rc"))" >/mnt/out/hang
 		dmesg >"$OUT/dmesg.txt"

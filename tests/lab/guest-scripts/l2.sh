@@ -58,6 +58,9 @@ lttng start >/dev/null || fail "lttng start"
 # l2a writes a known buffer inside the memory tracer's window (l1.sh
 # opens it on request): a short program, so that the window stays small.
 if [ -f /mnt/memwindow ]; then
+	# The same program with the window closed: the tracer's cost per
+	# access is the ratio of the two runs' times per store.
+	/mnt/tools/memwrite "$OUT/memwrite-closed.txt" || fail "memwrite (window closed) failed"
 	touch "$OUT/win-req"
 	i=0
 	until [ -f /mnt/win-open ]; do

@@ -18,7 +18,21 @@ for m in virtio_pci virtio_rng 9pnet_virtio 9p; do modprobe $m; done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt ||
 	echo "init: 9p mount failed"
 S=$(sed -n 's/.*lab_script=\([^ ]*\).*/\1/p' /proc/cmdline)
-if [ -n "$S" ] && [ -f "/mnt/$S" ]; then
+if [ -n "$S" ] && [ -f "/mnt/$S" ] && grep -q ' lab_detach' /proc/cmdline; then
+	# A guest that migrates: QEMU refuses to migrate while the 9p share is
+	# mounted, so the script runs from a copy, unmounts the share before
+	# the migration and mounts it again on the new host; its log and
+	# status reach the share at the end (the status last: the outer level
+	# waits for it).
+	cp "/mnt/$S" "/tmp/$S"
+	sh "/tmp/$S" >"/tmp/$S.log" 2>&1
+	echo $? >"/tmp/$S.rc"
+	grep -q ' /mnt ' /proc/mounts ||
+		mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt
+	cp "/tmp/$S.log" "/mnt/$S.log"
+	cp "/tmp/$S.rc" "/mnt/$S.rc"
+	cat "/tmp/$S.log"
+elif [ -n "$S" ] && [ -f "/mnt/$S" ]; then
 	sh "/mnt/$S" >"/mnt/$S.log" 2>&1
 	echo $? >"/mnt/$S.rc"
 	cat "/mnt/$S.log"
