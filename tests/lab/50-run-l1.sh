@@ -15,6 +15,8 @@
 #   LAB_MEMTRACER   0: no memory tracer on L1's QEMU (default 1: the plugin of
 #                   $VMTRACE_BUILD_DIR, default build/, records L1's accesses
 #                   in the windows l1.sh opens, under an lttng-ust session here)
+#   LAB_MEMTRACE_SAMPLE  the plugin's 1-in-N sampling (default 16; 64 makes
+#                   the small recording of examples/memory-recording)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
@@ -49,12 +51,16 @@ echo "$L1_MEM_MB" >"$S/out/l1-mem-mb"
 # addresses above 4 GiB), page aligned.
 MEMSYNC_HPA=0x7ff00000
 LAB_MEMTRACER=${LAB_MEMTRACER:-1}
+# 16: every page of memwrite's buffer still gets 32 sampled stores, and the
+# checks read a quarter of what sample=4 wrote (8 M records, 214 MB).
+LAB_MEMTRACE_SAMPLE=${LAB_MEMTRACE_SAMPLE:-16}
 [ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_MEMTRACER=0
 cat >"$S/out/lab.conf" <<CONF
 LAB_HOST_MODULE=${LAB_HOST_MODULE:-1}
 LAB_STRESS=${LAB_STRESS:-1}
 LAB_L1_SMP=$L1_SMP
 LAB_MEMTRACER=$LAB_MEMTRACER
+LAB_MEMTRACE_SAMPLE=$LAB_MEMTRACE_SAMPLE
 MEMSYNC_HPA=$MEMSYNC_HPA
 CONF
 log "L1: -accel $L1_ACCEL -cpu $L1_CPU -smp $L1_SMP, kernel: $L1_APPEND; $(tr '\n' ' ' <"$S/out/lab.conf")"
@@ -155,7 +161,7 @@ if [ "$LAB_MEMTRACER" = 1 ]; then
 	PLUGIN=${VMTRACE_BUILD_DIR:-$REPO_DIR/build}/libvmtrace-mem-qemu.so
 	[ -f "$PLUGIN" ] || die "no memory tracer plugin at $PLUGIN (36-build-memtracer.sh builds it)"
 	memtrace_start
-	PLUGIN_ARGS=(-plugin "$PLUGIN,mode=window,guest-only=on,sample=4,sync=$MEMSYNC_HPA,stats=$S/out/memtrace-stats.json")
+	PLUGIN_ARGS=(-plugin "$PLUGIN,mode=window,guest-only=on,sample=$LAB_MEMTRACE_SAMPLE,sync=$MEMSYNC_HPA,stats=$S/out/memtrace-stats.json")
 	L1_APPEND="$L1_APPEND memmap=8K\$$MEMSYNC_HPA"
 fi
 trap memtrace_stop EXIT

@@ -79,7 +79,7 @@ def no_oops(name, path):
           f"{name}: dmesg has no oops, BUG or warning")
 
 
-def schema_check(name, trace, emitter, required):
+def schema_check(name, trace, emitters, required):
     """Our events must match docs/events.json exactly (the project's checker);
     the traces also hold lttng-modules' events, checked as that emitter's."""
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -87,11 +87,11 @@ def schema_check(name, trace, emitter, required):
     if not check(os.path.exists(checker), f"{name}: schema checker {checker} present"):
         return
     res = subprocess.run([sys.executable, checker, os.path.join(trace, "kernel"),
-                          "--emitter", emitter, "--emitter", "lttng-modules",
+                          *(f"--emitter={e}" for e in emitters.split(",")), "--emitter", "lttng-modules",
                           "--require", *required], capture_output=True, text=True)
     problems = [l for l in (res.stdout + res.stderr).splitlines() if l.strip()]
     check(res.returncode == 0 and not problems,
-          f"{name}: our events match docs/events.json ({emitter})"
+          f"{name}: our events match docs/events.json ({emitters})"
           + ("" if not problems else ": " + "; ".join(problems[:5])))
 
 
@@ -218,11 +218,12 @@ def main():
         print(f"checks: {len(failures)} failed")
         return 1 if failures else 0
 
-    schema_check("L1", os.path.join(out, "l1", "trace"), "kmod-host",
+    memsync = ["vmtrace_memsync_begin", "vmtrace_memsync_end"] if conf.get("LAB_MEMTRACER", "0") == "1" else []
+    schema_check("L1", os.path.join(out, "l1", "trace"), "kmod-host,kmod-memsync",
                  ["kvm_x86_entry", "kvm_x86_exit", "kvm_x86_tdp_fault", "kvm_tdp_mmu_map",
                   "kvm_x86_pio", "kvm_x86_mmio", "kvm_x86_msr", "kvm_x86_inj_virq", "kvm_x86_hypercall",
                   "kvm_vm_vcpu_thread", "kvm_vm_statedump_vm", "kvm_vm_statedump_vcpu",
-                  "vmsync_gh_host", "vmsync_hg_host"])
+                  "vmsync_gh_host", "vmsync_hg_host", *memsync])
     for g in GUESTS:
         schema_check(g, os.path.join(out, g, "trace"), "kmod-guest",
                      ["vmsync_gh_guest", "vmsync_hg_guest", "guest_mm_map", "guest_mm_unmap"])
@@ -449,7 +450,7 @@ def main():
     check("UNLOAD-REFUSED-WHILE-TRACED guest" in slog, "guest module cycled 8 times under an exit storm, refused to unload while traced")
     no_oops("l2s", os.path.join(sdir, "dmesg.txt"))
     cost = {}
-    for phase in (1, 2, 3):
+    for phase in (1, 2, 3, 4):
         runs = []
         for r in (1, 2, 3):
             path = os.path.join(sdir, f"bench-{r}-{phase}.txt")
@@ -458,13 +459,19 @@ def main():
                 runs.append(float(m.group(1)))
         if check(len(runs) == 3, f"benchmark phase {phase} measured in 3 rounds {runs}"):
             cost[phase] = sorted(runs)[1]
-    if len(cost) == 3:
+    if len(cost) == 4:
         print("overhead, median of 3 rounds of one user-space hypercall (one exit + one entry)")
         print("(TCG timings, not hardware: only the ratios mean something):")
         print(f"  host events recorded: {cost[1]:.0f} ns; session stopped: {cost[2]:.0f} ns; "
               f"host module unloaded: {cost[3]:.0f} ns")
         print(f"  recorded/stopped = {cost[1] / cost[2]:.2f}, stopped/unloaded = {cost[2] / cost[3]:.2f}, "
               f"recorded/unloaded = {cost[1] / cost[3]:.2f}")
+        if conf.get("LAB_MEMTRACER", "0") == "1":
+            # Phases 3 and 4 differ by the window alone (host module unloaded
+            # in both); the plugin's closed-window cost is the ratio of
+            # phase 3 to the same phase of a LAB_MEMTRACER=0 run.
+            print(f"  memory tracer (L0's plugin, sample {conf.get('LAB_MEMTRACE_SAMPLE', '?')}): window open "
+                  f"{cost[4]:.0f} ns, closed {cost[3]:.0f} ns: open/closed = {cost[4] / cost[3]:.2f} per exit")
 
     no_oops("L1", os.path.join(out, "l1", "dmesg.txt"))
     print(f"checks: {len(failures)} failed")

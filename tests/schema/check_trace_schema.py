@@ -5,7 +5,7 @@ A trace may hold the events of several emitters (a lab host trace: the
 kmod-host module's and lttng-modules' own).  For every event of the trace
 that the schema lists for one of the given emitters, checks the payload
 fields: vmtrace's own emitters (scenario, kmod-host, kmod-guest,
-ust-provider; an lttng-ust event `provider:event` is the schema's `event`) must
+kmod-memsync, ust-provider; an lttng-ust event `provider:event` is the schema's `event`) must
 record exactly the schema's fields, in order, with the schema's types and
 display bases; others (lttng-modules) at least the schema's fields with
 those types.  An event the schema does not list is an error unless a
@@ -25,7 +25,7 @@ from pathlib import Path
 INTEGER = re.compile(r"^\s*integer\s*\{([^}]*)\}\s*_?(\w+)(\[\d+\])?;")
 STRING = re.compile(r"^\s*string(?:\s*\{[^}]*\})?\s*_?(\w+);")
 ENUM = re.compile(r"^\s*enum\s*:\s*integer\s*\{([^}]*)\}\s*\{")
-EXACT_EMITTERS = {"scenario", "kmod-host", "kmod-guest", "ust-provider"}
+EXACT_EMITTERS = {"scenario", "kmod-host", "kmod-guest", "kmod-memsync", "ust-provider"}
 # The schema's trace_env describes a kernel trace; an lttng-ust trace
 # (domain "ust") carries these instead (vmtrace reads its hostname).
 UST_ENV = {"domain": "ust", "tracer_name": "lttng-ust", "tracer_major": None, "tracer_minor": None,

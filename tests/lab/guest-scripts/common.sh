@@ -30,3 +30,15 @@ check_dmesg() {
 		fail "kernel problem in dmesg"
 	fi
 }
+
+# Asks L1 for a memory-tracer window (l1.sh's memory_window, one window at
+# a time) and waits until it is open.
+memory_window_open() {
+	touch /mnt/out/win-req
+	i=0
+	until [ -f /mnt/win-open ]; do
+		i=$((i + 1))
+		[ $i -lt 3000 ] || fail "L1 never opened the memory window"
+		sleep 0.1
+	done
+}

@@ -355,6 +355,10 @@ for r in 1 2 3; do
 	hostmod rmmod lttng_probe_vmtrace_host || fail "host module did not unload"
 	touch "$l2s_dir/go-$r-3"
 	wait_file "$l2s_dir/done-$r-3"
+	[ "$LAB_MEMTRACER" = 0 ] || echo 1 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
+	touch "$l2s_dir/go-$r-4"
+	wait_file "$l2s_dir/done-$r-4"
+	[ "$LAB_MEMTRACER" = 0 ] || echo 0 >/sys/module/lttng_probe_vmtrace_memsync/parameters/window
 	hostmod modprobe lttng-probe-vmtrace-host || fail "host module did not reload"
 done
 hostmod rmmod lttng_probe_vmtrace_host || fail "host module did not unload"

@@ -44,13 +44,7 @@ lttng enable-event -k -c ch vmsync_gh_guest,vmsync_hg_guest,guest_mm_map,guest_m
 	fail "lttng enable-event"
 lttng start >/dev/null || fail "lttng start"
 t "tracing started, vm_uid $(cat "$OUT/vm_uid")"
-touch "$OUT/win-req"
-i=0
-until [ -f /mnt/win-open ]; do
-	i=$((i + 1))
-	[ $i -lt 3000 ] || fail "L1 never opened the memory window"
-	sleep 0.1
-done
+memory_window_open
 touch /tmp/memwrite-go
 wait $MW || fail "memwrite failed: $(cat /tmp/memwrite.log)"
 touch "$OUT/win-done"

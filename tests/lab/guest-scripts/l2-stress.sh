@@ -20,9 +20,11 @@ wait_go() {
 
 touch /mnt/ready
 # Overhead: the same exit-heavy loop while L1 records our events (1), with
-# the events disabled (2) and with the host module unloaded (3), 3 rounds.
+# the events disabled (2), with the host module unloaded (3) and then with
+# the memory tracer's window open (4: L0's plugin records every access in
+# guest mode; the same as 3 without the tracer), 3 rounds.
 for r in 1 2 3; do
-	for phase in 1 2 3; do
+	for phase in 1 2 3 4; do
 		wait_go "$r-$phase"
 		/mnt/tools/hcall-user 0x564d5359 "$N" >"$OUT/bench-$r-$phase.txt" ||
 			fail "bench $r-$phase"

@@ -61,13 +61,7 @@ if [ -f /mnt/memwindow ]; then
 	# The same program with the window closed: the tracer's cost per
 	# access is the ratio of the two runs' times per store.
 	/mnt/tools/memwrite "$OUT/memwrite-closed.txt" || fail "memwrite (window closed) failed"
-	touch "$OUT/win-req"
-	i=0
-	until [ -f /mnt/win-open ]; do
-		i=$((i + 1))
-		[ $i -lt 600 ] || fail "L1 never opened the memory window"
-		sleep 0.1
-	done
+	memory_window_open
 	/mnt/tools/memwrite "$OUT/memwrite.txt" || fail "memwrite failed"
 	touch "$OUT/win-done"
 fi
