@@ -442,6 +442,20 @@ void consume(IsolateIterator& it, const bt_message* msg) {
     }
     Machine& machine = machine_of(it, stream);
     switch (type) {
+    case BT_MESSAGE_TYPE_STREAM_BEGINNING:
+        ++machine.open_streams;
+        return;
+    case BT_MESSAGE_TYPE_STREAM_END:
+        // A guest whose session stopped while its VM ran on: from here on
+        // its trace no longer says which thread runs (seen in the lab: a
+        // guest's accesses 28 s after its session stopped were given to
+        // the lttng-sessiond thread that ran last, at another process's
+        // address).
+        if (machine.open_streams > 0 && --machine.open_streams == 0 && machine.role == Role::guest && machine.vm >= 0 &&
+            it.join) {
+            it.join->guest_trace_end(machine.vm);
+        }
+        return;
     case BT_MESSAGE_TYPE_PACKET_BEGINNING:
         it.stream_cpu[stream] = packet_cpu_id(bt_message_packet_beginning_borrow_packet_const(msg));
         return;

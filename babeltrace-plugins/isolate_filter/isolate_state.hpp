@@ -81,6 +81,7 @@ struct Machine {
     std::uint64_t unbound_events = 0;  // guest events before the guest was tied to its VM
     bool declares_tdp = false;
     std::uint64_t mm_events = 0;  // guest_mm_map events of a guest
+    std::uint32_t open_streams = 0;
 };
 
 // One output trace: vm-NAME or host.

@@ -33,7 +33,7 @@ int Join::vm_of_pid(std::int32_t vm_pid) {
         }
         vm_pids_.push_back(vm_pid);
         guests_.emplace_back();
-        guest_traced_.push_back(0);
+        guest_traced_.push_back(Traced::not_yet);
         guest_bounds_.push_back(0);
         chain_.add_vm();
         counters_.by_vm.emplace_back();
@@ -233,9 +233,16 @@ void Join::access(const Access& a) {
         return;
     }
     p.read_gpa = true;
+    const Traced traced = guest_traced_[static_cast<std::size_t>(hit.vm)];
+    if (traced == Traced::ended) {
+        // The last thread the trace named may long be gone: name none.
+        r.attribution = Attribution::guest_untraced;
+        r.pid = r.tid = -1;
+        r.comm = nullptr;
+        return;
+    }
     if (guest == nullptr) {
-        r.attribution = guest_traced_[static_cast<std::size_t>(hit.vm)] != 0 ? Attribution::guest_kernel
-                                                                             : Attribution::guest_untraced;
+        r.attribution = traced == Traced::yes ? Attribution::guest_kernel : Attribution::guest_untraced;
         return;
     }
     const Mapper* mine = r.pid >= 0 ? guests_[static_cast<std::size_t>(hit.vm)].mapper_of(*guest, r.pid) : nullptr;
@@ -323,8 +330,15 @@ bool Join::guest_event_ok(int vm, std::int64_t t, std::string_view event) {
     if (!guest_vm_ok(vm, t, event)) {
         return false;
     }
-    guest_traced_[static_cast<std::size_t>(vm)] = 1;
+    guest_traced_[static_cast<std::size_t>(vm)] = Traced::yes;
     return true;
+}
+
+void Join::guest_trace_end(int vm) {
+    if (vm >= 0 && vm < vm_count()) {
+        guest_traced_[static_cast<std::size_t>(vm)] = Traced::ended;
+        ++generation_;  // cached lookups are no longer what they were
+    }
 }
 
 void Join::guest_sched_switch(std::int64_t t, int vm, std::uint32_t vcpu, std::int32_t next_tid,

@@ -89,6 +89,10 @@ public:
     [[nodiscard]] std::int32_t vm_pid(int vm) const { return vm_pids_[static_cast<std::size_t>(vm)]; }
     // The guest trace of VM `vm` is on the host base within guest_bound_ns.
     void bind_guest(int vm, std::int64_t guest_bound_ns);
+    // Every stream of VM `vm`'s guest trace has ended (its session stopped
+    // while the VM ran on): what its vCPUs run is no longer known, so its
+    // accesses are guest_untraced until a guest event comes again.
+    void guest_trace_end(int vm);
     // The memory trace's sync bound, when known only after construction
     // (its trace announces it): call before the first access.
     void set_memory_bound(std::int64_t memory_bound_ns);
@@ -187,9 +191,11 @@ private:
     Contradictions contradictions_;
     HostMap host_;
     std::vector<GuestMap> guests_;
-    // Per VM: an event of its guest trace has come (before that, a page no
-    // known process maps is guest_untraced, not guest_kernel).
-    std::vector<char> guest_traced_;
+    // Per VM: whether its guest trace says what runs (before its first
+    // event, a page no known process maps is guest_untraced, not
+    // guest_kernel; after its end every page is).
+    enum class Traced : char { not_yet, yes, ended };
+    std::vector<Traced> guest_traced_;
     std::vector<std::int64_t> guest_bounds_;
     CpuChain chain_;
     ChangeMarks host_marks_;

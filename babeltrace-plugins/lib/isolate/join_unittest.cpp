@@ -469,6 +469,46 @@ TEST(JoinUntraced, GuestPagesBeforeTheGuestTraceBegins) {
     EXPECT_EQ(to_string(Attribution::guest_untraced), "guest-untraced");
 }
 
+// After the guest trace ends the VM runs on, but nothing says which thread:
+// even a page the last-named process maps is guest_untraced, naming no one.
+TEST(JoinUntraced, GuestPagesAfterTheGuestTraceEnds) {
+    Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
+    const int vm = join.vm_of_pid(kVmPid);
+    join.bind_guest(vm, kGuestBound);
+    std::int64_t now = 0;
+    join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
+    join.host_sched_switch(now += 1000, 0, kVcpuThread);
+    join.host_kvm_entry(now += 1000, 0);
+    join.host_tdp_map(now += 1000, kVmPid, 0, 0x10, 0x5000, 0, 1, 1);
+    join.guest_thread(vm, 300, 300, "sessiond");
+    join.guest_sched_switch(now += 1000, vm, 0, 300, "sessiond");
+    join.guest_mm_map(now += 1000, vm, 300, 300, 0x7000'0000, 0x10 * kPage);
+    now += 1'000'000;  // past every bound: the mapping is settled
+    std::vector<Result> out;
+    auto access = [&] {
+        join.access({.time = now += 1000, .cpu = 0, .size = 8, .kind = 0, .hpa = 0x5000 * kPage + 8, .user = 0});
+    };
+    access();
+    join.guest_trace_end(vm);
+    access();
+    join.guest_sched_switch(now += 1000, vm, 0, 300, "sessiond");  // a guest event again
+    now += 1'000'000;
+    access();
+    join.advance(now += 10'000'000);
+    join.drain([&](const Access&, const Result& r) { out.push_back(r); });
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].attribution, Attribution::guest);
+    EXPECT_EQ(out[0].pid, 300);
+    EXPECT_EQ(out[0].gva, 0x7000'0000u + 8);
+    EXPECT_EQ(out[1].attribution, Attribution::guest_untraced);
+    EXPECT_EQ(out[1].vm, vm);
+    EXPECT_EQ(out[1].pid, -1);
+    EXPECT_EQ(out[1].gpa, 0x10 * kPage + 8);
+    EXPECT_EQ(out[2].attribution, Attribution::guest);
+    join.guest_trace_end(-1);  // no such VM: ignored
+    join.guest_trace_end(vm + 7);
+}
+
 TEST(JoinFuzz, HostileInputInEqualsOut) {
     std::mt19937_64 rng(11);
     const auto pick = [&](std::initializer_list<std::uint64_t> values) {
