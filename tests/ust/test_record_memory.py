@@ -170,7 +170,13 @@ class RecordMemorySessionTest(TempDirTestCase):
         fed, kept, output = self.burst_through_a_tiny_buffer("discard", 100_000)
         self.assertLess(kept, fed)
         discarded = sum(int(n) for n in re.findall(r"discarded (\d+) events", output))
-        self.assertEqual(kept + discarded, fed, "every record dropped is counted")
+        # LTTng's counts of discarded events, as babeltrace2 reports them,
+        # fall short by a handful now and then: 2 and 3 of about 100 000 in
+        # 2 of 9 runs (one under ASan), even with one more record written on
+        # the same CPU after the burst, so that a packet closes after every
+        # discard.  Never more than fed, never more than 10 short.
+        self.assertLessEqual(kept + discarded, fed)
+        self.assertLessEqual(fed - (kept + discarded), 10, "records dropped and not counted")
         # Blocking: the tracer waits for the consumer daemon, nothing is lost
         # (slowly: ~2 k records/s through this buffer, hence fewer).
         fed, kept, output = self.burst_through_a_tiny_buffer("blocking", 5_000, "--blocking-timeout-us", "inf",
