@@ -198,14 +198,13 @@ while kill -0 "$tpid" 2>/dev/null; do
 	if [ -z "$stalled" ] && [ -f "$HEARTBEAT" ] &&
 		[ $(($(date +%s) - $(stat -c %Y "$HEARTBEAT"))) -gt "${LAB_HEARTBEAT_S:-90}" ]; then
 		stalled="no heartbeat from L1 for ${LAB_HEARTBEAT_S:-90} s"
-		echo "$stalled" >>"$CONSOLE"
 		qpid=$(pgrep -P "$tpid" qemu-system || true)
 		[ -z "$qpid" ] || diagnose "$qpid"
 		kill "$tpid" 2>/dev/null || true
 	fi
 	if [ -z "$stalled" ] &&
 		grep -qE 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE"; then
-		stalled=$(grep -m1 -E 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE")
+		stalled=$(grep -m1 -E 'rcu_.*detected stall|soft lockup|Kernel panic' "$CONSOLE" || echo "a stall")
 		qpid=$(pgrep -P "$tpid" qemu-system || true)
 		if [ -n "$qpid" ] && ! grep -q 'Kernel panic' "$CONSOLE"; then
 			diagnose "$qpid"
@@ -228,7 +227,10 @@ if grep -q 'Kernel panic' "$CONSOLE"; then
 	die "L1 kernel panic (console: $CONSOLE)"
 fi
 if [ -n "$stalled" ]; then
-	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup|no heartbeat' "$CONSOLE" >&2
+	# Not appended to the console: QEMU writes it at its own offset, over
+	# anything added meanwhile.
+	echo "lab: $stalled" >&2
+	grep -A12 -m1 -E 'rcu_.*detected stall|soft lockup' "$CONSOLE" >&2 || true
 	echo "--- L1 console and script log, last lines" >&2
 	tail -n 15 "$CONSOLE" >&2
 	tail -n 8 "$S/l1.sh.log" >&2 2>/dev/null || true
