@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from check_memory import check_memory
+from check_memory import check_memory, memwrite_of
 
 GUESTS = ("l2a", "l2b")
 L2_VCPUS = 2
@@ -178,8 +178,7 @@ def check_migration(out, host, vm_by_name, dumped, vmsync_uids):
     ev = read_trace(os.path.join(gdir, "trace"), g)
     gc = collections.Counter(e[0] for e in ev)
     print(f"{g} events: " + ", ".join(f"{k}={v}" for k, v in gc.most_common()))
-    m = re.search(r"pid=(\d+) buf=(0x[0-9a-f]+) pages=(\d+)", read(os.path.join(gdir, "memwrite.txt")))
-    pid, buf, pages = int(m.group(1)), int(m.group(2), 16), int(m.group(3))
+    pid, buf, pages = memwrite_of(out, g)
     in_buf = [f for n, _, f in ev if n == "guest_mm_map" and f["pid"] == pid and buf <= f["gva"] < buf + pages * 4096]
     dumped_pages = {f["gva"] for f in in_buf if f["access"] & STATEDUMP_ACCESS}
     check(len(dumped_pages) == pages,
