@@ -9,14 +9,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import tarfile
 import tempfile
 import unittest
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from vmtrace_test import SOURCE_DIR, TempDirTestCase, babeltrace, params, simulate  # noqa: E402
+from vmtrace_test import SOURCE_DIR, TempDirTestCase, babeltrace, params, simulate, unpack_recording  # noqa: E402
 
 VMTRACE = os.environ.get("VMTRACE_BIN", str(SOURCE_DIR / "build" / "vmtrace"))
 ARCHIVE = SOURCE_DIR / "examples" / "lab-recording" / "recording.tar.xz"
@@ -39,10 +38,7 @@ class CliAnalyzeLabTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="vmtrace-analyze-")
-        cls.tmp = Path(cls._tmp.name)
-        with tarfile.open(ARCHIVE) as archive:
-            archive.extractall(cls.tmp)
+        cls._tmp, cls.tmp = unpack_recording(ARCHIVE, "vmtrace-analyze-")
         root = cls.tmp / "recording"
         cls.host = root / "l1" / "trace"
         cls.guests = [root / "l2a" / "trace", root / "l2b" / "trace"]

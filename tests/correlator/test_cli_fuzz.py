@@ -16,13 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from vmtrace_test import SOURCE_DIR  # noqa: E402
+from vmtrace_test import SOURCE_DIR, unpack_recording  # noqa: E402
 
 VMTRACE = os.environ.get("VMTRACE_BIN", str(Path(__file__).resolve().parents[2] / "build" / "vmtrace"))
 ARCHIVE = SOURCE_DIR / "examples" / "lab-recording" / "recording.tar.xz"
@@ -60,10 +58,7 @@ def analysis_summary(out):
 class FlippedBytesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="vmtrace-fuzz-")
-        cls.tmp = Path(cls._tmp.name)
-        with tarfile.open(ARCHIVE) as archive:
-            archive.extractall(cls.tmp)
+        cls._tmp, cls.tmp = unpack_recording(ARCHIVE, "vmtrace-fuzz-")
         recording = cls.tmp / "recording"
         host_trace = next((recording / "l1" / "trace").glob("**/metadata")).parent
         cls.host = cls.tmp / "host"

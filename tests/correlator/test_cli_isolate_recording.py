@@ -10,13 +10,11 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
-import tempfile
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from vmtrace_test import SOURCE_DIR, babeltrace  # noqa: E402
+from vmtrace_test import SOURCE_DIR, babeltrace, unpack_recording  # noqa: E402
 
 VMTRACE = os.environ.get("VMTRACE_BIN", str(SOURCE_DIR / "build" / "vmtrace"))
 ARCHIVE = SOURCE_DIR / "examples" / "memory-recording" / "recording.tar.xz"
@@ -54,10 +52,7 @@ class IsolateRecordingTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="vmtrace-isolate-rec-")
-        cls.tmp = Path(cls._tmp.name)
-        with tarfile.open(ARCHIVE) as archive:
-            archive.extractall(cls.tmp)
+        cls._tmp, cls.tmp = unpack_recording(ARCHIVE, "vmtrace-isolate-rec-")
         cls.root = cls.tmp / "recording"
         cls.out = cls.tmp / "isolated"
         cls.traces = [cls.root / "l1" / "trace", *(cls.root / g / "trace" for g in GUESTS)]

@@ -3,6 +3,7 @@ graphs with the vmtrace plugin, simulate recordings, synchronise them."""
 import json
 import os
 import subprocess
+import tarfile
 import tempfile
 import unittest
 from pathlib import Path
@@ -136,3 +137,12 @@ class TempDirTestCase(unittest.TestCase):
 
     def tearDown(self):
         self._tmp.cleanup()
+
+
+def unpack_recording(archive, prefix):
+    """A bundled recording (examples/*/recording.tar.xz) unpacked into a new
+    temporary directory: (the TemporaryDirectory, to clean up; its path)."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    with tarfile.open(archive) as f:
+        f.extractall(tmp.name)
+    return tmp, Path(tmp.name)
