@@ -337,7 +337,6 @@ bool Join::guest_event_ok(int vm, std::int64_t t, std::string_view event) {
 void Join::guest_trace_end(int vm) {
     if (vm >= 0 && vm < vm_count()) {
         guest_traced_[static_cast<std::size_t>(vm)] = Traced::ended;
-        ++generation_;  // cached lookups are no longer what they were
     }
 }
 
