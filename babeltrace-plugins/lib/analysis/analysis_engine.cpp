@@ -10,7 +10,8 @@
 
 namespace vmtrace::analysis {
 
-AnalysisEngine::AnalysisEngine(AnalysisOptions options) : options_(std::move(options)) {
+AnalysisEngine::AnalysisEngine(AnalysisOptions options)
+    : options_(std::move(options)), states_(options_.timeline_bins) {
     if (options_.timeline_bins < 2 || options_.timeline_bins % 2 != 0) {
         throw std::invalid_argument(
             fmt::format("timeline-bins: {} is not an even number >= 2", options_.timeline_bins));
@@ -200,54 +201,49 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     auto t = std::make_unique<VcpuThread>();
     t->tid = tid;
     t->vcpu = vcpu;
+    t->states = &states_.thread(tid, begin_);
+    t->place = &placement_.thread(tid);
     t->exits = &exits_.thread(tid);
     t->nondet = &nondet_.thread(tid);
-    t->since = begin_;
-    t->timeline = std::make_unique<StateTimeline>(begin_, options_.timeline_bins);
-    t->on_cpu_since = now;
+    t->place->on_cpu_since = now;
     ++unbound_;
     pending_ = true;
     VcpuThread& thread = *t;
     vcpus_.emplace(tid, std::move(t));
     // Until this first KVM event the thread was only known to the
     // scheduler: running in the host since it was switched in.
-    const auto host = host_threads_.find(tid);
-    if (host != host_threads_.end() && host->second.cpu >= 0 && host->second.switched_in >= begin_) {
-        thread.on_cpu_since = host->second.switched_in;
-        set_state(thread, VcpuState::hypervisor, host->second.switched_in);  // ends `unknown`, off any CPU
-    } else if (host != host_threads_.end() && host->second.cpu < 0 && host->second.switched_out >= begin_) {
-        set_state(thread, host->second.out_state == 0 ? VcpuState::preempted : VcpuState::idle,
-                  host->second.switched_out);
+    const HostScheduler::Thread* host = host_.find(tid);
+    if (host != nullptr && host->cpu >= 0 && host->switched_in >= begin_) {
+        thread.place->on_cpu_since = host->switched_in;
+        set_state(thread, VcpuState::hypervisor, host->switched_in);  // ends `unknown`, off any CPU
+    } else if (host != nullptr && host->cpu < 0 && host->switched_out >= begin_) {
+        set_state(thread, host->out_state == 0 ? VcpuState::preempted : VcpuState::idle, host->switched_out);
     }
-    thread.cpu = cpu;
-    if (host != host_threads_.end() && host->second.pid > 0) {
-        const int vm = identity_.by_pid(host->second.pid);
+    thread.place->cpu = cpu;
+    if (host != nullptr && host->pid > 0) {
+        const int vm = identity_.by_pid(host->pid);
         bind(thread, vm, vcpu);
     }
     return thread;
 }
 
 void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_ends) {
-    if (now <= t.since) {
+    const VcpuStates::Thread& states = *t.states;
+    const std::int64_t since = states.since;
+    if (!VcpuStates::close(*t.states, now, state_ends)) {
         return;
     }
-    const auto s = static_cast<unsigned>(t.state);
-    t.state_ns[s] += now - t.since;
-    if (state_ends) {
-        ++t.intervals[s];
-    }
-    t.timeline->add(t.state, t.since, now);
     HeldRow row;
     row.tid = t.tid;
-    row.time = t.since;
-    row.state = t.state;
+    row.time = since;
+    row.state = states.state;
     row.end = now;
     row.vcpu = t.vcpu;
-    row.pcpu = t.cpu;
-    if (t.state == VcpuState::guest) {
+    row.pcpu = t.place->cpu;
+    if (states.state == VcpuState::guest) {
         Machine* guest = guest_machine_of(t);
         if (t.guest_tid >= 0 && guest != nullptr) {
-            guest->threads[t.guest_tid].guest_ns[t.vcpu] += now - t.since;
+            guest->scheduler.credit(t.guest_tid, t.vcpu, now - since);
             row.guest_tid = t.guest_tid;
             row.guest_comm = t.guest_comm;
         } else {
@@ -269,24 +265,24 @@ AnalysisEngine::Machine* AnalysisEngine::guest_machine_of(const VcpuThread& t) {
 }
 
 void AnalysisEngine::set_state(VcpuThread& t, VcpuState state, std::int64_t now) {
-    if (state == t.state) {
+    const VcpuState was = t.states->state;
+    if (state == was) {
         return;
     }
     close_interval(t, now);
-    if (t.vm >= 0 && (state == VcpuState::guest) != (t.state == VcpuState::guest)) {
+    if (t.vm >= 0 && (state == VcpuState::guest) != (was == VcpuState::guest)) {
         cosched_.change(t.vm, state == VcpuState::guest ? 1 : -1, now);
     }
-    t.state = state;
-    t.since = std::max(t.since, now);
+    VcpuStates::enter(*t.states, state, now);
     t.guest_tid = -1;
     t.guest_comm.clear();
     if (state == VcpuState::guest && t.vm >= 0) {
         const VmIdentity::Vm& vm = identity_.at(t.vm);
         if (vm.guest_machine >= 0) {
             const Machine& guest = machines_[static_cast<unsigned>(vm.guest_machine)];
-            if (t.vcpu < guest.current.size() && guest.current[t.vcpu].first >= 0) {
-                t.guest_tid = guest.current[t.vcpu].first;
-                t.guest_comm = guest.current[t.vcpu].second;
+            if (const GuestScheduler::Current* current = guest.scheduler.current(t.vcpu)) {
+                t.guest_tid = current->tid;
+                t.guest_comm = current->comm;
             }
         }
     }
@@ -327,17 +323,17 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     }
     if (t.vm < 0) {
         --unbound_;
-    } else if (t.state == VcpuState::guest) {
-        cosched_.change(t.vm, -1, t.since);
+    } else if (t.states->state == VcpuState::guest) {
+        cosched_.change(t.vm, -1, t.states->since);
     }
     t.vm = vm;
     t.vcpu = vcpu;
     identity_.at(vm).vcpu_tids[vcpu] = t.tid;
     pending_ = compute_pending();
     cosched_.start(vm, last_time_);
-    if (t.state == VcpuState::guest) {
+    if (t.states->state == VcpuState::guest) {
         // co-scheduling counts from the VM's identification on
-        cosched_.change(vm, 1, std::max(t.since, last_time_));
+        cosched_.change(vm, 1, std::max(t.states->since, last_time_));
     }
     flush_held(false);
 }
@@ -393,46 +389,20 @@ void AnalysisEngine::emit_row(HeldRow row) {
 void AnalysisEngine::replay(const HeldRow& row) {
     const VcpuThread& t = *vcpus_.at(row.tid);
     Machine* guest = guest_machine_of(t);
-    const GuestHistory* history = nullptr;
-    if (guest != nullptr && row.vcpu < guest->history.size()) {
-        history = &guest->history[row.vcpu];
-    }
-    GuestHistory current;
-    if ((history == nullptr || history->empty()) && guest != nullptr && row.vcpu < guest->current.size() &&
-        guest->current[row.vcpu].first >= 0) {
-        // no switch since rows were held: the current thread ran throughout
-        current.push_back(GuestSwitch{std::numeric_limits<std::int64_t>::min(), guest->current[row.vcpu].first});
-        history = &current;
-    }
-    if (history == nullptr || history->empty()) {
-        write_row(row);
-        return;
-    }
-    // the thread current at the row's start: the last switch before it
-    auto it = std::upper_bound(history->begin(), history->end(), row.time,
-                               [](std::int64_t time, const GuestSwitch& s) { return time < s.time; });
     HeldRow piece = row;
     piece.replay = false;
-    std::int64_t tid = it == history->begin() ? -1 : std::prev(it)->tid;
-    std::int64_t start = row.time;
-    auto credit = [&](std::int64_t end) {
-        piece.time = start;
-        piece.end = end;
-        piece.guest_tid = tid;
-        piece.guest_comm = tid >= 0 ? guest->threads[tid].comm : std::string();
-        if (tid >= 0 && end > start) {
-            guest->threads[tid].guest_ns[row.vcpu] += end - start;
-        }
-        if (end > start) {
-            write_row(piece);
-        }
-    };
-    for (; it != history->end() && it->time < row.end; ++it) {
-        credit(it->time);
-        start = it->time;
-        tid = it->tid;
+    const bool split = guest != nullptr && guest->scheduler.split(row.vcpu, row.time, row.end,
+                                                                  [&](std::int64_t start, std::int64_t end,
+                                                                      std::int64_t tid, std::string_view comm) {
+                                                                      piece.time = start;
+                                                                      piece.end = end;
+                                                                      piece.guest_tid = tid;
+                                                                      piece.guest_comm = comm;
+                                                                      write_row(piece);
+                                                                  });
+    if (!split) {
+        write_row(row);
     }
-    credit(row.end);
 }
 
 void AnalysisEngine::flush_held(bool force) {
@@ -449,7 +419,7 @@ void AnalysisEngine::flush_held(bool force) {
     held_.clear();
     if (!pending_) {
         for (Machine& m : machines_) {
-            m.history.clear();  // every row that needed it is written
+            m.scheduler.clear_history();  // every row that needed it is written
         }
     }
 }
@@ -460,38 +430,23 @@ namespace vmtrace::analysis {
 
 void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     const std::int64_t now = e.time;
-    if (e.cpu >= host_current_.size()) {
-        host_current_.resize(e.cpu + 1, -1);
+    host_.see_cpu(e.cpu);
+    if (e.cpu >= host_current_vcpu_.size()) {
         host_current_vcpu_.resize(e.cpu + 1, nullptr);
     }
     switch (e.kind) {
     case EventKind::sched_switch: {
-        HostThread& prev = host_threads_[e.prev_tid];
-        prev.cpu = -1;
-        prev.switched_out = now;
-        prev.out_state = e.prev_state;
-        if (prev.comm.empty()) {
-            prev.comm = e.prev_comm;
-        }
+        host_.on_switch(e.cpu, e.prev_tid, e.prev_state, e.prev_comm, e.next_tid, e.next_comm, now);
         if (auto found = vcpus_.find(e.prev_tid); found != vcpus_.end() && e.prev_tid != 0) {
             VcpuThread& t = *found->second;
-            if (t.cpu >= 0) {
-                t.residency_ns[t.cpu] += now - t.on_cpu_since;
-            }
             set_state(t, e.prev_state == 0 ? VcpuState::preempted : VcpuState::idle, now);  // its row had the CPU
-            t.cpu = -1;
+            Placement::leave(*t.place, now);
         }
-        HostThread& next = host_threads_[e.next_tid];
-        next.cpu = static_cast<int>(e.cpu);
-        next.switched_in = now;
-        next.comm = e.next_comm;
         if (auto found = vcpus_.find(e.next_tid); found != vcpus_.end() && e.next_tid != 0) {
             VcpuThread& t = *found->second;
             set_state(t, VcpuState::hypervisor, now);  // closes a row off any CPU
-            t.cpu = static_cast<int>(e.cpu);
-            t.on_cpu_since = now;
+            Placement::arrive(*t.place, static_cast<int>(e.cpu), now);
         }
-        host_current_[e.cpu] = e.next_tid;
         host_current_vcpu_[e.cpu] = nullptr;  // found again at its first KVM event
         return;
     }
@@ -499,14 +454,13 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         if (auto found = vcpus_.find(e.tid); found != vcpus_.end()) {
             check_cpu(m, e, "orig_cpu", e.orig_cpu);
             check_cpu(m, e, "dest_cpu", e.dest_cpu);
-            ++found->second->pcpu_migrations;
+            Placement::migrated(*found->second->place);
             writer_->migration_row(now, m.hostname, "vcpu-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         }
         return;
     case EventKind::process_state: {
-        HostThread& thread = host_threads_[e.tid];
-        thread.pid = e.pid;
-        thread.comm = e.comm;
+        host_.set_process(e.tid, e.pid);
+        host_.set_comm(e.tid, e.comm);
         if (auto found = vcpus_.find(e.tid); found != vcpus_.end() && e.pid > 0) {
             adopt_pid(*found->second, identity_.by_pid(e.pid));
         }
@@ -521,9 +475,8 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
         if (e.tid <= 0) {
             return;  // a VM, or a vCPU that has not run yet: no thread
         }
-        HostThread& thread = host_threads_[e.tid];
-        thread.pid = e.pid;
-        VcpuThread& t = vcpu_thread(e.tid, e.vcpu_id, now, thread.cpu);
+        host_.set_process(e.tid, e.pid);
+        VcpuThread& t = vcpu_thread(e.tid, e.vcpu_id, now, host_.find(e.tid)->cpu);
         adopt_pid(t, vm);
         return;
     }
@@ -537,7 +490,7 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     check_vcpu_id(m, e);
 
     // The KVM events run in the vCPU's thread: the one current on the CPU.
-    const std::int64_t tid = host_current_[e.cpu];
+    const std::int64_t tid = host_.current(e.cpu);
     if (tid <= 0) {
         ++unattributed_;
         return;
@@ -570,12 +523,9 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     case EventKind::kvm_hypercall:
         log_nondet(t, now, *NondetLog::from_handler(e));
         return;
-    case EventKind::vmsync_host: {
-        const auto host = host_threads_.find(tid);
-        const std::int64_t pid = host != host_threads_.end() ? host->second.pid : -1;
-        bind(t, vm_by_uid(e.vm_uid, pid), e.vcpu_id);
+    case EventKind::vmsync_host:
+        bind(t, vm_by_uid(e.vm_uid, host_.pid_of(tid)), e.vcpu_id);
         return;
-    }
     default:
         return;
     }
@@ -585,25 +535,7 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
     const std::int64_t now = e.time;
     switch (e.kind) {
     case EventKind::sched_switch: {
-        if (e.cpu >= m.current.size()) {
-            m.current.resize(e.cpu + 1, {-1, {}});
-        }
-        if (!held_.empty() || pending_) {
-            if (e.cpu >= m.history.size()) {
-                m.history.resize(e.cpu + 1);
-            }
-            GuestHistory& history = m.history[e.cpu];
-            if (history.empty() && m.current[e.cpu].first >= 0) {
-                // who ran before the first switch recorded
-                history.push_back(GuestSwitch{std::numeric_limits<std::int64_t>::min(), m.current[e.cpu].first});
-            }
-            history.push_back(GuestSwitch{now, e.next_tid});
-        }
-        m.current[e.cpu] = {e.next_tid, std::string(e.next_comm)};
-        GuestThread& thread = m.threads[e.next_tid];
-        if (thread.comm.empty() || e.next_tid != 0) {
-            thread.comm = e.next_comm;
-        }
+        m.scheduler.on_switch(e.cpu, e.next_tid, e.next_comm, now, !held_.empty() || pending_);
         if (m.vm < 0) {
             return;
         }
@@ -613,30 +545,26 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
             return;
         }
         VcpuThread& t = *vcpus_.at(tid->second);
-        if (t.state == VcpuState::guest && now > t.since) {
+        if (t.states->state != VcpuState::guest) {
+            return;
+        }
+        if (now > t.states->since) {
             // a new guest thread on this vCPU: a new row, the same state
             close_interval(t, now, false);
-            t.since = now;
+            t.states->since = now;
         }
-        if (t.state == VcpuState::guest) {
-            t.guest_tid = e.next_tid;
-            t.guest_comm = e.next_comm;
-        }
+        t.guest_tid = e.next_tid;
+        t.guest_comm = e.next_comm;
         return;
     }
-    case EventKind::sched_migrate_task: {
+    case EventKind::sched_migrate_task:
         // the matrix is built at the end, over the CPUs the trace declares
         check_cpu(m, e, "orig_cpu", e.orig_cpu);
         check_cpu(m, e, "dest_cpu", e.dest_cpu);
-        ++m.migrations[{static_cast<std::uint32_t>(e.orig_cpu), static_cast<std::uint32_t>(e.dest_cpu)}];
-        GuestThread& thread = m.threads[e.tid];
-        ++thread.migrations;
-        if (thread.comm.empty()) {
-            thread.comm = e.comm;
-        }
+        m.scheduler.on_migrate(e.tid, e.comm, static_cast<std::uint32_t>(e.orig_cpu),
+                               static_cast<std::uint32_t>(e.dest_cpu));
         writer_->migration_row(now, m.hostname, "guest-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         return;
-    }
     default:
         ++other_events_;
         return;
@@ -666,19 +594,15 @@ void AnalysisEngine::finish() {
     for (auto& [tid, thread] : vcpus_) {
         VcpuThread& t = *thread;
         if (t.vm < 0) {
-            const auto host = host_threads_.find(tid);
-            const std::int64_t pid = host != host_threads_.end() ? host->second.pid : -1;
+            const std::int64_t pid = host_.pid_of(tid);
             bind(t, identity_.by_pid(pid > 0 ? pid : -1), t.vcpu);
         }
     }
     for (auto& [tid, thread] : vcpus_) {
         VcpuThread& t = *thread;
         close_interval(t, end_);
-        t.since = end_;
-        if (t.cpu >= 0) {
-            t.residency_ns[t.cpu] += end_ - t.on_cpu_since;
-            t.on_cpu_since = end_;
-        }
+        t.states->since = end_;
+        Placement::close(*t.place, end_);
     }
     for (int vm = 0; vm < identity_.size(); ++vm) {
         cosched_.change(vm, 0, end_);

@@ -16,10 +16,13 @@
 
 #include "coscheduling.hpp"
 #include "exit_tracker.hpp"
+#include "guest_scheduler.hpp"
+#include "host_scheduler.hpp"
 #include "nondet_log.hpp"
 #include "output_writer.hpp"
-#include "state_timeline.hpp"
+#include "placement.hpp"
 #include "trace_event.hpp"
+#include "vcpu_states.hpp"
 #include "vm_identity.hpp"
 
 namespace vmtrace::analysis {
@@ -44,9 +47,14 @@ struct AnalysisOptions {
 // The analyses of docs/analysis-output.md over one time-ordered stream of
 // events of a host and its (synchronised) guests: vCPU states, exits and
 // their latencies, migrations and placement, co-scheduling and the log of
-// non-deterministic events.  Memory grows with the number of threads, VMs
-// and distinct exit reasons, never with the trace's length; per-interval
-// and per-event output is streamed to CSV files.
+// non-deterministic events.  The engine checks the events, ties vCPU
+// threads to their VMs and guest traces, and hands each event to the
+// trackers that own one concern each (host and guest scheduling, vCPU
+// states, placement, exits, co-scheduling, the log, VM identity); rows go
+// to the one writer of output files, held while a vCPU thread's VM is not
+// known yet.  Memory grows with the number of threads, VMs and distinct
+// exit reasons, never with the trace's length; per-interval and per-event
+// output is streamed to CSV files.
 class AnalysisEngine {
 public:
     explicit AnalysisEngine(AnalysisOptions options);
@@ -87,41 +95,18 @@ private:
         std::string guest_comm;
         bool replay = false;  // a guest interval whose guest threads are not known yet
     };
-    struct GuestSwitch {
-        std::int64_t time;
-        std::int64_t tid;
-    };
-    using GuestHistory = std::vector<GuestSwitch>;
-    struct HostThread {
-        std::string comm;
-        std::int64_t pid = -1;
-        int cpu = -1;  // where it runs, -1: not running
-        std::int64_t switched_in = -1;
-        std::int64_t switched_out = -1;
-        std::int64_t out_state = 0;
-    };
+    // A vCPU thread: what ties it to its VM and guest trace, and its
+    // entries in the trackers.
     struct VcpuThread {
         std::int64_t tid = 0;
         int vm = -1;  // -1: not identified yet
         std::uint32_t vcpu = 0;
-        VcpuState state = VcpuState::unknown;
-        std::int64_t since = 0;
-        std::int64_t guest_tid = -1;  // during a guest interval
+        std::int64_t guest_tid = -1;  // the guest thread of the current guest interval
         std::string guest_comm;
-        std::array<std::int64_t, kVcpuStateCount> state_ns{};
-        std::array<std::uint64_t, kVcpuStateCount> intervals{};
-        ExitTracker::Thread* exits = nullptr;      // in exits_
-        std::map<int, std::int64_t> residency_ns;  // physical CPU -> time
-        int cpu = -1;
-        std::int64_t on_cpu_since = 0;
-        std::uint64_t pcpu_migrations = 0;
-        NondetLog::Counts* nondet = nullptr;  // in nondet_
-        std::unique_ptr<StateTimeline> timeline;
-    };
-    struct GuestThread {
-        std::string comm;
-        std::map<std::uint32_t, std::int64_t> guest_ns;  // by vCPU
-        std::uint64_t migrations = 0;
+        VcpuStates::Thread* states = nullptr;  // in states_
+        Placement::Thread* place = nullptr;    // in placement_
+        ExitTracker::Thread* exits = nullptr;  // in exits_
+        NondetLog::Counts* nondet = nullptr;   // in nondet_
     };
     // The first event that named a CPU not declared (yet) by the trace.
     struct CpuMention {
@@ -132,13 +117,10 @@ private:
     struct Machine {
         MachineInfo info;
         std::string hostname;
-        int vm = -1;                                                                  // a guest's VM once known
-        std::vector<std::pair<std::int64_t, std::string>> current;                    // per CPU: tid, comm
-        std::map<std::int64_t, GuestThread> threads;                                  // a guest's threads
-        std::vector<bool> cpus;                                                       // declared, by cpu_id
-        std::map<std::int64_t, CpuMention> undeclared;                                // checked again at the end
-        std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> migrations;  // a guest's (from, to)
-        std::vector<GuestHistory> history;  // per vCPU: switches seen while rows are held
+        int vm = -1;                                    // a guest's VM once known
+        GuestScheduler scheduler;                       // a guest's
+        std::vector<bool> cpus;                         // declared, by cpu_id
+        std::map<std::int64_t, CpuMention> undeclared;  // checked again at the end
         std::uint64_t events = 0;
         std::uint64_t retimed = 0;  // later events taken at the time of one of this machine's events
         std::int64_t jump_ns = 0;   // the largest such step back
@@ -181,9 +163,10 @@ private:
     std::vector<Machine> machines_;
     VmIdentity identity_;
     Coscheduling cosched_;
-    std::unordered_map<std::int64_t, HostThread> host_threads_;
+    HostScheduler host_;
+    VcpuStates states_;
+    Placement placement_;
     std::unordered_map<std::int64_t, std::unique_ptr<VcpuThread>> vcpus_;
-    std::vector<std::int64_t> host_current_;      // per physical CPU: tid, -1 unknown
     std::vector<VcpuThread*> host_current_vcpu_;  // per physical CPU: its vCPU thread, once a KVM event said so
     std::deque<HeldRow> held_;
     unsigned unbound_ = 0;

@@ -57,7 +57,7 @@ void AnalysisEngine::build_results() {
     std::uint64_t guest_events = 0;
     for (const Machine& m : machines_) {
         if (m.info.host && host.is_null()) {
-            int cpus = static_cast<int>(host_current_.size());
+            int cpus = static_cast<int>(host_.cpus());
             host = {{"hostname", m.hostname}, {"cpus", cpus}};
         }
         (m.info.host ? host_events : guest_events) += m.events;
@@ -70,13 +70,8 @@ void AnalysisEngine::build_results() {
                      {"reordered", reordered_}};
 
     // Timelines line up on the widest bins of all vCPUs.
-    std::int64_t bin_ns = 1;
-    for (const auto& [tid, t] : vcpus_) {
-        bin_ns = std::max(bin_ns, t->timeline->bin_ns());
-    }
-    const unsigned bins =
-        span <= 0 ? 0
-                  : static_cast<unsigned>(std::min<std::int64_t>(options_.timeline_bins, (span + bin_ns - 1) / bin_ns));
+    const std::int64_t bin_ns = states_.common_bin_ns();
+    const unsigned bins = states_.bins_over(span, bin_ns);
 
     nlohmann::json vms = nlohmann::json::array();
     for (int v = 0; v < identity_.size(); ++v) {
@@ -107,114 +102,47 @@ void AnalysisEngine::build_results() {
         j["sync"] = verdict != sync.end() && guest != nullptr ? verdict->second : nlohmann::json(nullptr);
 
         nlohmann::json vcpus = nlohmann::json::array();
-        std::set<int> pcpu_set;
         std::vector<const NondetLog::Counts*> nondet;
         std::vector<ExitTracker::VcpuExits> vcpu_exits;
+        std::vector<const Placement::Thread*> places;
+        std::vector<VcpuStates::VcpuTimeline> timelines;
+        std::uint32_t vcpu_count = 0;
         for (const VcpuThread* t : threads) {
-            nlohmann::json states;
-            nlohmann::json intervals;
-            for (unsigned s = 0; s < kVcpuStateCount; ++s) {
-                states[to_string(static_cast<VcpuState>(s))] = t->state_ns[s];
-                intervals[to_string(static_cast<VcpuState>(s))] = t->intervals[s];
-            }
-            nlohmann::json residency = nlohmann::json::object();
-            for (const auto& [cpu, ns] : t->residency_ns) {
-                residency[std::to_string(cpu)] = ns;
-                pcpu_set.insert(cpu);
-            }
             vcpus.push_back({{"vcpu", t->vcpu},
                              {"tid", t->tid},
-                             {"states_ns", states},
-                             {"intervals", intervals},
+                             {"states_ns", VcpuStates::states_json(*t->states)},
+                             {"intervals", VcpuStates::intervals_json(*t->states)},
                              {"exits", t->exits->count},
-                             {"pcpu_migrations", t->pcpu_migrations},
-                             {"pcpu_residency_ns", residency}});
+                             {"pcpu_migrations", t->place->migrations},
+                             {"pcpu_residency_ns", Placement::residency_json(*t->place)}});
             vcpu_exits.push_back({t->vcpu, t->tid, t->exits});
             nondet.push_back(t->nondet);
+            places.push_back(t->place);
+            timelines.push_back({t->vcpu, t->tid, t->states});
+            vcpu_count = std::max(vcpu_count, t->vcpu + 1);
         }
         ExitTracker::VmTables exit_tables = ExitTracker::vm_tables(vcpu_exits, seconds);
         j["vcpus"] = vcpus;
         j["exits"] = std::move(exit_tables.exits);
         j["exit_histogram"] = std::move(exit_tables.histogram);
 
-        // guest threads, busiest first
-        nlohmann::json guest_threads = nlohmann::json::array();
-        std::uint32_t vcpu_count = 0;
-        for (const VcpuThread* t : threads) {
-            vcpu_count = std::max(vcpu_count, t->vcpu + 1);
-        }
-        std::vector<std::vector<std::uint64_t>> matrix(vcpu_count, std::vector<std::uint64_t>(vcpu_count, 0));
-        std::uint64_t migration_count = 0;
         if (guest != nullptr) {
-            std::vector<std::pair<std::int64_t, std::int64_t>> order;  // (-guest ns, tid)
-            for (const auto& [tid, gt] : guest->threads) {
-                std::int64_t total = 0;
-                for (const auto& [vcpu, ns] : gt.guest_ns) {
-                    total += ns;
-                }
-                order.emplace_back(-total, tid);
+            GuestScheduler::Tables guest_tables = guest->scheduler.tables(vcpu_count, kMaxGuestThreads);
+            j["guest_threads"] = std::move(guest_tables.threads);
+            if (guest_tables.omitted > 0) {
+                j["guest_threads_omitted"] = guest_tables.omitted;
             }
-            std::sort(order.begin(), order.end());
-            for (std::size_t i = 0; i < order.size() && i < kMaxGuestThreads; ++i) {
-                const GuestThread& gt = guest->threads.at(order[i].second);
-                nlohmann::json by_vcpu = nlohmann::json::object();
-                for (const auto& [vcpu, ns] : gt.guest_ns) {
-                    by_vcpu[std::to_string(vcpu)] = ns;
-                }
-                guest_threads.push_back({{"tid", order[i].second},
-                                         {"comm", gt.comm},
-                                         {"guest_ns", -order[i].first},
-                                         {"vcpu_migrations", gt.migrations},
-                                         {"guest_ns_by_vcpu", by_vcpu}});
-            }
-            if (order.size() > kMaxGuestThreads) {
-                j["guest_threads_omitted"] = order.size() - kMaxGuestThreads;
-            }
-            // (finish() checked that every CPU there is one the guest declares)
-            std::size_t size = vcpu_count;
-            for (const auto& [cpus, count] : guest->migrations) {
-                size = std::max<std::size_t>({size, cpus.first + 1U, cpus.second + 1U});
-            }
-            matrix.assign(size, std::vector<std::uint64_t>(size, 0));
-            for (const auto& [cpus, count] : guest->migrations) {
-                matrix[cpus.first][cpus.second] = count;
-                migration_count += count;
-            }
+            j["guest_migrations"] = {{"count", guest_tables.migrations}, {"matrix", std::move(guest_tables.matrix)}};
+        } else {
+            j["guest_threads"] = nlohmann::json::array();
+            const std::vector<std::vector<std::uint64_t>> none(vcpu_count, std::vector<std::uint64_t>(vcpu_count, 0));
+            j["guest_migrations"] = {{"count", 0}, {"matrix", none}};
         }
-        j["guest_threads"] = guest_threads;
-        j["guest_migrations"] = {{"count", migration_count}, {"matrix", matrix}};
-
-        const std::vector<int> pcpus(pcpu_set.begin(), pcpu_set.end());
-        nlohmann::json residency = nlohmann::json::array();
-        for (const VcpuThread* t : threads) {
-            nlohmann::json row = nlohmann::json::array();
-            for (int cpu : pcpus) {
-                const auto found = t->residency_ns.find(cpu);
-                row.push_back(found != t->residency_ns.end() ? found->second : 0);
-            }
-            residency.push_back(row);
-        }
-        j["placement"] = {{"pcpus", pcpus}, {"residency_ns", residency}};
+        j["placement"] = Placement::vm_table(places);
         std::vector<std::int64_t> running = cosched_.running_ns(v);
         running.resize(std::max(running.size(), threads.size() + 1), 0);  // 0..all vCPUs at once
         j["coscheduling"] = {{"running_ns", running}};
-
-        nlohmann::json timeline_vcpus = nlohmann::json::array();
-        for (const VcpuThread* t : threads) {
-            t->timeline->widen_to(bin_ns);
-            nlohmann::json row{{"vcpu", t->vcpu}, {"tid", t->tid}};
-            for (unsigned s = 0; s < kVcpuStateCount; ++s) {
-                nlohmann::json fractions = nlohmann::json::array();
-                for (unsigned b = 0; b < bins; ++b) {
-                    const double f = static_cast<double>(t->timeline->time_in(b, static_cast<VcpuState>(s))) /
-                                     static_cast<double>(bin_ns);
-                    fractions.push_back(std::round(f * 1e4) / 1e4);
-                }
-                row[to_string(static_cast<VcpuState>(s))] = fractions;
-            }
-            timeline_vcpus.push_back(row);
-        }
-        j["timeline"] = {{"bin_ns", bin_ns}, {"bins", bins}, {"vcpus", timeline_vcpus}};
+        j["timeline"] = VcpuStates::timeline_table(timelines, bin_ns, bins);
         j["nondet"] = NondetLog::vm_table(nondet);
         vms.push_back(j);
     }
