@@ -21,8 +21,8 @@ struct Component {
 // downstream's capacity.
 struct Iterator {
     VcpuThreadPids* watch = nullptr;
-    bt_message_iterator* upstream = nullptr;
-    std::deque<const bt_message*> pending;  // owned references
+    bt2::MessageIteratorRef upstream;
+    std::deque<bt2::MessageRef> pending;
 };
 
 bt_component_class_initialize_method_status initialize(bt_self_component_filter* self,
@@ -51,13 +51,15 @@ bt_message_iterator_class_initialize_method_status iterator_initialize(
     bt_self_component_port_output* /*port*/) {
     const auto* component =
         static_cast<const Component*>(bt_self_component_get_data(bt_self_message_iterator_borrow_component(self)));
-    auto* it = new (std::nothrow) Iterator{component->watch, nullptr, {}};
+    auto* it = new (std::nothrow) Iterator{component->watch, {}, {}};
     if (it == nullptr) {
         return BT_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD_STATUS_MEMORY_ERROR;
     }
     bt_self_message_iterator_set_data(self, it);
-    switch (bt_message_iterator_create_from_message_iterator(self, component->input, &it->upstream)) {
+    bt_message_iterator* upstream = nullptr;
+    switch (bt_message_iterator_create_from_message_iterator(self, component->input, &upstream)) {
     case BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK:
+        it->upstream = bt2::MessageIteratorRef::adopt(upstream);
         return BT_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD_STATUS_OK;
     case BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_MEMORY_ERROR:
         return BT_MESSAGE_ITERATOR_CLASS_INITIALIZE_METHOD_STATUS_MEMORY_ERROR;
@@ -67,15 +69,7 @@ bt_message_iterator_class_initialize_method_status iterator_initialize(
 }
 
 void iterator_finalize(bt_self_message_iterator* self) {
-    auto* it = static_cast<Iterator*>(bt_self_message_iterator_get_data(self));
-    if (it == nullptr) {
-        return;
-    }
-    for (const bt_message* message : it->pending) {
-        bt_message_put_ref(message);
-    }
-    bt_message_iterator_put_ref(it->upstream);
-    delete it;
+    delete static_cast<Iterator*>(bt_self_message_iterator_get_data(self));
 }
 
 // Forwards every upstream message unchanged, noting what it tells first.
@@ -86,7 +80,7 @@ bt_message_iterator_class_next_method_status iterator_next(bt_self_message_itera
     if (it->pending.empty()) {
         bt_message_array_const upstream = nullptr;
         std::uint64_t upstream_count = 0;
-        switch (bt_message_iterator_next(it->upstream, &upstream, &upstream_count)) {
+        switch (bt_message_iterator_next(it->upstream.get(), &upstream, &upstream_count)) {
         case BT_MESSAGE_ITERATOR_NEXT_STATUS_OK:
             break;
         case BT_MESSAGE_ITERATOR_NEXT_STATUS_END:
@@ -98,17 +92,11 @@ bt_message_iterator_class_next_method_status iterator_next(bt_self_message_itera
         default:
             return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_ERROR;  // upstream's error, causes kept
         }
+        bt2::MessageBatch batch(upstream, upstream_count);
         try {
-            it->pending.insert(it->pending.end(), upstream, upstream + upstream_count);
-        } catch (const std::bad_alloc&) {
-            for (std::uint64_t i = 0; i < upstream_count; ++i) {
-                bt_message_put_ref(upstream[i]);
-            }
-            return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_MEMORY_ERROR;
-        }
-        try {
-            for (std::uint64_t i = 0; i < upstream_count; ++i) {
-                it->watch->observe(upstream[i]);
+            while (!batch.empty()) {
+                it->pending.push_back(batch.take());
+                it->watch->observe(it->pending.back().get());
             }
         } catch (const std::bad_alloc&) {
             return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_MEMORY_ERROR;
@@ -119,7 +107,7 @@ bt_message_iterator_class_next_method_status iterator_next(bt_self_message_itera
     }
     *count = 0;
     while (*count < capacity && !it->pending.empty()) {
-        messages[(*count)++] = it->pending.front();
+        messages[(*count)++] = it->pending.front().release();
         it->pending.pop_front();
     }
     return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;

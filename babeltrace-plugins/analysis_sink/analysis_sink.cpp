@@ -629,12 +629,9 @@ bt_component_class_sink_consume_method_status consume(AnalysisSink& sink) {
         return BT_COMPONENT_CLASS_SINK_CONSUME_METHOD_STATUS_ERROR;
     }
     // Each message is put even when one of them throws.
-    std::vector<bt2::MessageRef> owned;
-    owned.reserve(count);
-    for (std::uint64_t i = 0; i < count; ++i) {
-        owned.push_back(bt2::MessageRef::adopt(messages[i]));
-    }
-    for (const bt2::MessageRef& msg : owned) {
+    bt2::MessageBatch batch(messages, count);
+    while (!batch.empty()) {
+        const bt2::MessageRef msg = batch.take();
         if (bt_message_get_type(msg.get()) == BT_MESSAGE_TYPE_EVENT) {
             handle_event(sink, msg.get());
         } else {
