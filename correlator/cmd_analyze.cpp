@@ -91,28 +91,15 @@ int analyze_command(const std::vector<std::string>& args) {
     check_writable_dir(out);
     const bool quiet = vm.count("quiet") != 0;
     const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
-    const fs::path stats = out / "sync.json";
-    // An earlier run's results never pass for this run's, even when this
-    // one fails: its files go first (only regular files; anything else by
-    // those names is refused, as the sink could not write it).
-    for (const char* name : {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv", "migrations.csv",
-                             "summary.txt", "sync.json"}) {
-        const fs::path file = out / name;
-        const auto status = fs::symlink_status(file, ec);
-        if (!fs::exists(status)) {
-            continue;
-        }
-        if (!fs::is_regular_file(status)) {
-            throw UsageError(fmt::format("{}: exists and is not a regular file: not replaced", file.string()));
-        }
-        if (!fs::remove(file, ec) || ec) {
-            throw SystemError(fmt::format("{}: cannot replace: {}", file.string(), ec.message()));
-        }
-    }
+    // The results appear together when the run succeeds; a failed run
+    // leaves an earlier run's results as they were, and the two never mix.
+    StagedFiles results(out, {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv",
+                              "migrations.csv", "summary.txt", "sync.json"});
+    const fs::path stats = results.dir() / "sync.json";
 
     Pipeline pipeline(plugin_dir());
     Params sink;
-    sink.set("output-dir", out.string());
+    sink.set("output-dir", results.dir().string());
     if (synchronize) {
         sink.set("sync-stats", stats.string());
     }
@@ -138,7 +125,7 @@ int analyze_command(const std::vector<std::string>& args) {
         pipeline.connect_all(name, merge);
     }
     pipeline.connect_all(merge, "analysis");
-    pipeline.run_writing(out, out.string());
+    pipeline.run_writing(results.dir(), out.string());
 
     // A guest left on its own clock was not analysed: the results lack it.
     std::vector<std::string> unsynchronized;
@@ -157,6 +144,7 @@ int analyze_command(const std::vector<std::string>& args) {
             }
         }
     }
+    results.commit();
 
     if (!quiet) {
         std::ifstream summary(out / "summary.txt");

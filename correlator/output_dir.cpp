@@ -176,4 +176,46 @@ void StagedOutput::commit() {
     committed_ = true;
 }
 
+StagedFiles::StagedFiles(fs::path dir, std::vector<std::string> names)
+    : dir_(std::move(dir)), names_(std::move(names)) {
+    std::error_code ec;
+    for (const std::string& name : names_) {
+        const fs::path file = dir_ / name;
+        const auto status = fs::symlink_status(file, ec);
+        if (fs::exists(status) && !fs::is_regular_file(status)) {
+            throw UsageError(fmt::format("{}: exists and is not a regular file: not replaced", file.string()));
+        }
+    }
+    // Named after this process: two runs into one directory never share it.
+    staging_ = dir_ / fmt::format(".vmtrace-staging-{}", getpid());
+    fs::remove_all(staging_, ec);
+    if (!fs::create_directory(staging_, ec)) {
+        refuse(staging_, "create it", ec ? ec.value() : EEXIST);
+    }
+}
+
+StagedFiles::~StagedFiles() {
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+}
+
+void StagedFiles::commit() {
+    std::error_code ec;
+    for (const std::string& name : names_) {
+        const fs::path written = staging_ / name;
+        const fs::path file = dir_ / name;
+        if (fs::exists(fs::symlink_status(written, ec))) {
+            fs::rename(written, file, ec);
+            if (ec) {
+                refuse(file, "replace it", ec.value());
+            }
+        } else if (fs::exists(fs::symlink_status(file, ec))) {
+            if (!fs::remove(file, ec) || ec) {
+                refuse(file, "remove the earlier run's", ec.value());
+            }
+        }
+    }
+    committed_ = true;
+}
+
 }  // namespace vmtrace::cli

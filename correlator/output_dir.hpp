@@ -57,4 +57,33 @@ private:
     bool committed_ = false;
 };
 
+// A command's result files in a directory the user chose (it may hold
+// other files), written whole or not at all.
+//
+// The command writes into a hidden staging directory inside `dir`, and
+// `commit()` moves each result over the earlier run's file of that name
+// (a rename on the same file system) and removes an earlier result this
+// run did not write, so that the results of two runs never mix.  A run
+// that fails removes the staging directory: the earlier results stay as
+// they were, and nothing half-written appears.  A result name that exists
+// in `dir` and is not a regular file is refused (UsageError) up front.
+class StagedFiles {
+public:
+    StagedFiles(std::filesystem::path dir, std::vector<std::string> names);
+    StagedFiles(const StagedFiles&) = delete;
+    StagedFiles& operator=(const StagedFiles&) = delete;
+    ~StagedFiles();
+
+    // Where to write.
+    [[nodiscard]] const std::filesystem::path& dir() const { return staging_; }
+
+    void commit();
+
+private:
+    std::filesystem::path dir_;
+    std::vector<std::string> names_;
+    std::filesystem::path staging_;
+    bool committed_ = false;
+};
+
 }  // namespace vmtrace::cli

@@ -236,6 +236,30 @@ class CliAnalyzeDamagedTraceTest(TempDirTestCase):
         self.check_refusal(self.analyze(self.host, *self.guests),
                            ["trace `vmtrace-sim-guest0`: event `sched_migrate_task` at ", "dest_cpu 524289"])
 
+    def test_a_failed_run_keeps_the_earlier_results_and_runs_never_mix(self):
+        out = self.tmp / "out"
+        (out).mkdir()
+        (out / "notes.txt").write_text("the user's")
+        proc = vmtrace("analyze", "-q", "--intervals", self.host, *self.guests, "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        before = {f.name: f.read_bytes() for f in out.iterdir()}
+        inode = (out / "analysis.json").stat().st_ino
+        self.assertIn("vcpu_states.csv", before)
+        self.set_dest_cpu(524289)
+        self.check_refusal(self.analyze(self.host, *self.guests), ["dest_cpu 524289"])
+        after = {f.name: f.read_bytes() for f in out.iterdir()}
+        self.assertEqual(sorted(after), sorted(before), "a failed run writes nothing and leaves no staging directory")
+        self.assertTrue(after == before, "a failed run changed the earlier results")
+        self.assertEqual((out / "analysis.json").stat().st_ino, inode)
+        # a later run without --intervals: its results, and no earlier vcpu_states.csv beside them
+        proc = vmtrace("analyze", "-q", self.host, "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        names = sorted(f.name for f in out.iterdir())
+        self.assertEqual(names, sorted(set(before) - {"vcpu_states.csv", "sync.json"}))
+        self.assertEqual((out / "notes.txt").read_text(), "the user's")
+        self.assertNotEqual((out / "analysis.json").stat().st_ino, inode)
+        self.assertEqual(json.loads((out / "analysis.json").read_text())["events"]["guests"], 0)
+
     def test_a_cpu_the_trace_does_not_declare_is_refused(self):
         self.set_dest_cpu(7)  # the guest has vCPUs 0 and 1
         self.check_refusal(self.analyze(self.host, *self.guests),

@@ -100,18 +100,22 @@ class BadInputTest(TempDirTestCase):
                 self.assertFalse(out.exists())
                 self.assert_no_leftovers(self.tmp)
 
-    def test_failed_analysis_leaves_no_earlier_results(self):
+    def test_failed_analysis_writes_nothing_and_keeps_the_earlier_results(self):
         out = self.tmp / "analysis"
         proc = vmtrace("analyze", self.rec.host, self.rec.guest(0), "-o", out, "-q")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertTrue((out / "analysis.json").is_file())
+        earlier = {f.name: f.read_bytes() for f in out.iterdir()}
+        self.assertIn("analysis.json", earlier)
         guest = self.guest_copy()
         with open(guest / "ch_0", "r+b") as f:
             f.seek(20000)
             f.write(b"\xff")
-        proc = vmtrace("analyze", self.lab_host, guest, "-o", out, "-q")
+        proc = vmtrace("analyze", "--intervals", self.lab_host, guest, "-o", out, "-q")
         self.assert_fails(proc, 1, guest)
-        self.assertFalse((out / "analysis.json").exists(), "an earlier run's results would pass for this one's")
+        # no half-written file of the failed run (its CSV files are streamed), no staging directory
+        self.assertTrue({f.name: f.read_bytes() for f in out.iterdir()} == earlier,
+                        "the failed run changed the output directory")
+        (out / "summary.txt").unlink()
         (out / "summary.txt").mkdir()
         proc = vmtrace("analyze", self.rec.host, "-o", out, "-q")
         self.assert_fails(proc, 2, out / "summary.txt", "not a regular file")
