@@ -36,6 +36,7 @@
 
 #include <vmtrace/guest_tracepoints.h>
 #include <vmtrace/hook_protos.h>
+#include <vmtrace/param_range.h>
 #include <vmtrace/process_walk.h>
 #include <vmtrace/vmsync.h>
 #include <vmtrace/vmsync_tracepoints.h>
@@ -76,52 +77,15 @@ MODULE_INFO(vmtrace_left_out, "guest_mm_unmap: unmap_vmas() differs from the pro
 
 /* ---- parameters ------------------------------------------------------ */
 
-#define PERIOD_MS_MAX	60000
-
-static unsigned int period_ms = 100;
+static unsigned long period_ms = 100;
 static unsigned long hc_nr = VMSYNC_HC_NR_DEFAULT;
 static unsigned long long vm_uid;
 static bool mm_events = true;
 
-static int period_ms_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-
-	if (kstrtouint(val, 0, &v) || v < 1 || v > PERIOD_MS_MAX) {
-		pr_err("period_ms=%s refused: must be 1..%u\n", val,
-		       PERIOD_MS_MAX);
-		return -EINVAL;
-	}
-	*(unsigned int *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops period_ms_ops = {
-	.set = period_ms_set,
-	.get = param_get_uint,
-};
-module_param_cb(period_ms, &period_ms_ops, &period_ms, 0444);
-MODULE_PARM_DESC(period_ms, "vmsync hypercall period per vCPU, in ms (1..60000)");
-
-static int hc_nr_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned long v;
-
-	if (kstrtoul(val, 0, &v) || v < VMSYNC_HC_NR_MIN || v > VMSYNC_HC_NR_MAX) {
-		pr_err("hc_nr=%s refused: must be in [%#lx, %#lx], below is KVM's own hypercall range\n",
-		       val, VMSYNC_HC_NR_MIN, VMSYNC_HC_NR_MAX);
-		return -EINVAL;
-	}
-	*(unsigned long *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops hc_nr_ops = {
-	.set = hc_nr_set,
-	.get = param_get_ulong,
-};
-module_param_cb(hc_nr, &hc_nr_ops, &hc_nr, 0444);
-MODULE_PARM_DESC(hc_nr, "vmsync hypercall number (same as the host's module)");
+VMTRACE_RANGE_PARAM(period_ms, VMTRACE_GUEST_PERIOD_MS_MIN,
+		    VMTRACE_GUEST_PERIOD_MS_MAX, VMTRACE_GUEST_PERIOD_MS_DESC);
+VMTRACE_RANGE_PARAM(hc_nr, VMTRACE_GUEST_HC_NR_MIN, VMTRACE_GUEST_HC_NR_MAX,
+		    VMTRACE_GUEST_HC_NR_DESC);
 
 module_param(vm_uid, ullong, 0444);
 MODULE_PARM_DESC(vm_uid, "VM identifier; 0 (default): from the DMI product UUID, else random. Reads back the value in use");
@@ -814,7 +778,7 @@ static int __init vt_guest_init(void)
 		pr_err("cannot follow CPU hotplug: %d\n", ret);
 		goto err_vmsync;
 	}
-	pr_info("loaded: vm_uid=%#llx (%s%s%s), hypercall %#lx every %u ms on %u vCPUs, mm events %s\n",
+	pr_info("loaded: vm_uid=%#llx (%s%s%s), hypercall %#lx every %lu ms on %u vCPUs, mm events %s\n",
 		vm_uid, source, uuid ? " " : "", uuid ? uuid : "", hc_nr,
 		period_ms, num_online_cpus(), mm_events ? "on" : "off");
 	return 0;

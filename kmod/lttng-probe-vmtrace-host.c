@@ -48,6 +48,7 @@
 #include <vmtrace/host_tracepoints.h>
 #include <vmtrace/hook_protos.h>
 #include <vmtrace/process_walk.h>
+#include <vmtrace/param_range.h>
 #include <vmtrace/vmsync.h>
 #include <vmtrace/vmsync_tracepoints.h>
 
@@ -117,25 +118,8 @@ MODULE_INFO(vmtrace_event, "kvm_vm_statedump_vcpu");
 
 static unsigned long hc_nr = VMSYNC_HC_NR_DEFAULT;
 
-static int hc_nr_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned long v;
-
-	if (kstrtoul(val, 0, &v) || v < VMSYNC_HC_NR_MIN || v > VMSYNC_HC_NR_MAX) {
-		pr_err("hc_nr=%s refused: must be in [%#lx, %#lx], below is KVM's own hypercall range\n",
-		       val, VMSYNC_HC_NR_MIN, VMSYNC_HC_NR_MAX);
-		return -EINVAL;
-	}
-	*(unsigned long *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops hc_nr_ops = {
-	.set = hc_nr_set,
-	.get = param_get_ulong,
-};
-module_param_cb(hc_nr, &hc_nr_ops, &hc_nr, 0444);
-MODULE_PARM_DESC(hc_nr, "vmsync hypercall number (same as the guests' module)");
+VMTRACE_RANGE_PARAM(hc_nr, VMTRACE_HOST_HC_NR_MIN, VMTRACE_HOST_HC_NR_MAX,
+		    VMTRACE_HOST_HC_NR_DESC);
 
 static bool tdp_mmu_map = true;
 module_param(tdp_mmu_map, bool, 0444);

@@ -30,6 +30,7 @@
 #include <wrapper/vmalloc.h>
 
 #include <vmtrace/memsync_tracepoints.h>
+#include <vmtrace/param_range.h>
 
 #define LTTNG_PACKAGE_BUILD
 #define TP_MODULE_NOAUTOLOAD
@@ -55,8 +56,6 @@ MODULE_INFO(vmtrace_event, "vmtrace_memsync_end");
 #define MS_CTL_OPEN	0
 #define MS_CTL_CLOSE	1
 #define MS_CTL_RESET	2
-#define MS_PERIOD_MIN	10
-#define MS_PERIOD_MAX	10000
 
 /* Serialises the parameters that act on the area with load and unload. */
 static DEFINE_MUTEX(ms_lock);
@@ -97,27 +96,10 @@ static const struct kernel_param_ops hpa_ops = {
 module_param_cb(hpa, &hpa_ops, &hpa, 0444);
 MODULE_PARM_DESC(hpa, "physical address of the two reserved pages (memmap=8K$hpa)");
 
-static unsigned int period_ms = 100;
+static unsigned long period_ms = 100;
 
-static int period_ms_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-
-	if (kstrtouint(val, 0, &v) || v < MS_PERIOD_MIN || v > MS_PERIOD_MAX) {
-		pr_err("period_ms=%s refused: must be in [%d, %d]\n", val,
-		       MS_PERIOD_MIN, MS_PERIOD_MAX);
-		return -EINVAL;
-	}
-	*(unsigned int *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops period_ms_ops = {
-	.set = period_ms_set,
-	.get = param_get_uint,
-};
-module_param_cb(period_ms, &period_ms_ops, &period_ms, 0444);
-MODULE_PARM_DESC(period_ms, "time between two handshake marks, in ms [10, 10000]");
+VMTRACE_RANGE_PARAM(period_ms, VMTRACE_MEMSYNC_PERIOD_MS_MIN,
+		    VMTRACE_MEMSYNC_PERIOD_MS_MAX, VMTRACE_MEMSYNC_PERIOD_MS_DESC);
 
 static void ms_mark_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(ms_mark_work, ms_mark_fn);
@@ -235,7 +217,7 @@ static int __init vmtrace_memsync_init(void)
 	if (marks)
 		schedule_delayed_work(&ms_mark_work, 0);
 	mutex_unlock(&ms_lock);
-	pr_info("handshake area at %#lx, a mark every %u ms when marks=1\n",
+	pr_info("handshake area at %#lx, a mark every %lu ms when marks=1\n",
 		hpa, period_ms);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "cli_common.hpp"
+#include "vmtrace/params.h"
 
 namespace fs = std::filesystem;
 
@@ -28,18 +29,18 @@ using cli::SystemError;
 using cli::UsageError;
 using Kind = ParamSpec::Kind;
 
-// kmod/include/vmtrace/vmsync.h: VMSYNC_HC_NR_MIN, VMSYNC_HC_NR_MAX.
-constexpr std::uint64_t kHcNrMin = 0x10000;
-constexpr std::uint64_t kHcNrMax = 0xffffffff;
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
 
+// The numeric parameters' ranges and descriptions are the modules' own
+// (kmod/include/vmtrace/params.h).
 constexpr ParamSpec kHostParams[] = {
-    {"hc_nr", Kind::unsigned_integer, kHcNrMin, kHcNrMax, "vmsync hypercall number (same as the guests' module)"},
+    {"hc_nr", Kind::unsigned_integer, VMTRACE_HOST_HC_NR_MIN, VMTRACE_HOST_HC_NR_MAX, VMTRACE_HOST_HC_NR_DESC},
     {"tdp_mmu_map", Kind::boolean, 0, 0, "hook TDP MMU mapping changes (kvm_tdp_mmu_map events)"},
 };
 constexpr ParamSpec kGuestParams[] = {
-    {"hc_nr", Kind::unsigned_integer, kHcNrMin, kHcNrMax, "vmsync hypercall number (same as the host's module)"},
-    {"period_ms", Kind::unsigned_integer, 1, 60000, "vmsync hypercall period per vCPU, in ms"},
+    {"hc_nr", Kind::unsigned_integer, VMTRACE_GUEST_HC_NR_MIN, VMTRACE_GUEST_HC_NR_MAX, VMTRACE_GUEST_HC_NR_DESC},
+    {"period_ms", Kind::unsigned_integer, VMTRACE_GUEST_PERIOD_MS_MIN, VMTRACE_GUEST_PERIOD_MS_MAX,
+     VMTRACE_GUEST_PERIOD_MS_DESC},
     {"vm_uid", Kind::unsigned_integer, 0, kU64Max, "VM identifier; 0: from the DMI product UUID, else random"},
     {"mm_events", Kind::boolean, 0, 0, "record guest_mm_map/guest_mm_unmap events"},
 };
