@@ -451,9 +451,15 @@ void consume(IsolateIterator& it, const bt_message* msg) {
         // guest's accesses 28 s after its session stopped were given to
         // the lttng-sessiond thread that ran last, at another process's
         // address).
-        if (machine.open_streams > 0 && --machine.open_streams == 0 && machine.role == Role::guest && machine.vm >= 0 &&
-            it.join) {
-            it.join->guest_trace_end(machine.vm);
+        // The same for the host's trace, whose end leaves the memory
+        // tracer's later records (a window the tracer still records) to
+        // nobody known.
+        if (machine.open_streams > 0 && --machine.open_streams == 0 && it.join) {
+            if (machine.role == Role::guest && machine.vm >= 0) {
+                it.join->guest_trace_end(machine.vm);
+            } else if (machine.role == Role::host) {
+                it.join->host_trace_end();
+            }
         }
         return;
     case BT_MESSAGE_TYPE_PACKET_BEGINNING:

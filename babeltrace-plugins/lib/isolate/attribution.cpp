@@ -21,6 +21,8 @@ std::string_view to_string(Attribution attribution) {
         return "before-map";
     case Attribution::guest_untraced:
         return "guest-untraced";
+    case Attribution::host_untraced:
+        return "host-untraced";
     }
     return "?";
 }

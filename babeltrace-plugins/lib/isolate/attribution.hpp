@@ -22,6 +22,8 @@ namespace vmtrace::isolate {
 //   guest_untraced the CPU runs a vCPU of the page's VM, no guest process is known to map the GPA page,
 //                  and no event of that VM's guest trace has come yet (a guest still booting, a
 //                  session started late, no guest trace given): whose page it is, nothing says
+//   host_untraced  the host trace has ended (every stream of it): which VM maps the page and what
+//                  each CPU runs, nothing says any more
 enum class Attribution : std::uint8_t {
     guest,
     guest_kernel,
@@ -30,12 +32,13 @@ enum class Attribution : std::uint8_t {
     host,
     ambiguous,
     before_map,
-    guest_untraced,  // last: the memory ground truth stores these codes
+    guest_untraced,
+    host_untraced,  // last: the memory ground truth stores these codes
 };
-inline constexpr std::size_t kAttributionCount = 8;
+inline constexpr std::size_t kAttributionCount = 9;
 
 // "guest", "guest-kernel", "shared-other", "host-on-behalf", "host", "ambiguous", "before-map",
-// "guest-untraced":
+// "guest-untraced", "host-untraced":
 // views of string literals, so data() is NUL-terminated.
 std::string_view to_string(Attribution attribution);
 

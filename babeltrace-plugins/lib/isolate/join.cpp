@@ -101,6 +101,9 @@ void Join::advance_to(std::int64_t t) {
 [[gnu::always_inline]] inline void Join::check_host(Pending& p) const {
     const Access& a = p.access;
     const std::int64_t bound = options_.memory_bound_ns;
+    if (p.result.attribution == Attribution::host_untraced) {
+        return;  // depends on nothing that could change
+    }
     if (const HostCpu* c = chain_.cpu(a.cpu); c != nullptr && c->changes.within(a.time, bound)) {
         p.ambiguous = true;
         return;
@@ -165,6 +168,10 @@ void Join::access(const Access& a) {
     p.guest_vm = -1;
     p.read_gpa = false;
     p.ambiguous = false;
+    if (host_ended_) [[unlikely]] {
+        r.attribution = Attribution::host_untraced;
+        return;
+    }
     const std::uint64_t page = a.hpa / kPage;
     const std::uint64_t offset = a.hpa % kPage;
 

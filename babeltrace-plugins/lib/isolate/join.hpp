@@ -93,6 +93,10 @@ public:
     // while the VM ran on): what its vCPUs run is no longer known, so its
     // accesses are guest_untraced until a guest event comes again.
     void guest_trace_end(int vm);
+    // Every stream of the host trace has ended while the memory trace goes
+    // on: the host map and what each CPU runs are no longer known, so every
+    // later access is host_untraced.
+    void host_trace_end() { host_ended_ = true; }
     // The memory trace's sync bound, when known only after construction
     // (its trace announces it): call before the first access.
     void set_memory_bound(std::int64_t memory_bound_ns);
@@ -196,6 +200,7 @@ private:
     // guest_kernel; after its end every page is).
     enum class Traced : char { not_yet, yes, ended };
     std::vector<Traced> guest_traced_;
+    bool host_ended_ = false;
     std::vector<std::int64_t> guest_bounds_;
     CpuChain chain_;
     ChangeMarks host_marks_;

@@ -509,6 +509,48 @@ TEST(JoinUntraced, GuestPagesAfterTheGuestTraceEnds) {
     join.guest_trace_end(vm + 7);
 }
 
+// After the host trace ends, the tracer may record on (a window left
+// open): neither the pages' owners nor what the CPUs run are known, so
+// every later access is host_untraced, whatever the join knew last.
+TEST(JoinUntraced, EverythingAfterTheHostTraceEnds) {
+    Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
+    const int vm = join.vm_of_pid(kVmPid);
+    join.bind_guest(vm, kGuestBound);
+    std::int64_t now = 0;
+    join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
+    join.host_sched_switch(now += 1000, 0, kVcpuThread);
+    join.host_kvm_entry(now += 1000, 0);
+    join.host_tdp_map(now += 1000, kVmPid, 0, 0x10, 0x5000, 0, 1, 1);
+    join.guest_sched_switch(now += 1000, vm, 0, 300, "init");
+    now += 1'000'000;
+    auto access = [&](std::uint64_t hpa) {
+        join.access({.time = now += 1000, .cpu = 0, .size = 8, .kind = 1, .hpa = hpa, .user = 0});
+    };
+    access(0x5000 * kPage);  // the VM's page, its vCPU running: decided
+    access(0x9000 * kPage);  // no VM's page, the CPU in guest mode: before-map
+    join.host_trace_end();
+    join.host_tdp_map(now += 10, kVmPid, 0, 0x11, 0x6000, 0, 1, 1);  // a change within the bound
+    access(0x5000 * kPage);
+    access(0x6000 * kPage);
+    access(0x9000 * kPage);
+    join.flush();
+    std::vector<Result> out;
+    join.drain([&](const Access&, const Result& r) { out.push_back(r); });
+    ASSERT_EQ(out.size(), 5u);
+    EXPECT_EQ(out[0].attribution, Attribution::guest_kernel);
+    EXPECT_EQ(out[1].attribution, Attribution::before_map);
+    for (std::size_t i = 2; i < out.size(); ++i) {
+        EXPECT_EQ(out[i].attribution, Attribution::host_untraced) << i;
+        EXPECT_EQ(out[i].vm, -1) << i;
+        EXPECT_EQ(out[i].pid, -1) << i;
+        EXPECT_EQ(out[i].host_tid, -1) << i;
+    }
+    EXPECT_EQ(join.counters().in, 5u);
+    EXPECT_EQ(join.counters().out, 5u);
+    EXPECT_EQ(join.counters().by_attribution[static_cast<std::size_t>(Attribution::host_untraced)], 3u);
+    EXPECT_EQ(to_string(Attribution::host_untraced), "host-untraced");
+}
+
 TEST(JoinFuzz, HostileInputInEqualsOut) {
     std::mt19937_64 rng(11);
     const auto pick = [&](std::initializer_list<std::uint64_t> values) {

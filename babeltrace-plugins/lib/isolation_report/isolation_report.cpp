@@ -119,17 +119,18 @@ void IsolationReport::VaCheck::add(const Result& result, std::uint64_t va) {
     }
 }
 
-// The accesses the join could not decide: ambiguous in time, or of a VM
-// whose guest trace had not begun.
+// The accesses the join could not decide: ambiguous in time, of a VM
+// whose guest trace had not begun or had ended, or after the host trace.
 static std::uint64_t undecided(const std::array<std::uint64_t, kAttributionCount>& by) {
     return by[static_cast<std::size_t>(Attribution::ambiguous)] +
-           by[static_cast<std::size_t>(Attribution::guest_untraced)];
+           by[static_cast<std::size_t>(Attribution::guest_untraced)] +
+           by[static_cast<std::size_t>(Attribution::host_untraced)];
 }
 
 // Precision: of the user-space accesses attributed to a guest process,
 // those whose guest-virtual address is the tracer's.  Recall: of the user-space
 // accesses (by the tracer's va) that the join decided (neither ambiguous nor
-// guest-untraced), those
+// guest- or host-untraced), those
 // attributed to a guest process with the tracer's address.
 static nlohmann::ordered_json va_check_json(std::uint64_t with_va, std::uint64_t guest, std::uint64_t equal,
                                             std::uint64_t guest_kernel_va, const std::string& first_differing,
@@ -221,6 +222,7 @@ nlohmann::ordered_json IsolationReport::to_json() const {
         {"before-map", by_attribution_[static_cast<std::size_t>(Attribution::before_map)]},
         {"ambiguous", by_attribution_[static_cast<std::size_t>(Attribution::ambiguous)]},
         {"guest-untraced", by_attribution_[static_cast<std::size_t>(Attribution::guest_untraced)]},
+        {"host-untraced", by_attribution_[static_cast<std::size_t>(Attribution::host_untraced)]},
     };
     out["lost"] = {{"tracer_reported", tracer_lost_}, {"lttng_discarded", discarded_}};
     if (va_check_.with_va > 0) {
@@ -266,7 +268,7 @@ std::string IsolationReport::to_text() const {
             "  user-space accesses attributed to a guest process: {}, guest-virtual address equal to the tracer's: "
             "{}{}\n"
             "  guest-kernel accesses to a page of the running process: {}\n"
-            "  user-space accesses: {}, {} ambiguous or guest-untraced; attributed with the tracer's address: {} of "
+            "  user-space accesses: {}, {} ambiguous or untraced; attributed with the tracer's address: {} of "
             "the {} decided\n",
             c.with_va, c.guest, c.gva_equals_va,
             c.first_differing.empty() ? "" : " (first differing: " + c.first_differing + ")", c.guest_kernel_va,

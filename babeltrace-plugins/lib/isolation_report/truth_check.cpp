@@ -89,6 +89,10 @@ void TruthCheck::check(const Access& access, const Result& result, const std::st
         ++untraced_;
         return;
     }
+    if (result.attribution == Attribution::host_untraced) {
+        ++host_untraced_;  // nor anything at all
+        return;
+    }
     if (result.attribution == Attribution::before_map) {
         ++before_map_;
         before_map_agrees_ += truth_attribution == scenario::TrueAttribution::before_map ? 1 : 0;
@@ -156,6 +160,7 @@ nlohmann::ordered_json TruthCheck::to_json(std::int64_t bound_ns) const {
     out["ambiguous"] = ambiguous_;
     out["before_map"] = before_map_;
     out["guest_untraced"] = untraced_;
+    out["host_untraced"] = host_untraced_;
     out["before_map_in_truth_too"] = before_map_agrees_;
     out["lost_in_truth"] = lost_skipped_;
     out["beyond_truth"] = extra_;

@@ -51,6 +51,7 @@ private:
     std::uint64_t ambiguous_ = 0;
     std::uint64_t before_map_ = 0;
     std::uint64_t untraced_ = 0;
+    std::uint64_t host_untraced_ = 0;
     std::uint64_t before_map_agrees_ = 0;
     std::uint64_t lost_skipped_ = 0;
     std::uint64_t extra_ = 0;                         // accesses beyond the truth's records
