@@ -7,20 +7,18 @@ import fnmatch
 import json
 import os
 import shlex
-import signal
 import shutil
 import subprocess
 import sys
-import time
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from lttng_daemon import NOBODY, SessionDaemon  # noqa: E402
 from vmtrace_test import SOURCE_DIR, TempDirTestCase  # noqa: E402
 
 VMTRACE = os.environ.get("VMTRACE_BIN", str(Path(__file__).resolve().parents[2] / "build" / "vmtrace"))
 IS_ROOT = os.geteuid() == 0
-NOBODY = 65534
 
 
 def vmtrace(*args, env=None, as_nobody=False):
@@ -44,53 +42,6 @@ def schema_events(side):
     return [e["name"] for e in schema["events"]
             if e["domain"] == "kernel" and side in e["machines"]
             and ({"lttng-modules", f"kmod-{side}"} & set(e["emitters"]))]
-
-
-class SessionDaemon:
-    """A private lttng-sessiond with LTTNG_HOME in a temporary directory, stopped by its pid."""
-
-    def __init__(self, home, as_nobody=False):
-        self.env = dict(os.environ, LTTNG_HOME=str(home))
-        self.as_nobody = as_nobody
-        self.pidfile = Path(home) / "sessiond.pid"
-        cmd = ["lttng-sessiond", "--daemonize", "--quiet", f"--pidfile={self.pidfile}"]
-        if as_nobody:
-            cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + cmd
-        # --daemonize returns once the daemon is ready.
-        subprocess.run(cmd, env=self.env, check=True, timeout=60, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        self.pid = int(self.pidfile.read_text().strip())
-        deadline = time.monotonic() + 30
-        while self.lttng("list").returncode != 0:
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("lttng-sessiond did not start")
-            time.sleep(0.2)
-
-    def lttng(self, *args):
-        cmd = ["lttng", *args]
-        if self.as_nobody:
-            cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + cmd
-        return subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=False, timeout=60)
-
-    def sessions(self):
-        return self.lttng("list").stdout
-
-    def running(self):
-        try:
-            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, IndexError):
-            return False
-        return state != "Z"
-
-    def stop(self):
-        if self.running():
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.running():
-            os.kill(self.pid, signal.SIGKILL)
 
 
 def fake_tracepoints_env(env, side):

@@ -19,9 +19,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "correlator"))
+from lttng_daemon import SessionDaemon  # noqa: E402
 from vmtrace_test import SOURCE_DIR, TempDirTestCase, simulate, synchronize  # noqa: E402
-from test_cli_record import SessionDaemon  # noqa: E402
 
 FEED = os.environ.get("VMTRACE_MEM_FEED", str(SOURCE_DIR / "build" / "tests" / "vmtrace_mem_tracer_feed"))
 VMTRACE = os.environ.get("VMTRACE_BIN", str(SOURCE_DIR / "build" / "vmtrace"))

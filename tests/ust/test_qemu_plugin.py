@@ -16,13 +16,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import lttng_daemon  # noqa: E402
+from lttng_daemon import SessionDaemon  # noqa: E402
 
 PLUGIN = os.environ.get("VMTRACE_QEMU_PLUGIN", "")
 GUEST = os.environ.get("VMTRACE_QEMU_TESTGUEST", "")
@@ -32,9 +34,8 @@ QEMU = shutil.which("qemu-system-x86_64")
 BASE = 0x7000000  # the reserved area in the 128 MiB test machine
 BUF = 0x400000
 PAGE = 4096
-NOBODY = 65534
 IS_ROOT = os.geteuid() == 0
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if IS_ROOT else []
+AS_NOBODY = lttng_daemon.AS_NOBODY if IS_ROOT else []
 # lttng-ust registers every process with the system's root lttng-sessiond as well, whose
 # sessions may enable vmtrace_mem:* (the lab's does): QEMU runs where /run/lttng is an empty
 # tmpfs, so only the private daemon sees it.
@@ -68,41 +69,6 @@ def read_trace(path):
     return events
 
 
-class SessionDaemon:
-    """A private lttng-sessiond (as nobody when root), stopped by its pid."""
-
-    def __init__(self, home):
-        self.env = dict(os.environ, LTTNG_HOME=str(home))
-        pidfile = Path(home) / "sessiond.pid"
-        subprocess.run(AS_NOBODY + ["lttng-sessiond", "--daemonize", "--quiet", f"--pidfile={pidfile}"],
-                       env=self.env, check=True, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.pid = int(pidfile.read_text().strip())
-        deadline = time.monotonic() + 30
-        while self.lttng("list").returncode != 0:
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("lttng-sessiond did not start")
-            time.sleep(0.2)
-
-    def lttng(self, *args):
-        return subprocess.run(AS_NOBODY + ["lttng", *args], env=self.env, capture_output=True, text=True,
-                              check=False, timeout=60)
-
-    def must(self, *args):
-        r = self.lttng(*args)
-        if r.returncode != 0:
-            raise AssertionError(f"lttng {' '.join(args)}: {r.stderr}")
-
-    def stop(self):
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{self.pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
 def shared_tmpdir(prefix):
     """A temporary directory nobody (QEMU, the daemon) can write."""
     d = Path(tempfile.mkdtemp(prefix=prefix))
@@ -130,7 +96,7 @@ class QemuPluginTest(unittest.TestCase):
             home = cls.tmp / "lttng-home"
             home.mkdir(mode=0o777)
             home.chmod(0o777)
-            cls.daemon = SessionDaemon(home)
+            cls.daemon = SessionDaemon(home, as_nobody=IS_ROOT)
         return cls.daemon
 
     def qemu(self, plugin_args, append="", env=None, extra=(), timeout=120):
