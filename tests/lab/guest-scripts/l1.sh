@@ -22,7 +22,11 @@ t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/modu
 
 HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_inj_virq,kvm_x86_hypercall,
 HOST_EVENTS=${HOST_EVENTS}vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,
-HOST_EVENTS=${HOST_EVENTS}vmtrace_memsync_begin,vmtrace_memsync_end,
+# The memory tracer's handshake: only with the tracer (LAB_MEMTRACER=1
+# reserves its pages on L1's command line).
+if [ "$LAB_MEMTRACER" = 1 ]; then
+	HOST_EVENTS=${HOST_EVENTS}vmtrace_memsync_begin,vmtrace_memsync_end,
+fi
 # L1 runs under TCG, not KVM: the guest module must refuse to load.
 expect_param_refused lttng-probe-vmtrace-guest period_ms=100 'not running under KVM'
 if [ "$LAB_HOST_MODULE" = 1 ]; then
@@ -38,8 +42,10 @@ if [ "$LAB_HOST_MODULE" = 1 ]; then
 	expect_param_refused lttng-probe-vmtrace-memsync hpa=$((MEMSYNC_HPA + 1)) 'page-aligned'
 	expect_param_refused lttng-probe-vmtrace-memsync period_ms=5 'period_ms=5 refused'
 	expect_param_refused lttng-probe-vmtrace-memsync marks=1 'hpa not set'
-	modprobe lttng-probe-vmtrace-memsync hpa="$MEMSYNC_HPA" period_ms=50 marks=1 ||
-		fail "memsync module did not load"
+	if [ "$LAB_MEMTRACER" = 1 ]; then
+		modprobe lttng-probe-vmtrace-memsync hpa="$MEMSYNC_HPA" period_ms=50 marks=1 ||
+			fail "memsync module did not load"
+	fi
 else
 	# Diagnostic variant: the emulator and KVM without our host module.
 	lttng-sessiond -d || fail "lttng-sessiond did not start"
