@@ -471,79 +471,45 @@ TEST(JoinUntraced, GuestPagesBeforeTheGuestTraceBegins) {
 
 // After the guest trace ends the VM runs on, but nothing says which thread:
 // even a page the last-named process maps is guest_untraced, naming no one.
-TEST(JoinUntraced, GuestPagesAfterTheGuestTraceEnds) {
-    Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
-    const int vm = join.vm_of_pid(kVmPid);
-    join.bind_guest(vm, kGuestBound);
-    std::int64_t now = 0;
-    join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
-    join.host_sched_switch(now += 1000, 0, kVcpuThread);
-    join.host_kvm_entry(now += 1000, 0);
-    join.host_tdp_map(now += 1000, kVmPid, 0, 0x10, 0x5000, 0, 1, 1);
-    join.guest_thread(vm, 300, 300, "sessiond");
-    join.guest_sched_switch(now += 1000, vm, 0, 300, "sessiond");
-    join.guest_mm_map(now += 1000, vm, 300, 300, 0x7000'0000, 0x10 * kPage);
-    now += 1'000'000;  // past every bound: the mapping is settled
-    std::vector<Result> out;
-    auto access = [&] {
-        join.access({.time = now += 1000, .cpu = 0, .size = 8, .kind = 0, .hpa = 0x5000 * kPage + 8, .user = 0});
-    };
-    access();
+TEST_F(JoinTest, GuestPagesAfterTheGuestTraceEnds) {
+    map_host(0x10, 0x5000);
+    join.guest_mm_map(tick(), vm, 200, 200, 0x7000'0000, 0x10 * kPage);
+    const std::uint64_t hpa = 0x5000 * kPage + 8;
+    const Result before = at(hpa);
     join.guest_trace_end(vm);
-    access();
-    join.guest_sched_switch(now += 1000, vm, 0, 300, "sessiond");  // a guest event again
-    now += 1'000'000;
-    access();
-    join.advance(now += 10'000'000);
-    join.drain([&](const Access&, const Result& r) { out.push_back(r); });
-    ASSERT_EQ(out.size(), 3u);
-    EXPECT_EQ(out[0].attribution, Attribution::guest);
-    EXPECT_EQ(out[0].pid, 300);
-    EXPECT_EQ(out[0].gva, 0x7000'0000u + 8);
-    EXPECT_EQ(out[1].attribution, Attribution::guest_untraced);
-    EXPECT_EQ(out[1].vm, vm);
-    EXPECT_EQ(out[1].pid, -1);
-    EXPECT_EQ(out[1].gpa, 0x10 * kPage + 8);
-    EXPECT_EQ(out[2].attribution, Attribution::guest);
+    const Result after = at(hpa);
+    join.guest_sched_switch(tick(), vm, 0, 200, "app");  // a guest event again
+    const Result again = at(hpa);
+    EXPECT_EQ(before.attribution, Attribution::guest);
+    EXPECT_EQ(before.pid, 200);
+    EXPECT_EQ(before.gva, 0x7000'0000u + 8);
+    EXPECT_EQ(after.attribution, Attribution::guest_untraced);
+    EXPECT_EQ(after.vm, vm);
+    EXPECT_EQ(after.pid, -1);
+    EXPECT_EQ(after.gpa, 0x10 * kPage + 8);
+    EXPECT_EQ(again.attribution, Attribution::guest);
     join.guest_trace_end(-1);  // no such VM: ignored
     join.guest_trace_end(vm + 7);
 }
 
 // After the host trace ends, the tracer may record on (a window left
 // open): neither the pages' owners nor what the CPUs run are known, so
-// every later access is host_untraced, whatever the join knew last.
-TEST(JoinUntraced, EverythingAfterTheHostTraceEnds) {
-    Join join{JoinOptions{.memory_bound_ns = kMemoryBound}};
-    const int vm = join.vm_of_pid(kVmPid);
-    join.bind_guest(vm, kGuestBound);
-    std::int64_t now = 0;
-    join.host_vcpu_thread(kVmPid, 0, kVcpuThread);
-    join.host_sched_switch(now += 1000, 0, kVcpuThread);
-    join.host_kvm_entry(now += 1000, 0);
-    join.host_tdp_map(now += 1000, kVmPid, 0, 0x10, 0x5000, 0, 1, 1);
-    join.guest_sched_switch(now += 1000, vm, 0, 300, "init");
-    now += 1'000'000;
-    auto access = [&](std::uint64_t hpa) {
-        join.access({.time = now += 1000, .cpu = 0, .size = 8, .kind = 1, .hpa = hpa, .user = 0});
-    };
-    access(0x5000 * kPage);  // the VM's page, its vCPU running: decided
-    access(0x9000 * kPage);  // no VM's page, the CPU in guest mode: before-map
+// every later access is host_untraced, whatever the join knew last, and
+// never ambiguous: it depends on nothing that could change.
+TEST_F(JoinTest, EverythingAfterTheHostTraceEnds) {
+    map_host(0x10, 0x5000);
+    EXPECT_EQ(at(0x5000 * kPage).attribution, Attribution::guest_kernel);  // the VM's page, its vCPU running
+    EXPECT_EQ(at(0x9000 * kPage).attribution, Attribution::before_map);    // no VM's page, in guest mode
     join.host_trace_end();
-    join.host_tdp_map(now += 10, kVmPid, 0, 0x11, 0x6000, 0, 1, 1);  // a change within the bound
-    access(0x5000 * kPage);
-    access(0x6000 * kPage);
-    access(0x9000 * kPage);
-    join.flush();
-    std::vector<Result> out;
-    join.drain([&](const Access&, const Result& r) { out.push_back(r); });
-    ASSERT_EQ(out.size(), 5u);
-    EXPECT_EQ(out[0].attribution, Attribution::guest_kernel);
-    EXPECT_EQ(out[1].attribution, Attribution::before_map);
-    for (std::size_t i = 2; i < out.size(); ++i) {
-        EXPECT_EQ(out[i].attribution, Attribution::host_untraced) << i;
-        EXPECT_EQ(out[i].vm, -1) << i;
-        EXPECT_EQ(out[i].pid, -1) << i;
-        EXPECT_EQ(out[i].host_tid, -1) << i;
+    map_host(0x11, 0x6000);
+    std::vector<Result> after = {at(0x6000 * kPage, 0, now + 10)};  // within the bound of that change
+    after.push_back(at(0x5000 * kPage));
+    after.push_back(at(0x9000 * kPage));
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        EXPECT_EQ(after[i].attribution, Attribution::host_untraced) << i;
+        EXPECT_EQ(after[i].vm, -1) << i;
+        EXPECT_EQ(after[i].pid, -1) << i;
+        EXPECT_EQ(after[i].host_tid, -1) << i;
     }
     EXPECT_EQ(join.counters().in, 5u);
     EXPECT_EQ(join.counters().out, 5u);
