@@ -48,6 +48,16 @@ bool refused_for_permission(int err) {
     throw ProcessingError(text);
 }
 
+// `dir`, empty: a staging directory, named after this process, whose
+// earlier self a killed run of the same pid may have left.
+void create_staging_dir(const fs::path& dir) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (!fs::create_directory(dir, ec)) {
+        refuse(dir, "create it", ec ? ec.value() : EEXIST);
+    }
+}
+
 }  // namespace
 
 void check_output_apart(const fs::path& output, const std::vector<std::string>& inputs) {
@@ -138,10 +148,7 @@ StagedOutput::StagedOutput(fs::path out, bool force, const std::string& marker) 
     // Hidden, beside the output, named after this process: two runs never
     // share one, and a rename moves it into place on the same file system.
     staging_ = parent / fmt::format(".{}.vmtrace-staging-{}", out_.filename().string(), getpid());
-    fs::remove_all(staging_, ec);
-    if (!fs::create_directory(staging_, ec)) {
-        refuse(staging_, "create it", ec ? ec.value() : EEXIST);
-    }
+    create_staging_dir(staging_);
 }
 
 StagedOutput::~StagedOutput() {
@@ -188,15 +195,12 @@ StagedFiles::StagedFiles(fs::path dir, std::vector<std::string> names)
     }
     // Named after this process: two runs into one directory never share it.
     staging_ = dir_ / fmt::format(".vmtrace-staging-{}", getpid());
-    fs::remove_all(staging_, ec);
-    if (!fs::create_directory(staging_, ec)) {
-        refuse(staging_, "create it", ec ? ec.value() : EEXIST);
-    }
+    create_staging_dir(staging_);
 }
 
 StagedFiles::~StagedFiles() {
     std::error_code ec;
-    fs::remove_all(staging_, ec);
+    fs::remove_all(staging_, ec);  // empty after commit()
 }
 
 void StagedFiles::commit() {
@@ -215,7 +219,6 @@ void StagedFiles::commit() {
             }
         }
     }
-    committed_ = true;
 }
 
 }  // namespace vmtrace::cli

@@ -83,7 +83,6 @@ private:
     std::filesystem::path dir_;
     std::vector<std::string> names_;
     std::filesystem::path staging_;
-    bool committed_ = false;
 };
 
 }  // namespace vmtrace::cli
