@@ -126,18 +126,15 @@ void AnalysisEngine::build_results() {
         j["exits"] = std::move(exit_tables.exits);
         j["exit_histogram"] = std::move(exit_tables.histogram);
 
-        if (guest != nullptr) {
-            GuestScheduler::Tables guest_tables = guest->scheduler.tables(vcpu_count, kMaxGuestThreads);
-            j["guest_threads"] = std::move(guest_tables.threads);
-            if (guest_tables.omitted > 0) {
-                j["guest_threads_omitted"] = guest_tables.omitted;
-            }
-            j["guest_migrations"] = {{"count", guest_tables.migrations}, {"matrix", std::move(guest_tables.matrix)}};
-        } else {
-            j["guest_threads"] = nlohmann::json::array();
-            const std::vector<std::vector<std::uint64_t>> none(vcpu_count, std::vector<std::uint64_t>(vcpu_count, 0));
-            j["guest_migrations"] = {{"count", 0}, {"matrix", none}};
+        // A VM without a guest trace: no guest thread, no migration.
+        static const GuestScheduler kNoGuest;
+        GuestScheduler::Tables guest_tables =
+            (guest != nullptr ? guest->scheduler : kNoGuest).tables(vcpu_count, kMaxGuestThreads);
+        j["guest_threads"] = std::move(guest_tables.threads);
+        if (guest_tables.omitted > 0) {
+            j["guest_threads_omitted"] = guest_tables.omitted;
         }
+        j["guest_migrations"] = {{"count", guest_tables.migrations}, {"matrix", std::move(guest_tables.matrix)}};
         j["placement"] = Placement::vm_table(places);
         std::vector<std::int64_t> running = cosched_.running_ns(v);
         running.resize(std::max(running.size(), threads.size() + 1), 0);  // 0..all vCPUs at once
