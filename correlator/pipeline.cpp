@@ -288,6 +288,24 @@ Params& Params::set(const char* key, const std::vector<std::string>& values) {
     return *this;
 }
 
+Params& Params::set(const char* key, const std::map<std::string, std::pair<std::int64_t, std::int64_t>>& intervals) {
+    bt_value* map = nullptr;
+    if (bt_value_map_insert_empty_map_entry(map_.get(), key, &map) != BT_VALUE_MAP_INSERT_ENTRY_STATUS_OK) {
+        throw std::bad_alloc();
+    }
+    for (const auto& [name, interval] : intervals) {
+        bt_value* array = nullptr;
+        if (bt_value_map_insert_empty_array_entry(map, name.c_str(), &array) != BT_VALUE_MAP_INSERT_ENTRY_STATUS_OK ||
+            bt_value_array_append_signed_integer_element(array, interval.first) !=
+                BT_VALUE_ARRAY_APPEND_ELEMENT_STATUS_OK ||
+            bt_value_array_append_signed_integer_element(array, interval.second) !=
+                BT_VALUE_ARRAY_APPEND_ELEMENT_STATUS_OK) {
+            throw std::bad_alloc();
+        }
+    }
+    return *this;
+}
+
 void Pipeline::run_writing(const std::filesystem::path& dir, const std::string& shown) {
     try {
         run();

@@ -98,6 +98,8 @@ public:
     Params& set(const char* key, std::int64_t value);
     Params& set(const char* key, bool value);
     Params& set(const char* key, const std::vector<std::string>& values);
+    // A map of names to [FIRST, SECOND] arrays.
+    Params& set(const char* key, const std::map<std::string, std::pair<std::int64_t, std::int64_t>>& intervals);
     [[nodiscard]] const bt2::ValueRef& value() const { return map_; }
 
 private:

@@ -15,6 +15,8 @@ packages=(
   liblttng-ust-dev
   # running and testing
   babeltrace2 python3 time clang-format
+  # an independent CTF reader: `vmtrace sync` outputs are checked with babeltrace 1.x too
+  babeltrace
   # vmtrace modules/record and their tests: modinfo indexes, a private lttng-sessiond
   kmod lttng-tools
   # the HTML report's test renders it in headless Chromium

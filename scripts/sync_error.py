@@ -20,13 +20,16 @@ from collections import defaultdict
 LINE = re.compile(r"^\[(\d+)\.(\d{9})\] \S+ (\S+): \{ cpu_id = (\d+) \}")
 
 
-def read_events(trace_dir):
-    """Returns {cpu: [(ns_from_origin, event_name), ...]} in stream order."""
+def read_events(trace_dir, reader="babeltrace2"):
+    """Returns {cpu: [(ns_from_origin, event_name), ...]} in stream order.
+
+    `reader`: babeltrace2, or babeltrace (1.x, an independent CTF reader
+    with the same text output)."""
     proc = subprocess.run(
-        ["babeltrace2", "--clock-seconds", "--no-delta", trace_dir],
+        [reader, "--clock-seconds", "--no-delta", trace_dir],
         check=False, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"babeltrace2 cannot read {trace_dir}:\n{proc.stderr}")
+        raise RuntimeError(f"{reader} cannot read {trace_dir}:\n{proc.stderr}")
     per_cpu = defaultdict(list)
     for line in proc.stdout.splitlines():
         m = LINE.match(line)
@@ -44,10 +47,11 @@ def true_host_time(transform, guest_ns):
     return transform["host_origin_ns"] + (2 * num + den) // (2 * den)
 
 
-def guest_errors(transform, recorded_dir, synced_dir):
-    """Returns (count, max_abs_error_ns, mean_abs_error_ns)."""
+def guest_errors(transform, recorded_dir, synced_dir, reader="babeltrace2"):
+    """Returns (count, max_abs_error_ns, mean_abs_error_ns); `reader` reads
+    the synchronised trace."""
     recorded = read_events(recorded_dir)
-    synced = read_events(synced_dir)
+    synced = read_events(synced_dir, reader)
     if sorted(recorded) != sorted(synced):
         raise RuntimeError(f"streams differ: {sorted(recorded)} vs {sorted(synced)}")
     count = 0

@@ -152,4 +152,46 @@ std::vector<std::string> Params::string_list(std::string_view name) const {
     return result;
 }
 
+Params::IntervalMap Params::interval_map(std::string_view name) const {
+    IntervalMap ranges;
+    const bt_value* map = find(name);
+    if (map == nullptr) {
+        return ranges;
+    }
+    constexpr const char* kExpected = "a map of names to arrays of two integers [FIRST, SECOND], FIRST <= SECOND";
+    if (!bt_value_is_map(map)) {
+        fail(name, kExpected);
+    }
+    struct Out {
+        IntervalMap* ranges;
+        bool good;
+    } out{&ranges, true};
+    bt_value_map_foreach_entry_const(
+        map,
+        [](const char* key, const bt_value* value, void* data) {
+            auto* out = static_cast<Out*>(data);
+            if (!bt_value_is_array(value) || bt_value_array_get_length(value) != 2 ||
+                !bt_value_is_signed_integer(bt_value_array_borrow_element_by_index_const(value, 0)) ||
+                !bt_value_is_signed_integer(bt_value_array_borrow_element_by_index_const(value, 1))) {
+                out->good = false;
+                return BT_VALUE_MAP_FOREACH_ENTRY_CONST_FUNC_STATUS_INTERRUPT;
+            }
+            const std::int64_t begin =
+                bt_value_integer_signed_get(bt_value_array_borrow_element_by_index_const(value, 0));
+            const std::int64_t end =
+                bt_value_integer_signed_get(bt_value_array_borrow_element_by_index_const(value, 1));
+            if (begin > end) {
+                out->good = false;
+                return BT_VALUE_MAP_FOREACH_ENTRY_CONST_FUNC_STATUS_INTERRUPT;
+            }
+            (*out->ranges)[key] = {begin, end};
+            return BT_VALUE_MAP_FOREACH_ENTRY_CONST_FUNC_STATUS_OK;
+        },
+        &out);
+    if (!out.good) {
+        fail(name, kExpected);
+    }
+    return ranges;
+}
+
 }  // namespace vmtrace::bt2

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace vmtrace::bt2 {
@@ -29,6 +31,10 @@ public:
     [[nodiscard]] std::optional<bool> boolean(std::string_view name) const;
     [[nodiscard]] std::vector<double> real_list(std::string_view name) const;
     [[nodiscard]] std::vector<std::string> string_list(std::string_view name) const;
+    // A map of names to [FIRST, SECOND] integer pairs with FIRST <= SECOND
+    // (time ranges, by component name).
+    using IntervalMap = std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>>;
+    [[nodiscard]] IntervalMap interval_map(std::string_view name) const;
 
 private:
     [[nodiscard]] const bt_value* find(std::string_view name) const;

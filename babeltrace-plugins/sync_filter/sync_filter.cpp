@@ -34,13 +34,79 @@
 namespace vmtrace::plugin::syncfilter {
 namespace {
 
+// Fails the graph when finish() found problems that make the output
+// untrustworthy.
+void fail_on(const std::vector<std::string>& errors) {
+    if (!errors.empty()) {
+        std::string all;
+        for (const std::string& e : errors) {
+            all += (all.empty() ? "" : "; ") + e;
+        }
+        throw bt2::Error("the synchronised output cannot be trusted: " + all);
+    }
+}
+
 // Fills `messages` and counts them in `n` as it goes, so that next() can
 // keep them if an error cuts the batch short.
 bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_array_const messages,
                                                   std::uint64_t capacity, std::uint64_t& n);
 
+// Parameter `estimate-only`: every input read to its end, handshakes fed to
+// the estimators in each input's order, nothing emitted; then the report.
+bt_message_iterator_class_next_method_status estimate(SyncIterator& it) {
+    for (Input& input : it.inputs) {
+        while (!input.ended) {
+            if (!pull(it, input)) {
+                return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
+            }
+            for (Buffered& item : input.queue) {
+                if (item.pairing != nullptr) {
+                    item.message = bt2::MessageRef();  // only its time and cnt are needed
+                    it.handshakes_read.push_back(std::move(item));
+                }
+            }
+            it.buffered -= input.queue.size();
+            input.queue.clear();
+        }
+    }
+    if (!it.finished) {
+        // The cnt order is checked in the order the per-event path would
+        // emit the handshake events: host time, guests' under the final
+        // transform.
+        auto key = [](const Buffered& item) {
+            const Machine& m = *item.machine;
+            return m.role == Role::host ? item.time : m.pairing->estimator().transform().apply(item.time);
+        };
+        std::stable_sort(it.handshakes_read.begin(), it.handshakes_read.end(),
+                         [&](const Buffered& a, const Buffered& b) { return key(a) < key(b); });
+        for (const Buffered& item : it.handshakes_read) {
+            item.pairing->check_order(item.half, item.cnt, item.time, item.lane, item.machine->name);
+        }
+        it.handshakes_read.clear();
+    }
+    if (!it.finished) {
+        it.finished = true;
+        for (const auto& m : it.machines) {
+            if (m->role != Role::host) {
+                const SyncQuality quality =
+                    m->pairing != nullptr ? m->pairing->estimator().quality() : SyncQuality::absent;
+                m->mode =
+                    it.host != nullptr && (quality == SyncQuality::accurate || quality == SyncQuality::approximate)
+                        ? GuestMode::rewrite
+                        : GuestMode::passthrough;
+            }
+        }
+        fail_on(finish(it));
+    }
+    return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
+}
+
 bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_array_const messages,
                                                   std::uint64_t capacity, std::uint64_t* count) {
+    if (it.component->config.estimate_only) {
+        *count = 0;
+        return estimate(it);
+    }
     std::uint64_t n = 0;
     try {
         const auto status = fill(it, messages, capacity, n);
@@ -97,14 +163,7 @@ bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_a
         if (best == nullptr) {
             if (!it.finished) {
                 it.finished = true;
-                const std::vector<std::string> errors = finish(it);
-                if (!errors.empty()) {
-                    std::string all;
-                    for (const std::string& e : errors) {
-                        all += (all.empty() ? "" : "; ") + e;
-                    }
-                    throw bt2::Error("the synchronised output cannot be trusted: " + all);
-                }
+                fail_on(finish(it));
             }
             break;
         }
@@ -131,7 +190,8 @@ bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_a
 
 SyncConfig parse_config(const bt2::Params& params) {
     params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "progress",
-                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms", "estimator"});
+                           "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms", "estimator",
+                           "estimate-only", "ranges"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
     if (window_ms < 0 || window_ms > 3'600'000) {
@@ -163,6 +223,8 @@ SyncConfig parse_config(const bt2::Params& params) {
                             *name, clocksync::estimator_method_names()));
         }
     }
+    config.estimate_only = params.boolean("estimate-only").value_or(false);
+    config.ranges = params.interval_map("ranges");
     config.host = params.string("host").value_or("");
     config.stats_path = params.string("stats").value_or("");
     config.quiet = params.boolean("quiet").value_or(false);

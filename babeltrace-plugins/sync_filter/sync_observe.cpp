@@ -452,6 +452,7 @@ static void observe(SyncIterator& it, Input& input, Buffered& item) {
         }
         item.has_time = true;
         machine.first_time = std::min(machine.first_time, item.time);
+        machine.last_time = std::max(machine.last_time, item.time);
     }
     if (bt_message_get_type(msg) != BT_MESSAGE_TYPE_EVENT) {
         return;

@@ -23,12 +23,42 @@ SyncQuality reported_quality(const SyncConfig& config, const Machine& guest) {
     return pairing.quality();
 }
 
+// The time range (own clock) a guest's output covers: the one the command
+// gave for its source (parameter `ranges`), else what was read of it.
+static std::pair<std::int64_t, std::int64_t> range_of(const SyncConfig& config, const Machine& m) {
+    if (const auto given = config.ranges.find(m.source); given != config.ranges.end()) {
+        return {std::min(given->second.first, m.first_time), std::max(given->second.second, m.last_time)};
+    }
+    return {m.first_time, m.last_time};
+}
+
+// The largest error bound of the final transform over the guest's range:
+// the estimator's over its messages (at the hull vertices) and at both
+// ends of the range, where extrapolation makes it grow.
+static std::int64_t bound_over_range(const SyncConfig& config, const Machine& m) {
+    const clocksync::ClockEstimator& estimator = m.pairing->estimator();
+    std::int64_t bound = estimator.report().accuracy_ns;
+    const auto [begin, end] = range_of(config, m);
+    if (bound < 0 || begin > end) {
+        return bound;
+    }
+    for (const std::int64_t at : {begin, end}) {
+        const std::int64_t b = estimator.bound_at(at);
+        if (b < 0) {
+            return -1;
+        }
+        bound = std::max(bound, b);
+    }
+    return bound;
+}
+
 static nlohmann::json statistics(const SyncIterator& it) {
     const SyncConfig& config = it.component->config;
     nlohmann::json stats;
     stats["window_ns"] = config.window_ns;
     stats["prefetch_ns"] = config.prefetch_ns;
     stats["window_truncations"] = it.window_truncations;
+    stats["estimate_only"] = config.estimate_only;
     stats["dropped_inactivity_messages"] = it.dropped_inactivity;
     nlohmann::json machines = nlohmann::json::array();
     for (const auto& m : it.machines) {
@@ -63,6 +93,11 @@ static nlohmann::json statistics(const SyncIterator& it) {
                                   {"drift_ppm", (t.slope() - 1.0) * 1e6},
                                   {"offset_ns", t.offset_at_reference()}};
                 j["accuracy_ns"] = report.accuracy_ns;
+                if (m->first_time <= m->last_time) {
+                    const auto [begin, end] = range_of(config, *m);
+                    j["range_ns"] = {begin, end};
+                    j["bound_over_range_ns"] = bound_over_range(config, *m);
+                }
                 j["anomalies"] = {{"duplicate_cnt", pairing.anomalies().duplicate_cnt},
                                   {"out_of_order_cnt", pairing.anomalies().out_of_order_cnt},
                                   {"unmatched", pairing.anomalies().unmatched + pairing.pending()},
@@ -127,11 +162,13 @@ std::vector<std::string> finish(SyncIterator& it) {
     }
     std::string text = "vmtrace sync summary\n";
     for (const auto& m : it.machines) {
-        if (m->events_in != m->events_out) {
+        if (m->events_in != m->events_out && !config.estimate_only) {
             errors.push_back(fmt::format("{}: {} events in but {} out", trace_ref(*m), m->events_in, m->events_out));
         }
         if (m->role == Role::host) {
-            text += fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
+            text += config.estimate_only
+                        ? fmt::format("  host  {}: {} events read\n", m->name, m->events_in)
+                        : fmt::format("  host  {}: {} events passed through\n", m->name, m->events_out);
             continue;
         }
         const SyncQuality quality = reported_quality(config, *m);
@@ -146,7 +183,8 @@ std::vector<std::string> finish(SyncIterator& it) {
                                      "host time base (load the vmtrace guest module in that guest)",
                                      trace_ref(*m)));
             text += fmt::format("  {} {}: quality absent, {} events passed through unchanged\n",
-                                tracer ? "memory tracer" : "guest", m->name, m->events_out);
+                                tracer ? "memory tracer" : "guest", m->name,
+                                config.estimate_only ? m->events_in : m->events_out);
             continue;
         }
         const auto& pairing = *m->pairing;
@@ -170,7 +208,14 @@ std::vector<std::string> finish(SyncIterator& it) {
                 m->name, pairing.vm_uid(), clocksync::to_string(quality), pairing.guest_to_host_matches(),
                 pairing.host_to_guest_matches(), report.method, figures);
         }
-        if (m->mode == GuestMode::rewrite) {
+        if (m->mode == GuestMode::rewrite && config.estimate_only) {
+            text += fmt::format(
+                "        host = {} + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns, +-{} ns over the trace's range "
+                "(estimated from {} events read)\n",
+                tracer ? "tracer" : "guest", static_cast<double>(t.offset_at_reference()) * 1e-9,
+                (t.slope() - 1.0) * 1e6, report.accuracy_ns,
+                m->first_time <= m->last_time ? bound_over_range(config, *m) : -1, m->events_in);
+        } else if (m->mode == GuestMode::rewrite) {
             text += fmt::format(
                 "        host = {} + {:.9f} s, drift {:+.3f} ppm; accuracy +-{} ns (largest bound applied "
                 "+-{} ns, in the trace's environment +-{} ns)\n",

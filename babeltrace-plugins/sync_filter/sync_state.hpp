@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bt2/progress_line.hpp"
@@ -54,6 +55,15 @@ struct SyncConfig {
     // Matched messages the estimator may reject as outliers (clock steps,
     // mis-recorded timestamps) before the guest's sync counts as failed.
     double max_rejected_ratio = 0.01;
+    // Parameter `estimate-only`: read every input to its end to estimate
+    // the transforms and report them, emit nothing (`vmtrace sync`'s fast
+    // path rewrites the clock classes instead of the events).
+    bool estimate_only = false;
+    // Parameter `ranges`: the time range (own clock, ns from origin) of the
+    // traces an upstream component delivers, by component name, when the
+    // filter does not read all of them (only their vmsync streams): the
+    // reported bound covers that range.
+    std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>> ranges;
 };
 
 // A memory tracer (Role::tracer) is synchronised like a guest, by the
@@ -103,6 +113,7 @@ struct Machine {
     std::int64_t env_bound_ns = -1;
     // The earliest time of its messages read so far (own clock).
     std::int64_t first_time = std::numeric_limits<std::int64_t>::max();
+    std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
     GuestMode mode = GuestMode::undecided;
     std::unique_ptr<TraceIrCopier> copier;
     std::int64_t output_offset_ns = 0;  // of the output clock class
@@ -195,6 +206,9 @@ struct SyncIterator {
     std::vector<std::string> empty_inputs;   // inputs that ended without a stream
     bool prefetched = false;
     bool finished = false;
+    // Parameter `estimate-only`: the handshake events read (their messages
+    // dropped), for the cnt order check at the end.
+    std::vector<Buffered> handshakes_read;
 };
 
 inline constexpr std::uint64_t kForgetEvery = 4096;

@@ -135,15 +135,27 @@ class IsolateRecordingTest(unittest.TestCase):
         self.assertIn(f"qemu-l2m-src-{src}", vms)
 
     def test_the_late_guests_synchronise_without_violations(self):
+        # --verify: every guest event checked against the host's guest-mode
+        # intervals; then the fast path, which must reach the same quality.
         stats = self.tmp / "sync-stats.json"
-        proc = vmtrace("sync", *self.traces, "-o", self.tmp / "synced", "--stats", stats, "--force")
+        proc = vmtrace("sync", *self.traces, "-o", self.tmp / "synced", "--stats", stats, "--force", "--verify")
         self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
         machines = {m["name"]: m for m in json.loads(stats.read_text())["machines"]}
+        fast_stats = self.tmp / "fast-stats.json"
+        proc = vmtrace("sync", *self.traces, "-o", self.tmp / "fast", "--stats", fast_stats)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        fast = json.loads(fast_stats.read_text())
+        self.assertEqual(fast["path"], "clock-rewrite")
+        fast_machines = {m["name"]: m for m in fast["machines"]}
         for guest in GUESTS:
             with self.subTest(guest=guest):
                 self.assertEqual(machines[guest]["quality"], "accurate")
                 self.assertEqual(machines[guest]["consistency"]["violations"], 0)
+                self.assertGreater(machines[guest]["consistency"]["checked"], 0)
                 self.assertEqual(machines[guest]["events_in"], machines[guest]["events_out"])
+                self.assertEqual(fast_machines[guest]["quality"], "accurate")
+                self.assertEqual(fast_machines[guest]["events_in"], machines[guest]["events_in"])
+                self.assertEqual(fast_machines[guest]["transform"], machines[guest]["transform"])
 
 
 if __name__ == "__main__":
