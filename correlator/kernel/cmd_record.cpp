@@ -57,6 +57,21 @@ const std::map<std::string, lttng_event_context_type> kUstContexts = {
     {"procname", LTTNG_EVENT_CONTEXT_PROCNAME},
 };
 
+struct ChannelPlan {
+    std::string name;
+    std::uint64_t subbuf_size;
+    std::uint64_t num_subbuf;
+    std::vector<std::string> events;
+};
+
+// The vmsync handshakes and VM identity events in a channel of their own:
+// `vmtrace sync` reads its stream files alone (docs/clock-sync.md).  A
+// handshake every few ms per vCPU and a statedump burst at the start: 4 x
+// 256k per CPU hold seconds of them.
+constexpr const char* kVmsyncChannel = "vmsync";
+constexpr std::uint64_t kVmsyncSubbufSize = 256u << 10;
+constexpr std::uint64_t kVmsyncNumSubbuf = 4;
+
 struct Plan {
     std::string side;
     bool ust;  // side memory: a user-space session
@@ -69,11 +84,10 @@ struct Plan {
     std::optional<std::string> output;  // absolute local directory
     std::optional<std::string> url;     // lttng-relayd
     std::optional<unsigned> live_timer_us;
-    std::string channel;
-    std::uint64_t subbuf_size;
-    std::uint64_t num_subbuf;
-    std::vector<std::string> events;
-    std::vector<std::string> contexts;
+    // host and guest: the main channel, then the vmsync channel (unless
+    // --single-channel); memory: one channel.
+    std::vector<ChannelPlan> channels;
+    std::vector<std::string> contexts;  // added to every channel
     bool start;
 };
 
@@ -157,26 +171,28 @@ std::vector<std::string> lttng_commands(const Plan& plan) {
     lines.push_back(command_line(create));
     const std::string session = "--session=" + plan.session;
     const std::string domain = plan.ust ? "--userspace" : "--kernel";
-    std::vector<std::string> channel = {"lttng", "enable-channel", domain, session};
-    if (plan.ust) {
-        channel.push_back(plan.per_pid_buffers ? "--buffers-pid" : "--buffers-uid");
-        if (plan.blocking_timeout_us) {
-            channel.push_back(*plan.blocking_timeout_us < 0
-                                  ? std::string("--blocking-timeout=inf")
-                                  : fmt::format("--blocking-timeout={}", *plan.blocking_timeout_us));
+    for (const ChannelPlan& ch : plan.channels) {
+        std::vector<std::string> channel = {"lttng", "enable-channel", domain, session};
+        if (plan.ust) {
+            channel.push_back(plan.per_pid_buffers ? "--buffers-pid" : "--buffers-uid");
+            if (plan.blocking_timeout_us) {
+                channel.push_back(*plan.blocking_timeout_us < 0
+                                      ? std::string("--blocking-timeout=inf")
+                                      : fmt::format("--blocking-timeout={}", *plan.blocking_timeout_us));
+            }
         }
-    }
-    channel.insert(channel.end(), {"--subbuf-size=" + size_text(plan.subbuf_size),
-                                   fmt::format("--num-subbuf={}", plan.num_subbuf), plan.channel});
-    lines.push_back(command_line(channel));
-    lines.push_back(command_line({"lttng", "enable-event", domain, session, "--channel=" + plan.channel,
-                                  fmt::format("{}", fmt::join(plan.events, ","))}));
-    if (!plan.contexts.empty()) {
-        std::vector<std::string> words = {"lttng", "add-context", domain, session, "--channel=" + plan.channel};
-        for (const std::string& c : plan.contexts) {
-            words.push_back("--type=" + c);
+        channel.insert(channel.end(), {"--subbuf-size=" + size_text(ch.subbuf_size),
+                                       fmt::format("--num-subbuf={}", ch.num_subbuf), ch.name});
+        lines.push_back(command_line(channel));
+        lines.push_back(command_line({"lttng", "enable-event", domain, session, "--channel=" + ch.name,
+                                      fmt::format("{}", fmt::join(ch.events, ","))}));
+        if (!plan.contexts.empty()) {
+            std::vector<std::string> words = {"lttng", "add-context", domain, session, "--channel=" + ch.name};
+            for (const std::string& c : plan.contexts) {
+                words.push_back("--type=" + c);
+            }
+            lines.push_back(command_line(words));
         }
-        lines.push_back(command_line(words));
     }
     if (plan.start) {
         lines.push_back(command_line({"lttng", "start", plan.session}));
@@ -314,13 +330,15 @@ void run(const Plan& plan) {
             refuse(plan, "be created", n);
         }
         std::vector<std::string> missing;
-        for (const std::string& name : plan.events) {
-            bool found = false;
-            for (int i = 0; i < n && !found; ++i) {
-                found = fnmatch(name.c_str(), offered[i].name, 0) == 0;
-            }
-            if (!found) {
-                missing.push_back(name);
+        for (const ChannelPlan& ch : plan.channels) {
+            for (const std::string& name : ch.events) {
+                bool found = false;
+                for (int i = 0; i < n && !found; ++i) {
+                    found = fnmatch(name.c_str(), offered[i].name, 0) == 0;
+                }
+                if (!found) {
+                    missing.push_back(name);
+                }
             }
         }
         std::free(offered);
@@ -362,48 +380,50 @@ void run(const Plan& plan) {
         refuse(plan, fmt::format("get a {} domain handle", domain_name), LTTNG_ERR_NOMEM);
     }
 
-    lttng_channel* channel = lttng_channel_create(&domain);
-    if (channel == nullptr) {
-        refuse(plan, "describe the channel", LTTNG_ERR_NOMEM);
-    }
-    std::strncpy(channel->name, plan.channel.c_str(), sizeof(channel->name) - 1);
-    channel->attr.subbuf_size = plan.subbuf_size;
-    channel->attr.num_subbuf = plan.num_subbuf;
-    channel->attr.overwrite = 0;  // discard mode: lost events are counted, never overwritten
-    if (plan.blocking_timeout_us) {
-        ret = lttng_channel_set_blocking_timeout(channel, *plan.blocking_timeout_us);
-        if (ret < 0) {
-            lttng_channel_destroy(channel);
-            refuse(plan, "set the channel's blocking timeout", ret);
+    for (const ChannelPlan& ch : plan.channels) {
+        lttng_channel* channel = lttng_channel_create(&domain);
+        if (channel == nullptr) {
+            refuse(plan, "describe the channel", LTTNG_ERR_NOMEM);
         }
-    }
-    ret = lttng_enable_channel(handle.handle, channel);
-    lttng_channel_destroy(channel);
-    if (ret < 0) {
-        refuse(plan, fmt::format("enable {} channel {}", domain_name, plan.channel), ret);
-    }
+        std::strncpy(channel->name, ch.name.c_str(), sizeof(channel->name) - 1);
+        channel->attr.subbuf_size = ch.subbuf_size;
+        channel->attr.num_subbuf = ch.num_subbuf;
+        channel->attr.overwrite = 0;  // discard mode: lost events are counted, never overwritten
+        if (plan.blocking_timeout_us) {
+            ret = lttng_channel_set_blocking_timeout(channel, *plan.blocking_timeout_us);
+            if (ret < 0) {
+                lttng_channel_destroy(channel);
+                refuse(plan, "set the channel's blocking timeout", ret);
+            }
+        }
+        ret = lttng_enable_channel(handle.handle, channel);
+        lttng_channel_destroy(channel);
+        if (ret < 0) {
+            refuse(plan, fmt::format("enable {} channel {}", domain_name, ch.name), ret);
+        }
 
-    for (const std::string& name : plan.events) {
-        lttng_event* event = lttng_event_create();
-        if (event == nullptr) {
-            refuse(plan, "describe an event", LTTNG_ERR_NOMEM);
+        for (const std::string& name : ch.events) {
+            lttng_event* event = lttng_event_create();
+            if (event == nullptr) {
+                refuse(plan, "describe an event", LTTNG_ERR_NOMEM);
+            }
+            std::strncpy(event->name, name.c_str(), sizeof(event->name) - 1);
+            event->type = LTTNG_EVENT_TRACEPOINT;
+            event->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
+            ret = lttng_enable_event(handle.handle, event, ch.name.c_str());
+            lttng_event_destroy(event);
+            if (ret < 0) {
+                refuse(plan, fmt::format("enable {} event {}", domain_name, name), ret);
+            }
         }
-        std::strncpy(event->name, name.c_str(), sizeof(event->name) - 1);
-        event->type = LTTNG_EVENT_TRACEPOINT;
-        event->loglevel_type = LTTNG_EVENT_LOGLEVEL_ALL;
-        ret = lttng_enable_event(handle.handle, event, plan.channel.c_str());
-        lttng_event_destroy(event);
-        if (ret < 0) {
-            refuse(plan, fmt::format("enable {} event {}", domain_name, name), ret);
-        }
-    }
 
-    for (const std::string& name : plan.contexts) {
-        lttng_event_context context{};
-        context.ctx = (plan.ust ? kUstContexts : kContexts).at(name);
-        ret = lttng_add_context(handle.handle, &context, nullptr, plan.channel.c_str());
-        if (ret < 0) {
-            refuse(plan, fmt::format("add context {}", name), ret);
+        for (const std::string& name : plan.contexts) {
+            lttng_event_context context{};
+            context.ctx = (plan.ust ? kUstContexts : kContexts).at(name);
+            ret = lttng_add_context(handle.handle, &context, nullptr, ch.name.c_str());
+            if (ret < 0) {
+                refuse(plan, fmt::format("add context {}", name), ret);
+            }
         }
     }
 
@@ -416,10 +436,15 @@ void run(const Plan& plan) {
     guard.release();
 
     const std::string where = plan.url ? *plan.url : session_output(plan.session);
-    std::cout << fmt::format(
-        "session {}: {} channel {} ({} x {} per CPU{}), {} events{}; traces to {}\n", plan.session, domain_name,
-        plan.channel, plan.num_subbuf, size_text(plan.subbuf_size), channel_traits(plan), plan.events.size(),
-        plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")), where);
+    std::vector<std::string> channels;
+    for (const ChannelPlan& ch : plan.channels) {
+        channels.push_back(fmt::format("{} channel {} ({} x {} per CPU{}), {} events", domain_name, ch.name,
+                                       ch.num_subbuf, size_text(ch.subbuf_size), channel_traits(plan),
+                                       ch.events.size()));
+    }
+    std::cout << fmt::format("session {}: {}{}; traces to {}\n", plan.session, fmt::join(channels, "; "),
+                             plan.contexts.empty() ? "" : fmt::format(", contexts {}", fmt::join(plan.contexts, ",")),
+                             where);
     std::cout << (plan.start
                       ? fmt::format("recording; stop with `lttng stop {0}`, then `lttng destroy {0}`\n", plan.session)
                       : fmt::format("not started: `lttng start {}`\n", plan.session));
@@ -438,8 +463,10 @@ int record_command(const std::vector<std::string>& args) {
         "live session, readable while it records (src.ctf.lttng-live); relayd at --url, default net://127.0.0.1")(
         "live-timer-us", po::value<std::int64_t>(), "live flush period in microseconds (default 1000000)")(
         "channel", po::value<std::string>()->default_value("vmtrace"), "channel name")(
-        "subbuf-size", po::value<std::string>(),
-        "sub-buffer size, power of two (default: host 2M, guest 1M, memory 4M)")(
+        "single-channel",
+        "host, guest: the vmsync and VM identity events in the main channel too, not in a channel `vmsync` of "
+        "their own")("subbuf-size", po::value<std::string>(),
+                     "sub-buffer size, power of two (default: host 2M, guest 1M, memory 4M)")(
         "num-subbuf", po::value<std::int64_t>(),
         "sub-buffers per CPU, power of two (default: host 8, guest 4, memory 8)")(
         "buffers", po::value<std::string>(),
@@ -522,23 +549,34 @@ int record_command(const std::vector<std::string>& args) {
     if (plan.output && plan.url) {
         throw UsageError("record: --output and --url/--live exclude each other (lttng-relayd chooses where it writes)");
     }
-    plan.channel = vm["channel"].as<std::string>();
-    if (plan.channel.empty() || plan.channel.size() >= LTTNG_SYMBOL_NAME_LEN) {
-        throw UsageError(fmt::format("record: `{}` is not a channel name", plan.channel));
+    ChannelPlan primary;
+    primary.name = vm["channel"].as<std::string>();
+    if (primary.name.empty() || primary.name.size() >= LTTNG_SYMBOL_NAME_LEN) {
+        throw UsageError(fmt::format("record: `{}` is not a channel name", primary.name));
+    }
+    const bool single_channel = plan.ust || vm.count("single-channel") != 0;
+    if (vm.count("single-channel") != 0 && plan.ust) {
+        throw UsageError("record: --single-channel is for host and guest (`record memory` has one channel)");
+    }
+    if (!single_channel && primary.name == kVmsyncChannel) {
+        throw UsageError(
+            fmt::format("record: channel `{}` is the vmsync channel's name: choose another, or "
+                        "--single-channel",
+                        primary.name));
     }
     // memory: a tracer recording every access writes ~7 M records per
     // CPU-second, 28 bytes each; 8 x 4M per CPU holds 1.2 M of them (~0.17 s)
     // while the consumer daemon writes them out (docs/memory-tracing.md).
-    plan.subbuf_size = vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>())
-                       : plan.ust                   ? 4u << 20
-                       : host                       ? 2u << 20
-                                                    : 1u << 20;
+    primary.subbuf_size = vm.count("subbuf-size") != 0 ? parse_size(vm["subbuf-size"].as<std::string>())
+                          : plan.ust                   ? 4u << 20
+                          : host                       ? 2u << 20
+                                                       : 1u << 20;
     const std::int64_t num_subbuf =
         vm.count("num-subbuf") != 0 ? vm["num-subbuf"].as<std::int64_t>() : (host || plan.ust ? 8 : 4);
     if (num_subbuf < 2 || !power_of_two(static_cast<std::uint64_t>(num_subbuf))) {
         throw UsageError(fmt::format("record: --num-subbuf {}: must be a power of two of at least 2", num_subbuf));
     }
-    plan.num_subbuf = static_cast<std::uint64_t>(num_subbuf);
+    primary.num_subbuf = static_cast<std::uint64_t>(num_subbuf);
     if (vm.count("buffers") != 0) {
         const std::string buffers = vm["buffers"].as<std::string>();
         if (!plan.ust) {
@@ -578,14 +616,23 @@ int record_command(const std::vector<std::string>& args) {
         // lttng-ust names an event `provider:event`.
         for (const schema::Event& event : schema::kEvents) {
             if (event.provider == kMemoryProvider) {
-                plan.events.push_back(fmt::format("{}:{}", event.provider, event.name));
+                primary.events.push_back(fmt::format("{}:{}", event.provider, event.name));
             }
         }
     } else {
         const std::span<const char* const> events =
             host ? std::span<const char* const>(kRecordHostEvents) : std::span<const char* const>(kRecordGuestEvents);
-        plan.events.assign(events.begin(), events.end());
+        const std::span<const char* const> sync_events = host ? std::span<const char* const>(kRecordHostSyncEvents)
+                                                              : std::span<const char* const>(kRecordGuestSyncEvents);
+        primary.events.assign(events.begin(), events.end());
+        if (single_channel) {
+            primary.events.insert(primary.events.end(), sync_events.begin(), sync_events.end());
+        } else {
+            plan.channels.push_back(ChannelPlan{kVmsyncChannel, kVmsyncSubbufSize, kVmsyncNumSubbuf,
+                                                std::vector<std::string>(sync_events.begin(), sync_events.end())});
+        }
     }
+    plan.channels.insert(plan.channels.begin(), std::move(primary));
     const auto& contexts = plan.ust ? kUstContexts : kContexts;
     plan.contexts = vm.count("context") != 0 ? vm["context"].as<std::vector<std::string>>()
                     : plan.ust               ? std::vector<std::string>{}

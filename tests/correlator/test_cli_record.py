@@ -80,7 +80,26 @@ class RecordDryRunTest(TempDirTestCase):
                 enabled = lines[2][len(prefix):-1].split(",")
                 self.assertEqual(lines[3], f"lttng add-context --kernel --session={session} --channel=vmtrace "
                                            "--type=tid")
-                self.assertEqual(len(lines), 4, lines)  # not started without --start
+                # The vmsync channel: the handshakes and VM identity events alone.
+                self.assertEqual(lines[4], f"lttng enable-channel --kernel --session={session} "
+                                           "--subbuf-size=256k --num-subbuf=4 vmsync")
+                prefix = f"lttng enable-event --kernel --session={session} --channel=vmsync "
+                self.assertTrue(lines[5].startswith(prefix), lines[5])
+                sync_enabled = lines[5][len(prefix):].split(",")
+                self.assertTrue(sync_enabled)
+                for name in sync_enabled:
+                    self.assertTrue(name.startswith("vmsync_") or name.startswith("kvm_vm_"), name)
+                self.assertEqual(lines[6], f"lttng add-context --kernel --session={session} --channel=vmsync "
+                                           "--type=tid")
+                self.assertEqual(len(lines), 7, lines)  # not started without --start
+                self.assertFalse(set(enabled) & set(sync_enabled))
+                self.assertFalse([n for n in enabled if n.startswith("vmsync_")])
+                # --single-channel: the same events, all in the main channel.
+                single = self.dry_run(side, "--single-channel")
+                self.assertEqual(len(single), 4, single)
+                self.assertEqual(sorted(single[2].split("--channel=vmtrace ")[1].strip("'").split(",")),
+                                 sorted(enabled + sync_enabled))
+                enabled = enabled + sync_enabled
 
                 # Exactly the schema's events for that side: each one enabled, nothing else.
                 expected = schema_events(side)
@@ -107,16 +126,27 @@ class RecordDryRunTest(TempDirTestCase):
         self.assertEqual(lines[0], f"lttng create vm1 '--output={out}'")
         self.assertEqual(lines[1], "lttng enable-channel --kernel --session=vm1 --subbuf-size=512k --num-subbuf=16 ch")
         self.assertEqual(lines[3], "lttng add-context --kernel --session=vm1 --channel=ch --type=tid --type=procname")
-        self.assertEqual(lines[4], "lttng start vm1")
+        self.assertEqual(lines[4], "lttng enable-channel --kernel --session=vm1 --subbuf-size=256k --num-subbuf=4 "
+                                   "vmsync")
+        self.assertEqual(lines[6], "lttng add-context --kernel --session=vm1 --channel=vmsync --type=tid "
+                                   "--type=procname")
+        self.assertEqual(lines[7], "lttng start vm1")
         lines = self.dry_run("host", "--live", "--context", "none")
         self.assertEqual(lines[0], "lttng create vmtrace-host --live=1000000 --set-url=net://127.0.0.1")
-        self.assertEqual(len(lines), 3)
+        self.assertEqual(len(lines), 5)
+        # The main channel cannot take the vmsync channel's name.
+        proc = vmtrace("record", "host", "--dry-run", "--channel", "vmsync")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("vmsync channel's name", proc.stderr)
+        proc = vmtrace("record", "memory", "--dry-run", "--single-channel")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--single-channel is for host and guest", proc.stderr)
         lines = self.dry_run("host", "--url", "net://relay.example:5342:5343", "--live", "--live-timer-us", "200000")
         self.assertEqual(lines[0], "lttng create vmtrace-host --live=200000 --set-url=net://relay.example:5342:5343")
         # The printed commands are shell words: the path with a space stays one word.
         lines = self.dry_run("host", "-o", out)
         self.assertEqual(shlex.split(lines[0]), ["lttng", "create", "vmtrace-host", f"--output={out}"])
-        self.assertEqual(shlex.split(lines[2])[-1].split(",")[11], "lttng_statedump_*")
+        self.assertIn("lttng_statedump_*", shlex.split(lines[2])[-1].split(","))
 
     def test_help(self):
         proc = vmtrace("record", "--help")
