@@ -6,6 +6,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -32,8 +37,9 @@ struct TraceDir {
     ctfclock::ClockBlock clock;
     std::map<std::string, std::string> env;
     std::vector<fs::path> vmsync_streams;
-    // From the index, when only the vmsync channel is read.
-    std::optional<std::pair<std::uint64_t, std::uint64_t>> cycles;
+    // ns from origin, when only the vmsync channel is read: from LTTng's
+    // index, else from babeltrace2's trace-infos query.
+    std::optional<std::pair<std::int64_t, std::int64_t>> range;
 };
 
 struct Machine {
@@ -53,6 +59,7 @@ bool is_stream_file(const fs::directory_entry& entry) {
 }
 
 std::optional<std::pair<std::uint64_t, std::uint64_t>> indexed_cycles(const fs::path& dir);
+std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::path& dir);
 
 TraceDir read_trace_dir(const fs::path& dir) {
     TraceDir t;
@@ -78,9 +85,14 @@ TraceDir read_trace_dir(const fs::path& dir) {
         }
     }
     if (!t.vmsync_streams.empty()) {
-        t.cycles = indexed_cycles(dir);
-        if (!t.cycles) {
-            t.vmsync_streams.clear();  // no index to give its range: read it whole
+        const ctfclock::CtfClock clock{t.clock.freq, t.clock.offset_s, t.clock.offset};
+        if (const auto cycles = indexed_cycles(dir)) {
+            t.range = {ctfclock::ns_at(clock, cycles->first), ctfclock::ns_at(clock, cycles->second)};
+        } else {
+            t.range = queried_range(dir);
+        }
+        if (!t.range) {
+            t.vmsync_streams.clear();  // its range unknown: read it whole
         }
     }
     return t;
@@ -128,6 +140,89 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> indexed_cycles(const fs::
         return std::nullopt;
     }
     return range;
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::path& dir) {
+    // babeltrace2 2.0.4 aborts the process when this query meets a damaged
+    // stream file (a precondition of its error reporting fails): it runs in
+    // a child, which hands the range back through a pipe.
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return std::nullopt;
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    const pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return std::nullopt;
+    }
+    if (child == 0) {
+        close(fds[0]);
+        // Its abort message is babeltrace2's, not the user's business: the
+        // parent reads the trace whole and reports what is wrong with it.
+        const int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+        }
+        std::int64_t range[2] = {INT64_MAX, INT64_MIN};
+        const bt_plugin* found = nullptr;
+        if (bt_plugin_find("ctf", BT_TRUE, BT_FALSE, BT_TRUE, BT_TRUE, BT_FALSE, &found) != BT_PLUGIN_FIND_STATUS_OK) {
+            _exit(1);
+        }
+        const bt2::PluginRef plugin = bt2::PluginRef::adopt(found);
+        const auto* source = bt_plugin_borrow_source_component_class_by_name_const(plugin.get(), "fs");
+        if (source == nullptr) {
+            _exit(1);
+        }
+        const Params params = Params().set("inputs", std::vector<std::string>{dir.string()});
+        const auto executor = bt2::QueryExecutorRef::adopt(
+            bt_query_executor_create(bt_component_class_source_as_component_class_const(source),
+                                     "babeltrace.trace-infos", params.value().get()));
+        const bt_value* result = nullptr;
+        if (executor.get() == nullptr ||
+            bt_query_executor_query(executor.get(), &result) != BT_QUERY_EXECUTOR_QUERY_STATUS_OK) {
+            _exit(1);
+        }
+        const bt2::ConstValueRef infos = bt2::ConstValueRef::adopt(result);
+        for (std::uint64_t i = 0; bt_value_is_array(infos.get()) && i < bt_value_array_get_length(infos.get()); ++i) {
+            const bt_value* streams = bt_value_map_borrow_entry_value_const(
+                bt_value_array_borrow_element_by_index_const(infos.get(), i), "stream-infos");
+            for (std::uint64_t k = 0; streams != nullptr && k < bt_value_array_get_length(streams); ++k) {
+                const bt_value* r = bt_value_map_borrow_entry_value_const(
+                    bt_value_array_borrow_element_by_index_const(streams, k), "range-ns");
+                const bt_value* begin = r != nullptr ? bt_value_map_borrow_entry_value_const(r, "begin") : nullptr;
+                const bt_value* end = r != nullptr ? bt_value_map_borrow_entry_value_const(r, "end") : nullptr;
+                if (begin == nullptr || end == nullptr || !bt_value_is_signed_integer(begin) ||
+                    !bt_value_is_signed_integer(end)) {
+                    _exit(1);
+                }
+                range[0] = std::min(range[0], bt_value_integer_signed_get(begin));
+                range[1] = std::max(range[1], bt_value_integer_signed_get(end));
+            }
+        }
+        const bool written = write(fds[1], range, sizeof range) == static_cast<ssize_t>(sizeof range);
+        _exit(written && range[0] <= range[1] ? 0 : 1);
+    }
+    close(fds[1]);
+    std::int64_t range[2] = {0, 0};
+    std::size_t got = 0;
+    while (got < sizeof range) {
+        const ssize_t n = read(fds[0], reinterpret_cast<char*>(range) + got, sizeof range - got);
+        if (n <= 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof range || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return std::nullopt;
+    }
+    return std::make_pair(range[0], range[1]);
 }
 
 clocksync::Int128 parse_int128(const std::string& text) {
@@ -278,10 +373,9 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
                     continue;
                 }
                 ++channel_traces;
-                const ctfclock::CtfClock clock{t.clock.freq, t.clock.offset_s, t.clock.offset};
                 auto& range = ranges.try_emplace(name, INT64_MAX, INT64_MIN).first->second;
-                range.first = std::min(range.first, ctfclock::ns_at(clock, t.cycles->first));
-                range.second = std::max(range.second, ctfclock::ns_at(clock, t.cycles->second));
+                range.first = std::min(range.first, t.range->first);
+                range.second = std::max(range.second, t.range->second);
                 const fs::path view = scratch / fmt::format("{}-{}", i, j);
                 fs::create_directories(view);
                 fs::create_symlink(fs::absolute(t.dir / "metadata"), view / "metadata");

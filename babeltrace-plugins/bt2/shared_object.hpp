@@ -99,6 +99,9 @@ using MessageIteratorRef = Shared<bt_message_iterator, bt_message_iterator_get_r
 using ValueRef = Shared<bt_value, bt_value_get_ref, bt_value_put_ref>;
 using GraphRef = Shared<bt_graph, bt_graph_get_ref, bt_graph_put_ref>;
 using PluginRef = Shared<const bt_plugin, bt_plugin_get_ref, bt_plugin_put_ref>;
+// A query's result: babeltrace2 hands out a reference to a frozen value.
+using ConstValueRef = Shared<const bt_value, bt_value_get_ref, bt_value_put_ref>;
+using QueryExecutorRef = Shared<bt_query_executor, bt_query_executor_get_ref, bt_query_executor_put_ref>;
 
 // Owns the references of a batch that bt_message_iterator_next() returned:
 // take() hands one message to a MessageRef; whatever was not taken when

@@ -132,6 +132,10 @@ struct ScenarioComponent {
     std::vector<std::string> guest_names;  // the guests' hostnames, for the memory truth
     bool ground_truth_intervals = true;
     bool ground_truth_claimed = false;
+    // Parameter `sync-channel`: the vmsync and VM identity events in
+    // streams of their own, named vmsync_CPU (as `vmtrace record` puts them
+    // in a channel `vmsync`; sink.ctf.fs names the files after them).
+    bool sync_channel = false;
     std::vector<MachineMeta> machines;
 };
 
@@ -509,6 +513,14 @@ void create_trace(ScenarioIterator& it) {
         it.meta.streams.push_back(bt2::StreamRef::adopt(
             bt2::check(bt_stream_create_with_id(it.meta.stream_class.get(), trace, cpu), "stream")));
     }
+    if (it.component.sync_channel) {
+        for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+            bt_stream* stream =
+                bt2::check(bt_stream_create_with_id(it.meta.stream_class.get(), trace, it.meta.cpus + cpu), "stream");
+            it.meta.streams.push_back(bt2::StreamRef::adopt(stream));
+            bt2::check_status(bt_stream_set_name(stream, fmt::format("vmsync_{}", cpu).c_str()), "set stream name");
+        }
+    }
 }
 
 void start(bt_self_message_iterator* self, ScenarioIterator& it) {
@@ -518,9 +530,10 @@ void start(bt_self_message_iterator* self, ScenarioIterator& it) {
 
     const std::uint64_t first_value = static_cast<std::uint64_t>(it.meta.clock.value_at(0));
     it.last_value = first_value;
-    for (unsigned cpu = 0; cpu < it.meta.cpus; ++cpu) {
+    for (unsigned index = 0; index < it.meta.streams.size(); ++index) {
+        const unsigned cpu = index % it.meta.cpus;
         StreamState stream;
-        stream.stream = it.meta.streams[cpu];
+        stream.stream = it.meta.streams[index];
         it.pending.push_back(bt2::MessageRef::adopt(
             bt2::check(bt_message_stream_beginning_create(self, stream.stream.get()), "stream beginning message")));
         it.streams.push_back(std::move(stream));
@@ -557,7 +570,10 @@ bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
         }
         const std::uint64_t value = static_cast<std::uint64_t>(it.meta.clock.value_at(event.time));
         it.last_value = value;
-        StreamState& stream = it.streams.at(event.cpu);
+        const bool sync_stream = it.component.sync_channel && it.streams.size() > it.meta.cpus &&
+                                 (is_vmsync(event.type) || event.type == EventType::vm_statedump_vm ||
+                                  event.type == EventType::vm_statedump_vcpu);
+        StreamState& stream = it.streams.at(sync_stream ? it.meta.cpus + event.cpu : event.cpu);
         if (stream.events_in_packet >= it.component.config.packet_events) {
             close_packet(self, it, stream, value);
             open_packet(self, it, stream, event.cpu, value);
@@ -598,6 +614,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "corrupt-cnt",
                            "corrupt-cnt-every",
                            "guest-clock-step-ns",
+                           "sync-channel",
                            "ground-truth",
                            "ground-truth-intervals",
                            "memory",
@@ -689,6 +706,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
         }
     }
     comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
+    comp.sync_channel = params.boolean("sync-channel").value_or(false);
     scenario::MemoryConfig& mem = config.memory;
     mem.enabled = params.boolean("memory").value_or(false);
     mem.guest_ram_mb = count("memory-guest-ram-mb", mem.guest_ram_mb);

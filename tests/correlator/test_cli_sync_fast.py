@@ -166,6 +166,45 @@ class FastSyncTest(TempDirTestCase):
         proc = vmtrace("analyze", "--synchronized", out, "-o", self.tmp / "channel-analysis", "-q")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_a_simulated_vmsync_channel_gives_the_same_accuracy(self):
+        # The simulator writes the vmsync and VM identity events to
+        # vmsync_CPU streams as `vmtrace record` does; sink.ctf.fs writes no
+        # index, so the range comes from babeltrace2's trace-infos query.
+        work = self.tmp / "simchannel"
+        rec = simulate(work, seed=19, sync_channel=True, guest_drifts_ppm=[-150.25, 99.5], **LIGHT)
+        proc, stats = self.sync(rec, work / "out")
+        self.assertEqual(stats["vmsync_channel_traces"], 3)
+        truth = rec.truth()
+        for index, guest in enumerate(truth["guests"]):
+            machine = next(m for m in stats["machines"] if m["name"] == guest["hostname"])
+            events = [e for v in read_events(rec.guest(index)).values() for e in v]
+            whole = len(events)
+            # Only the handshakes were read.
+            self.assertEqual(machine["events_in"], sum(1 for _, name in events if name.startswith("vmsync_")))
+            self.assertLess(machine["events_in"], whole)
+            entry = next(t for t in stats["traces"] if t["output"].startswith(guest["hostname"] + "/"))
+            count, worst, _ = guest_errors(guest["transform"], rec.guest(index), str(work / "out" / entry["output"]))
+            self.assertEqual(count, whole)
+            self.assertLess(worst, 1_000.0)
+            self.assertLessEqual(worst, entry["clock"]["sync_bound_ns"])
+            # The bound covers the trace's range, not only its handshakes'.
+            first = min(events[0][0] for events in read_events(rec.guest(index)).values())
+            self.assertLessEqual(machine["range_ns"][0], first)
+
+    def test_a_damaged_stream_beside_a_vmsync_channel_is_an_error_not_a_crash(self):
+        work = self.tmp / "damaged"
+        rec = simulate(work, seed=20, duration_ms=2_000, sync_channel=True)
+        stream = Path(rec.guest(0)) / "stream"
+        data = bytearray(stream.read_bytes())
+        data[1] ^= 0xFF  # the packet magic
+        stream.write_bytes(bytes(data))
+        proc = vmtrace("sync", rec.host, *rec.guests, "-o", work / "out")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(rec.guest(0), proc.stderr)
+        self.assertIn("Invalid CTF magic number", proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertFalse((work / "out").exists())
+
     def test_a_synchronised_output_is_refused_as_input(self):
         rec = simulate(self.tmp / "twice", seed=18, duration_ms=1_000)
         self.sync(rec, self.tmp / "twice" / "out")
