@@ -59,14 +59,6 @@ bt_message_iterator_class_next_method_status estimate(SyncIterator& it) {
             if (!pull(it, input)) {
                 return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN;
             }
-            for (Buffered& item : input.queue) {
-                if (item.pairing != nullptr) {
-                    item.message = bt2::MessageRef();  // only its time and cnt are needed
-                    it.handshakes_read.push_back(std::move(item));
-                }
-            }
-            it.buffered -= input.queue.size();
-            input.queue.clear();
         }
     }
     if (!it.finished) {
