@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "cli_common.hpp"
+#include "fast_sync.hpp"
 #include "output_dir.hpp"
 #include "pipeline.hpp"
 #include "sync_options.hpp"
@@ -283,6 +284,7 @@ int export_command(const std::vector<std::string>& args) {
         "force", "replace DIR whole when it holds an earlier export (its experiment.txt)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
         "quiet,q", "no summary on stderr");
+    options.add(sync_path_options());
     options.add(sync_filter_options());
     const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {
@@ -322,10 +324,47 @@ int export_command(const std::vector<std::string>& args) {
     const fs::path stats_path =
         vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : staged.dir() / kStatsName;
 
-    // Reads the host's vCPU threads as the events pass on to sink.ctf.fs
-    // (decoding the traces a second time would double the export's time).
     VcpuThreadPids vcpu_threads;
-    {
+    bool fast = false;
+    if (vm.count("rewrite-events") == 0 && vm.count("verify") == 0) {
+        // The fast path (docs/clock-sync.md): clocks rewritten, stream
+        // files linked; the host trace alone is decoded, for its vCPU
+        // threads.
+        FastSyncRequest request;
+        request.traces = inputs;
+        request.machines = vm["traces"].as<std::vector<std::string>>();
+        request.options = &vm;
+        request.out = staging;
+        request.shown = out.string();
+        request.stats = stats_path.string();
+        request.quiet = quiet;
+        if (const std::optional<std::string> why = fast_sync(request)) {
+            std::cerr << fmt::format("vmtrace export: {}; synchronising event by event instead\n", *why);
+            fs::remove_all(staging);
+        } else {
+            fast = true;
+            const nlohmann::json synced = nlohmann::json::parse(read_file(stats_path));
+            Pipeline pipeline(plugin_dir());
+            for (const auto& machine : synced.at("machines")) {
+                if (machine.value("role", "") == "host") {
+                    const std::size_t i = std::stoul(machine.at("source").get<std::string>().substr(5));
+                    pipeline.add("source.ctf.fs", "host", Params().set("inputs", inputs.at(i)).value(),
+                                 fmt::format("{}", fmt::join(inputs.at(i), ", ")));
+                }
+            }
+            pipeline.add("filter.utils.muxer", "mux", Params().value());
+            vcpu_threads.add_to(pipeline, "vcpu-threads");
+            pipeline.add("sink.utils.dummy", "out", Params().value());
+            pipeline.connect_all("host", "mux");
+            pipeline.connect_all("mux", "vcpu-threads");
+            pipeline.connect_all("vcpu-threads", "out");
+            pipeline.run();
+        }
+    }
+    // The per-event path reads the host's vCPU threads as the events pass
+    // on to sink.ctf.fs (decoding the traces a second time would double the
+    // export's time).
+    if (!fast) {
         // sink.ctf.fs writes each trace's metadata when the graph is
         // destroyed: the pipeline lives in this block only.
         Pipeline pipeline(plugin_dir());

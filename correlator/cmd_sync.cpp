@@ -24,13 +24,9 @@ int sync_command(const std::vector<std::string>& args) {
     options.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
                                                       "directory for the synchronised CTF traces (required)")(
         "stats", po::value<std::string>(), "write the synchronisation statistics (JSON) to this file")(
-        "force", "replace OUTPUT_DIR whole when it holds an earlier `vmtrace sync` output")(
-        "rewrite-events",
-        "re-create every guest event on the host's time base (the per-event path) instead of rewriting the "
-        "guest's clock in its metadata")("verify",
-                                         "the per-event path, with each guest event checked against the host's "
-                                         "guest-mode intervals (same as --rewrite-events)")("quiet,q",
+        "force", "replace OUTPUT_DIR whole when it holds an earlier `vmtrace sync` output")("quiet,q",
                                                                                             "no summary on stderr");
+    options.add(sync_path_options());
     options.add(sync_filter_options());
     const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {

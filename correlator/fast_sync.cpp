@@ -481,11 +481,10 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
                 nlohmann::json entry{{"input", t.dir.string()}, {"output", rel.string()}};
                 const auto rewrite = rewrites.find({i, j});
                 if (rewrite == rewrites.end()) {
-                    std::error_code ec;
-                    fs::create_hard_link(t.dir / "metadata", dir / "metadata", ec);
-                    if (ec) {
-                        fs::copy_file(t.dir / "metadata", dir / "metadata");
-                    }
+                    // Written, never linked: the metadata is what a reader
+                    // (`vmtrace export`) may rewrite; plain text, as read.
+                    write_text(dir / "metadata",
+                               t.text.rfind("/* CTF 1.8", 0) == 0 ? t.text : "/* CTF 1.8 */\n\n" + t.text);
                     entry["clock"] = "unchanged";
                     written.push_back(entry);
                     continue;

@@ -54,6 +54,17 @@ void check_sync_options(const po::variables_map& vm) {
     }
 }
 
+po::options_description sync_path_options() {
+    po::options_description options("synchronisation path");
+    options.add_options()("rewrite-events",
+                          "re-create every guest event on the host's time base (the per-event path) instead of "
+                          "rewriting the guest's clock in its metadata")(
+        "verify",
+        "the per-event path, with every guest event checked against the host's guest-mode intervals (the same as "
+        "--rewrite-events)");
+    return options;
+}
+
 Params sync_filter_params(const po::variables_map& vm, const std::string& stats, bool quiet, bool progress) {
     Params sync;
     if (!stats.empty()) {

@@ -19,6 +19,10 @@ namespace vmtrace::cli {
 // --lenient.
 boost::program_options::options_description sync_filter_options();
 
+// The choice of `vmtrace sync`'s and `export`'s path (docs/clock-sync.md):
+// --rewrite-events, --verify.  Without either, the fast path.
+boost::program_options::options_description sync_path_options();
+
 // Parses `args` against `options`; the positional arguments are the
 // trace directories, under the name "traces".
 boost::program_options::variables_map parse_with_traces(const std::vector<std::string>& args,
