@@ -326,6 +326,7 @@ int export_command(const std::vector<std::string>& args) {
 
     VcpuThreadPids vcpu_threads;
     bool fast = false;
+    std::optional<std::string> refused;  // why the fast path did not serve
     if (vm.count("rewrite-events") == 0 && vm.count("verify") == 0) {
         // The fast path (docs/clock-sync.md): clocks rewritten, stream
         // files linked; the host trace alone is decoded, for its vCPU
@@ -338,8 +339,9 @@ int export_command(const std::vector<std::string>& args) {
         request.shown = out.string();
         request.stats = stats_path.string();
         request.quiet = quiet;
-        if (const std::optional<std::string> why = fast_sync(request)) {
-            std::cerr << fmt::format("vmtrace export: {}; synchronising event by event instead\n", *why);
+        refused = fast_sync(request);
+        if (refused) {
+            std::cerr << fmt::format("vmtrace export: {}; synchronising event by event instead\n", *refused);
             fs::remove_all(staging);
         } else {
             fast = true;
@@ -383,6 +385,10 @@ int export_command(const std::vector<std::string>& args) {
         pipeline.connect_all("mux", "vcpu-threads");
         pipeline.connect_all("vcpu-threads", "out");
         pipeline.run_writing(staged.dir(), out.string());
+    }
+
+    if (!fast) {
+        note_per_event_path(stats_path.string(), refused);
     }
 
     // Every guest must be on the host's time base: Trace Compass could not

@@ -59,6 +59,7 @@ int sync_command(const std::vector<std::string>& args) {
     // that would pass for synchronised ones.
     StagedOutput staged(out, vm.count("force") != 0, kSyncMarker);
     const bool quiet = vm.count("quiet") != 0;
+    std::optional<std::string> refused;  // why the fast path did not serve
 
     if (vm.count("rewrite-events") == 0 && vm.count("verify") == 0) {
         FastSyncRequest request;
@@ -69,14 +70,14 @@ int sync_command(const std::vector<std::string>& args) {
         request.shown = staged.out().string();
         request.stats = stats;
         request.quiet = quiet;
-        const std::optional<std::string> why = fast_sync(request);
-        if (!why) {
+        refused = fast_sync(request);
+        if (!refused) {
             write_sync_marker(staged.dir());
             staged.commit();
             return 0;
         }
         // Said even with --quiet: the run costs the per-event path's time.
-        std::cerr << fmt::format("vmtrace sync: {}; synchronising event by event instead\n", *why);
+        std::cerr << fmt::format("vmtrace sync: {}; synchronising event by event instead\n", *refused);
     }
 
     {
@@ -95,6 +96,9 @@ int sync_command(const std::vector<std::string>& args) {
         pipeline.connect_all("mux", "out");
         pipeline.run_writing(staged.dir(), staged.out().string());
     }  // sink.ctf.fs writes each trace's metadata when the graph is destroyed
+    if (!stats.empty()) {
+        note_per_event_path(stats, refused);
+    }
     write_sync_marker(staged.dir());
     staged.commit();
     return 0;

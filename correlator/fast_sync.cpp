@@ -548,4 +548,21 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
     return std::nullopt;
 }
 
+void note_per_event_path(const std::string& stats_file, const std::optional<std::string>& refused) {
+    nlohmann::json stats;
+    {
+        std::ifstream in(stats_file);
+        stats = nlohmann::json::parse(in);
+    }
+    stats["path"] = "rewrite-events";
+    if (refused) {
+        stats["fast_path_refused"] = *refused;
+    }
+    std::ofstream out(stats_file);
+    out << stats.dump(2) << '\n';
+    if (!out) {
+        throw SystemError(fmt::format("cannot write {}", stats_file));
+    }
+}
+
 }  // namespace vmtrace::cli

@@ -31,4 +31,9 @@ struct FastSyncRequest {
 // path would for traces that cannot be synchronised at all.
 std::optional<std::string> fast_sync(const FastSyncRequest& request);
 
+// Adds to the statistics file the per-event path wrote which path ran
+// (`path`: "rewrite-events") and, when the fast path was tried first, why it
+// did not serve (`fast_path_refused`).
+void note_per_event_path(const std::string& stats_file, const std::optional<std::string>& refused);
+
 }  // namespace vmtrace::cli

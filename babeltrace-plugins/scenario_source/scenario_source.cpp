@@ -116,6 +116,9 @@ struct MachineMeta {
     bt2::StreamClassRef stream_class;
     std::array<bt2::EventClassRef, scenario::kEventTypeCount> event_classes;  // empty: not declared
     scenario::MachineClock clock;
+    // Cycles per clock second: 1 GHz (a clock counting ns, as LTTng's), or a
+    // guest's `guest-clock-hz`.
+    std::uint64_t freq = 1'000'000'000;
     unsigned cpus = 0;
     std::array<std::uint8_t, 16> uuid{};
     // One trace and its streams, shared by every iterator on the machine's
@@ -136,6 +139,9 @@ struct ScenarioComponent {
     // streams of their own, named vmsync_CPU (as `vmtrace record` puts them
     // in a channel `vmsync`; sink.ctf.fs names the files after them).
     bool sync_channel = false;
+    // Parameter `guest-clock-hz`: the guests' clocks count cycles of this
+    // frequency (their values in ns are the same, rounded down to a cycle).
+    std::uint64_t guest_clock_hz = 1'000'000'000;
     std::vector<MachineMeta> machines;
 };
 
@@ -150,14 +156,16 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
     bt_clock_class* cc = meta.clock_class.get();
     bt2::check_status(bt_clock_class_set_name(cc, "monotonic"), "set clock class name");
     bt2::check_status(bt_clock_class_set_description(cc, "Monotonic Clock"), "set clock class description");
-    bt_clock_class_set_frequency(cc, 1'000'000'000);
+    meta.freq = kind == MachineKind::guest ? comp.guest_clock_hz : 1'000'000'000;
+    bt_clock_class_set_frequency(cc, meta.freq);
     std::int64_t seconds = meta.clock.offset_ns / 1'000'000'000;
-    std::int64_t cycles = meta.clock.offset_ns % 1'000'000'000;
-    if (cycles < 0) {
-        cycles += 1'000'000'000;
+    std::int64_t sub_ns = meta.clock.offset_ns % 1'000'000'000;
+    if (sub_ns < 0) {
+        sub_ns += 1'000'000'000;
         --seconds;
     }
-    bt_clock_class_set_offset(cc, seconds, static_cast<std::uint64_t>(cycles));
+    const auto cycles = static_cast<std::uint64_t>(static_cast<__int128>(sub_ns) * meta.freq / 1'000'000'000);
+    bt_clock_class_set_offset(cc, seconds, cycles);
     bt_clock_class_set_origin_is_unix_epoch(cc, BT_TRUE);
     // A random-looking boot_id per machine (RFC 4122 version 4 layout).
     std::uint64_t state = uuid_seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
@@ -458,6 +466,15 @@ void close_packet(bt_self_message_iterator* self, ScenarioIterator& it, StreamSt
     stream.packet.reset();
 }
 
+// The clock value (cycles) of `meta`'s clock at simulation time `true_time`.
+std::uint64_t clock_value(const MachineMeta& meta, std::int64_t true_time) {
+    const std::int64_t ns = meta.clock.value_at(true_time);
+    if (meta.freq == 1'000'000'000) {
+        return static_cast<std::uint64_t>(ns);
+    }
+    return static_cast<std::uint64_t>(static_cast<__int128>(ns) * meta.freq / 1'000'000'000);
+}
+
 void create_trace(ScenarioIterator& it) {
     const scenario::ScenarioSimulator& sim = it.simulator->base();
     it.meta.trace = bt2::TraceRef::adopt(bt2::check(bt_trace_create(it.meta.trace_class.get()), "trace"));
@@ -528,7 +545,7 @@ void start(bt_self_message_iterator* self, ScenarioIterator& it) {
         create_trace(it);
     }
 
-    const std::uint64_t first_value = static_cast<std::uint64_t>(it.meta.clock.value_at(0));
+    const std::uint64_t first_value = clock_value(it.meta, 0);
     it.last_value = first_value;
     for (unsigned index = 0; index < it.meta.streams.size(); ++index) {
         const unsigned cpu = index % it.meta.cpus;
@@ -542,8 +559,7 @@ void start(bt_self_message_iterator* self, ScenarioIterator& it) {
 }
 
 void finish(bt_self_message_iterator* self, ScenarioIterator& it) {
-    const std::uint64_t end_value =
-        std::max(it.last_value, static_cast<std::uint64_t>(it.meta.clock.value_at(it.simulator->config().duration_ns)));
+    const std::uint64_t end_value = std::max(it.last_value, clock_value(it.meta, it.simulator->config().duration_ns));
     for (StreamState& stream : it.streams) {
         close_packet(self, it, stream, end_value);
         it.pending.push_back(bt2::MessageRef::adopt(
@@ -568,7 +584,7 @@ bool step(bt_self_message_iterator* self, ScenarioIterator& it) {
         if (ec == nullptr) {
             continue;  // an event class this machine does not record
         }
-        const std::uint64_t value = static_cast<std::uint64_t>(it.meta.clock.value_at(event.time));
+        const std::uint64_t value = clock_value(it.meta, event.time);
         it.last_value = value;
         const bool sync_stream = it.component.sync_channel && it.streams.size() > it.meta.cpus &&
                                  (is_vmsync(event.type) || event.type == EventType::vm_statedump_vm ||
@@ -615,6 +631,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "corrupt-cnt-every",
                            "guest-clock-step-ns",
                            "sync-channel",
+                           "guest-clock-hz",
                            "ground-truth",
                            "ground-truth-intervals",
                            "memory",
@@ -707,6 +724,12 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     }
     comp.ground_truth_intervals = params.boolean("ground-truth-intervals").value_or(true);
     comp.sync_channel = params.boolean("sync-channel").value_or(false);
+    const std::int64_t guest_hz = params.integer("guest-clock-hz").value_or(1'000'000'000);
+    if (guest_hz < 1'000'000 || guest_hz > 10'000'000'000) {
+        throw bt2::Error(fmt::format(
+            "source.vmtrace.scenario: parameter `guest-clock-hz` is {}, must be 1000000..10000000000", guest_hz));
+    }
+    comp.guest_clock_hz = static_cast<std::uint64_t>(guest_hz);
     scenario::MemoryConfig& mem = config.memory;
     mem.enabled = params.boolean("memory").value_or(false);
     mem.guest_ram_mb = count("memory-guest-ram-mb", mem.guest_ram_mb);

@@ -205,6 +205,39 @@ class FastSyncTest(TempDirTestCase):
         self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
         self.assertFalse((work / "out").exists())
 
+    def test_a_slow_guest_clock_adds_its_rounding_to_the_bound(self):
+        # A guest clock at 25 MHz: the rewritten frequency's rounding is a
+        # large share of the bound over a minute, and still a bound.
+        work = self.tmp / "slowclock"
+        rec = simulate(work, seed=8, guest_clock_hz=25_000_000, **LIGHT)
+        _, stats = self.sync(rec, work / "out")
+        for index, guest in enumerate(rec.truth()["guests"]):
+            entry = next(t for t in stats["traces"] if t["output"].startswith(guest["hostname"] + "/"))
+            self.assertGreater(entry["clock"]["rounding_ns"], 100)
+            for reader in ("babeltrace2", "babeltrace"):
+                _, worst, _ = guest_errors(guest["transform"], rec.guest(index), str(work / "out" / entry["output"]),
+                                           reader=reader)
+                self.assertLessEqual(worst, entry["clock"]["sync_bound_ns"], reader)
+
+    def test_two_hours_of_a_slow_clock_fall_back_to_the_per_event_path(self):
+        # Over two hours a 25 MHz clock's integer frequency would err by tens
+        # of microseconds, far past the bound: the command says so and
+        # rewrites the events instead.
+        work = self.tmp / "fallback"
+        rec = simulate(work, seed=7, duration_ms=7_200_000, sync_period_us=500_000, mean_guest_run_us=5_000_000,
+                       mean_guest_switch_us=5_000_000, guests=1, vcpus=1, host_cpus=2, ground_truth_intervals=False,
+                       guest_clock_hz=25_000_000, guest_drifts_ppm=[-123.4567])
+        proc, stats = self.sync(rec, work / "out")
+        self.assertIn("integer frequency would add up to", proc.stderr)
+        self.assertIn("synchronising event by event instead", proc.stderr)
+        self.assertEqual(stats["path"], "rewrite-events")
+        self.assertIn("more than the synchronisation bound", stats["fast_path_refused"])
+        machine = next(m for m in stats["machines"] if m["role"] == "guest")
+        synced = next((work / "out").glob("vmtrace-sim-guest0/*/kernel"))
+        count, worst, _ = guest_errors(rec.truth()["guests"][0]["transform"], rec.guest(0), str(synced))
+        self.assertEqual(count, machine["events_out"])
+        self.assertLessEqual(worst, machine["max_applied_bound_ns"])
+
     def test_a_synchronised_output_is_refused_as_input(self):
         rec = simulate(self.tmp / "twice", seed=18, duration_ms=1_000)
         self.sync(rec, self.tmp / "twice" / "out")
