@@ -7,6 +7,8 @@ streams of their own (`sync-channel`, as `vmtrace record` writes them),
 once in one channel.  Then runs, in turn and REPEAT times each:
 
   baseline      babeltrace2: src.ctf.fs x 3 -> filter.utils.muxer -> sink.utils.dummy
+  bt2-copy      babeltrace2: src.ctf.fs x 3 -> filter.utils.muxer -> sink.ctf.fs (decoding and
+                writing every event with no vmtrace component: the per-event path's floor)
   fast+channel  vmtrace sync (fast path) on the traces with a vmsync channel
   fast          vmtrace sync (fast path) on the one-channel traces
   per-event     vmtrace sync --rewrite-events on the one-channel traces
@@ -43,11 +45,13 @@ def timed(argv):
     return float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4)) / 1024.0
 
 
-def baseline(traces):
+def baseline(traces, out=None):
     args = ["babeltrace2", "--plugin-path", PLUGIN_DIR, "run"]
     for i, trace in enumerate(traces):
         args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
-    args += ["-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy"]
+    args += ["-c", "mux:filter.utils.muxer"]
+    args += ["-c", "out:sink.utils.dummy"] if out is None else ["-c", "out:sink.ctf.fs", "-p",
+                                                                  params(path=str(out), quiet=True)]
     for i in range(len(traces)):
         args += ["--connect", f"in{i}:mux"]
     return args + ["--connect", "mux:out"]
@@ -73,6 +77,7 @@ def main():
         size = sum(f.stat().st_size for f in (base / "plain" / "recorded").rglob("*") if f.is_file())
         runs = {
             "baseline": lambda: baseline([plain.host] + plain.guests),
+            "bt2-copy": lambda: baseline([plain.host] + plain.guests, base / "out"),
             "fast+channel": lambda: [VMTRACE, "sync", channel.host, *channel.guests, "-o", base / "out", "-q"],
             "fast": lambda: [VMTRACE, "sync", plain.host, *plain.guests, "-o", base / "out", "-q"],
             "per-event": lambda: [VMTRACE, "sync", plain.host, *plain.guests, "-o", base / "out", "-q",
