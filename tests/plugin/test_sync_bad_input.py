@@ -91,7 +91,9 @@ class SyncBadInputTest(TempDirTestCase):
     def test_bad_parameters_are_refused_by_name(self):
         rec = simulate(self.tmp, seed=9, duration_ms=200)
         for bad, word in [(dict(window_ms=-1), "window-ms"), (dict(windw_ms=5), "windw-ms"),
-                          (dict(max_buffered_messages=0), "max-buffered-messages"), (dict(strict="maybe"), "strict")]:
+                          (dict(max_buffered_messages=0), "max-buffered-messages"), (dict(strict="maybe"), "strict"),
+                          (dict(estimate_only="maybe"), "estimate-only"), (dict(ranges="in0"), "ranges"),
+                          (dict(ranges=[1, 2]), "ranges")]:
             with self.subTest(params=bad):
                 proc = babeltrace(sync_graph([rec.host] + rec.guests, sink="dummy", **bad), check=False)
                 self.assert_clean_failure(proc, word)
