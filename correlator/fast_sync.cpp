@@ -59,7 +59,8 @@ bool is_stream_file(const fs::directory_entry& entry) {
 }
 
 std::optional<std::pair<std::uint64_t, std::uint64_t>> indexed_cycles(const fs::path& dir);
-std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::path& dir);
+using Range = std::optional<std::pair<std::int64_t, std::int64_t>>;
+std::vector<Range> queried_ranges(const std::vector<fs::path>& dirs);
 
 TraceDir read_trace_dir(const fs::path& dir) {
     TraceDir t;
@@ -88,12 +89,7 @@ TraceDir read_trace_dir(const fs::path& dir) {
         const ctfclock::CtfClock clock{t.clock.freq, t.clock.offset_s, t.clock.offset};
         if (const auto cycles = indexed_cycles(dir)) {
             t.range = {ctfclock::ns_at(clock, cycles->first), ctfclock::ns_at(clock, cycles->second)};
-        } else {
-            t.range = queried_range(dir);
-        }
-        if (!t.range) {
-            t.vmsync_streams.clear();  // its range unknown: read it whole
-        }
+        }  // else queried by fast_sync(), for all such traces at once
     }
     return t;
 }
@@ -142,13 +138,18 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> indexed_cycles(const fs::
     return range;
 }
 
-std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::path& dir) {
+std::vector<Range> queried_ranges(const std::vector<fs::path>& dirs) {
     // babeltrace2 2.0.4 aborts the process when this query meets a damaged
     // stream file (a precondition of its error reporting fails): it runs in
-    // a child, which hands the range back through a pipe.
+    // a child, which hands each range back through a pipe as it gets it (a
+    // trace after a damaged one gets none, and is read whole).
+    std::vector<Range> ranges(dirs.size());
+    if (dirs.empty()) {
+        return ranges;
+    }
     int fds[2];
     if (pipe(fds) != 0) {
-        return std::nullopt;
+        return ranges;
     }
     std::cout.flush();
     std::cerr.flush();
@@ -156,7 +157,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::pat
     if (child < 0) {
         close(fds[0]);
         close(fds[1]);
-        return std::nullopt;
+        return ranges;
     }
     if (child == 0) {
         close(fds[0]);
@@ -166,7 +167,6 @@ std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::pat
         if (null >= 0) {
             dup2(null, STDERR_FILENO);
         }
-        std::int64_t range[2] = {INT64_MAX, INT64_MIN};
         const bt_plugin* found = nullptr;
         if (bt_plugin_find("ctf", BT_TRUE, BT_FALSE, BT_TRUE, BT_TRUE, BT_FALSE, &found) != BT_PLUGIN_FIND_STATUS_OK) {
             _exit(1);
@@ -176,53 +176,67 @@ std::optional<std::pair<std::int64_t, std::int64_t>> queried_range(const fs::pat
         if (source == nullptr) {
             _exit(1);
         }
-        const Params params = Params().set("inputs", std::vector<std::string>{dir.string()});
-        const auto executor = bt2::QueryExecutorRef::adopt(
-            bt_query_executor_create(bt_component_class_source_as_component_class_const(source),
-                                     "babeltrace.trace-infos", params.value().get()));
-        const bt_value* result = nullptr;
-        if (executor.get() == nullptr ||
-            bt_query_executor_query(executor.get(), &result) != BT_QUERY_EXECUTOR_QUERY_STATUS_OK) {
-            _exit(1);
-        }
-        const bt2::ConstValueRef infos = bt2::ConstValueRef::adopt(result);
-        for (std::uint64_t i = 0; bt_value_is_array(infos.get()) && i < bt_value_array_get_length(infos.get()); ++i) {
-            const bt_value* streams = bt_value_map_borrow_entry_value_const(
-                bt_value_array_borrow_element_by_index_const(infos.get(), i), "stream-infos");
-            for (std::uint64_t k = 0; streams != nullptr && k < bt_value_array_get_length(streams); ++k) {
-                const bt_value* r = bt_value_map_borrow_entry_value_const(
-                    bt_value_array_borrow_element_by_index_const(streams, k), "range-ns");
-                const bt_value* begin = r != nullptr ? bt_value_map_borrow_entry_value_const(r, "begin") : nullptr;
-                const bt_value* end = r != nullptr ? bt_value_map_borrow_entry_value_const(r, "end") : nullptr;
-                if (begin == nullptr || end == nullptr || !bt_value_is_signed_integer(begin) ||
-                    !bt_value_is_signed_integer(end)) {
-                    _exit(1);
+        for (const fs::path& dir : dirs) {
+            std::int64_t range[3] = {0, INT64_MAX, INT64_MIN};  // known, begin, end
+            const Params params = Params().set("inputs", std::vector<std::string>{dir.string()});
+            const auto executor = bt2::QueryExecutorRef::adopt(
+                bt_query_executor_create(bt_component_class_source_as_component_class_const(source),
+                                         "babeltrace.trace-infos", params.value().get()));
+            const bt_value* result = nullptr;
+            if (executor.get() != nullptr &&
+                bt_query_executor_query(executor.get(), &result) == BT_QUERY_EXECUTOR_QUERY_STATUS_OK) {
+                const bt2::ConstValueRef infos = bt2::ConstValueRef::adopt(result);
+                range[0] = 1;
+                for (std::uint64_t i = 0; bt_value_is_array(infos.get()) && i < bt_value_array_get_length(infos.get());
+                     ++i) {
+                    const bt_value* streams = bt_value_map_borrow_entry_value_const(
+                        bt_value_array_borrow_element_by_index_const(infos.get(), i), "stream-infos");
+                    for (std::uint64_t k = 0; streams != nullptr && k < bt_value_array_get_length(streams); ++k) {
+                        const bt_value* r = bt_value_map_borrow_entry_value_const(
+                            bt_value_array_borrow_element_by_index_const(streams, k), "range-ns");
+                        const bt_value* begin =
+                            r != nullptr ? bt_value_map_borrow_entry_value_const(r, "begin") : nullptr;
+                        const bt_value* end = r != nullptr ? bt_value_map_borrow_entry_value_const(r, "end") : nullptr;
+                        if (begin == nullptr || end == nullptr || !bt_value_is_signed_integer(begin) ||
+                            !bt_value_is_signed_integer(end)) {
+                            range[0] = 0;
+                            continue;
+                        }
+                        range[1] = std::min(range[1], bt_value_integer_signed_get(begin));
+                        range[2] = std::max(range[2], bt_value_integer_signed_get(end));
+                    }
                 }
-                range[0] = std::min(range[0], bt_value_integer_signed_get(begin));
-                range[1] = std::max(range[1], bt_value_integer_signed_get(end));
+                range[0] = range[0] != 0 && range[1] <= range[2] ? 1 : 0;
+            }
+            if (write(fds[1], range, sizeof range) != static_cast<ssize_t>(sizeof range)) {
+                _exit(1);
             }
         }
-        const bool written = write(fds[1], range, sizeof range) == static_cast<ssize_t>(sizeof range);
-        _exit(written && range[0] <= range[1] ? 0 : 1);
+        _exit(0);
     }
     close(fds[1]);
-    std::int64_t range[2] = {0, 0};
-    std::size_t got = 0;
-    while (got < sizeof range) {
-        const ssize_t n = read(fds[0], reinterpret_cast<char*>(range) + got, sizeof range - got);
-        if (n <= 0) {
-            break;
+    for (Range& out : ranges) {
+        std::int64_t range[3] = {0, 0, 0};
+        std::size_t got = 0;
+        while (got < sizeof range) {
+            const ssize_t n = read(fds[0], reinterpret_cast<char*>(range) + got, sizeof range - got);
+            if (n <= 0) {
+                break;
+            }
+            got += static_cast<std::size_t>(n);
         }
-        got += static_cast<std::size_t>(n);
+        if (got != sizeof range) {
+            break;  // the child died: this trace and the ones after it are read whole
+        }
+        if (range[0] == 1) {
+            out = std::make_pair(range[1], range[2]);
+        }
     }
     close(fds[0]);
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    if (got != sizeof range || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        return std::nullopt;
-    }
-    return std::make_pair(range[0], range[1]);
+    return ranges;
 }
 
 clocksync::Int128 parse_int128(const std::string& text) {
@@ -350,6 +364,30 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
         }
     } catch (const ctfclock::MetadataError& e) {
         return std::string(e.what());
+    }
+    // The range of a trace read through its vmsync channel alone, when
+    // LTTng's index did not give it; a trace whose range stays unknown is
+    // read whole.
+    std::vector<TraceDir*> unindexed;
+    std::vector<fs::path> unindexed_dirs;
+    for (Machine& m : machines) {
+        for (TraceDir& t : m.dirs) {
+            if (!t.vmsync_streams.empty() && !t.range) {
+                unindexed.push_back(&t);
+                unindexed_dirs.push_back(t.dir);
+            }
+        }
+    }
+    const std::vector<Range> queried = queried_ranges(unindexed_dirs);
+    for (std::size_t k = 0; k < unindexed.size(); ++k) {
+        unindexed[k]->range = queried[k];
+    }
+    for (Machine& m : machines) {
+        for (TraceDir& t : m.dirs) {
+            if (!t.range) {
+                t.vmsync_streams.clear();
+            }
+        }
     }
 
     // The estimate: only the vmsync channel of a trace that has one.
