@@ -50,7 +50,8 @@ def fake_tracepoints_env(env, side):
     if not shim:
         raise unittest.SkipTest("VMTRACE_TEST_FAKE_TRACEPOINTS is not set (run through ctest)")
     dry = vmtrace("record", side, "--dry-run").stdout.splitlines()
-    events = shlex.split(dry[2])[-1]
+    # Every channel's events (the main channel's and the vmsync channel's).
+    events = ",".join(shlex.split(line)[-1] for line in dry if line.startswith("lttng enable-event "))
     # A sanitizer build wants its runtime first among the preloaded libraries.
     asan = ",".join(filter(None, [os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0"]))
     return dict(env, LD_PRELOAD=shim, VMTRACE_TEST_OFFERED_EVENTS=events, ASAN_OPTIONS=asan)
