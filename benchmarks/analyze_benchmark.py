@@ -42,11 +42,15 @@ def timed(command):
     return float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4)) / 1024.0
 
 
-def baseline(traces):
+def baseline(traces, out=None):
+    """babeltrace2 decoding `traces` to sink.utils.dummy, or with `out`
+    re-encoding them with sink.ctf.fs into that directory."""
     args = ["babeltrace2", "--plugin-path", str(PLUGIN_DIR), "run"]
     for i, trace in enumerate(traces):
         args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
-    args += ["-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy"]
+    args += ["-c", "mux:filter.utils.muxer"]
+    args += (["-c", "out:sink.utils.dummy"] if out is None
+             else ["-c", "out:sink.ctf.fs", "-p", params(path=str(out), quiet=True)])
     for i in range(len(traces)):
         args += ["--connect", f"in{i}:mux"]
     return args + ["--connect", "mux:out"]

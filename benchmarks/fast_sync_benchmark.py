@@ -20,41 +20,17 @@ and flat in the trace length, fast <= 1.0x, per-event <= 1.5x.
     benchmarks/fast_sync_benchmark.py [--events 10000000] [--repeat 2] [--workdir DIR]
 """
 import argparse
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
-from vmtrace_test import PLUGIN_DIR, params, simulate  # noqa: E402
+from vmtrace_test import PLUGIN_DIR, simulate  # noqa: E402
 
-VMTRACE = TOP / "build" / "vmtrace"
-EVENTS_PER_SECOND = 130_000  # the default workload: host + 2 guests x 2 vCPUs
-
-
-def timed(argv):
-    """Runs argv; returns (wall seconds, CPU seconds, peak RSS in MiB)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "@@ %e %U %S %M", *map(str, argv)], capture_output=True, text=True,
-                          check=False)
-    m = re.search(r"@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", proc.stderr)
-    if proc.returncode != 0 or m is None:
-        raise SystemExit(f"{argv[0]} failed:\n{proc.stderr[-3000:]}")
-    return float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4)) / 1024.0
-
-
-def baseline(traces, out=None):
-    args = ["babeltrace2", "--plugin-path", PLUGIN_DIR, "run"]
-    for i, trace in enumerate(traces):
-        args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
-    args += ["-c", "mux:filter.utils.muxer"]
-    args += ["-c", "out:sink.utils.dummy"] if out is None else ["-c", "out:sink.ctf.fs", "-p",
-                                                                  params(path=str(out), quiet=True)]
-    for i in range(len(traces)):
-        args += ["--connect", f"in{i}:mux"]
-    return args + ["--connect", "mux:out"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analyze_benchmark import EVENTS_PER_SECOND, VMTRACE, baseline, timed  # noqa: E402
 
 
 def main():
@@ -78,9 +54,10 @@ def main():
         runs = {
             "baseline": lambda: baseline([plain.host] + plain.guests),
             "bt2-copy": lambda: baseline([plain.host] + plain.guests, base / "out"),
-            "fast+channel": lambda: [VMTRACE, "sync", channel.host, *channel.guests, "-o", base / "out", "-q"],
-            "fast": lambda: [VMTRACE, "sync", plain.host, *plain.guests, "-o", base / "out", "-q"],
-            "per-event": lambda: [VMTRACE, "sync", plain.host, *plain.guests, "-o", base / "out", "-q",
+            "fast+channel": lambda: [str(VMTRACE), "sync", channel.host, *channel.guests, "-o", str(base / "out"),
+                                     "-q"],
+            "fast": lambda: [str(VMTRACE), "sync", plain.host, *plain.guests, "-o", str(base / "out"), "-q"],
+            "per-event": lambda: [str(VMTRACE), "sync", plain.host, *plain.guests, "-o", str(base / "out"), "-q",
                                   "--rewrite-events"],
         }
         best = {name: (1e9, 1e9, 0.0) for name in runs}

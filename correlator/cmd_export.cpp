@@ -21,6 +21,7 @@
 
 #include "cli_common.hpp"
 #include "fast_sync.hpp"
+#include "lib/ctf_clock/metadata_text.hpp"
 #include "output_dir.hpp"
 #include "pipeline.hpp"
 #include "sync_options.hpp"
@@ -68,43 +69,6 @@ std::string trim(const std::string& s) {
     const auto first = s.find_first_not_of(" \t");
     const auto last = s.find_last_not_of(" \t;");
     return first == std::string::npos || last < first ? std::string() : s.substr(first, last - first + 1);
-}
-
-std::string unquote(const std::string& value) {
-    if (value.size() < 2 || value.front() != '"' || value.back() != '"') {
-        return value;
-    }
-    std::string out;
-    for (std::size_t i = 1; i + 1 < value.size(); ++i) {
-        if (value[i] == '\\' && i + 2 < value.size()) {
-            ++i;
-        }
-        out += value[i];
-    }
-    return out;
-}
-
-// The `key = value;` lines of every top-level block named `block` ("env",
-// "clock"), in order; one map per block.
-std::vector<std::map<std::string, std::string>> blocks(const std::string& metadata, const std::string& block) {
-    std::vector<std::map<std::string, std::string>> found;
-    std::istringstream lines(metadata);
-    std::string line;
-    bool inside = false;
-    while (std::getline(lines, line)) {
-        if (!inside && trim(line) == block + " {") {
-            inside = true;
-            found.emplace_back();
-        } else if (inside && line.rfind("};", 0) == 0) {
-            inside = false;
-        } else if (inside) {
-            const auto eq = line.find('=');
-            if (eq != std::string::npos) {
-                found.back()[trim(line.substr(0, eq))] = unquote(trim(line.substr(eq + 1)));
-            }
-        }
-    }
-    return found;
 }
 
 // A directory name from a hostname: letters, digits, '.', '_' and '-'.
@@ -325,48 +289,29 @@ int export_command(const std::vector<std::string>& args) {
         vm.count("stats") != 0 ? fs::absolute(vm["stats"].as<std::string>()) : staged.dir() / kStatsName;
 
     VcpuThreadPids vcpu_threads;
-    bool fast = false;
-    std::optional<std::string> refused;  // why the fast path did not serve
-    if (vm.count("rewrite-events") == 0 && vm.count("verify") == 0) {
-        // The fast path (docs/clock-sync.md): clocks rewritten, stream
-        // files linked; the host trace alone is decoded, for its vCPU
-        // threads.
-        FastSyncRequest request;
-        request.traces = inputs;
-        request.machines = vm["traces"].as<std::vector<std::string>>();
-        request.options = &vm;
-        request.out = staging;
-        request.shown = out.string();
-        request.stats = stats_path.string();
-        request.quiet = quiet;
-        refused = fast_sync(request);
-        if (refused) {
-            std::cerr << fmt::format("vmtrace export: {}; synchronising event by event instead\n", *refused);
-            fs::remove_all(staging);
-        } else {
-            fast = true;
-            const nlohmann::json synced = nlohmann::json::parse(read_file(stats_path));
-            Pipeline pipeline(plugin_dir());
-            for (const auto& machine : synced.at("machines")) {
-                if (machine.value("role", "") == "host") {
-                    const std::size_t i = std::stoul(machine.at("source").get<std::string>().substr(5));
-                    pipeline.add("source.ctf.fs", "host", Params().set("inputs", inputs.at(i)).value(),
-                                 fmt::format("{}", fmt::join(inputs.at(i), ", ")));
-                }
-            }
-            pipeline.add("filter.utils.muxer", "mux", Params().value());
-            vcpu_threads.add_to(pipeline, "vcpu-threads");
-            pipeline.add("sink.utils.dummy", "out", Params().value());
-            pipeline.connect_all("host", "mux");
-            pipeline.connect_all("mux", "vcpu-threads");
-            pipeline.connect_all("vcpu-threads", "out");
-            pipeline.run();
-        }
+    const FastSyncResult fast =
+        fast_sync("export", FastSyncRequest(vm, inputs, staging, out.string(), stats_path.string()));
+    if (fast.refused) {
+        fs::remove_all(staging);
+    }
+    if (fast.served) {
+        // The host trace alone is decoded, for its vCPU threads.
+        const std::vector<std::string>& host = inputs.at(fast.host_machine);
+        Pipeline pipeline(plugin_dir());
+        pipeline.add("source.ctf.fs", "host", Params().set("inputs", host).value(),
+                     fmt::format("{}", fmt::join(host, ", ")));
+        pipeline.add("filter.utils.muxer", "mux", Params().value());
+        vcpu_threads.add_to(pipeline, "vcpu-threads");
+        pipeline.add("sink.utils.dummy", "out", Params().value());
+        pipeline.connect_all("host", "mux");
+        pipeline.connect_all("mux", "vcpu-threads");
+        pipeline.connect_all("vcpu-threads", "out");
+        pipeline.run();
     }
     // The per-event path reads the host's vCPU threads as the events pass
     // on to sink.ctf.fs (decoding the traces a second time would double the
     // export's time).
-    if (!fast) {
+    if (!fast.served) {
         // sink.ctf.fs writes each trace's metadata when the graph is
         // destroyed: the pipeline lives in this block only.
         Pipeline pipeline(plugin_dir());
@@ -387,8 +332,8 @@ int export_command(const std::vector<std::string>& args) {
         pipeline.run_writing(staged.dir(), out.string());
     }
 
-    if (!fast) {
-        note_per_event_path(stats_path.string(), refused);
+    if (!fast.served) {
+        note_per_event_path(stats_path.string(), fast.refused);
     }
 
     // Every guest must be on the host's time base: Trace Compass could not
@@ -415,12 +360,10 @@ int export_command(const std::vector<std::string>& args) {
             ExportedTrace t;
             t.dir = it->path().parent_path();
             t.metadata = read_file(it->path());
-            const auto env = blocks(t.metadata, "env");
-            if (!env.empty()) {
-                t.env = env.front();
-            }
-            for (const auto& clock : blocks(t.metadata, "clock")) {
-                t.clock_uuids.push_back(clock.count("uuid") != 0 ? clock.at("uuid") : "");
+            const std::string where = it->path().string();
+            t.env = ctfclock::environment(t.metadata, where);
+            for (const ctfclock::ClockBlock& clock : ctfclock::find_clocks(t.metadata, where)) {
+                t.clock_uuids.push_back(clock.uuid);
             }
             traces.push_back(std::move(t));
         }

@@ -59,25 +59,12 @@ int sync_command(const std::vector<std::string>& args) {
     // that would pass for synchronised ones.
     StagedOutput staged(out, vm.count("force") != 0, kSyncMarker);
     const bool quiet = vm.count("quiet") != 0;
-    std::optional<std::string> refused;  // why the fast path did not serve
-
-    if (vm.count("rewrite-events") == 0 && vm.count("verify") == 0) {
-        FastSyncRequest request;
-        request.traces = traces;
-        request.machines = vm["traces"].as<std::vector<std::string>>();
-        request.options = &vm;
-        request.out = staged.dir();
-        request.shown = staged.out().string();
-        request.stats = stats;
-        request.quiet = quiet;
-        refused = fast_sync(request);
-        if (!refused) {
-            write_sync_marker(staged.dir());
-            staged.commit();
-            return 0;
-        }
-        // Said even with --quiet: the run costs the per-event path's time.
-        std::cerr << fmt::format("vmtrace sync: {}; synchronising event by event instead\n", *refused);
+    const FastSyncResult fast =
+        fast_sync("sync", FastSyncRequest(vm, traces, staged.dir(), staged.out().string(), stats));
+    if (fast.served) {
+        write_sync_marker(staged.dir());
+        staged.commit();
+        return 0;
     }
 
     {
@@ -97,7 +84,7 @@ int sync_command(const std::vector<std::string>& args) {
         pipeline.run_writing(staged.dir(), staged.out().string());
     }  // sink.ctf.fs writes each trace's metadata when the graph is destroyed
     if (!stats.empty()) {
-        note_per_event_path(stats, refused);
+        note_per_event_path(stats, fast.refused);
     }
     write_sync_marker(staged.dir());
     staged.commit();

@@ -239,20 +239,13 @@ std::vector<Range> queried_ranges(const std::vector<fs::path>& dirs) {
     return ranges;
 }
 
-clocksync::Int128 parse_int128(const std::string& text) {
-    clocksync::Int128 v = 0;
-    bool negative = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (i == 0 && text[i] == '-') {
-            negative = true;
-            continue;
-        }
-        if (text[i] < '0' || text[i] > '9') {
-            throw ProcessingError(fmt::format("the synchronisation statistics hold a bad number `{}`", text));
-        }
-        v = v * 10 + (text[i] - '0');
+clocksync::Int128 int128_of(const nlohmann::json& value) {
+    const std::string text = value.get<std::string>();
+    const auto parsed = clocksync::parse_int128(text);
+    if (!parsed) {
+        throw ProcessingError(fmt::format("the synchronisation statistics hold a bad number `{}`", text));
     }
-    return negative ? -v : v;
+    return *parsed;
 }
 
 clocksync::LinearTransform transform_of(const nlohmann::json& m) {
@@ -260,8 +253,8 @@ clocksync::LinearTransform transform_of(const nlohmann::json& m) {
     clocksync::LinearTransform transform;
     transform.x0 = t.at("x0_ns").get<std::int64_t>();
     transform.y0 = t.at("y0_ns").get<std::int64_t>();
-    transform.slope_num = parse_int128(t.at("slope_num").get<std::string>());
-    transform.slope_den = parse_int128(t.at("slope_den").get<std::string>());
+    transform.slope_num = int128_of(t.at("slope_num"));
+    transform.slope_den = int128_of(t.at("slope_den"));
     return transform;
 }
 
@@ -351,7 +344,9 @@ void write_text(const fs::path& file, const std::string& text) {
 
 }  // namespace
 
-std::optional<std::string> fast_sync(const FastSyncRequest& request) {
+// The fast path's work: nullopt when the output is written (the host's
+// index in `host_machine`), else why it cannot be.
+static std::optional<std::string> write_fast(const FastSyncRequest& request, std::size_t& host_machine) {
     std::vector<Machine> machines;
     try {
         for (std::size_t i = 0; i < request.traces.size(); ++i) {
@@ -455,8 +450,8 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
         by_source[source] = &m;
         if (m.at("role") == "host") {
             host_name = m.at("name").get<std::string>();
-            const std::size_t i = std::stoul(source.substr(5));
-            host_absolute = machines.at(i).dirs.at(0).clock.absolute;
+            host_machine = std::stoul(source.substr(std::string_view("trace").size()));
+            host_absolute = machines.at(host_machine).dirs.at(0).clock.absolute;
         }
     }
 
@@ -521,8 +516,7 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
                 if (rewrite == rewrites.end()) {
                     // Written, never linked: the metadata is what a reader
                     // (`vmtrace export`) may rewrite; plain text, as read.
-                    write_text(dir / "metadata",
-                               t.text.rfind("/* CTF 1.8", 0) == 0 ? t.text : "/* CTF 1.8 */\n\n" + t.text);
+                    write_text(dir / "metadata", ctfclock::plain_text_metadata(t.text));
                     entry["clock"] = "unchanged";
                     written.push_back(entry);
                     continue;
@@ -584,6 +578,30 @@ std::optional<std::string> fast_sync(const FastSyncRequest& request) {
         }
     }
     return std::nullopt;
+}
+
+FastSyncRequest::FastSyncRequest(const boost::program_options::variables_map& vm,
+                                 std::vector<std::vector<std::string>> traces_, fs::path out_, std::string shown_,
+                                 std::string stats_)
+    : traces(std::move(traces_)),
+      machines(vm["traces"].as<std::vector<std::string>>()),
+      options(&vm),
+      out(std::move(out_)),
+      shown(std::move(shown_)),
+      stats(std::move(stats_)),
+      quiet(vm.count("quiet") != 0) {}
+
+FastSyncResult fast_sync(std::string_view command, const FastSyncRequest& request) {
+    FastSyncResult result;
+    if (request.options->count("rewrite-events") != 0 || request.options->count("verify") != 0) {
+        return result;
+    }
+    result.refused = write_fast(request, result.host_machine);
+    result.served = !result.refused;
+    if (result.refused) {
+        std::cerr << fmt::format("vmtrace {}: {}; synchronising event by event instead\n", command, *result.refused);
+    }
+    return result;
 }
 
 void note_per_event_path(const std::string& stats_file, const std::optional<std::string>& refused) {

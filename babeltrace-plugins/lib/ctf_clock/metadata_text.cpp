@@ -210,6 +210,18 @@ std::vector<Token> statement_value(const std::vector<Token>& tokens, const State
             tokens.begin() + static_cast<std::ptrdiff_t>(s.last)};
 }
 
+// A string literal's value: quotes removed, each `\c` read as `c`.
+std::string unquoted(std::string_view literal) {
+    std::string out;
+    for (std::size_t i = 1; i + 1 < literal.size(); ++i) {
+        if (literal[i] == '\\' && i + 2 < literal.size()) {
+            ++i;
+        }
+        out += literal[i];
+    }
+    return out;
+}
+
 std::string quoted(const std::string& value) {
     std::string out = "\"";
     for (const char c : value) {
@@ -283,9 +295,7 @@ std::vector<ClockBlock> find_clocks(const std::string& text, const std::string& 
                 return *v;
             };
             if (name == "name" && value.size() == 1) {
-                clock.name = value[0].kind == Token::string
-                                 ? std::string(value[0].text.substr(1, value[0].text.size() - 2))
-                                 : std::string(value[0].text);
+                clock.name = value[0].kind == Token::string ? unquoted(value[0].text) : std::string(value[0].text);
             } else if (name == "freq") {
                 const std::int64_t freq = integer(name);
                 if (freq <= 0) {
@@ -296,6 +306,8 @@ std::vector<ClockBlock> find_clocks(const std::string& text, const std::string& 
                 clock.offset_s = integer(name);
             } else if (name == "offset") {
                 clock.offset = integer(name);
+            } else if (name == "uuid" && value.size() == 1 && value[0].kind == Token::string) {
+                clock.uuid = unquoted(value[0].text);
             } else if (name == "absolute" && value.size() == 1) {
                 const std::string_view v = value[0].text;
                 clock.absolute = v == "true" || v == "TRUE" || v == "1";
@@ -317,7 +329,7 @@ std::map<std::string, std::string> environment(const std::string& text, const st
                 continue;
             }
             if (value.size() == 1 && value[0].kind == Token::string) {
-                env[std::string(name)] = std::string(value[0].text.substr(1, value[0].text.size() - 2));
+                env[std::string(name)] = unquoted(value[0].text);
             } else {
                 env[std::string(name)] = text.substr(value.front().begin, value.back().end - value.front().begin);
             }
@@ -398,10 +410,11 @@ std::string rewrite_clock(const std::string& text, const ClockBlock& clock, std:
     if (env_insert == std::string::npos) {
         out += "\nenv {\n" + entries + "};\n";
     }
-    if (out.rfind("/* CTF 1.8", 0) != 0) {
-        out.insert(0, "/* CTF 1.8 */\n\n");
-    }
-    return out;
+    return plain_text_metadata(out);
+}
+
+std::string plain_text_metadata(const std::string& text) {
+    return text.rfind("/* CTF 1.8", 0) == 0 ? text : "/* CTF 1.8 */\n\n" + text;
 }
 
 }  // namespace vmtrace::ctfclock

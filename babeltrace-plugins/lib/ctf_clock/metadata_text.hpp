@@ -24,6 +24,10 @@ public:
 // byte order, then content_size / 8 - 37 bytes of text per packet).
 std::string read_metadata_text(const std::filesystem::path& file);
 
+// `text` as a plain-text metadata file: with the `/* CTF 1.8 */` signature
+// readers look for first (packetized metadata's text may lack it).
+std::string plain_text_metadata(const std::string& text);
+
 // The attributes of a `clock { ... };` block that the rewrite uses.  A
 // missing attribute has CTF 1.8's default (freq 1 GHz, offsets 0, not
 // absolute).
@@ -31,6 +35,7 @@ struct ClockBlock {
     std::size_t begin = 0;  // offset of `clock` in the text
     std::size_t end = 0;    // just past the block's `;`
     std::string name;
+    std::string uuid;  // empty when the clock has none
     std::uint64_t freq = 1'000'000'000;
     std::int64_t offset_s = 0;
     std::int64_t offset = 0;  // cycles
@@ -42,8 +47,8 @@ struct ClockBlock {
 // string, unbalanced braces) or on a clock attribute it cannot read.
 std::vector<ClockBlock> find_clocks(const std::string& text, const std::string& where);
 
-// The entries of the top-level `env` block (string values unquoted,
-// escapes kept as written; integers as written).
+// The entries of the top-level `env` block (string values unquoted and
+// unescaped; integers as written).
 std::map<std::string, std::string> environment(const std::string& text, const std::string& where);
 
 // `text` with `clock`'s freq, offset_s and offset (and absolute, when

@@ -102,6 +102,7 @@ TEST(MetadataText, FindsTheClockAndItsAttributes) {
     const auto clocks = find_clocks(kLttngLike, "m");
     ASSERT_EQ(clocks.size(), 1u);
     EXPECT_EQ(clocks[0].name, "monotonic");
+    EXPECT_EQ(clocks[0].uuid, "0b1b1e6b-2f3a-4b5c-9d8e-7f6a5b4c3d2e");
     EXPECT_EQ(clocks[0].freq, 1'000'000'000u);
     EXPECT_EQ(clocks[0].offset_s, 0);
     EXPECT_EQ(clocks[0].offset, 1790003939522901210);
@@ -115,6 +116,7 @@ TEST(MetadataText, ReadsTheEnvironment) {
     EXPECT_EQ(env.at("hostname"), "guest0");
     EXPECT_EQ(env.at("tracer_major"), "2");
     EXPECT_EQ(env.size(), 3u);
+    EXPECT_EQ(environment("env { name = \"a \\\"quoted\\\" \\\\ word\"; };", "m").at("name"), "a \"quoted\" \\ word");
 }
 
 TEST(MetadataText, ReadsHexOctalNegativeAndSuffixedIntegers) {

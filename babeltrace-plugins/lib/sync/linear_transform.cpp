@@ -62,4 +62,30 @@ std::string to_string(Int128 value) {
     return digits;
 }
 
+std::optional<Int128> parse_int128(std::string_view text) {
+    const bool negative = !text.empty() && text.front() == '-';
+    if (negative) {
+        text.remove_prefix(1);
+    }
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    // Accumulated negative: the most negative value has no positive twin.
+    constexpr Int128 kMin = static_cast<Int128>(static_cast<unsigned __int128>(1) << 127);
+    Int128 value = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9' || value < (kMin + (c - '0')) / 10) {
+            return std::nullopt;
+        }
+        value = value * 10 - (c - '0');
+    }
+    if (!negative) {
+        if (value == kMin) {
+            return std::nullopt;
+        }
+        value = -value;
+    }
+    return value;
+}
+
 }  // namespace vmtrace::clocksync

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace vmtrace::clocksync {
 
@@ -39,5 +41,9 @@ struct LinearTransform {
 Int128 div_round(Int128 num, Int128 den);
 
 std::string to_string(Int128 value);
+
+// The inverse of to_string(): decimal digits with an optional `-`;
+// nullopt for anything else or a value beyond 128 bits.
+std::optional<Int128> parse_int128(std::string_view text);
 
 }  // namespace vmtrace::clocksync

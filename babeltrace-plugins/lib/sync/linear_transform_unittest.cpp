@@ -63,6 +63,14 @@ TEST(LinearTransform, PrintsInt128) {
     EXPECT_EQ(to_string(Int128{0}), "0");
     EXPECT_EQ(to_string(static_cast<Int128>(1) << 100), "1267650600228229401496703205376");
     EXPECT_EQ(to_string(-(static_cast<Int128>(1) << 64)), "-18446744073709551616");
+    for (const Int128 v : {Int128{0}, Int128{-1}, static_cast<Int128>(1) << 100, -(static_cast<Int128>(1) << 64),
+                           static_cast<Int128>(~static_cast<unsigned __int128>(0) >> 1),
+                           static_cast<Int128>(static_cast<unsigned __int128>(1) << 127)}) {
+        EXPECT_EQ(parse_int128(to_string(v)), v) << to_string(v);
+    }
+    for (const char* bad : {"", "-", "12a", "+5", "170141183460469231731687303715884105728", " 1"}) {
+        EXPECT_FALSE(parse_int128(bad).has_value()) << bad;
+    }
 }
 
 }  // namespace
