@@ -61,12 +61,16 @@ static TraceIrCopier::Environment output_environment(const SyncIterator& it, Mac
     return env;
 }
 
+bool can_rewrite(const SyncIterator& it, const Machine& guest) {
+    const SyncQuality quality = guest.pairing != nullptr ? guest.pairing->estimator().quality() : SyncQuality::absent;
+    return it.host != nullptr && (quality == SyncQuality::accurate || quality == SyncQuality::approximate);
+}
+
 static void decide_mode(SyncIterator& it, Machine& guest) {
     if (guest.mode != GuestMode::undecided) {
         return;
     }
-    const SyncQuality quality = guest.pairing != nullptr ? guest.pairing->estimator().quality() : SyncQuality::absent;
-    if (it.host == nullptr || (quality != SyncQuality::accurate && quality != SyncQuality::approximate)) {
+    if (!can_rewrite(it, guest)) {
         guest.mode = GuestMode::passthrough;
         return;
     }

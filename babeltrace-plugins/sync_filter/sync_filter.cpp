@@ -62,6 +62,7 @@ bt_message_iterator_class_next_method_status estimate(SyncIterator& it) {
         }
     }
     if (!it.finished) {
+        it.finished = true;
         // The cnt order is checked in the order the per-event path would
         // emit the handshake events: host time, guests' under the final
         // transform.
@@ -75,17 +76,9 @@ bt_message_iterator_class_next_method_status estimate(SyncIterator& it) {
             item.pairing->check_order(item.half, item.cnt, item.time, item.lane, item.machine->name);
         }
         it.handshakes_read.clear();
-    }
-    if (!it.finished) {
-        it.finished = true;
         for (const auto& m : it.machines) {
             if (m->role != Role::host) {
-                const SyncQuality quality =
-                    m->pairing != nullptr ? m->pairing->estimator().quality() : SyncQuality::absent;
-                m->mode =
-                    it.host != nullptr && (quality == SyncQuality::accurate || quality == SyncQuality::approximate)
-                        ? GuestMode::rewrite
-                        : GuestMode::passthrough;
+                m->mode = can_rewrite(it, *m) ? GuestMode::rewrite : GuestMode::passthrough;
             }
         }
         fail_on(finish(it));

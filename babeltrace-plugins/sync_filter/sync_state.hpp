@@ -241,6 +241,9 @@ Machine& machine_of(SyncIterator& it, const Input& input, const bt_stream* strea
 bool pull(SyncIterator& it, Input& input);
 bool needs_more(const SyncIterator& it, const Input& input);
 void prefetch(SyncIterator& it);
+// Whether a guest (or tracer) can be put on the host's time base: a host
+// was found and its estimate is accurate or approximate.
+bool can_rewrite(const SyncIterator& it, const Machine& guest);
 
 // sync_emit.cpp
 std::int64_t head_key(SyncIterator& it, Input& input);
