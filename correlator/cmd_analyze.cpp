@@ -93,7 +93,7 @@ int analyze_command(const std::vector<std::string>& args) {
     const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
     // The results appear together when the run succeeds; a failed run
     // leaves an earlier run's results as they were, and the two never mix.
-    StagedFiles results(out, {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv",
+    StagedFiles results(out, {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv", "nondet.jsonl",
                               "migrations.csv", "summary.txt", "sync.json"});
     const fs::path stats = results.dir() / "sync.json";
 

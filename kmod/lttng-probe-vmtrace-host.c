@@ -21,6 +21,7 @@
 #include <linux/pid_namespace.h>
 #include <linux/sched/task.h>
 #include <linux/workqueue.h>
+#include <linux/kprobes.h>
 
 #include <lttng/events.h>
 #include <lttng/tracer.h>
@@ -85,6 +86,9 @@ LTTNG_DEFINE_TRACE(kvm_vm_vcpu_thread,
 	PARAMS(s32 vm_pid, u32 vcpu_id, s32 tid, u32 nr_vcpus,
 		const char *vm_comm),
 	PARAMS(vm_pid, vcpu_id, tid, nr_vcpus, vm_comm));
+LTTNG_DEFINE_TRACE(kvm_x86_msr_user,
+	PARAMS(u32 vcpu_id, u32 index, u64 data, u8 error),
+	PARAMS(vcpu_id, index, data, error));
 LTTNG_DEFINE_TRACE(kvm_vm_statedump_vm,
 	PARAMS(s32 vm_pid, s32 owner_pid, u32 nr_vcpus, const char *vm_comm),
 	PARAMS(vm_pid, owner_pid, nr_vcpus, vm_comm));
@@ -109,6 +113,8 @@ MODULE_INFO(vmtrace_event, "kvm_x86_pio");
 MODULE_INFO(vmtrace_event, "kvm_x86_mmio");
 MODULE_INFO(vmtrace_event, "kvm_x86_msr");
 MODULE_INFO(vmtrace_event, "kvm_x86_inj_virq");
+MODULE_INFO(vmtrace_event, "kvm_x86_inj_exception");
+MODULE_INFO(vmtrace_event, "kvm_x86_msr_user");
 MODULE_INFO(vmtrace_event, "kvm_x86_hypercall");
 MODULE_INFO(vmtrace_event, "kvm_vm_vcpu_thread");
 MODULE_INFO(vmtrace_event, "kvm_vm_statedump_vm");
@@ -655,6 +661,59 @@ static void vt_statedump(void *data, struct lttng_kernel_session *session)
 	queue_work(system_wq, &vt_statedump_work);
 }
 
+/* ---- user-space MSR completions -------------------------------------- */
+
+/*
+ * KVM completes an RDMSR that user space handled (KVM_EXIT_X86_RDMSR) in one
+ * of these callbacks, called as vcpu->arch.complete_userspace_io on the next
+ * KVM_RUN with the vCPU loaded; their first argument is the vCPU and
+ * vcpu->run->msr holds what user space returned (the uapi's layout). No
+ * kernel tracepoint records that value. They are static functions: when a
+ * kernel lacks one, its probe is left out with a warning and the analysis
+ * reports the values as unknown.
+ */
+static int vt_msr_user_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+	struct kvm_run *run = vcpu->run;
+
+	trace_kvm_x86_msr_user(vcpu->vcpu_id, run->msr.index, run->msr.data,
+			       run->msr.error);
+	return 0;
+}
+
+static struct kprobe vt_msr_user_probes[] = {
+	{ .symbol_name = "complete_fast_rdmsr", .pre_handler = vt_msr_user_pre },
+	{ .symbol_name = "complete_emulated_rdmsr", .pre_handler = vt_msr_user_pre },
+};
+static bool vt_msr_user_on[ARRAY_SIZE(vt_msr_user_probes)];
+
+static void vt_msr_user_unprobe(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vt_msr_user_probes); i++) {
+		if (vt_msr_user_on[i])
+			unregister_kprobe(&vt_msr_user_probes[i]);
+		vt_msr_user_on[i] = false;
+	}
+}
+
+static void vt_msr_user_probe(void)
+{
+	int i, ret;
+
+	for (i = 0; i < ARRAY_SIZE(vt_msr_user_probes); i++) {
+		ret = register_kprobe(&vt_msr_user_probes[i]);
+		if (ret) {
+			pr_warn("cannot probe %s (%d): kvm_x86_msr_user will miss the RDMSRs it completes\n",
+				vt_msr_user_probes[i].symbol_name, ret);
+			continue;
+		}
+		vt_msr_user_on[i] = true;
+	}
+}
+
 /* ---- module init/exit ------------------------------------------------ */
 
 /*
@@ -822,6 +881,7 @@ static int __init vt_host_init(void)
 	ret = vt_hook();
 	if (ret)
 		goto err_hooks;
+	vt_msr_user_probe();
 	pr_info("loaded: vmsync hypercall %#lx, TDP MMU mappings %s\n",
 		hc_nr, VT_TDP_STATE);
 	return 0;
@@ -839,6 +899,7 @@ err_x86:
 
 static void __exit vt_host_exit(void)
 {
+	vt_msr_user_unprobe();
 	vt_unhook();
 	vt_tdp_events_exit();
 	__lttng_events_exit__kvm_vm();

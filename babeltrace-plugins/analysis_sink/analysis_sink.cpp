@@ -88,7 +88,7 @@ const std::vector<KindSpec>& kind_specs() {
         {&ev::event(ev::EventId::kvm_x86_entry),
          "kvm_entry",
          EventKind::kvm_entry,
-         {{&ev::kvm_x86_entry::vcpu_id, true}}},
+         {{&ev::kvm_x86_entry::vcpu_id, true}, {&ev::kvm_x86_entry::rip, false}}},
         {&ev::event(ev::EventId::kvm_x86_exit),
          "kvm_exit",
          EventKind::kvm_exit,
@@ -97,7 +97,8 @@ const std::vector<KindSpec>& kind_specs() {
           {&ev::kvm_x86_exit::isa, false},
           {&ev::kvm_x86_exit::info1, false},
           {&ev::kvm_x86_exit::info2, false},
-          {&ev::kvm_x86_exit::intr_info, false}}},
+          {&ev::kvm_x86_exit::intr_info, false},
+          {&ev::kvm_x86_exit::guest_rip, false}}},
         // the handler events: vcpu_id, then TraceEvent::args in schema order
         {&ev::event(ev::EventId::kvm_x86_pio),
          "",
@@ -124,6 +125,21 @@ const std::vector<KindSpec>& kind_specs() {
           {&ev::kvm_x86_msr::index, true},
           {&ev::kvm_x86_msr::data, true},
           {&ev::kvm_x86_msr::exception, true}}},
+        {&ev::event(ev::EventId::kvm_x86_msr_user),
+         "",
+         EventKind::kvm_msr_user,
+         {{&ev::kvm_x86_msr_user::vcpu_id, true},
+          {&ev::kvm_x86_msr_user::index, true},
+          {&ev::kvm_x86_msr_user::data, true},
+          {&ev::kvm_x86_msr_user::error, true}}},
+        {&ev::event(ev::EventId::kvm_x86_inj_exception),
+         "",
+         EventKind::kvm_inj_exception,
+         {{&ev::kvm_x86_inj_exception::vcpu_id, true},
+          {&ev::kvm_x86_inj_exception::vector, true},
+          {&ev::kvm_x86_inj_exception::has_error, true},
+          {&ev::kvm_x86_inj_exception::error_code, true},
+          {&ev::kvm_x86_inj_exception::reinjected, true}}},
         {&ev::event(ev::EventId::kvm_x86_inj_virq),
          "",
          EventKind::kvm_inj_virq,
@@ -340,7 +356,9 @@ unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
     info.has_pio = declares_event(tc, {ev::kvm_x86_pio::event_name});
     info.has_mmio = declares_event(tc, {ev::kvm_x86_mmio::event_name});
     info.has_msr = declares_event(tc, {ev::kvm_x86_msr::event_name});
+    info.has_msr_user = declares_event(tc, {ev::kvm_x86_msr_user::event_name});
     info.has_inj_virq = declares_event(tc, {ev::kvm_x86_inj_virq::event_name});
+    info.has_inj_exception = declares_event(tc, {ev::kvm_x86_inj_exception::event_name});
     info.has_hypercall = declares_event(tc, {ev::kvm_x86_hypercall::event_name});
     if (info.host) {
         if (sink.host_machine >= 0) {
@@ -502,6 +520,8 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
         break;
     case EventKind::kvm_entry:
         e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
+        e.has_rip = m[1] >= 0;
+        e.rip = e.has_rip ? static_cast<std::uint64_t>(integer_at(p, m[1])) : 0;
         break;
     case EventKind::kvm_exit:
         e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
@@ -510,11 +530,15 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
         e.info1 = static_cast<std::uint64_t>(integer_at(p, m[3]));
         e.info2 = static_cast<std::uint64_t>(integer_at(p, m[4]));
         e.intr_info = static_cast<std::uint64_t>(integer_at(p, m[5]));
+        e.has_rip = m[6] >= 0;
+        e.rip = e.has_rip ? static_cast<std::uint64_t>(integer_at(p, m[6])) : 0;
         break;
     case EventKind::kvm_pio:
     case EventKind::kvm_mmio:
     case EventKind::kvm_msr:
+    case EventKind::kvm_msr_user:
     case EventKind::kvm_inj_virq:
+    case EventKind::kvm_inj_exception:
     case EventKind::kvm_hypercall:
         e.vcpu_id = static_cast<std::uint32_t>(integer_at(p, m[0]));
         for (std::size_t i = 1; i < m.size(); ++i) {

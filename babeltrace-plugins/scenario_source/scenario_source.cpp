@@ -103,6 +103,11 @@ bool on_tracer(const schema::Event& spec) {
 
 enum class MachineKind { host, guest, tracer };
 
+bool is_handler(EventType type) {
+    return type == EventType::kvm_pio || type == EventType::kvm_mmio || type == EventType::kvm_msr ||
+           type == EventType::kvm_inj_virq || type == EventType::kvm_hypercall;
+}
+
 bool is_vmsync(EventType type) {
     return type == EventType::vmsync_gh_guest || type == EventType::vmsync_hg_guest ||
            type == EventType::vmsync_gh_host || type == EventType::vmsync_hg_host;
@@ -207,6 +212,9 @@ void build_machine(bt_self_component_source* self, ScenarioComponent& comp, Mach
         if ((t == EventType::tdp_mmu_map && !config.memory.host_mappings) ||
             ((t == EventType::guest_mm_map || t == EventType::guest_mm_unmap) && !config.memory.guest_mappings) ||
             ((t == EventType::memsync_begin || t == EventType::memsync_end) && !config.memory.memsync)) {
+            continue;
+        }
+        if (!config.handler_events && is_handler(t)) {
             continue;
         }
         // An unloaded vmsync module declares no vmsync events.
@@ -626,6 +634,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
                            "packet-events",
                            "host-sync",
                            "guest-sync",
+                           "handler-events",
                            "host-receive-delay-ns",
                            "corrupt-cnt",
                            "corrupt-cnt-every",
@@ -703,6 +712,7 @@ scenario::ScenarioConfig parse_config(const bt2::Params& params, ScenarioCompone
     config.packet_events = count("packet-events", config.packet_events);
     config.host_sync_events = params.boolean("host-sync").value_or(true);
     config.guest_sync_events = params.boolean("guest-sync").value_or(true);
+    config.handler_events = params.boolean("handler-events").value_or(true);
     config.host_receive_delay_ns = non_negative("host-receive-delay-ns", 0);
     config.cnt_corruption = scenario::parse_cnt_corruption(params.string("corrupt-cnt").value_or("none"));
     config.cnt_corruption_every = count("corrupt-cnt-every", config.cnt_corruption_every);

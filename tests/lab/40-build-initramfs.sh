@@ -37,7 +37,7 @@ printf 'root:x:0:\ntracing:x:999:\n' >"$R/etc/group"
 [ -f "$KMODULES/modules.dep" ] || depmod -b "$KROOT" "$KABI"
 MD=$R/lib/modules/$KABI
 mkdir -p "$MD/extra"
-for m in virtio_pci virtio_rng 9pnet_virtio 9p kvm_amd; do
+for m in virtio_pci virtio_rng 9pnet_virtio 9p kvm_amd msr; do
 	for f in $(modprobe -d "$KROOT" -S "$KABI" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
 		rel=${f#"$KROOT"}
 		mkdir -p "$R$(dirname "$rel")"

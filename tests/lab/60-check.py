@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from check_memory import check_memory, memwrite_of
+from check_replay import check_replay_log
 
 GUESTS = ("l2a", "l2b")
 L2_VCPUS = 2
@@ -220,7 +221,8 @@ def main():
     memsync = ["vmtrace_memsync_begin", "vmtrace_memsync_end"] if conf.get("LAB_MEMTRACER", "0") == "1" else []
     schema_check("L1", os.path.join(out, "l1", "trace"), "kmod-host,kmod-memsync",
                  ["kvm_x86_entry", "kvm_x86_exit", "kvm_x86_tdp_fault", "kvm_tdp_mmu_map",
-                  "kvm_x86_pio", "kvm_x86_mmio", "kvm_x86_msr", "kvm_x86_inj_virq", "kvm_x86_hypercall",
+                  "kvm_x86_pio", "kvm_x86_mmio", "kvm_x86_msr", "kvm_x86_msr_user", "kvm_x86_inj_virq",
+                  "kvm_x86_inj_exception", "kvm_x86_hypercall",
                   "kvm_vm_vcpu_thread", "kvm_vm_statedump_vm", "kvm_vm_statedump_vcpu",
                   "vmsync_gh_host", "vmsync_hg_host", *memsync])
     for g in GUESTS:
@@ -433,6 +435,7 @@ def main():
     build = os.environ.get("VMTRACE_BUILD_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                                  "..", "build")
     check_memory(out, conf, check, os.path.join(build, "vmtrace"), migrated_pid)
+    check_replay_log(out, check, os.path.join(build, "vmtrace"))
 
     if conf["LAB_STRESS"] == "0":
         print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")

@@ -26,6 +26,11 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     m.info = info;
     m.hostname = std::string(info.hostname);
     m.info.hostname = {};  // the view may dangle; hostname owns it
+    if (info.host) {
+        replay_declared_ =
+            ReplayLog::Declared{info.has_pio,      info.has_mmio,          info.has_msr,      info.has_msr_user,
+                                info.has_inj_virq, info.has_inj_exception, info.has_hypercall};
+    }
     machines_.push_back(std::move(m));
     pending_ = compute_pending();
     // a guest whose VM the host trace already named
@@ -205,6 +210,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     t->place = &placement_.thread(tid);
     t->exits = &exits_.thread(tid);
     t->nondet = &nondet_.thread(tid);
+    t->replay = std::make_unique<ReplayLog>(vcpu, replay_declared_);
     t->place->on_cpu_since = now;
     ++unbound_;
     pending_ = true;
@@ -328,6 +334,7 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     }
     t.vm = vm;
     t.vcpu = vcpu;
+    t.replay->set_vcpu(vcpu);
     identity_.at(vm).vcpu_tids[vcpu] = t.tid;
     pending_ = compute_pending();
     cosched_.start(vm, last_time_);
@@ -362,6 +369,10 @@ void AnalysisEngine::write_row(const HeldRow& row) {
     const VcpuThread& t = *vcpus_.at(row.tid);
     if (row.nondet) {
         writer_->nondet_row(row.time, t.vm, row.tail);
+        return;
+    }
+    if (row.replay_line) {
+        writer_->replay_line(t.vm, row.tail);
         return;
     }
     writer_->state_row(
@@ -502,15 +513,20 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     VcpuThread& t = *current;
     if (t.vm < 0) {
         t.vcpu = e.vcpu_id;
+        t.replay->set_vcpu(e.vcpu_id);
     }
     switch (e.kind) {
     case EventKind::kvm_entry:
         ExitTracker::on_entry(*t.exits, now);
         set_state(t, VcpuState::guest, now);
+        t.replay->on_entry(e, replay_lines_);
+        emit_replay(t);
         return;
     case EventKind::kvm_exit:
         ExitTracker::on_exit(*t.exits, e.isa, e.exit_reason, now);
         set_state(t, VcpuState::hypervisor, now);
+        t.replay->on_exit(e, replay_lines_);
+        emit_replay(t);
         // Without KVM's handler events, the exit says what it can.
         if (auto entry = NondetLog::from_exit(e, m.info)) {
             log_nondet(t, now, *entry);
@@ -519,10 +535,16 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     case EventKind::kvm_pio:
     case EventKind::kvm_mmio:
     case EventKind::kvm_msr:
+    case EventKind::kvm_msr_user:
     case EventKind::kvm_inj_virq:
-    case EventKind::kvm_hypercall:
+    case EventKind::kvm_inj_exception:
+    case EventKind::kvm_hypercall: {
+        TraceEvent timed = e;
+        timed.time = now;
+        t.replay->on_handler(timed);
         log_nondet(t, now, *NondetLog::from_handler(e));
         return;
+    }
     case EventKind::vmsync_host:
         bind(t, vm_by_uid(e.vm_uid, host_.pid_of(tid)), e.vcpu_id);
         return;
@@ -580,6 +602,18 @@ void AnalysisEngine::log_nondet(VcpuThread& t, std::int64_t time, const NondetEn
     emit_row(std::move(row));
 }
 
+void AnalysisEngine::emit_replay(VcpuThread& t) {
+    for (ReplayLine& line : replay_lines_) {
+        HeldRow row;
+        row.tid = t.tid;
+        row.replay_line = true;
+        row.time = line.time;
+        row.tail = std::move(line.json);
+        emit_row(std::move(row));
+    }
+    replay_lines_.clear();
+}
+
 void AnalysisEngine::finish() {
     if (finished_) {
         return;
@@ -600,6 +634,8 @@ void AnalysisEngine::finish() {
     }
     for (auto& [tid, thread] : vcpus_) {
         VcpuThread& t = *thread;
+        t.replay->finish(replay_lines_);
+        emit_replay(t);
         close_interval(t, end_);
         t.states->since = end_;
         Placement::close(*t.place, end_);
@@ -610,6 +646,7 @@ void AnalysisEngine::finish() {
     flush_held(true);
     writer_->close_streams();
     build_results();
+    writer_->add_guest_times(guest_clocks_);
     summary_ = writer_->write_results(results_);
 }
 

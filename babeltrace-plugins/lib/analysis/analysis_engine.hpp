@@ -18,9 +18,11 @@
 #include "exit_tracker.hpp"
 #include "guest_scheduler.hpp"
 #include "host_scheduler.hpp"
+#include "lib/sync/linear_transform.hpp"
 #include "nondet_log.hpp"
 #include "output_writer.hpp"
 #include "placement.hpp"
+#include "replay_log.hpp"
 #include "trace_event.hpp"
 #include "vcpu_states.hpp"
 #include "vm_identity.hpp"
@@ -84,9 +86,10 @@ private:
     // guest trace are known.
     struct HeldRow {
         std::int64_t tid = 0;
-        bool nondet = false;    // else a state interval
-        std::int64_t time = 0;  // the event's, or the interval's start
-        std::string tail;       // nondet: the columns after vm_id
+        bool nondet = false;       // else a state interval
+        bool replay_line = false;  // nondet.jsonl: tail is the line's members after vm
+        std::int64_t time = 0;     // the event's, or the interval's start
+        std::string tail;          // nondet: the columns after vm_id
         VcpuState state = VcpuState::unknown;
         std::int64_t end = 0;
         std::uint32_t vcpu = 0;
@@ -107,6 +110,7 @@ private:
         Placement::Thread* place = nullptr;    // in placement_
         ExitTracker::Thread* exits = nullptr;  // in exits_
         NondetLog::Counts* nondet = nullptr;   // in nondet_
+        std::unique_ptr<ReplayLog> replay;     // nondet.jsonl's lines of this vCPU
     };
     // The first event that named a CPU not declared (yet) by the trace.
     struct CpuMention {
@@ -139,6 +143,7 @@ private:
     // VM into the one `t` is already bound to.
     void adopt_pid(VcpuThread& t, int vm_of_pid);
     void log_nondet(VcpuThread& t, std::int64_t time, const NondetEntry& entry);
+    void emit_replay(VcpuThread& t);
     void emit_row(HeldRow row);
     void replay(const HeldRow& row);
     Machine* guest_machine_of(const VcpuThread& t);
@@ -174,6 +179,11 @@ private:
     bool held_overflowed_ = false;
     ExitTracker exits_;
     NondetLog nondet_;
+    ReplayLog::Declared replay_declared_;  // from the host trace
+    // Per VM: its guest's clock (the sync transform), for the replay
+    // log's guest times; set by build_results().
+    std::map<int, std::optional<clocksync::LinearTransform>> guest_clocks_;
+    std::vector<ReplayLine> replay_lines_;  // reused
     std::unique_ptr<OutputWriter> writer_;  // every file of the analysis
     std::int64_t begin_ = -1;
     std::int64_t end_ = -1;

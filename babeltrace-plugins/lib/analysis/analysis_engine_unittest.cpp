@@ -537,7 +537,27 @@ TEST_F(AnalysisEngineTest, NondetRowsFromHandlerEvents) {
     EXPECT_EQ(lines, expected);
     csv("nondet.csv");  // every row has every column
     const json a = analysis();
-    EXPECT_EQ(a["vms"][0]["nondet"], json({{"pio", 1}, {"mmio", 3}, {"msr", 2}, {"interrupt", 3}, {"hypercall", 1}}));
+    EXPECT_EQ(a["vms"][0]["nondet"],
+              json({{"pio", 1}, {"mmio", 3}, {"msr", 2}, {"interrupt", 3}, {"exception", 0}, {"hypercall", 1}}));
+
+    // nondet.jsonl: the same accesses, one object per line, the VM named;
+    // no entry followed the exits, so the injections and the MMIO read
+    // sent to user space never completed
+    std::ifstream jsonl(dir_ / "nondet.jsonl");
+    std::vector<json> entries;
+    while (std::getline(jsonl, line)) {
+        entries.push_back(json::parse(line));
+    }
+    ASSERT_EQ(entries.size(), 10u);
+    for (const json& e : entries) {
+        EXPECT_EQ(e["vm"], 0);
+        EXPECT_EQ(e["vcpu"], 3);
+    }
+    EXPECT_EQ(entries[0]["kind"], "pio");
+    EXPECT_EQ(entries[0]["value"], "0x41");
+    EXPECT_EQ(a["vms"][0]["replay_log"]["entries"], 10);
+    EXPECT_EQ(a["vms"][0]["replay_log"]["incomplete"], 4);
+    EXPECT_EQ(a["vms"][0]["replay_log"]["unknown_values"], 0);
 }
 
 // (e) without handler events the exits say what they can
@@ -589,8 +609,12 @@ TEST_F(AnalysisEngineTest, NondetRowsFromExitsWhenHandlersAreMissing) {
         EXPECT_EQ(lines, expected) << sub;
         csv("nondet.csv", sub);
         const json a = analysis(sub);
-        EXPECT_EQ(a["vms"][0]["nondet"],
-                  json({{"pio", 4}, {"mmio", 0}, {"msr", msr_handler ? 0 : 4}, {"interrupt", 0}, {"hypercall", 2}}))
+        EXPECT_EQ(a["vms"][0]["nondet"], json({{"pio", 4},
+                                               {"mmio", 0},
+                                               {"msr", msr_handler ? 0 : 4},
+                                               {"interrupt", 0},
+                                               {"exception", 0},
+                                               {"hypercall", 2}}))
             << sub;
         EXPECT_EQ(exit_entry(a["vms"][0], "IO_INSTRUCTION", 1)["isa"], "vmx");
         EXPECT_EQ(exit_entry(a["vms"][0], "IOIO", 0)["count"], 2);

@@ -31,6 +31,9 @@ std::map<std::string, nlohmann::json> read_sync_stats(const std::string& path, s
             if (m.contains("vm_uid")) {
                 nlohmann::json verdict{{"quality", m.value("quality", "unknown")}};
                 verdict["bound_ns"] = m.contains("accuracy_ns") ? m["accuracy_ns"] : nlohmann::json(nullptr);
+                if (m.contains("transform")) {
+                    verdict["transform"] = m["transform"];  // guest times of the replay log
+                }
                 out[m["vm_uid"].get<std::string>()] = verdict;
             }
         }
@@ -38,6 +41,26 @@ std::map<std::string, nlohmann::json> read_sync_stats(const std::string& path, s
         warnings.push_back(fmt::format("sync statistics `{}` are not valid: {}", path, e.what()));
     }
     return out;
+}
+
+// The guest's clock from the sync transform (guest -> host); nothing when
+// the statistics do not hold a valid one.
+std::optional<clocksync::LinearTransform> guest_clock_of(const nlohmann::json& t, std::vector<std::string>& warnings) {
+    try {
+        clocksync::LinearTransform transform;
+        transform.x0 = t.at("x0_ns").get<std::int64_t>();
+        transform.y0 = t.at("y0_ns").get<std::int64_t>();
+        const auto num = clocksync::parse_int128(t.at("slope_num").get<std::string>());
+        const auto den = clocksync::parse_int128(t.at("slope_den").get<std::string>());
+        if (num && den && *num > 0 && *den > 0) {
+            transform.slope_num = *num;
+            transform.slope_den = *den;
+            return transform;
+        }
+    } catch (const nlohmann::json::exception&) {
+    }
+    warnings.push_back("a sync transform in the sync statistics is not valid: the replay log has no guest times");
+    return std::nullopt;
 }
 
 }  // namespace
@@ -100,9 +123,13 @@ void AnalysisEngine::build_results() {
         j["guest_trace"] = guest != nullptr ? nlohmann::json(guest->hostname) : nlohmann::json(nullptr);
         const auto verdict = sync.find(fmt::format("{:#x}", vm.vm_uid));
         j["sync"] = verdict != sync.end() && guest != nullptr ? verdict->second : nlohmann::json(nullptr);
+        if (verdict != sync.end() && guest != nullptr && verdict->second.contains("transform")) {
+            guest_clocks_.emplace(v, guest_clock_of(verdict->second["transform"], warnings_));
+        }
 
         nlohmann::json vcpus = nlohmann::json::array();
         std::vector<const NondetLog::Counts*> nondet;
+        std::vector<const ReplayLog*> replay;
         std::vector<ExitTracker::VcpuExits> vcpu_exits;
         std::vector<const Placement::Thread*> places;
         std::vector<VcpuStates::VcpuTimeline> timelines;
@@ -117,6 +144,7 @@ void AnalysisEngine::build_results() {
                              {"pcpu_residency_ns", Placement::residency_json(*t->place)}});
             vcpu_exits.push_back({t->vcpu, t->tid, t->exits});
             nondet.push_back(t->nondet);
+            replay.push_back(t->replay.get());
             places.push_back(t->place);
             timelines.push_back({t->vcpu, t->tid, t->states});
             vcpu_count = std::max(vcpu_count, t->vcpu + 1);
@@ -141,6 +169,7 @@ void AnalysisEngine::build_results() {
         j["coscheduling"] = {{"running_ns", running}};
         j["timeline"] = VcpuStates::timeline_table(timelines, bin_ns, bins);
         j["nondet"] = NondetLog::vm_table(nondet);
+        j["replay_log"] = ReplayLog::vm_table(replay);
         vms.push_back(j);
     }
     out["vms"] = vms;

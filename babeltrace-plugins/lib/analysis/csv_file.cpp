@@ -13,7 +13,9 @@ CsvFile::CsvFile(const std::string& path, std::string_view header) : path_(path)
         throw std::runtime_error(fmt::format("cannot write `{}`: {}", path, std::strerror(errno)));
     }
     std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);  // rows are small and many
-    write(header);
+    if (!header.empty()) {
+        write(header);
+    }
     rows_ = 0;
 }
 

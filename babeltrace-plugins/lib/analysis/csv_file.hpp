@@ -9,7 +9,8 @@
 
 namespace vmtrace::analysis {
 
-// A CSV file written row by row; errors are thrown with the file's name.
+// A CSV file written row by row (or a JSON Lines file: no header); errors
+// are thrown with the file's name.
 class CsvFile {
 public:
     CsvFile(const std::string& path, std::string_view header);

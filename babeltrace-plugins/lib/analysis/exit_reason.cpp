@@ -174,6 +174,10 @@ ExitClass classify_exit(std::uint32_t isa, std::uint32_t reason) {
             return ExitClass::msr;
         case 0x081:
             return ExitClass::hypercall;
+        case 0x06e:  // RDTSC
+        case 0x087:  // RDTSCP
+        case 0x08e:  // RDPRU
+            return ExitClass::value_instruction;
         default:
             return ExitClass::other;
         }
@@ -187,6 +191,11 @@ ExitClass classify_exit(std::uint32_t isa, std::uint32_t reason) {
             return ExitClass::msr;
         case 18:
             return ExitClass::hypercall;
+        case 16:  // RDTSC
+        case 51:  // RDTSCP
+        case 57:  // RDRAND
+        case 61:  // RDSEED
+            return ExitClass::value_instruction;
         default:
             return ExitClass::other;
         }
@@ -201,10 +210,12 @@ PortAccess decode_port_exit(std::uint32_t isa, std::uint64_t info1) {
         access.in = (info1 & 1) != 0;
         access.size = (info1 & 0x10) != 0 ? 1 : (info1 & 0x20) != 0 ? 2 : (info1 & 0x40) != 0 ? 4 : 0;
         access.port = static_cast<std::uint32_t>((info1 >> 16) & 0xffff);
+        access.string = (info1 & 4) != 0;  // STR
     } else {
         // exit qualification: bits 2..0 size - 1, bit 3 direction (1 = in), 31..16 port
         access.size = static_cast<unsigned>((info1 & 7) + 1);
         access.in = (info1 & 8) != 0;
+        access.string = (info1 & 0x10) != 0;
         access.port = static_cast<std::uint32_t>((info1 >> 16) & 0xffff);
     }
     return access;

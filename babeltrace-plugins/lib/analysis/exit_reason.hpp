@@ -10,9 +10,11 @@ namespace vmtrace::analysis {
 inline constexpr std::uint32_t kIsaVmx = 1;
 inline constexpr std::uint32_t kIsaSvm = 2;
 
-// What an exit means for the non-deterministic event log when KVM's own
-// handler events are not in the trace.
-enum class ExitClass : std::uint8_t { other, pio, msr, hypercall };
+// What an exit means for the non-deterministic event log: the access it
+// stands for when KVM's own handler events are not in the trace, and the
+// instructions whose result the hypervisor chooses (RDTSC, RDTSCP, RDPRU,
+// RDRAND, RDSEED) when it intercepts them.
+enum class ExitClass : std::uint8_t { other, pio, msr, hypercall, value_instruction };
 
 // The name of an exit reason ("NPF", "EPT_VIOLATION", "0x123" when unknown),
 // as the kernel's svm/vmx exit-reason tables name them.
@@ -25,6 +27,7 @@ struct PortAccess {
     std::uint32_t port = 0;
     bool in = false;
     unsigned size = 0;
+    bool string = false;  // INS/OUTS (with or without REP)
 };
 PortAccess decode_port_exit(std::uint32_t isa, std::uint64_t info1);
 

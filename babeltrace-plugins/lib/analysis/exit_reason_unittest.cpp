@@ -56,6 +56,8 @@ TEST(ExitReason, Classifies) {
     EXPECT_EQ(classify_exit(kIsaVmx, 32), ExitClass::msr);
     EXPECT_EQ(classify_exit(kIsaVmx, 18), ExitClass::hypercall);
     EXPECT_EQ(classify_exit(kIsaVmx, 48), ExitClass::other);
+    EXPECT_EQ(classify_exit(kIsaSvm, 0x06e), ExitClass::value_instruction);  // RDTSC
+    EXPECT_EQ(classify_exit(kIsaVmx, 57), ExitClass::value_instruction);     // RDRAND
     EXPECT_EQ(classify_exit(0, 30), ExitClass::other);
 }
 
@@ -73,6 +75,13 @@ TEST(ExitReason, DecodesSvmPortExits) {
     EXPECT_EQ(a.port, 0x1f0u);  // bits above 31 are not the port's
     EXPECT_TRUE(a.in);
     EXPECT_EQ(a.size, 2u);
+    EXPECT_FALSE(a.string);
+    // rep insb from 0x511 (a lab recording's firmware)
+    a = decode_port_exit(kIsaSvm, 0x511001d);
+    EXPECT_EQ(a.port, 0x511u);
+    EXPECT_TRUE(a.in);
+    EXPECT_TRUE(a.string);
+    EXPECT_EQ(a.size, 1u);
 }
 
 TEST(ExitReason, DecodesVmxPortExits) {
@@ -85,6 +94,8 @@ TEST(ExitReason, DecodesVmxPortExits) {
     EXPECT_EQ(a.port, 0xcf8u);
     EXPECT_FALSE(a.in);
     EXPECT_EQ(a.size, 4u);
+    EXPECT_FALSE(a.string);
+    EXPECT_TRUE(decode_port_exit(kIsaVmx, (std::uint64_t{0x1f0} << 16) | 0x10 | 8 | 1).string);
     a = decode_port_exit(kIsaVmx, (std::uint64_t{0x70} << 16) | 8 | 1);
     EXPECT_EQ(a.port, 0x70u);
     EXPECT_TRUE(a.in);

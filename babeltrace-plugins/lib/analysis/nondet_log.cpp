@@ -23,6 +23,16 @@ std::optional<NondetEntry> NondetLog::from_handler(const TraceEvent& e) {
         return NondetEntry{"msr", "kvm",
                            fmt::format(FMT_COMPILE("{},{:#x},,,{:#x},{}"), e.args[0] != 0 ? "wrmsr" : "rdmsr",
                                        e.args[1], e.args[2], e.args[3] != 0 ? "gp" : "")};
+    case EventKind::kvm_msr_user:
+        return NondetEntry{
+            "msr", "user",
+            fmt::format(FMT_COMPILE("rdmsr,{:#x},,,{:#x},{}"), e.args[0], e.args[1], e.args[2] != 0 ? "gp" : "")};
+    case EventKind::kvm_inj_exception: {
+        const char* op = e.args[3] != 0 ? "reinject" : "inject";
+        return NondetEntry{"exception", "kvm",
+                           e.args[1] != 0 ? fmt::format(FMT_COMPILE("{},{:#x},,,{:#x},"), op, e.args[0], e.args[2])
+                                          : fmt::format(FMT_COMPILE("{},{:#x},,,,"), op, e.args[0])};
+    }
     case EventKind::kvm_inj_virq: {
         const char* op = e.args[1] != 0 ? "soft" : e.args[2] != 0 ? "reinject" : "inject";
         return NondetEntry{"interrupt", "kvm", fmt::format(FMT_COMPILE("{},{:#x},,,,"), op, e.args[0])};
@@ -58,6 +68,7 @@ std::optional<NondetEntry> NondetLog::from_exit(const TraceEvent& e, const Machi
             return NondetEntry{"hypercall", "exit", ",,,,,"};
         }
         break;
+    case ExitClass::value_instruction:  // the replay log's (replay_log.cpp)
     case ExitClass::other:
         break;
     }
@@ -77,7 +88,7 @@ nlohmann::json NondetLog::vm_table(const std::vector<const Counts*>& threads) {
         }
     }
     nlohmann::json table = nlohmann::json::object();
-    for (const char* kind : {"pio", "mmio", "msr", "interrupt", "hypercall"}) {
+    for (const char* kind : {"pio", "mmio", "msr", "interrupt", "exception", "hypercall"}) {
         table[kind] = sum.count(kind) != 0 ? sum.at(kind) : 0;
     }
     return table;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -52,8 +53,22 @@ OutputWriter::OutputWriter(const std::string& dir, bool intervals) : dir_(dir) {
     }
     nondet_ = std::make_unique<CsvFile>((path / "nondet.csv").string(),
                                         "time_ns,vm_id,vcpu,kind,source,op,address,size,count,value,args");
+    replay_ = std::make_unique<CsvFile>((path / "nondet.jsonl").string(), "");
     migrations_ =
         std::make_unique<CsvFile>((path / "migrations.csv").string(), "time_ns,machine,level,tid,comm,from,to");
+}
+
+void OutputWriter::replay_line(int vm, std::string_view members) {
+    row_buffer_.clear();
+    auto out = std::back_inserter(row_buffer_);
+    if (vm >= 0) {
+        out = fmt::format_to(out, FMT_COMPILE("{{\"vm\":{},"), vm);
+    } else {
+        row_buffer_ += "{\"vm\":null,";
+    }
+    row_buffer_ += members;
+    row_buffer_.push_back('}');
+    replay_->write({row_buffer_.data(), row_buffer_.size()});
 }
 
 void OutputWriter::state_row(const StateRow& row) {
@@ -103,7 +118,57 @@ void OutputWriter::close_streams() {
         states_->close();
     }
     nondet_->close();
+    replay_->close();
     migrations_->close();
+}
+
+void OutputWriter::add_guest_times(const std::map<int, std::optional<clocksync::LinearTransform>>& clocks) const {
+    const std::filesystem::path path = std::filesystem::path(dir_) / "nondet.jsonl";
+    const std::filesystem::path part = std::filesystem::path(dir_) / "nondet.jsonl.part";
+    std::ifstream in(path.string());
+    if (!in) {
+        throw std::runtime_error(fmt::format("cannot read `{}` back", path.string()));
+    }
+    std::ofstream out(part.string());
+    // Every line starts {"vm":N or {"vm":null, then "vcpu", "seq", "time_ns"
+    // (OutputWriter::replay_line, ReplayLog::head).
+    constexpr std::string_view kVm = "{\"vm\":";
+    constexpr std::string_view kTime = "\"time_ns\":";
+    std::string line;
+    while (std::getline(in, line)) {
+        const std::optional<clocksync::LinearTransform>* clock = nullptr;
+        int vm = -1;
+        if (line.starts_with(kVm) &&
+            std::from_chars(line.data() + kVm.size(), line.data() + line.size(), vm).ec == std::errc()) {
+            if (auto found = clocks.find(vm); found != clocks.end() && found->second) {
+                clock = &found->second;
+            }
+        }
+        const std::size_t at = line.find(kTime);
+        std::int64_t host = 0;
+        const char* end = nullptr;
+        if (at != std::string::npos) {
+            const auto parsed = std::from_chars(line.data() + at + kTime.size(), line.data() + line.size(), host);
+            end = parsed.ec == std::errc() ? parsed.ptr : nullptr;
+        }
+        if (end == nullptr) {
+            throw std::runtime_error(fmt::format("`{}`: a line without time_ns: {}", path.string(), line));
+        }
+        const std::size_t cut = static_cast<std::size_t>(end - line.data());
+        out.write(line.data(), static_cast<std::streamsize>(cut));
+        if (clock != nullptr) {
+            out << ",\"guest_ns\":" << (*clock)->invert(host);
+        } else {
+            out << ",\"guest_ns\":null";
+        }
+        out.write(line.data() + cut, static_cast<std::streamsize>(line.size() - cut));
+        out.put('\n');
+    }
+    if (in.bad() || !out.flush()) {
+        throw std::runtime_error(fmt::format("cannot write `{}`", part.string()));
+    }
+    out.close();
+    std::filesystem::rename(part, path);
 }
 
 std::string OutputWriter::write_results(const nlohmann::json& results) {
@@ -198,11 +263,18 @@ std::string summary_text(const nlohmann::json& results) {
         }
         const auto& nd = vm["nondet"];
         s += fmt::format(
-            "  guest thread migrations {}; logged: {} port I/O, {} MMIO, {} MSR, {} interrupts, {} "
+            "  guest thread migrations {}; logged: {} port I/O, {} MMIO, {} MSR, {} interrupts, {} exceptions, {} "
             "hypercalls\n",
             vm["guest_migrations"]["count"].get<std::uint64_t>(), nd["pio"].get<std::uint64_t>(),
             nd["mmio"].get<std::uint64_t>(), nd["msr"].get<std::uint64_t>(), nd["interrupt"].get<std::uint64_t>(),
-            nd["hypercall"].get<std::uint64_t>());
+            nd["exception"].get<std::uint64_t>(), nd["hypercall"].get<std::uint64_t>());
+        if (vm.contains("replay_log")) {
+            const auto& rl = vm["replay_log"];
+            s += fmt::format(
+                "  replay log (nondet.jsonl): {} entries; values unknown {}, missing {}; never completed {}\n",
+                rl["entries"].get<std::uint64_t>(), rl["unknown_values"].get<std::uint64_t>(),
+                rl["missing_values"].get<std::uint64_t>(), rl["incomplete"].get<std::uint64_t>());
+        }
     }
     for (const auto& w : results["warnings"]) {
         s += "warning: " + w.get<std::string>() + "\n";

@@ -4,11 +4,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "csv_file.hpp"
+#include "lib/sync/linear_transform.hpp"
 #include "state_timeline.hpp"
 
 namespace vmtrace::analysis {
@@ -27,7 +30,7 @@ struct StateRow {
 };
 
 // The one writer of an analysis's files (docs/analysis-output.md) in its
-// output directory: the streamed CSV files (vcpu_states.csv, nondet.csv,
+// output directory: the streamed files (vcpu_states.csv, nondet.csv, nondet.jsonl,
 // migrations.csv) while events are read, then analysis.json, exits.csv,
 // vms.csv and summary.txt from the results.  Errors are thrown with the
 // file's name.
@@ -41,11 +44,16 @@ public:
     void state_row(const StateRow& row);
     // `tail`: the columns after vm_id (vcpu,kind,source,op,...)
     void nondet_row(std::int64_t time, int vm, std::string_view tail);
+    // nondet.jsonl: `members` is the line's object after its vm member
+    void replay_line(int vm, std::string_view members);
     // `level`: vcpu-thread or guest-thread
     void migration_row(std::int64_t time, std::string_view machine, const char* level, std::int64_t tid,
                        std::string_view comm, std::int64_t from, std::int64_t to);
     // Closes the streamed files.
     void close_streams();
+    // nondet.jsonl, once closed: adds guest_ns (the guest's clock at
+    // time_ns) to the lines of the VMs whose guest clock is known.
+    void add_guest_times(const std::map<int, std::optional<clocksync::LinearTransform>>& clocks) const;
 
     // analysis.json, exits.csv and vms.csv, then summary.txt; returns the
     // summary's text.
@@ -59,6 +67,7 @@ private:
     std::string row_buffer_;  // the hot path's, reused
     std::unique_ptr<CsvFile> states_;
     std::unique_ptr<CsvFile> nondet_;
+    std::unique_ptr<CsvFile> replay_;
     std::unique_ptr<CsvFile> migrations_;
 };
 

@@ -25,7 +25,9 @@ enum class EventKind : std::uint8_t {
     kvm_pio,
     kvm_mmio,
     kvm_msr,
+    kvm_msr_user,
     kvm_inj_virq,
+    kvm_inj_exception,
     kvm_hypercall,
     vmsync_host,    // vmsync_gh_host or vmsync_hg_host
     vcpu_thread,    // kvm_vm_vcpu_thread or kvm_vm_statedump_vcpu
@@ -60,7 +62,11 @@ struct TraceEvent {
     std::uint64_t info1 = 0;
     std::uint64_t info2 = 0;
     std::uint64_t intr_info = 0;
-    // kvm_pio/_mmio/_msr/_inj_virq/_hypercall: the payload after vcpu_id,
+    // kvm_entry's rip, kvm_exit's guest_rip (when the trace has them)
+    std::uint64_t rip = 0;
+    bool has_rip = false;
+    // kvm_pio/_mmio/_msr/_msr_user/_inj_virq/_inj_exception/_hypercall:
+    // the payload after vcpu_id,
     // in docs/events.json's order
     std::uint64_t args[5] = {};
     // vmsync_host
@@ -78,7 +84,9 @@ struct MachineInfo {
     bool has_pio = false;
     bool has_mmio = false;
     bool has_msr = false;
+    bool has_msr_user = false;
     bool has_inj_virq = false;
+    bool has_inj_exception = false;
     bool has_hypercall = false;
 };
 

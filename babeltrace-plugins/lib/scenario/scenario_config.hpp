@@ -82,6 +82,9 @@ struct ScenarioConfig {
     // Bad-input knobs, all off by default.
     bool host_sync_events = true;            // host module records vmsync
     bool guest_sync_events = true;           // guest module loaded
+    // KVM's handler events (kvm_x86_pio, _mmio, _msr, _inj_virq,
+    // _hypercall) recorded: off, a host trace of entries and exits only.
+    bool handler_events = true;
     std::int64_t host_receive_delay_ns = 0;  // host records gh_host late
     CntCorruption cnt_corruption = CntCorruption::none;
     // Every guest clock jumps forward by this much halfway through the run

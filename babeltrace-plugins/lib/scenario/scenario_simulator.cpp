@@ -309,6 +309,9 @@ void ScenarioSimulator::emit_exit_handling(const Vcpu& vcpu, const SimEvent& exi
     // timestamp: a later one could overtake another vCPU's event already
     // scheduled, and the events of a machine leave in time order.
     const std::int64_t at = exit.time;
+    if (!config_.handler_events) {
+        return;
+    }
     EventType type;
     switch (vcpu.exit_reason) {
     case svm_exit::ioio:
@@ -433,7 +436,7 @@ void ScenarioSimulator::run_action(Vcpu& vcpu) {
             }
             vcpu.hg_receipt = now + draw_latency();
         }
-        if (vcpu.exit_reason == svm_exit::intr) {
+        if (vcpu.exit_reason == svm_exit::intr && config_.handler_events) {
             // the interrupt that caused the exit is delivered on this entry
             SimEvent& inj = emit(now, 0, vcpu.pcpu, EventType::kvm_inj_virq);
             inj.guest = static_cast<int>(vcpu.guest);

@@ -25,5 +25,8 @@ DECLARE_TRACE(kvm_tdp_mmu_map,
 	TP_PROTO(s32 vm_pid, u8 as_id, u64 gfn, u64 pfn, u64 old_pfn,
 		u8 level, u8 op),
 	TP_ARGS(vm_pid, as_id, gfn, pfn, old_pfn, level, op));
+DECLARE_TRACE(kvm_x86_msr_user,
+	TP_PROTO(u32 vcpu_id, u32 index, u64 data, u8 error),
+	TP_ARGS(vcpu_id, index, data, error));
 
 #endif /* _VMTRACE_HOST_TRACEPOINTS_H */

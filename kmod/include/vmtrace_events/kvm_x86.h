@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * kvm_x86 provider: KVM entry/exit and TDP fault events, and the VM's
- * non-deterministic inputs (port I/O, MMIO, MSR accesses, interrupt
- * injections, hypercalls), attached to the kernel's own kvm_entry, kvm_exit,
- * kvm_page_fault, kvm_pio, kvm_mmio, kvm_msr, kvm_inj_virq and kvm_hypercall
- * tracepoints. The probe file includes the kernel's arch/x86/kvm/trace.h and
+ * non-deterministic inputs (port I/O, MMIO, MSR accesses, interrupt and
+ * exception injections, hypercalls), attached to the kernel's own kvm_entry,
+ * kvm_exit, kvm_page_fault, kvm_pio, kvm_mmio, kvm_msr, kvm_inj_virq,
+ * kvm_inj_exception and kvm_hypercall tracepoints; and the MSR reads that
+ * user space completes, which no kernel tracepoint records (fired from a
+ * kprobe on KVM's completion callbacks). The probe file includes the kernel's arch/x86/kvm/trace.h and
  * include/trace/events/kvm.h first, so a prototype that differs from the
  * kernel's fails the build instead of recording garbage.
  */
@@ -167,6 +169,35 @@ LTTNG_TRACEPOINT_EVENT_MAP(kvm_inj_virq, kvm_x86_inj_virq,
 		ctf_integer(u32, vector, vector)
 		ctf_integer(u8, soft, soft)
 		ctf_integer(u8, reinjected, reinjected)
+	)
+)
+
+LTTNG_TRACEPOINT_EVENT_MAP(kvm_inj_exception, kvm_x86_inj_exception,
+	TP_PROTO(unsigned int exception, bool has_error,
+		 unsigned int error_code, bool reinjected),
+	TP_ARGS(exception, has_error, error_code, reinjected),
+	TP_FIELDS(
+		ctf_integer(u32, vcpu_id, vmtrace_running_vcpu_id())
+		ctf_integer(u8, vector, exception)
+		ctf_integer(u8, has_error, has_error)
+		ctf_integer_hex(u32, error_code, error_code)
+		ctf_integer(u8, reinjected, reinjected)
+	)
+)
+
+/*
+ * An RDMSR that KVM handed to user space (KVM_EXIT_X86_RDMSR: the VMM's MSR
+ * filter), with what user space returned, when KVM completes it on the next
+ * KVM_RUN: kvm_msr covers only the MSRs KVM handles itself.
+ */
+LTTNG_TRACEPOINT_EVENT(kvm_x86_msr_user,
+	TP_PROTO(u32 vcpu_id, u32 index, u64 data, u8 error),
+	TP_ARGS(vcpu_id, index, data, error),
+	TP_FIELDS(
+		ctf_integer(u32, vcpu_id, vcpu_id)
+		ctf_integer_hex(u32, index, index)
+		ctf_integer_hex(u64, data, data)
+		ctf_integer(u8, error, error)
 	)
 )
 

@@ -20,7 +20,8 @@ modprobe kvm_amd || fail "kvm_amd did not load"
 [ -e /dev/kvm ] || fail "no /dev/kvm"
 t "kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu)"
 
-HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_inj_virq,kvm_x86_hypercall,
+HOST_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_tdp_fault,kvm_x86_pio,kvm_x86_mmio,kvm_x86_msr,kvm_x86_msr_user,
+HOST_EVENTS=${HOST_EVENTS}kvm_x86_inj_virq,kvm_x86_inj_exception,kvm_x86_hypercall,
 HOST_EVENTS=${HOST_EVENTS}vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,kvm_tdp_mmu_map,
 # The memory tracer's handshake: only with the tracer (LAB_MEMTRACER=1
 # reserves its pages on L1's command line).

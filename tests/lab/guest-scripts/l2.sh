@@ -6,6 +6,7 @@ OUT=/mnt/out
 mkdir -p "$OUT"
 # The kernel's KASLR base, to name instruction pointers if this guest hangs.
 grep -m1 ' _text$' /proc/kallsyms | cut -d' ' -f1 >"$OUT/text.txt"
+grep -m1 ' _etext$' /proc/kallsyms | cut -d' ' -f1 >"$OUT/etext.txt"
 t "booted, $(grep -c ^processor /proc/cpuinfo) vCPUs"
 
 # CPU hotplug (l2a): the guest module loads while vCPU 1 is offline; vCPU 1
@@ -67,6 +68,13 @@ if [ -f /mnt/memwindow ]; then
 fi
 /mnt/tools/workload "$OUT/workload.txt" || fail "workload failed"
 /mnt/tools/hcall-user >"$OUT/hcall-user.txt" || fail "hcall-user failed"
+# l2a reads what KVM and QEMU emulate and writes down the values it got:
+# the replay log must hold the same ones in the same order (60-check.py).
+if [ "$LAB_NAME" = l2a ]; then
+	modprobe msr || fail "msr module did not load"
+	/mnt/tools/nondet-reads "$OUT/nondet-reads.txt" || fail "nondet-reads failed"
+	t "nondet-reads: $(grep -c . "$OUT/nondet-reads.txt") lines"
+fi
 sleep 2
 lttng stop >/dev/null
 lttng destroy >/dev/null

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "trace_event.hpp"
+
+namespace vmtrace::analysis {
+
+// One line of nondet.jsonl: the JSON object without its leading `{"vm":N,`
+// (the VM is only final when the line is written), and when it took effect.
+struct ReplayLine {
+    std::int64_t time = 0;
+    std::string json;  // `"vcpu":...}`: the object's members after vm
+};
+
+// The replay log of one vCPU (docs/replay-log.md): every value the
+// hypervisor handed the guest and where each asynchronous event landed, in
+// the vCPU's own order.  KVM's handler events between an exit and the next
+// entry belong to that exit (user space completes an access between the
+// two, without an entry), so an exit's entries are final at the entry:
+// - an MMIO read KVM sent to user space (kvm_mmio type 0) is merged with
+//   its completion (type 1 at the same address);
+// - an injection (kvm_inj_virq, kvm_inj_exception) lands at the entry's
+//   RIP; one cancelled before the entry and injected again in the same
+//   window (reinjected) is logged once;
+// - an exit that stands for an access with no handler event says the
+//   value is unknown (the host module lacks the event) or missing (it has
+//   the event, none came), never 0.
+class ReplayLog {
+public:
+    // What the host trace declares: decides between unknown and missing.
+    struct Declared {
+        bool pio = false;
+        bool mmio = false;
+        bool msr = false;
+        bool msr_user = false;
+        bool inj_virq = false;
+        bool inj_exception = false;
+        bool hypercall = false;
+    };
+    // Per-VM totals (analysis.json's `replay_log`).
+    struct Counts {
+        std::map<std::string, std::uint64_t> kinds;  // entries by kind
+        std::uint64_t entries = 0;
+        std::uint64_t unknown = 0;     // values the host trace cannot give (older module, instruction exits)
+        std::uint64_t missing = 0;     // values whose event the trace declares but did not record
+        std::uint64_t incomplete = 0;  // accesses never completed (no entry followed)
+        std::uint64_t cancelled = 0;   // injections cancelled and injected again before one entry
+    };
+
+    ReplayLog(std::uint32_t vcpu, const Declared& declared) : vcpu_(vcpu), declared_(declared) {}
+
+    void set_vcpu(std::uint32_t vcpu) { vcpu_ = vcpu; }
+
+    // A VM's `replay_log` table: its vCPUs' counts summed.
+    static nlohmann::json vm_table(const std::vector<const ReplayLog*>& vcpus);
+    [[nodiscard]] const Counts& counts() const { return counts_; }
+
+    // The exit's entries, final at the next entry, are appended to `out`.
+    void on_exit(const TraceEvent& e, std::vector<ReplayLine>& out);
+    void on_handler(const TraceEvent& e);
+    void on_entry(const TraceEvent& e, std::vector<ReplayLine>& out);
+    // The end of the trace: an exit still open is incomplete.
+    void finish(std::vector<ReplayLine>& out);
+
+private:
+    struct Exit {
+        bool open = false;
+        std::int64_t time = 0;
+        std::uint32_t isa = 0;
+        std::uint32_t reason = 0;
+        std::uint64_t info1 = 0;
+        std::uint64_t rip = 0;
+        bool has_rip = false;
+        bool accounted = false;  // a handler event stood for the exit's access
+    };
+    // A handler event of the open exit, waiting for the entry.
+    struct Pending {
+        TraceEvent event;
+        bool read_completed = false;  // mmio: the user-space completion came
+        std::uint64_t value = 0;
+        std::int64_t completed = 0;
+    };
+
+    void close(const TraceEvent* entry, std::vector<ReplayLine>& out);
+    void emit(std::int64_t time, std::string json, const char* kind, std::vector<ReplayLine>& out);
+    [[nodiscard]] std::string head(const char* kind, std::int64_t time) const;
+    [[nodiscard]] std::string exit_members() const;
+
+    std::uint32_t vcpu_;
+    Declared declared_;
+    Exit exit_;
+    std::vector<Pending> pending_;
+    std::uint64_t seq_ = 0;
+    Counts counts_;
+};
+
+}  // namespace vmtrace::analysis
