@@ -218,6 +218,7 @@ private:
             require(*coscheduling, path + ".coscheduling", "running_ns", Kind::kArray);
         }
         optional(vm, path, "nondet", Kind::kObject);
+        optional(vm, path, "replay_log", Kind::kObject);
         validate_timeline(require(vm, path, "timeline", Kind::kObject), path + ".timeline");
     }
 

@@ -13,7 +13,8 @@
   ];
   var UNKNOWN = { key: 'unknown', label: 'Unknown', what: 'before the first event that tells, or not covered' };
   var NONDET = [
-    ['pio', 'Port I/O'], ['mmio', 'MMIO'], ['msr', 'MSR'], ['interrupt', 'Interrupt injections'], ['hypercall', 'Hypercalls']
+    ['pio', 'Port I/O'], ['mmio', 'MMIO'], ['msr', 'MSR'], ['interrupt', 'Interrupt injections'],
+    ['exception', 'Exception injections'], ['hypercall', 'Hypercalls']
   ];
 
   // ---- small helpers -------------------------------------------------
@@ -631,6 +632,12 @@
     nodes.push(el('div', { class: 'counts' }, counts));
     nodes.push(el('p', { class: 'small muted', text: 'Logged in time order in nondet.csv, the input a VM replay ' +
       'system records.' }));
+    var log = vm.replay_log;
+    if (isObject(log)) {
+      nodes.push(el('p', { class: 'small', 'data-replay-log': '', text: 'Replay log (nondet.jsonl, in each vCPU\'s ' +
+        'order): ' + fmtInt(log.entries) + ' entries; values unknown ' + fmtInt(log.unknown_values) +
+        ', missing ' + fmtInt(log.missing_values) + ', never completed ' + fmtInt(log.incomplete) + '.' }));
+    }
     return nodes;
   }
 

@@ -394,6 +394,9 @@ class CliReportTest(TempDirTestCase):
                 for kind, count in vm["nondet"].items():
                     tile = next(card.find_all(lambda n, k=kind: n.attrs.get("data-kind") == k))
                     self.assertIn(fmt_int(count), tile.text())
+                if "replay_log" in vm:
+                    line = next(card.find_all(lambda n: "data-replay-log" in n.attrs))
+                    self.assertIn(f"{fmt_int(vm['replay_log']['entries'])} entries", line.text())
                 placement = next(card.find_all(lambda n: n.tag == "table" and "placement" in n.classes()))
                 self.assertEqual(len(list(placement.find_all(lambda n: n.tag == "tr"))), len(vm["vcpus"]) + 1)
                 if vm["guest_trace"] is None:

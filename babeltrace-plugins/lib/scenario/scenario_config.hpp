@@ -80,8 +80,8 @@ struct ScenarioConfig {
     unsigned packet_events = 8192;        // events per CTF packet
 
     // Bad-input knobs, all off by default.
-    bool host_sync_events = true;            // host module records vmsync
-    bool guest_sync_events = true;           // guest module loaded
+    bool host_sync_events = true;   // host module records vmsync
+    bool guest_sync_events = true;  // guest module loaded
     // KVM's handler events (kvm_x86_pio, _mmio, _msr, _inj_virq,
     // _hypercall) recorded: off, a host trace of entries and exits only.
     bool handler_events = true;
