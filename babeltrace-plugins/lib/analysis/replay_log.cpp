@@ -129,6 +129,12 @@ void ReplayLog::emit(std::int64_t time, std::string json, const char* kind, std:
 }
 
 void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
+    const ExitClass exit_class =
+        exit_.open && !exit_.accounted ? classify_exit(exit_.isa, exit_.reason) : ExitClass::other;
+    if (pending_.empty() && exit_class == ExitClass::other) {
+        exit_ = Exit{};  // the common case: an exit that handed the guest nothing
+        return;
+    }
     const bool completed = entry != nullptr;
     const std::string exit = exit_members();
     auto value_of = [&](const char* state) {
@@ -143,9 +149,9 @@ void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
     };
 
     // An exit that stands for an access no handler event recorded.
-    if (exit_.open && !exit_.accounted) {
+    if (exit_class != ExitClass::other) {
         const std::int64_t at = exit_.time;
-        switch (classify_exit(exit_.isa, exit_.reason)) {
+        switch (exit_class) {
         case ExitClass::pio: {
             const PortAccess a = decode_port_exit(exit_.isa, exit_.info1);
             if (a.string && completed && declared_.pio) {
