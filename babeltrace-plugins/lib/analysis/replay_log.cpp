@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include "replay_log.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include "exit_reason.hpp"
 
 namespace vmtrace::analysis {
 namespace {
-
-// 64-bit values as hex strings: JSON numbers beyond 2^53 lose bits in most
-// readers.
-std::string hex(std::uint64_t v) {
-    return fmt::format("\"{:#x}\"", v);
-}
 
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -32,8 +28,8 @@ nlohmann::json ReplayLog::vm_table(const std::vector<const ReplayLog*>& vcpus) {
     Counts sum;
     for (const ReplayLog* log : vcpus) {
         const Counts& c = log->counts_;
-        for (const auto& [kind, n] : c.kinds) {
-            sum.kinds[kind] += n;
+        for (std::size_t k = 0; k < kKinds; ++k) {
+            sum.kinds[k] += c.kinds[k];
         }
         sum.entries += c.entries;
         sum.unknown += c.unknown;
@@ -42,8 +38,8 @@ nlohmann::json ReplayLog::vm_table(const std::vector<const ReplayLog*>& vcpus) {
         sum.cancelled += c.cancelled;
     }
     nlohmann::json kinds = nlohmann::json::object();
-    for (const char* kind : {"pio", "mmio", "msr", "interrupt", "exception", "hypercall", "instruction"}) {
-        kinds[kind] = sum.kinds.count(kind) != 0 ? sum.kinds.at(kind) : 0;
+    for (std::size_t k = 0; k < kKinds; ++k) {
+        kinds[kKindNames[k]] = sum.kinds[k];
     }
     return {{"entries", sum.entries},        {"by_kind", std::move(kinds)},  {"unknown_values", sum.unknown},
             {"missing_values", sum.missing}, {"incomplete", sum.incomplete}, {"cancelled_injections", sum.cancelled}};
@@ -109,23 +105,30 @@ void ReplayLog::finish(std::vector<ReplayLine>& out) {
     }
 }
 
-std::string ReplayLog::head(const char* kind, std::int64_t time) const {
-    return fmt::format("\"vcpu\":{},\"seq\":{},\"time_ns\":{},\"kind\":\"{}\"", vcpu_, seq_, time, kind);
+void ReplayLog::start(Kind kind, std::int64_t time) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_), FMT_COMPILE("\"vcpu\":{},\"seq\":{},\"time_ns\":{},\"kind\":\"{}\""),
+                   vcpu_, seq_, time, kKindNames[static_cast<std::size_t>(kind)]);
 }
 
-std::string ReplayLog::exit_members() const {
-    if (!exit_.open) {
-        return ",\"exit_ns\":null,\"exit_reason\":null,\"rip\":null";
+void ReplayLog::value_unknown(const char* state) {
+    const std::string_view s(state);
+    if (s == "unknown") {
+        ++counts_.unknown;
+    } else if (s == "missing") {
+        ++counts_.missing;
+    } else if (s == "incomplete") {
+        ++counts_.incomplete;
     }
-    return fmt::format(",\"exit_ns\":{},\"exit_reason\":\"{}\",\"rip\":{}", exit_.time,
-                       exit_reason_name(exit_.isa, exit_.reason), exit_.has_rip ? hex(exit_.rip) : "null");
+    add(FMT_COMPILE(",\"value\":null,\"value_state\":\"{}\""), state);
 }
 
-void ReplayLog::emit(std::int64_t time, std::string json, const char* kind, std::vector<ReplayLine>& out) {
+void ReplayLog::emit(Kind kind, std::int64_t time, std::string_view exit, std::vector<ReplayLine>& out) {
+    buf_.append(exit);
     ++seq_;
     ++counts_.entries;
-    ++counts_.kinds[kind];
-    out.push_back(ReplayLine{time, std::move(json)});
+    ++counts_.kinds[static_cast<std::size_t>(kind)];
+    out.push_back(ReplayLine{time, std::string(buf_.data(), buf_.size())});
 }
 
 void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
@@ -136,67 +139,60 @@ void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
         return;
     }
     const bool completed = entry != nullptr;
-    const std::string exit = exit_members();
-    auto value_of = [&](const char* state) {
-        if (std::string_view(state) == "unknown") {
-            ++counts_.unknown;
-        } else if (std::string_view(state) == "missing") {
-            ++counts_.missing;
-        } else if (std::string_view(state) == "incomplete") {
-            ++counts_.incomplete;
-        }
-        return fmt::format(",\"value\":null,\"value_state\":\"{}\"", state);
-    };
+    // the exit's members, the same for each of its lines
+    std::string exit;
+    if (!exit_.open) {
+        exit = ",\"exit_ns\":null,\"exit_reason\":null,\"rip\":null";
+    } else if (exit_.has_rip) {
+        exit = fmt::format(FMT_COMPILE(",\"exit_ns\":{},\"exit_reason\":\"{}\",\"rip\":\"{:#x}\""), exit_.time,
+                           exit_reason_name(exit_.isa, exit_.reason), exit_.rip);
+    } else {
+        exit = fmt::format(FMT_COMPILE(",\"exit_ns\":{},\"exit_reason\":\"{}\",\"rip\":null"), exit_.time,
+                           exit_reason_name(exit_.isa, exit_.reason));
+    }
 
     // An exit that stands for an access no handler event recorded.
-    if (exit_class != ExitClass::other) {
-        const std::int64_t at = exit_.time;
-        switch (exit_class) {
-        case ExitClass::pio: {
-            const PortAccess a = decode_port_exit(exit_.isa, exit_.info1);
-            if (a.string && completed && declared_.pio) {
-                // a REP INS/OUTS with a count of 0: the emulator moved no data
-                break;
-            }
-            const char* state = !completed ? "incomplete" : declared_.pio ? "missing" : "unknown";
-            emit(at,
-                 head("pio", at) +
-                     fmt::format(",\"op\":\"{}\",\"port\":{},\"size\":{},\"count\":null", a.in ? "in" : "out",
-                                 hex(a.port), a.size) +
-                     value_of(state) + ",\"completed_by\":null" + exit,
-                 "pio", out);
-            break;
+    const std::int64_t at = exit_.time;
+    switch (exit_class) {
+    case ExitClass::pio: {
+        const PortAccess a = decode_port_exit(exit_.isa, exit_.info1);
+        if (a.string && completed && declared_.pio) {
+            break;  // a REP INS/OUTS with a count of 0: the emulator moved no data
         }
-        case ExitClass::msr: {
-            const bool write = msr_exit_is_write(exit_.isa, exit_.reason, exit_.info1);
-            const bool traced = declared_.msr && (write || declared_.msr_user);
-            const char* state = !completed ? "incomplete" : traced ? "missing" : "unknown";
-            emit(at,
-                 head("msr", at) + fmt::format(",\"op\":\"{}\",\"index\":null", write ? "wrmsr" : "rdmsr") +
-                     value_of(state) + ",\"completed_by\":null" + exit,
-                 "msr", out);
-            break;
-        }
-        case ExitClass::hypercall:
-            emit(at,
-                 head("hypercall", at) + ",\"nr\":null,\"args\":null" +
-                     value_of(!completed            ? "incomplete"
-                              : declared_.hypercall ? "missing"
-                                                    : "unknown") +
-                     exit,
-                 "hypercall", out);
-            break;
-        case ExitClass::value_instruction:
-            // KVM emulates it in the kernel and records no value
-            emit(at,
-                 head("instruction", at) +
-                     fmt::format(",\"op\":\"{}\"", lower(exit_reason_name(exit_.isa, exit_.reason))) +
-                     value_of("unknown") + ",\"completed_by\":\"kernel\"" + exit,
-                 "instruction", out);
-            break;
-        case ExitClass::other:
-            break;
-        }
+        start(Kind::pio, at);
+        add(FMT_COMPILE(",\"op\":\"{}\",\"port\":\"{:#x}\",\"size\":{},\"count\":null"), a.in ? "in" : "out", a.port,
+            a.size);
+        value_unknown(!completed ? "incomplete" : declared_.pio ? "missing" : "unknown");
+        buf_.append(std::string_view(",\"completed_by\":null"));
+        emit(Kind::pio, at, exit, out);
+        break;
+    }
+    case ExitClass::msr: {
+        const bool write = msr_exit_is_write(exit_.isa, exit_.reason, exit_.info1);
+        const bool traced = declared_.msr && (write || declared_.msr_user);
+        start(Kind::msr, at);
+        add(FMT_COMPILE(",\"op\":\"{}\",\"index\":null"), write ? "wrmsr" : "rdmsr");
+        value_unknown(!completed ? "incomplete" : traced ? "missing" : "unknown");
+        buf_.append(std::string_view(",\"completed_by\":null"));
+        emit(Kind::msr, at, exit, out);
+        break;
+    }
+    case ExitClass::hypercall:
+        start(Kind::hypercall, at);
+        buf_.append(std::string_view(",\"nr\":null,\"args\":null"));
+        value_unknown(!completed ? "incomplete" : declared_.hypercall ? "missing" : "unknown");
+        emit(Kind::hypercall, at, exit, out);
+        break;
+    case ExitClass::value_instruction:
+        // KVM emulates it in the kernel and records no value
+        start(Kind::instruction, at);
+        add(FMT_COMPILE(",\"op\":\"{}\""), lower(exit_reason_name(exit_.isa, exit_.reason)));
+        value_unknown("unknown");
+        buf_.append(std::string_view(",\"completed_by\":\"kernel\""));
+        emit(Kind::instruction, at, exit, out);
+        break;
+    case ExitClass::other:
+        break;
     }
 
     for (const Pending& p : pending_) {
@@ -205,89 +201,100 @@ void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
         switch (e.kind) {
         case EventKind::kvm_pio: {
             const bool in = a[0] == 0;
-            emit(e.time,
-                 head("pio", e.time) +
-                     fmt::format(
-                         ",\"op\":\"{}\",\"port\":{},\"size\":{},\"count\":{},\"value\":{},\"value_state\":\"{}\","
-                         "\"completed_by\":null",
-                         in ? "in" : "out", hex(a[1]), a[2], a[3], hex(a[4]), in ? "completed" : "written") +
-                     exit,
-                 "pio", out);
+            start(Kind::pio, e.time);
+            add(FMT_COMPILE(",\"op\":\"{}\",\"port\":\"{:#x}\",\"size\":{},\"count\":{},\"value\":\"{:#x}\","
+                            "\"value_state\":\"{}\",\"completed_by\":null"),
+                in ? "in" : "out", a[1], a[2], a[3], a[4], in ? "completed" : "written");
+            emit(Kind::pio, e.time, exit, out);
             break;
         }
         case EventKind::kvm_mmio: {
-            std::string body;
-            std::int64_t at = e.time;
             if (a[0] == 0) {
                 // sent to user space: its completion, if it came
-                body = fmt::format(",\"op\":\"read\",\"gpa\":{},\"size\":{}", hex(a[2]), a[1]);
+                const std::int64_t time = p.read_completed ? p.completed : e.time;
+                start(Kind::mmio, time);
+                add(FMT_COMPILE(",\"op\":\"read\",\"gpa\":\"{:#x}\",\"size\":{}"), a[2], a[1]);
                 if (p.read_completed) {
-                    at = p.completed;
-                    body += fmt::format(",\"value\":{},\"value_state\":\"completed\",\"completed_by\":\"user-space\"",
-                                        hex(p.value));
+                    add(FMT_COMPILE(
+                            ",\"value\":\"{:#x}\",\"value_state\":\"completed\",\"completed_by\":\"user-space\""),
+                        p.value);
                 } else {
-                    body += value_of("incomplete") + ",\"completed_by\":null";
+                    value_unknown("incomplete");
+                    buf_.append(std::string_view(",\"completed_by\":null"));
                 }
-            } else if (a[0] == 1) {
-                body = fmt::format(
-                    ",\"op\":\"read\",\"gpa\":{},\"size\":{},\"value\":{},\"value_state\":\"completed\","
-                    "\"completed_by\":\"kernel\"",
-                    hex(a[2]), a[1], hex(a[3]));
-            } else {
-                body = fmt::format(
-                    ",\"op\":\"write\",\"gpa\":{},\"size\":{},\"value\":{},\"value_state\":\"written\","
-                    "\"completed_by\":null",
-                    hex(a[2]), a[1], hex(a[3]));
+                emit(Kind::mmio, time, exit, out);
+                break;
             }
-            emit(at, head("mmio", at) + body + exit, "mmio", out);
+            start(Kind::mmio, e.time);
+            if (a[0] == 1) {
+                add(FMT_COMPILE(",\"op\":\"read\",\"gpa\":\"{:#x}\",\"size\":{},\"value\":\"{:#x}\","
+                                "\"value_state\":\"completed\",\"completed_by\":\"kernel\""),
+                    a[2], a[1], a[3]);
+            } else {
+                add(FMT_COMPILE(",\"op\":\"write\",\"gpa\":\"{:#x}\",\"size\":{},\"value\":\"{:#x}\","
+                                "\"value_state\":\"written\",\"completed_by\":null"),
+                    a[2], a[1], a[3]);
+            }
+            emit(Kind::mmio, e.time, exit, out);
             break;
         }
         case EventKind::kvm_msr: {
             const bool write = a[0] != 0;
-            std::string body = fmt::format(",\"op\":\"{}\",\"index\":{}", write ? "wrmsr" : "rdmsr", hex(a[1]));
+            start(Kind::msr, e.time);
+            add(FMT_COMPILE(",\"op\":\"{}\",\"index\":\"{:#x}\""), write ? "wrmsr" : "rdmsr", a[1]);
             if (a[3] != 0) {
-                body += ",\"value\":null,\"value_state\":\"faulted\"";
+                buf_.append(std::string_view(",\"value\":null,\"value_state\":\"faulted\""));
             } else {
-                body += fmt::format(",\"value\":{},\"value_state\":\"{}\"", hex(a[2]), write ? "written" : "completed");
+                add(FMT_COMPILE(",\"value\":\"{:#x}\",\"value_state\":\"{}\""), a[2], write ? "written" : "completed");
             }
-            emit(e.time, head("msr", e.time) + body + ",\"completed_by\":\"kernel\"" + exit, "msr", out);
+            buf_.append(std::string_view(",\"completed_by\":\"kernel\""));
+            emit(Kind::msr, e.time, exit, out);
             break;
         }
-        case EventKind::kvm_msr_user: {
-            std::string body = fmt::format(",\"op\":\"rdmsr\",\"index\":{}", hex(a[0]));
-            body += a[2] != 0 ? std::string(",\"value\":null,\"value_state\":\"faulted\"")
-                              : fmt::format(",\"value\":{},\"value_state\":\"completed\"", hex(a[1]));
-            emit(e.time, head("msr", e.time) + body + ",\"completed_by\":\"user-space\"" + exit, "msr", out);
+        case EventKind::kvm_msr_user:
+            start(Kind::msr, e.time);
+            add(FMT_COMPILE(",\"op\":\"rdmsr\",\"index\":\"{:#x}\""), a[0]);
+            if (a[2] != 0) {
+                buf_.append(std::string_view(",\"value\":null,\"value_state\":\"faulted\""));
+            } else {
+                add(FMT_COMPILE(",\"value\":\"{:#x}\",\"value_state\":\"completed\""), a[1]);
+            }
+            buf_.append(std::string_view(",\"completed_by\":\"user-space\""));
+            emit(Kind::msr, e.time, exit, out);
             break;
-        }
         case EventKind::kvm_inj_virq:
         case EventKind::kvm_inj_exception: {
             const bool irq = e.kind == EventKind::kvm_inj_virq;
-            const char* kind = irq ? "interrupt" : "exception";
+            const Kind kind = irq ? Kind::interrupt : Kind::exception;
             const bool again = irq ? a[2] != 0 : a[3] != 0;
-            const char* op = irq && a[1] != 0 ? "soft" : "inject";
-            std::string body = fmt::format(",\"op\":\"{}\",\"vector\":{},\"reinjected\":{}", op, a[0], again);
-            if (!irq) {
-                body += a[1] != 0 ? fmt::format(",\"error_code\":{}", hex(a[2])) : std::string(",\"error_code\":null");
-            }
             // it lands where the entry resumes the guest
-            const std::int64_t at = completed ? entry->time : e.time;
-            if (completed) {
-                body += fmt::format(",\"injected_ns\":{},\"delivered_rip\":{},\"value_state\":\"delivered\"", e.time,
-                                    entry->has_rip ? hex(entry->rip) : "null");
-            } else {
-                body += fmt::format(",\"injected_ns\":{},\"delivered_rip\":null", e.time) + value_of("incomplete");
+            const std::int64_t time = completed ? entry->time : e.time;
+            start(kind, time);
+            add(FMT_COMPILE(",\"op\":\"{}\",\"vector\":{},\"reinjected\":{}"), irq && a[1] != 0 ? "soft" : "inject",
+                a[0], again);
+            if (!irq && a[1] != 0) {
+                add(FMT_COMPILE(",\"error_code\":\"{:#x}\""), a[2]);
+            } else if (!irq) {
+                buf_.append(std::string_view(",\"error_code\":null"));
             }
-            emit(at, head(kind, at) + body + exit, kind, out);
+            add(FMT_COMPILE(",\"injected_ns\":{}"), e.time);
+            if (completed && entry->has_rip) {
+                add(FMT_COMPILE(",\"delivered_rip\":\"{:#x}\",\"value_state\":\"delivered\""), entry->rip);
+            } else if (completed) {
+                buf_.append(std::string_view(",\"delivered_rip\":null,\"value_state\":\"delivered\""));
+            } else {
+                buf_.append(std::string_view(",\"delivered_rip\":null"));
+                value_unknown("incomplete");
+            }
+            emit(kind, time, exit, out);
             break;
         }
         case EventKind::kvm_hypercall:
-            emit(e.time,
-                 head("hypercall", e.time) +
-                     fmt::format(",\"nr\":{},\"args\":[{},{},{},{}],\"value_state\":\"called\"", hex(a[0]), hex(a[1]),
-                                 hex(a[2]), hex(a[3]), hex(a[4])) +
-                     exit,
-                 "hypercall", out);
+            start(Kind::hypercall, e.time);
+            add(FMT_COMPILE(",\"nr\":\"{:#x}\",\"args\":[\"{:#x}\",\"{:#x}\",\"{:#x}\",\"{:#x}\"],"
+                            "\"value_state\":\"called\""),
+                a[0], a[1], a[2], a[3], a[4]);
+            emit(Kind::hypercall, e.time, exit, out);
             break;
         default:
             break;

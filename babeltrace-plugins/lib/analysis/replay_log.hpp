@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/compile.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
-#include <map>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trace_event.hpp"
@@ -34,6 +38,12 @@ struct ReplayLine {
 //   the event, none came), never 0.
 class ReplayLog {
 public:
+    // A line's kind, as nondet.jsonl names it (kKindNames).
+    enum class Kind : std::uint8_t { pio, mmio, msr, interrupt, exception, hypercall, instruction };
+    static constexpr std::size_t kKinds = 7;
+    static constexpr std::array<const char*, kKinds> kKindNames = {"pio",       "mmio",      "msr",        "interrupt",
+                                                                   "exception", "hypercall", "instruction"};
+
     // What the host trace declares: decides between unknown and missing.
     struct Declared {
         bool pio = false;
@@ -46,7 +56,7 @@ public:
     };
     // Per-VM totals (analysis.json's `replay_log`).
     struct Counts {
-        std::map<std::string, std::uint64_t> kinds;  // entries by kind
+        std::array<std::uint64_t, kKinds> kinds{};  // entries by Kind
         std::uint64_t entries = 0;
         std::uint64_t unknown = 0;     // values the host trace cannot give (older module, instruction exits)
         std::uint64_t missing = 0;     // values whose event the trace declares but did not record
@@ -89,9 +99,16 @@ private:
     };
 
     void close(const TraceEvent* entry, std::vector<ReplayLine>& out);
-    void emit(std::int64_t time, std::string json, const char* kind, std::vector<ReplayLine>& out);
-    [[nodiscard]] std::string head(const char* kind, std::int64_t time) const;
-    [[nodiscard]] std::string exit_members() const;
+    // A line is built in buf_: start() its head, add() members, emit() it
+    // with the exit's members.
+    void start(Kind kind, std::int64_t time);
+    template <typename Format, typename... Args>
+    void add(const Format& format, Args&&... args) {
+        fmt::format_to(std::back_inserter(buf_), format, std::forward<Args>(args)...);
+    }
+    // `"value":null` and a value_state that says why; counted.
+    void value_unknown(const char* state);
+    void emit(Kind kind, std::int64_t time, std::string_view exit, std::vector<ReplayLine>& out);
 
     std::uint32_t vcpu_;
     Declared declared_;
@@ -99,6 +116,7 @@ private:
     std::vector<Pending> pending_;
     std::uint64_t seq_ = 0;
     Counts counts_;
+    fmt::memory_buffer buf_;  // the line being built, reused
 };
 
 }  // namespace vmtrace::analysis
