@@ -27,9 +27,7 @@ unsigned AnalysisEngine::add_machine(const MachineInfo& info) {
     m.hostname = std::string(info.hostname);
     m.info.hostname = {};  // the view may dangle; hostname owns it
     if (info.host) {
-        replay_declared_ =
-            ReplayLog::Declared{info.has_pio,      info.has_mmio,          info.has_msr,      info.has_msr_user,
-                                info.has_inj_virq, info.has_inj_exception, info.has_hypercall};
+        host_info_ = m.info;
     }
     machines_.push_back(std::move(m));
     pending_ = compute_pending();
@@ -210,7 +208,7 @@ AnalysisEngine::VcpuThread& AnalysisEngine::vcpu_thread(std::int64_t tid, std::u
     t->place = &placement_.thread(tid);
     t->exits = &exits_.thread(tid);
     t->nondet = &nondet_.thread(tid);
-    t->replay = std::make_unique<ReplayLog>(vcpu, replay_declared_);
+    t->replay = std::make_unique<ReplayLog>(t->vcpu, host_info_);
     t->place->on_cpu_since = now;
     ++unbound_;
     pending_ = true;
@@ -334,7 +332,6 @@ void AnalysisEngine::bind(VcpuThread& t, int vm, std::uint32_t vcpu) {
     }
     t.vm = vm;
     t.vcpu = vcpu;
-    t.replay->set_vcpu(vcpu);
     identity_.at(vm).vcpu_tids[vcpu] = t.tid;
     pending_ = compute_pending();
     cosched_.start(vm, last_time_);
@@ -513,7 +510,6 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     VcpuThread& t = *current;
     if (t.vm < 0) {
         t.vcpu = e.vcpu_id;
-        t.replay->set_vcpu(e.vcpu_id);
     }
     switch (e.kind) {
     case EventKind::kvm_entry:
@@ -538,13 +534,10 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     case EventKind::kvm_msr_user:
     case EventKind::kvm_inj_virq:
     case EventKind::kvm_inj_exception:
-    case EventKind::kvm_hypercall: {
-        TraceEvent timed = e;
-        timed.time = now;
-        t.replay->on_handler(timed);
+    case EventKind::kvm_hypercall:
+        t.replay->on_handler(e);
         log_nondet(t, now, *NondetLog::from_handler(e));
         return;
-    }
     case EventKind::vmsync_host:
         bind(t, vm_by_uid(e.vm_uid, host_.pid_of(tid)), e.vcpu_id);
         return;

@@ -179,7 +179,7 @@ private:
     bool held_overflowed_ = false;
     ExitTracker exits_;
     NondetLog nondet_;
-    ReplayLog::Declared replay_declared_;  // from the host trace
+    MachineInfo host_info_;  // the host trace's, for the replay logs
     // Per VM: its guest's clock (the sync transform), for the replay
     // log's guest times; set by build_results().
     std::map<int, std::optional<clocksync::LinearTransform>> guest_clocks_;

@@ -46,9 +46,7 @@ nlohmann::json ReplayLog::vm_table(const std::vector<const ReplayLog*>& vcpus) {
 }
 
 void ReplayLog::on_exit(const TraceEvent& e, std::vector<ReplayLine>& out) {
-    if (exit_.open || !pending_.empty()) {
-        close(nullptr, out);  // an exit without its entry: events were lost
-    }
+    close(nullptr, out);  // an exit still open: its entry was lost
     exit_ = Exit{true, e.time, e.isa, e.exit_reason, e.info1, e.rip, e.has_rip, false};
 }
 
@@ -100,9 +98,7 @@ void ReplayLog::on_entry(const TraceEvent& e, std::vector<ReplayLine>& out) {
 }
 
 void ReplayLog::finish(std::vector<ReplayLine>& out) {
-    if (exit_.open || !pending_.empty()) {
-        close(nullptr, out);
-    }
+    close(nullptr, out);
 }
 
 void ReplayLog::start(Kind kind, std::int64_t time) {
@@ -156,20 +152,20 @@ void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
     switch (exit_class) {
     case ExitClass::pio: {
         const PortAccess a = decode_port_exit(exit_.isa, exit_.info1);
-        if (a.string && completed && declared_.pio) {
+        if (a.string && completed && host_.has_pio) {
             break;  // a REP INS/OUTS with a count of 0: the emulator moved no data
         }
         start(Kind::pio, at);
         add(FMT_COMPILE(",\"op\":\"{}\",\"port\":\"{:#x}\",\"size\":{},\"count\":null"), a.in ? "in" : "out", a.port,
             a.size);
-        value_unknown(!completed ? "incomplete" : declared_.pio ? "missing" : "unknown");
+        value_unknown(!completed ? "incomplete" : host_.has_pio ? "missing" : "unknown");
         buf_.append(std::string_view(",\"completed_by\":null"));
         emit(Kind::pio, at, exit, out);
         break;
     }
     case ExitClass::msr: {
         const bool write = msr_exit_is_write(exit_.isa, exit_.reason, exit_.info1);
-        const bool traced = declared_.msr && (write || declared_.msr_user);
+        const bool traced = host_.has_msr && (write || host_.has_msr_user);
         start(Kind::msr, at);
         add(FMT_COMPILE(",\"op\":\"{}\",\"index\":null"), write ? "wrmsr" : "rdmsr");
         value_unknown(!completed ? "incomplete" : traced ? "missing" : "unknown");
@@ -180,7 +176,7 @@ void ReplayLog::close(const TraceEvent* entry, std::vector<ReplayLine>& out) {
     case ExitClass::hypercall:
         start(Kind::hypercall, at);
         buf_.append(std::string_view(",\"nr\":null,\"args\":null"));
-        value_unknown(!completed ? "incomplete" : declared_.hypercall ? "missing" : "unknown");
+        value_unknown(!completed ? "incomplete" : host_.has_hypercall ? "missing" : "unknown");
         emit(Kind::hypercall, at, exit, out);
         break;
     case ExitClass::value_instruction:

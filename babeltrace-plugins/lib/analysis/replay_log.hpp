@@ -44,16 +44,6 @@ public:
     static constexpr std::array<const char*, kKinds> kKindNames = {"pio",       "mmio",      "msr",        "interrupt",
                                                                    "exception", "hypercall", "instruction"};
 
-    // What the host trace declares: decides between unknown and missing.
-    struct Declared {
-        bool pio = false;
-        bool mmio = false;
-        bool msr = false;
-        bool msr_user = false;
-        bool inj_virq = false;
-        bool inj_exception = false;
-        bool hypercall = false;
-    };
     // Per-VM totals (analysis.json's `replay_log`).
     struct Counts {
         std::array<std::uint64_t, kKinds> kinds{};  // entries by Kind
@@ -64,9 +54,13 @@ public:
         std::uint64_t cancelled = 0;   // injections cancelled and injected again before one entry
     };
 
-    ReplayLog(std::uint32_t vcpu, const Declared& declared) : vcpu_(vcpu), declared_(declared) {}
-
-    void set_vcpu(std::uint32_t vcpu) { vcpu_ = vcpu; }
+    // `vcpu`: the vCPU thread's current vCPU number, which the lines take
+    // when they are made (its owner outlives the log). `host`: which of
+    // KVM's handler events the host trace declares, which decides between
+    // unknown and missing values.
+    ReplayLog(const std::uint32_t& vcpu, const MachineInfo& host) : vcpu_(vcpu), host_(host) {
+        host_.hostname = {};  // the view may dangle
+    }
 
     // A VM's `replay_log` table: its vCPUs' counts summed.
     static nlohmann::json vm_table(const std::vector<const ReplayLog*>& vcpus);
@@ -110,8 +104,8 @@ private:
     void value_unknown(const char* state);
     void emit(Kind kind, std::int64_t time, std::string_view exit, std::vector<ReplayLine>& out);
 
-    std::uint32_t vcpu_;
-    Declared declared_;
+    const std::uint32_t& vcpu_;
+    MachineInfo host_;
     Exit exit_;
     std::vector<Pending> pending_;
     std::uint64_t seq_ = 0;

@@ -15,9 +15,19 @@ constexpr std::uint32_t kSvmNpf = 0x400;
 constexpr std::uint32_t kSvmRdtsc = 0x06e;
 constexpr std::uint32_t kSvmIntr = 0x060;
 
-ReplayLog::Declared all_declared() {
-    return {true, true, true, true, true, true, true};
+// A host trace that declares every handler event.
+MachineInfo all_declared() {
+    MachineInfo host;
+    host.host = true;
+    host.has_pio = host.has_mmio = host.has_msr = host.has_msr_user = true;
+    host.has_inj_virq = host.has_inj_exception = host.has_hypercall = true;
+    return host;
 }
+
+// The vCPU numbers the logs read (a vCPU thread's, in the engine).
+constexpr std::uint32_t kVcpu0 = 0;
+constexpr std::uint32_t kVcpu1 = 1;
+constexpr std::uint32_t kVcpu2 = 2;
 
 TraceEvent exit_event(std::int64_t time, std::uint32_t reason, std::uint64_t rip, std::uint64_t info1 = 0) {
     TraceEvent e;
@@ -66,7 +76,7 @@ std::uint64_t svm_in_port(std::uint32_t port, unsigned size) {
 }
 
 TEST(ReplayLog, PortReadCompletedAfterUserSpaceCarriesItsValueAndTheExitRip) {
-    ReplayLog log(1, all_declared());
+    ReplayLog log(kVcpu1, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmIoio, 0xffffffff81001234, svm_in_port(0x71, 1)), lines);
     log.on_handler(handler(EventKind::kvm_pio, 150, {0, 0x71, 1, 1, 0x59}));
@@ -88,7 +98,7 @@ TEST(ReplayLog, PortReadCompletedAfterUserSpaceCarriesItsValueAndTheExitRip) {
 }
 
 TEST(ReplayLog, MmioReadSentToUserSpaceIsOneEntryWithTheCompletedValue) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmNpf, 0x401000), lines);
     log.on_handler(handler(EventKind::kvm_mmio, 110, {0, 4, 0xfed000f0, 0}));
@@ -105,7 +115,7 @@ TEST(ReplayLog, MmioReadSentToUserSpaceIsOneEntryWithTheCompletedValue) {
 }
 
 TEST(ReplayLog, MmioReadTheKernelCompletesAndWritesAreLoggedAsSuch) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmNpf, 0x1000), lines);
     log.on_handler(handler(EventKind::kvm_mmio, 110, {1, 4, 0xfee00030, 0x50014}));
@@ -124,7 +134,7 @@ TEST(ReplayLog, MmioReadTheKernelCompletesAndWritesAreLoggedAsSuch) {
 }
 
 TEST(ReplayLog, InjectionLandsAtTheEntryRipAndACancelledOneIsLoggedOnce) {
-    ReplayLog log(2, all_declared());
+    ReplayLog log(kVcpu2, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmIntr, 0x7f0000001000), lines);
     log.on_handler(handler(EventKind::kvm_inj_virq, 110, {0xec, 0, 0}));
@@ -141,7 +151,7 @@ TEST(ReplayLog, InjectionLandsAtTheEntryRipAndACancelledOneIsLoggedOnce) {
 }
 
 TEST(ReplayLog, ExceptionInjectionCarriesItsErrorCode) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmMsr, 0x1000), lines);
     log.on_handler(handler(EventKind::kvm_msr, 105, {0, 0xdeadbeef, 0, 1}));
@@ -158,7 +168,7 @@ TEST(ReplayLog, ExceptionInjectionCarriesItsErrorCode) {
 }
 
 TEST(ReplayLog, RdmsrCompletedByUserSpace) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmMsr, 0x1000, 0), lines);
     log.on_handler(handler(EventKind::kvm_msr_user, 150, {0x35, 0x10002, 0}));
@@ -172,8 +182,9 @@ TEST(ReplayLog, RdmsrCompletedByUserSpace) {
 }
 
 TEST(ReplayLog, AnOlderModuleGivesUnknownValuesNotZero) {
-    ReplayLog::Declared none;  // a host trace without KVM's handler events
-    ReplayLog log(0, none);
+    MachineInfo none;  // a host trace without KVM's handler events
+    none.host = true;
+    ReplayLog log(kVcpu0, none);
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmIoio, 0x1000, svm_in_port(0x3fd, 1)), lines);
     log.on_entry(entry_event(120, 0x1002), lines);
@@ -191,7 +202,7 @@ TEST(ReplayLog, AnOlderModuleGivesUnknownValuesNotZero) {
 }
 
 TEST(ReplayLog, ARepStringIoExitWithoutDataIsNoAccess) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmIoio, 0xec231, 0x511001d), lines);  // rep insb, RCX = 0
     log.on_entry(entry_event(120, 0xec233), lines);
@@ -200,7 +211,7 @@ TEST(ReplayLog, ARepStringIoExitWithoutDataIsNoAccess) {
 }
 
 TEST(ReplayLog, AUserSpaceRdmsrWithoutItsEventIsMissingWhenTheTraceDeclaresIt) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmMsr, 0x1000, 0), lines);
     log.on_entry(entry_event(120, 0x1002), lines);
@@ -209,7 +220,7 @@ TEST(ReplayLog, AUserSpaceRdmsrWithoutItsEventIsMissingWhenTheTraceDeclaresIt) {
 }
 
 TEST(ReplayLog, InterceptedInstructionsAreLoggedWithoutAValue) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmRdtsc, 0x1000), lines);
     log.on_entry(entry_event(120, 0x1002), lines);
@@ -221,7 +232,7 @@ TEST(ReplayLog, InterceptedInstructionsAreLoggedWithoutAValue) {
 }
 
 TEST(ReplayLog, AccessesNeverCompletedAreCountedAtTheEnd) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmNpf, 0x1000), lines);
     log.on_handler(handler(EventKind::kvm_mmio, 110, {0, 4, 0xfed000f0, 0}));
@@ -240,7 +251,7 @@ TEST(ReplayLog, AccessesNeverCompletedAreCountedAtTheEnd) {
 }
 
 TEST(ReplayLog, AnExitWithoutItsEntryClosesThePreviousOne) {
-    ReplayLog log(0, all_declared());
+    ReplayLog log(kVcpu0, all_declared());
     std::vector<ReplayLine> lines;
     log.on_exit(exit_event(100, kSvmIoio, 0x1000, svm_in_port(0x71, 1)), lines);
     log.on_handler(handler(EventKind::kvm_pio, 110, {0, 0x71, 1, 1, 7}));
@@ -251,8 +262,8 @@ TEST(ReplayLog, AnExitWithoutItsEntryClosesThePreviousOne) {
 }
 
 TEST(ReplayLog, VmTableSumsTheVcpus) {
-    ReplayLog a(0, all_declared());
-    ReplayLog b(1, ReplayLog::Declared{});
+    ReplayLog a(kVcpu0, all_declared());
+    ReplayLog b(kVcpu1, MachineInfo{});
     std::vector<ReplayLine> lines;
     a.on_exit(exit_event(100, kSvmIoio, 0x1000, svm_in_port(0x71, 1)), lines);
     a.on_handler(handler(EventKind::kvm_pio, 110, {0, 0x71, 1, 1, 7}));
