@@ -60,5 +60,6 @@ int modules_command(const std::vector<std::string>& args);
 int record_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
+int top_command(const std::vector<std::string>& args);
 
 }  // namespace vmtrace::cli

@@ -34,6 +34,7 @@ constexpr Command kCommands[] = {
     {"record", "record host|guest|memory [--start] [--dry-run]   an LTTng session for that side", record_command},
     {"export", "export --trace-compass HOST GUEST... -o DIR   per-machine traces for Trace Compass", export_command},
     {"report", "report ANALYSIS_DIR [-o FILE.html]   the analyses as one HTML page", report_command},
+    {"top", "top [SESSION_URL... | --relayd net://HOST]   live per-VM and per-vCPU view (lttng-relayd)", top_command},
 };
 
 void usage(std::ostream& out) {

@@ -249,6 +249,26 @@ void Pipeline::run() {
     }
 }
 
+bool Pipeline::step(bool& again) {
+    again = false;
+    switch (bt_graph_run_once(graph_.get())) {
+    case BT_GRAPH_RUN_ONCE_STATUS_OK:
+        return true;
+    case BT_GRAPH_RUN_ONCE_STATUS_AGAIN:
+        again = true;
+        return true;
+    case BT_GRAPH_RUN_ONCE_STATUS_END:
+        return false;
+    case BT_GRAPH_RUN_ONCE_STATUS_MEMORY_ERROR:
+        throw std::bad_alloc();
+    default: {
+        std::vector<std::string> why = causes();
+        abandoned_graphs().push_back(graph_.release());  // see abandoned_graphs()
+        throw Failure("the trace processing graph failed", std::move(why));
+    }
+    }
+}
+
 Params::Params() : map_(bt2::ValueRef::adopt(bt_value_map_create())) {
     check_alloc(map_.get());
 }

@@ -63,6 +63,10 @@ public:
     // and exits with the graph still alive.
     void run();
 
+    // One step of the graph (a sink's consume): true while there is more,
+    // `again` set when a live source had nothing yet.  Throws Failure.
+    bool step(bool& again);
+
     // Runs the graph as run() does, for a graph whose sinks write into
     // `dir`: a failure that the file system there explains (full, read
     // only, permission refused) is reported as that, naming `shown` (what

@@ -9,6 +9,8 @@ packages=(
   g++ cmake make pkg-config
   # libraries
   libbabeltrace2-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev
+  # vmtrace top's full-screen view; tmux runs it in the tests
+  libncurses-dev tmux
   libgtest-dev libgmock-dev libbenchmark-dev
   libkmod-dev liblttng-ctl-dev
   # ust/: the memory tracer's lttng-ust provider library (libvmtrace-mem)

@@ -16,7 +16,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -293,6 +295,24 @@ void check_event_class(const std::string& trace, const bt_event_class* ec) {
 
 using ConstPacketRef = bt2::Shared<const bt_packet, bt_packet_get_ref, bt_packet_put_ref>;
 
+// A trace as the live view counts it: every trace the sink reads, the
+// ones it analyses and the ones it only counts (a user-space trace of a
+// live session).
+struct TraceCounts {
+    std::string name;
+    std::string domain;
+    bool analysed = true;
+    std::uint64_t events = 0;  // in the current snapshot interval
+    std::uint64_t discarded = 0;
+    std::uint64_t events_total = 0;
+    std::uint64_t discarded_total = 0;
+    std::int64_t last_ns = -1;  // its latest message's time
+};
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
 struct AnalysisSink {
     std::unique_ptr<analysis::AnalysisEngine> engine;
     bool print_summary = false;
@@ -314,7 +334,67 @@ struct AnalysisSink {
     std::uint32_t last_packet_cpu = 0;
     // Each stream's cpu_id: one per stream (LTTng's per-CPU streams)
     std::unordered_map<const bt_stream*, std::uint32_t> stream_cpu;
+    // Parameter `live`: traces that are not LTTng kernel traces are
+    // counted, not refused; no host trace is no error; a sink destroyed
+    // before the end of its input (the user stopped a live analysis)
+    // still writes its results, saying that it ended early.
+    bool live = false;
+    bool finished = false;
+    // Parameter `snapshot-path`: one JSON object per interval, appended.
+    std::unique_ptr<std::FILE, FileCloser> snapshots;
+    std::string snapshot_path;
+    std::unordered_map<const bt_trace*, TraceCounts> traces;
+    const bt_trace* last_trace = nullptr;
+    TraceCounts* last_counts = nullptr;
 };
+
+TraceCounts& counts_of(AnalysisSink& sink, const bt_trace* trace) {
+    if (trace == sink.last_trace) {
+        return *sink.last_counts;
+    }
+    auto [it, added] = sink.traces.try_emplace(trace);
+    if (added) {
+        it->second.name = trace_display_name(trace);
+        it->second.domain = env_string(trace, "domain");
+        it->second.analysed = !sink.live || it->second.domain == "kernel";
+    }
+    sink.last_trace = trace;
+    sink.last_counts = &it->second;
+    return it->second;
+}
+
+// The sink's part of a snapshot: every trace's counts, the wall-clock time
+// of writing (a live view's delay is that minus the latest event's time).
+void write_snapshot(AnalysisSink& sink, nlohmann::json snapshot) {
+    nlohmann::json traces = nlohmann::json::array();
+    std::vector<TraceCounts*> all;
+    for (auto& [trace, counts] : sink.traces) {
+        all.push_back(&counts);
+    }
+    std::sort(all.begin(), all.end(), [](const TraceCounts* a, const TraceCounts* b) { return a->name < b->name; });
+    for (TraceCounts* c : all) {
+        traces.push_back({{"name", c->name},
+                          {"domain", c->domain},
+                          {"analysed", c->analysed},
+                          {"events", c->events},
+                          {"discarded", c->discarded},
+                          {"events_total", c->events_total},
+                          {"discarded_total", c->discarded_total},
+                          {"last_event_ns", c->last_ns}});
+        c->events = 0;
+        c->discarded = 0;
+    }
+    snapshot["traces"] = std::move(traces);
+    snapshot["wall_ns"] =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const std::string line = snapshot.dump() + "\n";
+    if (std::fwrite(line.data(), 1, line.size(), sink.snapshots.get()) != line.size() ||
+        std::fflush(sink.snapshots.get()) != 0) {
+        throw bt2::Error(fmt::format("sink.vmtrace.analysis: cannot write the snapshots to `{}`: {}",
+                                     sink.snapshot_path, std::strerror(errno)));
+    }
+}
 
 unsigned machine_of(AnalysisSink& sink, const bt_stream* stream) {
     const bt_trace* trace = bt_stream_borrow_trace_const(stream);
@@ -490,10 +570,30 @@ std::int64_t ns_of(const bt_clock_snapshot* snapshot) {
 
 void handle_event(AnalysisSink& sink, const bt_message* msg) {
     const bt_event* event = bt_message_event_borrow_event_const(msg);
+    TraceCounts* counts = nullptr;
+    if (sink.live || sink.snapshots) {
+        // counted after the engine had the event: an event that ends a
+        // snapshot's interval belongs to the next one
+        counts = &counts_of(sink, bt_stream_borrow_trace_const(bt_event_borrow_stream_const(event)));
+        if (!counts->analysed) {
+            ++sink.events;
+            if (const bt_clock_snapshot* cs = bt_message_event_borrow_default_clock_snapshot_const(msg)) {
+                counts->last_ns = std::max(counts->last_ns, ns_of(cs));
+                sink.engine->on_other_time(counts->last_ns);
+            }
+            ++counts->events;
+            ++counts->events_total;
+            return;
+        }
+    }
     const Decoder& d = decoder_of(sink, event);
     ++sink.events;
     if (d.skip) {
         ++sink.skipped_events[d.machine];
+        if (counts != nullptr) {
+            ++counts->events;
+            ++counts->events_total;
+        }
         return;
     }
     TraceEvent e;
@@ -564,6 +664,11 @@ void handle_event(AnalysisSink& sink, const bt_message* msg) {
         break;
     }
     sink.engine->on_event(e);
+    if (counts != nullptr) {
+        ++counts->events;
+        ++counts->events_total;
+        counts->last_ns = std::max(counts->last_ns, e.time);
+    }
     if (sink.first_time < 0) {
         sink.first_time = e.time;
     }
@@ -582,6 +687,9 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
     case BT_MESSAGE_TYPE_PACKET_BEGINNING: {
         const bt_packet* packet = bt_message_packet_beginning_borrow_packet_const(msg);
         stream = bt_packet_borrow_stream_const(packet);
+        if (sink.live && !counts_of(sink, bt_stream_borrow_trace_const(stream)).analysed) {
+            return;
+        }
         // its CPU exists from here on, whether or not it has events yet
         declare_packet_cpu(sink, machine_of(sink, stream), packet);
         if (bt_stream_class_packets_have_beginning_default_clock_snapshot(bt_stream_borrow_class_const(stream))) {
@@ -601,10 +709,27 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
         // the stream's address may be reused by a later stream
         sink.stream_cpu.erase(bt_message_stream_end_borrow_stream_const(msg));
         return;
+    case BT_MESSAGE_TYPE_DISCARDED_EVENTS: {
+        std::uint64_t count = 1;  // "some": LTTng always gives the count, other producers may not
+        if (bt_message_discarded_events_get_count(msg, &count) != BT_PROPERTY_AVAILABILITY_AVAILABLE) {
+            count = 1;
+        }
+        const bt_stream* ds = bt_message_discarded_events_borrow_stream_const(msg);
+        TraceCounts& c = counts_of(sink, bt_stream_borrow_trace_const(ds));
+        c.discarded += count;
+        c.discarded_total += count;
+        if (c.analysed) {
+            sink.engine->on_discarded(machine_of(sink, ds), count);
+        }
+        return;
+    }
     default:
         return;
     }
     if (snapshot == nullptr) {
+        return;
+    }
+    if (sink.live && !counts_of(sink, bt_stream_borrow_trace_const(stream)).analysed) {
         return;
     }
     const unsigned machine = machine_of(sink, stream);
@@ -614,7 +739,8 @@ void handle_boundary(AnalysisSink& sink, const bt_message* msg) {
 }
 
 void finish(AnalysisSink& sink) {
-    if (sink.host_machine < 0) {
+    sink.finished = true;
+    if (sink.host_machine < 0 && !sink.live) {
         throw bt2::Error("no host trace: no trace declares KVM (kvm_x86_entry/exit) or vmsync host events");
     }
     sink.engine->finish();
@@ -686,13 +812,37 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
     };
     return bt2::guard<bt_component_class_initialize_method_status>(append, [&] {
         const bt2::Params p(params, "sink.vmtrace.analysis");
-        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress", "quiet"});
+        p.reject_unknown({"output-dir", "timeline-bins", "sync-stats", "summary", "intervals", "progress", "quiet",
+                          "live", "snapshot-ms", "snapshot-path"});
         vmtrace::analysis::AnalysisOptions options;
+        auto sink = std::make_unique<AnalysisSink>();
         const auto dir = p.string("output-dir");
-        if (!dir) {
-            throw bt2::Error("sink.vmtrace.analysis: parameter `output-dir` is required");
+        const auto snapshot_path = p.string("snapshot-path");
+        if (!dir && !snapshot_path) {
+            throw bt2::Error(
+                "sink.vmtrace.analysis: parameter `output-dir` is required (or `snapshot-path` alone, "
+                "for snapshots without files)");
         }
-        options.output_dir = *dir;
+        options.output_dir = dir.value_or("");
+        sink->live = p.boolean("live").value_or(false);
+        const auto snapshot_ms = p.integer("snapshot-ms");
+        if (snapshot_ms && (*snapshot_ms < 1 || *snapshot_ms > 3'600'000)) {
+            throw bt2::Error(fmt::format(
+                "sink.vmtrace.analysis: parameter `snapshot-ms` must be between 1 and 3600000, not {}", *snapshot_ms));
+        }
+        if (snapshot_ms.has_value() != snapshot_path.has_value()) {
+            throw bt2::Error("sink.vmtrace.analysis: parameters `snapshot-ms` and `snapshot-path` go together");
+        }
+        if (snapshot_path) {
+            sink->snapshot_path = *snapshot_path;
+            sink->snapshots.reset(std::fopen(snapshot_path->c_str(), "a"));
+            if (!sink->snapshots) {
+                throw bt2::Error(fmt::format("sink.vmtrace.analysis: parameter `snapshot-path`: cannot open `{}`: {}",
+                                             *snapshot_path, std::strerror(errno)));
+            }
+            options.window_ns = *snapshot_ms * 1'000'000;
+            options.on_window = [raw = sink.get()](const nlohmann::json& j) { write_snapshot(*raw, j); };
+        }
         if (const auto bins = p.integer("timeline-bins")) {
             if (*bins < 2 || *bins > 100'000 || *bins % 2 != 0) {
                 throw bt2::Error(fmt::format(
@@ -703,7 +853,6 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
         }
         options.sync_stats_path = p.string("sync-stats").value_or("");
         options.intervals = p.boolean("intervals").value_or(false);
-        auto sink = std::make_unique<AnalysisSink>();
         sink->print_summary = p.boolean("summary").value_or(false);
         sink->quiet = p.boolean("quiet").value_or(false);
         if (p.boolean("progress").value_or(false)) {
@@ -721,7 +870,19 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
 }
 
 extern "C" void vmtrace_analysis_finalize(bt_self_component_sink* self) {
-    delete vmtrace::plugin::sink_of(self);
+    std::unique_ptr<AnalysisSink> sink(vmtrace::plugin::sink_of(self));
+    // A live analysis its user stopped: what was read is analysed and
+    // written (finalize cannot fail: an error is printed, and the caller
+    // finds no analysis.json).
+    if (sink && sink->live && !sink->finished && sink->engine) {
+        try {
+            sink->engine->set_ended_early("stopped before the end of the live session");
+            vmtrace::plugin::finish(*sink);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "sink.vmtrace.analysis: the results of the stopped analysis were not written: %s\n",
+                         e.what());
+        }
+    }
 }
 
 extern "C" bt_component_class_sink_graph_is_configured_method_status vmtrace_analysis_graph_is_configured(

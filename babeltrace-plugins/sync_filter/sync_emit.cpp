@@ -66,8 +66,24 @@ bool can_rewrite(const SyncIterator& it, const Machine& guest) {
     return it.host != nullptr && (quality == SyncQuality::accurate || quality == SyncQuality::approximate);
 }
 
+// Handshakes each way a live guest waits for before its events are placed
+// (the prefetch's kPrefetchMatches).
+constexpr std::uint64_t kLiveMatches = 8;
+
 static void decide_mode(SyncIterator& it, Machine& guest) {
     if (guest.mode != GuestMode::undecided) {
+        return;
+    }
+    const SyncConfig& config = it.component->config;
+    // Live, a guest with handshakes may just not have enough of them yet
+    // (no prefetch read ahead): its events wait, bounded, for as many as
+    // the prefetch wants, rather than pass through for good or be placed
+    // by an extrapolation of two handshakes.
+    const bool may_wait = config.live && !it.draining && !it.force_decide && guest.declares_sync &&
+                          it.host != nullptr &&
+                          (guest.live_first_host < 0 || it.host_read - guest.live_first_host < config.live_wait_ns);
+    if (may_wait && (guest.pairing == nullptr || guest.pairing->guest_to_host_matches() < kLiveMatches ||
+                     guest.pairing->host_to_guest_matches() < kLiveMatches)) {
         return;
     }
     if (!can_rewrite(it, guest)) {
@@ -100,6 +116,9 @@ static std::int64_t key_of(SyncIterator& it, Buffered& item) {
     Machine* m = item.machine;
     if (m != nullptr && m->role != Role::host) {
         decide_mode(it, *m);
+        if (m->mode == GuestMode::undecided) {
+            return kNoKeyYet;
+        }
     }
     if (!item.has_time || m == nullptr) {
         return it.last_emitted;
@@ -120,7 +139,8 @@ std::int64_t head_key(SyncIterator& it, Input& input) {
     const Machine* m = head.machine;
     const bool guest_rewrite = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
     const std::uint64_t generation = guest_rewrite ? m->pairing->estimator().generation() : 0;
-    if (!input.head_key_valid || input.head_generation != generation || input.head_key < it.last_emitted) {
+    if (!input.head_key_valid || input.head_generation != generation || input.head_key < it.last_emitted ||
+        input.head_key == kNoKeyYet) {
         input.head_key = key_of(it, head);  // may decide the guest's mode
         const bool rewrite_now = m != nullptr && m->role != Role::host && m->mode == GuestMode::rewrite;
         input.head_generation = rewrite_now ? m->pairing->estimator().generation() : 0;

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,169 @@ bt_message_iterator_class_next_method_status estimate(SyncIterator& it) {
     return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
 }
 
+// How far an input with nothing queued is known to be, on the host's time
+// base: nothing it delivers later is earlier.  None for an input the
+// others need not wait for (ended, stale, a guest on its own clock or not
+// decided yet).  An input that never delivered anything holds everything
+// until it is stale.
+std::optional<std::int64_t> covered_until(const Input& input) {
+    const std::int64_t own = std::max(input.last_time, input.quiet_until);
+    if (input.last_machine == nullptr) {
+        return std::numeric_limits<std::int64_t>::min();
+    }
+    const Machine& m = *input.last_machine;
+    if (m.role == Role::host) {
+        return own;
+    }
+    if (m.mode != GuestMode::rewrite || own == std::numeric_limits<std::int64_t>::min()) {
+        return std::nullopt;
+    }
+    return m.pairing->estimator().transform().apply(own);
+}
+
+// Whether the host's inputs all ended: guests waiting for handshakes can
+// get no more of them.
+bool hosts_ended(const SyncIterator& it) {
+    bool any = false;
+    for (const Input& input : it.inputs) {
+        if (input.last_machine != nullptr && input.last_machine->role == Role::host) {
+            if (!input.ended) {
+                return false;
+            }
+            any = true;
+        }
+    }
+    return any;
+}
+
+// Parameter `live`: the inputs are live sources (src.ctf.lttng-live) that
+// answer AGAIN while they have nothing.  Messages go out in time order as
+// soon as every input that may still deliver an earlier one has told how
+// far it is (a message, or an inactivity message); no prefetch (a live
+// source has one iterator); an input silent for live_stale_ns is stale and
+// the others go on (its late messages are clamped and counted).
+bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_message_array_const messages,
+                                                       std::uint64_t capacity, std::uint64_t& n) {
+    const SyncConfig& config = it.component->config;
+    if (!it.prefetched) {
+        it.prefetched = true;
+        it.input_share = std::max<std::uint64_t>(config.max_buffered / it.inputs.size(), 1);
+        for (Input& input : it.inputs) {
+            input.scout.reset();  // a live source allows one iterator
+            input.progress_at = std::chrono::steady_clock::now();
+        }
+    }
+    if (it.finished) {
+        return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    bool all_ended = true;
+    for (Input& input : it.inputs) {
+        input.again = false;
+        all_ended = all_ended && input.ended;
+        if (!input.queue.empty()) {
+            input.progress_at = now;  // it has something: it holds no one
+        }
+        const bool stale =
+            !input.ended && std::chrono::duration_cast<std::chrono::nanoseconds>(now - input.progress_at).count() >
+                                config.live_stale_ns;
+        if (stale && !input.stale) {
+            ++input.stale_periods;
+        }
+        input.stale = stale;
+    }
+    it.draining = all_ended || hosts_ended(it);
+    if (!config.stats_path.empty() && now - it.stats_written_at >= std::chrono::nanoseconds(config.live_stats_ns)) {
+        it.stats_written_at = now;
+        write_live_statistics(it);
+    }
+    bool blocked = false;
+    while (n < capacity) {
+        bool ended = true;
+        for (Input& input : it.inputs) {
+            while (!input.again && needs_more(it, input)) {
+                if (!pull(it, input)) {
+                    input.again = true;
+                }
+            }
+            ended = ended && input.ended;
+        }
+        it.draining = ended || hosts_ended(it);
+        Input* best = nullptr;
+        std::int64_t best_key = 0;
+        std::int64_t limit = std::numeric_limits<std::int64_t>::max();
+        bool waiting = false;
+        for (Input& input : it.inputs) {
+            if (input.queue.empty()) {
+                if (!input.ended && !input.stale) {
+                    if (const auto covered = covered_until(input)) {
+                        limit = std::min(limit, *covered);
+                    }
+                }
+                continue;
+            }
+            const std::int64_t key = head_key(it, input);
+            if (key == kNoKeyYet) {
+                // A guest waiting for its handshakes holds everyone: its
+                // events would otherwise come too late, and be clamped.
+                waiting = true;
+                continue;
+            }
+            if (best == nullptr || key < best_key) {
+                best = &input;
+                best_key = key;
+            }
+        }
+        it.force_decide = false;
+        if (waiting) {
+            it.guest_waiting = true;
+            bool can_read = false;
+            for (Input& input : it.inputs) {
+                can_read = can_read || (!input.again && needs_more(it, input));
+            }
+            if (can_read) {
+                continue;
+            }
+            if (std::any_of(it.inputs.begin(), it.inputs.end(), [](const Input& i) { return i.again; })) {
+                blocked = true;  // a source has nothing yet: later
+                break;
+            }
+            it.force_decide = true;  // the shares are full: no more handshakes to wait for
+            continue;
+        }
+        it.guest_waiting = false;
+        if (best == nullptr) {
+            if (ended && !it.finished) {
+                bool queued = false;
+                for (const Input& input : it.inputs) {
+                    queued = queued || !input.queue.empty();
+                }
+                if (!queued) {
+                    it.finished = true;
+                    fail_on(finish(it));
+                    break;
+                }
+            }
+            blocked = true;
+            break;
+        }
+        if (best_key > limit) {
+            blocked = true;
+            break;
+        }
+        messages[n] = emit(it, *best, best_key);
+        ++n;
+        if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
+            it.tracker->forget_before(it.last_emitted - kForgetLag);
+        }
+    }
+    if (n > 0) {
+        return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
+    }
+    return blocked || !it.finished ? BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_AGAIN
+                                   : BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
+}
+
 bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_array_const messages,
                                                   std::uint64_t capacity, std::uint64_t* count) {
     if (it.component->config.estimate_only) {
@@ -94,7 +258,8 @@ bt_message_iterator_class_next_method_status next(SyncIterator& it, bt_message_a
     }
     std::uint64_t n = 0;
     try {
-        const auto status = fill(it, messages, capacity, n);
+        const auto status =
+            it.component->config.live ? fill_live(it, messages, capacity, n) : fill(it, messages, capacity, n);
         *count = n;
         return status;
     } catch (...) {
@@ -176,7 +341,7 @@ bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_a
 SyncConfig parse_config(const bt2::Params& params) {
     params.reject_unknown({"window-ms", "prefetch-ms", "max-buffered-messages", "host", "stats", "quiet", "progress",
                            "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms", "estimator",
-                           "estimate-only", "ranges"});
+                           "estimate-only", "ranges", "live", "live-stale-ms", "live-wait-ms"});
     SyncConfig config;
     const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
     if (window_ms < 0 || window_ms > 3'600'000) {
@@ -209,6 +374,20 @@ SyncConfig parse_config(const bt2::Params& params) {
         }
     }
     config.estimate_only = params.boolean("estimate-only").value_or(false);
+    config.live = params.boolean("live").value_or(false);
+    if (config.live && config.estimate_only) {
+        throw bt2::Error("filter.vmtrace.sync: parameters `live` and `estimate-only` exclude each other");
+    }
+    const std::int64_t stale_ms = params.integer("live-stale-ms").value_or(config.live_stale_ns / 1'000'000);
+    if (stale_ms < 1 || stale_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `live-stale-ms` must be between 1 and 3600000");
+    }
+    config.live_stale_ns = stale_ms * 1'000'000;
+    const std::int64_t wait_ms = params.integer("live-wait-ms").value_or(config.live_wait_ns / 1'000'000);
+    if (wait_ms < 0 || wait_ms > 3'600'000) {
+        throw bt2::Error("filter.vmtrace.sync: parameter `live-wait-ms` must be between 0 and 3600000");
+    }
+    config.live_wait_ns = wait_ms * 1'000'000;
     config.ranges = params.interval_map("ranges");
     config.host = params.string("host").value_or("");
     config.stats_path = params.string("stats").value_or("");
@@ -315,6 +494,10 @@ extern "C" bt_message_iterator_class_initialize_method_status vmtrace_sync_itera
             }
             // Even with prefetch-ms=0: a guest's first handshakes must be
             // read before its first event is placed (see prefetch()).
+            if (it->component->config.live) {
+                it->inputs.push_back(std::move(input));
+                continue;  // a live source allows one message iterator
+            }
             bt_message_iterator* scout = nullptr;
             if (bt_message_iterator_create_from_message_iterator(self, port, &scout) !=
                 BT_MESSAGE_ITERATOR_CREATE_FROM_MESSAGE_ITERATOR_STATUS_OK) {

@@ -527,12 +527,22 @@ bool pull(SyncIterator& it, Input& input) {
     default:
         throw bt2::CallError(fmt::format("cannot read {}", input_description(input)));
     }
+    input.progress_at = std::chrono::steady_clock::now();
+    input.stale = false;
     bt2::MessageBatch batch(messages, count);
     while (!batch.empty()) {
         Buffered item;
         item.message = batch.take();
         if (bt_message_get_type(item.message.get()) == BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY) {
-            ++it.dropped_inactivity;  // carries an upstream clock only; nothing to keep
+            // Nothing to keep, but live it tells how far the input is.
+            ++it.dropped_inactivity;
+            std::int64_t ns = 0;
+            if (it.component->config.live &&
+                bt_clock_snapshot_get_ns_from_origin(
+                    bt_message_message_iterator_inactivity_borrow_clock_snapshot_const(item.message.get()), &ns) ==
+                    BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+                input.quiet_until = std::max(input.quiet_until, ns);
+            }
             continue;
         }
         observe(it, input, item);
@@ -549,6 +559,14 @@ bool pull(SyncIterator& it, Input& input) {
             input.last_time = std::max(input.last_time, item.time);
         } else {
             item.time = input.last_time;
+        }
+        if (it.component->config.live && item.machine != nullptr) {
+            if (item.machine->role == Role::host && item.has_time) {
+                it.host_read = std::max(it.host_read, item.time);
+            } else if (item.machine->role != Role::host && item.machine->live_first_host < 0 &&
+                       it.host_read != std::numeric_limits<std::int64_t>::min()) {
+                item.machine->live_first_host = it.host_read;
+            }
         }
         input.queue.push_back(std::move(item));
         ++it.buffered;
@@ -573,6 +591,15 @@ bool needs_more(const SyncIterator& it, const Input& input) {
         }
     }
     const SyncConfig& config = it.component->config;
+    if (config.live) {
+        const Machine* head = input.queue.front().machine;
+        // A guest waiting for its handshakes reads on, and so does the
+        // host, whose halves of them match: within their shares.
+        if (head != nullptr && ((head->role != Role::host && head->mode == GuestMode::undecided) ||
+                                (head->role == Role::host && it.guest_waiting))) {
+            return input.queue.size() < it.input_share;
+        }
+    }
     if (first == nullptr || input.last_time - first->time < config.window_ns) {
         // Each input gets its share of the buffer, so that a busy host
         // cannot starve the guests of the look-ahead their sync needs.

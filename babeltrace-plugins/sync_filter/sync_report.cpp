@@ -4,9 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
+#include "bt2/error.hpp"
 #include "sync_filter/sync_state.hpp"
 
 namespace vmtrace::plugin::syncfilter {
@@ -142,6 +145,35 @@ static nlohmann::json statistics(const SyncIterator& it) {
     stats["memsync_hpas_without_tracer_trace"] = pages;
     stats["inputs_without_stream"] = it.empty_inputs;
     return stats;
+}
+
+void write_live_statistics(SyncIterator& it) {
+    const SyncConfig& config = it.component->config;
+    nlohmann::json out = statistics(it);
+    out["live"] = true;
+    nlohmann::json inputs = nlohmann::json::array();
+    for (const Input& input : it.inputs) {
+        inputs.push_back({{"input", input_description(input)},
+                          {"trace", input.last_machine != nullptr ? nlohmann::json(input.last_machine->name)
+                                                                  : nlohmann::json(nullptr)},
+                          {"ended", input.ended},
+                          {"stale", input.stale},
+                          {"stale_periods", input.stale_periods},
+                          {"queued", input.queue.size()}});
+    }
+    out["inputs"] = std::move(inputs);
+    // Replaced whole: a reader never sees half a file.
+    const std::string part = config.stats_path + ".part";
+    {
+        std::ofstream file(part);
+        file << out.dump(2) << '\n';
+        if (!file) {
+            throw bt2::Error(fmt::format("cannot write statistics file `{}`", part));
+        }
+    }
+    if (std::rename(part.c_str(), config.stats_path.c_str()) != 0) {
+        throw bt2::Error(fmt::format("cannot write statistics file `{}`: {}", config.stats_path, std::strerror(errno)));
+    }
 }
 
 // Prints the summary, writes the statistics and returns the problems that

@@ -6,6 +6,7 @@
 
 #include <babeltrace2/babeltrace.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -64,6 +65,20 @@ struct SyncConfig {
     // filter does not read all of them (only their vmsync streams): the
     // reported bound covers that range.
     std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>> ranges;
+    // Parameter `live`: inputs that have nothing yet (src.ctf.lttng-live)
+    // do not stop the others for longer than they must (see fill_live()).
+    bool live = false;
+    // An input that delivered nothing (no message, no inactivity message)
+    // for this long, in wall-clock time, is stale: the others go on
+    // without it, and what it delivers later is clamped and counted.
+    std::int64_t live_stale_ns = 5'000'000'000;
+    // How much host time a guest that declares vmsync events may hold its
+    // events back while it lacks the handshakes to be synchronised; past
+    // this it passes through unchanged.
+    std::int64_t live_wait_ns = 10'000'000'000;
+    // How often, in wall-clock time, the statistics file is rewritten while
+    // live (a live view reads each guest's sync quality from it).
+    std::int64_t live_stats_ns = 1'000'000'000;
 };
 
 // A memory tracer (Role::tracer) is synchronised like a guest, by the
@@ -131,6 +146,8 @@ struct Machine {
     std::int64_t max_applied_bound_ns = -1;
     std::int64_t max_applied_bound_data_ns = -1;  // the same over the events that are no handshake
     std::uint64_t unbounded_events = 0;
+    // live: the host time read when its first message came (-1: not yet)
+    std::int64_t live_first_host = -1;
     std::uint64_t checked = 0;
     std::uint64_t violations = 0;
     std::uint64_t unchecked = 0;
@@ -162,6 +179,14 @@ struct Input {
     std::deque<Buffered> queue;
     bool ended = false;
     std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
+    // live: nothing earlier than this will come (an inactivity message's
+    // time, own clock); when it last delivered anything; whether it is
+    // stale (config.live_stale_ns); whether it said AGAIN in this fill.
+    std::int64_t quiet_until = std::numeric_limits<std::int64_t>::min();
+    std::chrono::steady_clock::time_point progress_at = std::chrono::steady_clock::now();
+    bool stale = false;
+    std::uint64_t stale_periods = 0;
+    bool again = false;
     // Key of the queue's head, valid while head_generation matches the
     // estimator's (guests) and the head is unchanged.
     bool head_key_valid = false;
@@ -206,6 +231,15 @@ struct SyncIterator {
     std::vector<std::string> empty_inputs;   // inputs that ended without a stream
     bool prefetched = false;
     bool finished = false;
+    // live: the latest host time read; whether every input ended (guests
+    // still undecided are decided then); when the statistics were written.
+    std::int64_t host_read = std::numeric_limits<std::int64_t>::min();
+    bool draining = false;
+    // live: a guest's head waits for its handshakes (the host reads on
+    // for them); force_decide: no input can read on, decide it now.
+    bool guest_waiting = false;
+    bool force_decide = false;
+    std::chrono::steady_clock::time_point stats_written_at{};
     // Parameter `estimate-only`: the handshake events read (their messages
     // dropped), for the cnt order check at the end.
     std::vector<Buffered> handshakes_read;
@@ -246,9 +280,13 @@ void prefetch(SyncIterator& it);
 bool can_rewrite(const SyncIterator& it, const Machine& guest);
 
 // sync_emit.cpp
+// A guest's head while it is still undecided (live): no key yet.
+inline constexpr std::int64_t kNoKeyYet = std::numeric_limits<std::int64_t>::max();
 std::int64_t head_key(SyncIterator& it, Input& input);
 const bt_message* emit(SyncIterator& it, Input& input, std::int64_t key);
 
+// sync_report.cpp: the statistics file while live (no summary, no checks).
+void write_live_statistics(SyncIterator& it);
 // sync_report.cpp: prints the summary, writes the statistics and returns
 // the problems that make the output untrustworthy (empty when none).
 std::vector<std::string> finish(SyncIterator& it);

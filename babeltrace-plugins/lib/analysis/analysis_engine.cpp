@@ -17,6 +17,9 @@ AnalysisEngine::AnalysisEngine(AnalysisOptions options)
             fmt::format("timeline-bins: {} is not an even number >= 2", options_.timeline_bins));
     }
     writer_ = std::make_unique<OutputWriter>(options_.output_dir, options_.intervals);
+    if (options_.window_ns > 0) {
+        window_ = std::make_unique<LiveWindow>(options_.window_ns);
+    }
 }
 
 AnalysisEngine::~AnalysisEngine() = default;
@@ -159,6 +162,24 @@ void AnalysisEngine::on_host_time(std::int64_t time) {
         begin_ = time;
     }
     end_ = std::max(end_, time);
+    if (window_ && time > last_time_) {
+        advance_window(time);  // a packet's end: an idle host's time goes on too
+    }
+}
+
+void AnalysisEngine::on_other_time(std::int64_t time) {
+    if (window_ && time > last_time_) {
+        last_event_time_ = std::max(last_event_time_, time);
+        advance_window(time);
+    }
+}
+
+void AnalysisEngine::on_discarded(unsigned machine, std::uint64_t count) {
+    discarded_ += count;
+    machines_.at(machine).discarded += count;
+    if (window_) {
+        window_->discarded(machine, count);
+    }
 }
 
 std::int64_t AnalysisEngine::clamp_time(std::int64_t time, unsigned machine) {
@@ -188,6 +209,13 @@ void AnalysisEngine::on_event(const TraceEvent& event) {
         on_host_time(e.time);
     }
     e.time = clamp_time(std::max(e.time, begin_), event.machine);
+    last_event_time_ = std::max(last_event_time_, event.time);
+    if (window_) {
+        if (begin_ >= 0) {
+            advance_window(e.time);
+        }
+        window_->event(event.machine);
+    }
     if (m.info.host) {
         host_event(m, e);
     } else {
@@ -236,6 +264,12 @@ void AnalysisEngine::close_interval(VcpuThread& t, std::int64_t now, bool state_
     const std::int64_t since = states.since;
     if (!VcpuStates::close(*t.states, now, state_ends)) {
         return;
+    }
+    if (window_) {
+        window_->state(t.tid, states.state, since, now);
+        if (states.state == VcpuState::guest && t.guest_tid >= 0) {
+            window_->guest_thread(t.tid, t.guest_tid, t.guest_comm, since, now);
+        }
     }
     HeldRow row;
     row.tid = t.tid;
@@ -463,6 +497,9 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
             check_cpu(m, e, "orig_cpu", e.orig_cpu);
             check_cpu(m, e, "dest_cpu", e.dest_cpu);
             Placement::migrated(*found->second->place);
+            if (window_) {
+                window_->migrated(e.tid);
+            }
             writer_->migration_row(now, m.hostname, "vcpu-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         }
         return;
@@ -514,12 +551,18 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     switch (e.kind) {
     case EventKind::kvm_entry:
         ExitTracker::on_entry(*t.exits, now);
+        if (window_) {
+            window_->entry(t.tid, now);
+        }
         set_state(t, VcpuState::guest, now);
         t.replay->on_entry(e, replay_lines_);
         emit_replay(t);
         return;
     case EventKind::kvm_exit:
         ExitTracker::on_exit(*t.exits, e.isa, e.exit_reason, now);
+        if (window_) {
+            window_->exit(t.tid, {e.isa, e.exit_reason}, now);
+        }
         set_state(t, VcpuState::hypervisor, now);
         t.replay->on_exit(e, replay_lines_);
         emit_replay(t);
@@ -578,6 +621,12 @@ void AnalysisEngine::guest_event(Machine& m, const TraceEvent& e) {
         check_cpu(m, e, "dest_cpu", e.dest_cpu);
         m.scheduler.on_migrate(e.tid, e.comm, static_cast<std::uint32_t>(e.orig_cpu),
                                static_cast<std::uint32_t>(e.dest_cpu));
+        if (window_ && m.vm >= 0) {
+            const auto& tids = identity_.at(m.vm).vcpu_tids;
+            if (const auto to = tids.find(static_cast<std::uint32_t>(e.dest_cpu)); to != tids.end()) {
+                window_->guest_migrated(to->second);
+            }
+        }
         writer_->migration_row(now, m.hostname, "guest-thread", e.tid, e.comm, e.orig_cpu, e.dest_cpu);
         return;
     default:
@@ -635,6 +684,9 @@ void AnalysisEngine::finish() {
     }
     for (int vm = 0; vm < identity_.size(); ++vm) {
         cosched_.change(vm, 0, end_);
+    }
+    if (window_ && window_->started()) {
+        close_window(end_, true);  // the last interval, up to the end of the host's trace
     }
     flush_held(true);
     writer_->close_streams();

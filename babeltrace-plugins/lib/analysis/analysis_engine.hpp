@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "guest_scheduler.hpp"
 #include "host_scheduler.hpp"
 #include "lib/sync/linear_transform.hpp"
+#include "live_window.hpp"
 #include "nondet_log.hpp"
 #include "output_writer.hpp"
 #include "placement.hpp"
@@ -44,6 +46,11 @@ struct AnalysisOptions {
     // past this fraction of all events the timestamps are damaged and the
     // analysis fails instead of retiming them.
     double max_reordered_ratio = 0.001;
+    // Snapshots for a live view: every `window_ns` of host time (aligned
+    // on multiples of it), `on_window` gets that interval's analyses
+    // (docs/analysis-output.md, "Snapshots"); 0: none.
+    std::int64_t window_ns = 0;
+    std::function<void(const nlohmann::json&)> on_window;
 };
 
 // The analyses of docs/analysis-output.md over one time-ordered stream of
@@ -73,6 +80,14 @@ public:
     // the analyses cover.
     void on_host_time(std::int64_t time);
     void on_event(const TraceEvent& event);
+    // The time of an event the engine does not analyse (a trace a live
+    // view only counts): the snapshots' intervals go on with it.
+    void on_other_time(std::int64_t time);
+    // LTTng discarded `count` events of `machine`'s trace.
+    void on_discarded(unsigned machine, std::uint64_t count);
+    // The analysis ends before the end of its traces (a live analysis
+    // stopped by its user): the results and summary say so.
+    void set_ended_early(std::string reason) { ended_early_ = std::move(reason); }
     // Closes every interval at the end of the range, writes the files.
     // Throws when the trace names CPUs it does not declare or too many
     // events were out of order.
@@ -126,9 +141,10 @@ private:
         std::vector<bool> cpus;                         // declared, by cpu_id
         std::map<std::int64_t, CpuMention> undeclared;  // checked again at the end
         std::uint64_t events = 0;
-        std::uint64_t retimed = 0;  // later events taken at the time of one of this machine's events
-        std::int64_t jump_ns = 0;   // the largest such step back
-        std::int64_t jump_at = 0;   // the time of that machine's event
+        std::uint64_t discarded = 0;  // LTTng's discarded-events counts
+        std::uint64_t retimed = 0;    // later events taken at the time of one of this machine's events
+        std::int64_t jump_ns = 0;     // the largest such step back
+        std::int64_t jump_at = 0;     // the time of that machine's event
     };
     void host_event(Machine& m, const TraceEvent& e);
     void guest_event(Machine& m, const TraceEvent& e);
@@ -163,6 +179,10 @@ private:
 
     // analysis_results.cpp
     void build_results();
+    // analysis_window.cpp: the snapshots
+    void advance_window(std::int64_t now);
+    void close_window(std::int64_t end, bool final);
+    [[nodiscard]] nlohmann::json window_json(std::int64_t end, bool final) const;
 
     AnalysisOptions options_;
     std::vector<Machine> machines_;
@@ -192,6 +212,10 @@ private:
     std::uint64_t unattributed_ = 0;  // KVM events on a CPU whose thread is unknown
     std::uint64_t reordered_ = 0;     // events older than one already seen
     std::uint64_t other_events_ = 0;
+    std::uint64_t discarded_ = 0;
+    std::unique_ptr<LiveWindow> window_;  // with options_.window_ns
+    std::int64_t last_event_time_ = -1;   // the latest event's, any machine (for a live view's delay)
+    std::string ended_early_;
     std::vector<std::string> warnings_;
     nlohmann::json results_;
     std::string summary_;

@@ -86,11 +86,9 @@ void AnalysisEngine::build_results() {
         (m.info.host ? host_events : guest_events) += m.events;
     }
     out["host"] = host;
-    out["events"] = {{"host", host_events},
-                     {"guests", guest_events},
-                     {"ignored", other_events_},
-                     {"unattributed", unattributed_},
-                     {"reordered", reordered_}};
+    out["events"] = {{"host", host_events},           {"guests", guest_events},  {"ignored", other_events_},
+                     {"unattributed", unattributed_}, {"reordered", reordered_}, {"discarded", discarded_}};
+    out["ended_early"] = ended_early_.empty() ? nlohmann::json(nullptr) : nlohmann::json(ended_early_);
 
     // Timelines line up on the widest bins of all vCPUs.
     const std::int64_t bin_ns = states_.common_bin_ns();

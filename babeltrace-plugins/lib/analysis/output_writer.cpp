@@ -43,6 +43,9 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
 }  // namespace
 
 OutputWriter::OutputWriter(const std::string& dir, bool intervals) : dir_(dir) {
+    if (dir_.empty()) {
+        return;  // no files: a live view's snapshots only
+    }
     const std::filesystem::path path(dir_);
     std::error_code ec;
     if (!std::filesystem::is_directory(path, ec)) {
@@ -63,6 +66,9 @@ OutputWriter::OutputWriter(const std::string& dir, bool intervals) : dir_(dir) {
 }
 
 void OutputWriter::replay_line(int vm, std::string_view members) {
+    if (!replay_) {
+        return;
+    }
     row_buffer_.clear();
     auto out = std::back_inserter(row_buffer_);
     if (vm >= 0) {
@@ -101,6 +107,9 @@ void OutputWriter::state_row(const StateRow& row) {
 }
 
 void OutputWriter::nondet_row(std::int64_t time, int vm, std::string_view tail) {
+    if (!nondet_) {
+        return;
+    }
     row_buffer_.clear();
     auto out = std::back_inserter(row_buffer_);
     out = fmt::format_to(out, FMT_COMPILE("{},"), time);
@@ -113,6 +122,9 @@ void OutputWriter::nondet_row(std::int64_t time, int vm, std::string_view tail) 
 
 void OutputWriter::migration_row(std::int64_t time, std::string_view machine, const char* level, std::int64_t tid,
                                  std::string_view comm, std::int64_t from, std::int64_t to) {
+    if (!migrations_) {
+        return;
+    }
     migrations_->write(
         fmt::format("{},{},{},{},{},{},{}", time, CsvFile::quote(machine), level, tid, CsvFile::quote(comm), from, to));
 }
@@ -121,12 +133,18 @@ void OutputWriter::close_streams() {
     if (states_) {
         states_->close();
     }
+    if (dir_.empty()) {
+        return;
+    }
     nondet_->close();
     replay_->close();
     migrations_->close();
 }
 
 void OutputWriter::add_guest_times(const std::map<int, std::optional<clocksync::LinearTransform>>& clocks) const {
+    if (dir_.empty()) {
+        return;
+    }
     const std::string path = (std::filesystem::path(dir_) / "nondet.jsonl").string();
     const std::string part = path + ".part";
     // A pass over a file of hundreds of MB: C stdio with large buffers.
@@ -191,6 +209,9 @@ void OutputWriter::add_guest_times(const std::map<int, std::optional<clocksync::
 }
 
 std::string OutputWriter::write_results(const nlohmann::json& results) {
+    if (dir_.empty()) {
+        return summary_text(results);
+    }
     const std::filesystem::path dir(dir_);
     write_text(dir / "analysis.json", results.dump(1) + "\n");
     write_exits_csv(results);
@@ -244,6 +265,14 @@ std::string summary_text(const nlohmann::json& results) {
     s += fmt::format("{} VMs, {} vCPUs over {:.3f} s; {} host and {} guest events\n", vms.size(), vcpu_total,
                      static_cast<double>(span) / 1e9, events["host"].get<std::uint64_t>(),
                      events["guests"].get<std::uint64_t>());
+    if (results.contains("ended_early") && results["ended_early"].is_string()) {
+        s += fmt::format("ended early: {}; the results cover the traces up to then\n",
+                         results["ended_early"].get<std::string>());
+    }
+    if (events.contains("discarded") && events["discarded"].get<std::uint64_t>() > 0) {
+        s += fmt::format("LTTng discarded {} events (ring buffers full): the figures miss them\n",
+                         events["discarded"].get<std::uint64_t>());
+    }
     for (const auto& vm : vms) {
         std::string sync = "no guest trace";
         if (!vm["sync"].is_null()) {

@@ -37,7 +37,7 @@ struct StateRow {
 class OutputWriter {
 public:
     // `dir` must exist; `intervals`: write vcpu_states.csv (else remove
-    // an earlier run's).
+    // an earlier run's).  An empty `dir`: no file at all (a live view).
     OutputWriter(const std::string& dir, bool intervals);
 
     [[nodiscard]] bool intervals() const { return states_ != nullptr; }
