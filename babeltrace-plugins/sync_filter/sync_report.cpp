@@ -154,6 +154,7 @@ void write_live_statistics(SyncIterator& it) {
     nlohmann::json inputs = nlohmann::json::array();
     for (const Input& input : it.inputs) {
         inputs.push_back({{"input", input_description(input)},
+                          {"component", input.upstream},
                           {"trace", input.last_machine != nullptr ? nlohmann::json(input.last_machine->name)
                                                                   : nlohmann::json(nullptr)},
                           {"ended", input.ended},
@@ -184,13 +185,17 @@ std::vector<std::string> finish(SyncIterator& it) {
     std::vector<std::string> warnings;
     std::vector<std::string> errors;
     for (const std::string& input : it.empty_inputs) {
-        errors.push_back(
-            fmt::format("{} delivered no stream: its trace is missing from the output (a trace directory with "
-                        "metadata but no stream files, or all of it filtered out upstream)",
-                        input));
+        (config.live ? warnings : errors)
+            .push_back(
+                fmt::format("{} delivered no stream: its trace is missing from the output (a trace directory with "
+                            "metadata but no stream files, or all of it filtered out upstream)",
+                            input));
     }
     if (it.host == nullptr) {
-        errors.push_back("no input trace is a KVM host (none declares vmsync_*_host or kvm entry/exit events)");
+        // Live, a session of user-space traces only (or a host that never
+        // streamed) passes through unchanged: a live view counts it.
+        (config.live ? warnings : errors)
+            .push_back("no input trace is a KVM host (none declares vmsync_*_host or kvm entry/exit events)");
     }
     std::string text = "vmtrace sync summary\n";
     for (const auto& m : it.machines) {

@@ -270,7 +270,8 @@ int top_command(const std::vector<std::string>& args) {
     const fs::path snapshots = tmp.path() / "snapshots.jsonl";
     const fs::path stats = tmp.path() / "sync.json";
 
-    Pipeline pipeline(plugin_dir());
+    auto owned = std::make_unique<Pipeline>(plugin_dir());
+    Pipeline& pipeline = *owned;
     pipeline.add("sink.vmtrace.analysis", "analysis",
                  Params()
                      .set("live", true)
@@ -308,6 +309,7 @@ int top_command(const std::vector<std::string>& args) {
         screen = std::make_unique<top::Screen>();
     }
     SnapshotReader reader(snapshots);
+    nlohmann::json previous;  // the last snapshot read
     top::ViewOptions view;
     top::Frame shown;
     bool have_frame = false;
@@ -316,10 +318,22 @@ int top_command(const std::vector<std::string>& args) {
     auto last_check = std::chrono::steady_clock::now();
     auto last_draw = last_check - std::chrono::seconds(10);
     bool dirty = true;
-    while (!g_stop) {
+    bool stopped_by_count = false;
+    bool draining = false;
+    for (;;) {
+        if (g_stop && !draining) {
+            if (!batch || stopped_by_count || ended) {
+                break;
+            }
+            // Stopped by a signal: the sink, destroyed, writes what it
+            // collected since its last interval, printed as the last one.
+            owned.reset();
+            draining = true;
+            ended = true;
+        }
         bool again = false;
-        if (!ended) {
-            ended = !pipeline.step(again);
+        if (!ended && !draining) {
+            ended = !owned->step(again);
         }
         const auto now = std::chrono::steady_clock::now();
         // The snapshot file is looked at every 20 ms, not after every
@@ -329,7 +343,28 @@ int top_command(const std::vector<std::string>& args) {
             while (auto snapshot = reader.next()) {
                 top::Frame frame;
                 frame.snapshot = std::move(*snapshot);
+                // The end of the traces right after an interval's end: an
+                // empty last interval; its per-VM figures would all be 0,
+                // the interval before stands for them.
+                if (frame.snapshot.value("final", false) && frame.snapshot.value("covered_ns", std::int64_t{0}) == 0 &&
+                    previous.is_object()) {
+                    for (const char* key : {"begin_ns", "end_ns", "covered_ns", "vms", "machines"}) {
+                        frame.snapshot[key] = previous[key];
+                    }
+                }
+                previous = frame.snapshot;
                 frame.sync = read_sync_stats(stats);
+                // the sources as the user named them
+                if (frame.sync.is_object() && frame.sync.contains("inputs")) {
+                    for (auto& in : frame.sync["inputs"]) {
+                        const std::string component = in.value("component", "");
+                        for (std::size_t i = 0; i < sources.size(); ++i) {
+                            if (component == fmt::format("source{}", i)) {
+                                in["source"] = sources[i].input;
+                            }
+                        }
+                    }
+                }
                 if (live) {
                     std::int64_t latest = -1;
                     for (const auto& t : frame.snapshot.value("traces", nlohmann::json::array())) {
@@ -356,12 +391,13 @@ int top_command(const std::vector<std::string>& args) {
                     dirty = true;
                 }
                 if (iterations != 0 && ++printed >= iterations) {
+                    stopped_by_count = true;
                     g_stop = true;
                     break;
                 }
             }
         }
-        if (ended && batch) {
+        if ((ended || draining) && batch) {
             break;
         }
         if (screen) {

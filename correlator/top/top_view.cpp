@@ -110,7 +110,8 @@ nlohmann::json frame_json(const Frame& frame) {
         nlohmann::json stale = nlohmann::json::array();
         for (const auto& in : frame.sync.value("inputs", nlohmann::json::array())) {
             if (in.value("stale", false)) {
-                stale.push_back(in.value("trace", nlohmann::json()).is_string() ? in["trace"] : in["input"]);
+                stale.push_back({{"trace", in.value("trace", nlohmann::json())},
+                                 {"source", in.value("source", in.value("input", ""))}});
             }
         }
         out["stale_inputs"] = std::move(stale);
