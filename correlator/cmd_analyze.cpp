@@ -7,21 +7,36 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <thread>
 
 #include "cli_common.hpp"
 #include "output_dir.hpp"
 #include "pipeline.hpp"
 #include "sync_marker.hpp"
 #include "sync_options.hpp"
+#include "top/live_sessions.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace vmtrace::cli {
+namespace {
+
+std::atomic<bool> g_stop_live{false};
+
+extern "C" void on_stop_live(int) {
+    g_stop_live = true;
+}
+
+}  // namespace
 
 int analyze_command(const std::vector<std::string>& args) {
     po::options_description options("vmtrace analyze HOST_TRACE [GUEST_TRACE...] -o OUTPUT_DIR [options]");
@@ -32,7 +47,11 @@ int analyze_command(const std::vector<std::string>& args) {
         "timeline-bins", po::value<std::int64_t>(), "bins of the state timelines in analysis.json (default 1000)")(
         "intervals",
         "also write vcpu_states.csv: every vCPU state interval, one row each (large: ~60 bytes per event)")(
-        "quiet,q", "no summary, no progress");
+        "quiet,q", "no summary, no progress")(
+        "live",
+        "the arguments are live sessions of lttng-relayd (net://HOST[:PORT]/host/HOSTNAME/SESSION): analyse "
+        "them as they record, until they end or Ctrl-C")(
+        "wait", "with --live: wait for sessions the relay daemon does not serve yet");
     options.add(sync_filter_options());
     const po::variables_map vm = parse_with_traces(args, options);
     if (vm.count("help") != 0) {
@@ -56,9 +75,20 @@ int analyze_command(const std::vector<std::string>& args) {
     if (vm.count("timeline-bins") != 0 && vm["timeline-bins"].as<std::int64_t>() % 2 != 0) {
         throw UsageError(fmt::format("--timeline-bins {}: must be even", vm["timeline-bins"].as<std::int64_t>()));
     }
+    const bool live = vm.count("live") != 0;
+    if (vm.count("wait") != 0 && !live) {
+        throw UsageError("--wait needs --live");
+    }
+    if (live && vm.count("synchronized") != 0) {
+        throw UsageError("--live and --synchronized exclude each other (live sessions are on their own clocks)");
+    }
     std::vector<std::string> traces;
     std::vector<std::string> inputs;  // every path read, for the output checks
     for (const std::string& t : vm["traces"].as<std::vector<std::string>>()) {
+        if (live) {
+            traces.push_back(checked_session_url(t, vm.count("wait") != 0));
+            continue;
+        }
         inputs.push_back(t);
         for (std::string& dir : trace_dirs(t)) {
             inputs.push_back(dir);
@@ -90,16 +120,20 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     check_writable_dir(out);
     const bool quiet = vm.count("quiet") != 0;
-    const bool synchronize = vm.count("synchronized") == 0 && traces.size() > 1;
+    const bool synchronize = vm.count("synchronized") == 0 && (traces.size() > 1 || live);
     // The results appear together when the run succeeds; a failed run
     // leaves an earlier run's results as they were, and the two never mix.
     StagedFiles results(out, {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv", "nondet.jsonl",
                               "migrations.csv", "summary.txt", "sync.json"});
     const fs::path stats = results.dir() / "sync.json";
 
-    Pipeline pipeline(plugin_dir());
+    auto owned = std::make_unique<Pipeline>(plugin_dir());
+    Pipeline& pipeline = *owned;
     Params sink;
     sink.set("output-dir", results.dir().string());
+    if (live) {
+        sink.set("live", true);  // stopped early, it still writes what it read
+    }
     if (synchronize) {
         sink.set("sync-stats", stats.string());
     }
@@ -114,29 +148,66 @@ int analyze_command(const std::vector<std::string>& args) {
     const std::string merge = synchronize ? "sync" : "mux";
     if (synchronize) {
         // the sink shows the progress and the command the summary
-        pipeline.add("filter.vmtrace.sync", merge, sync_filter_params(vm, stats.string(), true, false).value());
+        Params sync = sync_filter_params(vm, stats.string(), true, false);
+        if (live) {
+            sync.set("live", true);
+        }
+        pipeline.add("filter.vmtrace.sync", merge, sync.value());
     } else {
         pipeline.add("filter.utils.muxer", merge, Params().value());
     }
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const std::string name = fmt::format("trace{}", i);
-        pipeline.add("source.ctf.fs", name, Params().set("inputs", std::vector<std::string>{traces[i]}).value(),
-                     traces[i]);
+        if (live) {
+            pipeline.add("source.ctf.lttng-live", name,
+                         Params()
+                             .set("inputs", std::vector<std::string>{traces[i]})
+                             .set("session-not-found-action", vm.count("wait") != 0 ? "continue" : "fail")
+                             .value(),
+                         traces[i]);
+        } else {
+            pipeline.add("source.ctf.fs", name, Params().set("inputs", std::vector<std::string>{traces[i]}).value(),
+                         traces[i]);
+        }
         pipeline.connect_all(name, merge);
     }
     pipeline.connect_all(merge, "analysis");
-    pipeline.run_writing(results.dir(), out.string());
+    if (live) {
+        // Until the sessions end, or the user stops it: the sink, destroyed
+        // before the end of its input, still writes what it read.
+        struct sigaction action {};
+        action.sa_handler = on_stop_live;
+        sigaction(SIGINT, &action, nullptr);
+        sigaction(SIGTERM, &action, nullptr);
+        bool again = false;
+        while (!g_stop_live && pipeline.step(again)) {
+            if (again) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+        owned.reset();
+        if (!fs::exists(results.dir() / "analysis.json")) {
+            throw ProcessingError(
+                fmt::format("{}: the live analysis wrote no results (see the messages above)", out.string()));
+        }
+    } else {
+        pipeline.run_writing(results.dir(), out.string());
+    }
 
     // A guest left on its own clock was not analysed: the results lack it.
     std::vector<std::string> unsynchronized;
-    if (synchronize) {
+    // (a live analysis stopped in its first second has no statistics yet)
+    if (synchronize && (!live || fs::exists(stats))) {
         std::ifstream in(stats);
         const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
         if (json.is_discarded() || !json.contains("machines")) {
             throw std::runtime_error(fmt::format("{}: the synchronisation statistics are unreadable", stats.string()));
         }
         for (const auto& machine : json["machines"]) {
-            if (machine.value("role", "") != "host" && machine.value("mode", "") != "synchronized") {
+            // Live, traces that are neither host nor guest (a user-space
+            // trace of the session) are counted, not analysed.
+            if (machine.value("role", "") != "host" && machine.value("mode", "") != "synchronized" &&
+                !(live && machine.value("role", "") != "guest")) {
                 unsynchronized.push_back(fmt::format(
                     "guest `{}` is not on the host's time base (sync quality {}{}): its events were not analysed",
                     machine.value("name", "?"), machine.value("quality", "?"),

@@ -22,7 +22,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <thread>
 
 #include "cli_common.hpp"
@@ -121,22 +120,6 @@ std::int64_t wall_ns() {
         .count();
 }
 
-// net://HOST[:PORT]/host/HOSTNAME/SESSION -> (relay daemon URL, HOSTNAME, SESSION)
-struct SessionUrl {
-    std::string relayd;
-    std::string hostname;
-    std::string session;
-};
-
-SessionUrl parse_session_url(const std::string& url) {
-    static const std::regex form(R"((net6?://[^/]+)/host/([^/]+)/([^/]+))");
-    std::smatch m;
-    if (!std::regex_match(url, m, form)) {
-        throw UsageError(fmt::format("`{}`: expected net://HOST[:PORT]/host/HOSTNAME/SESSION", url));
-    }
-    return {relayd_url(m[1].str()), m[2].str(), m[3].str()};
-}
-
 struct Source {
     bool live = false;
     std::string input;  // the session URL or the trace directory
@@ -171,22 +154,7 @@ std::vector<Source> sources_of(const po::variables_map& vm, bool wait) {
     }
     for (const std::string& arg : named) {
         if (arg.starts_with("net://") || arg.starts_with("net6://")) {
-            const SessionUrl url = parse_session_url(arg);
-            if (!wait) {
-                const std::vector<LiveSession> served = list_live_sessions(url.relayd);
-                bool found = false;
-                std::string known;
-                for (const LiveSession& s : served) {
-                    found = found || (s.hostname == url.hostname && s.name == url.session);
-                    known += fmt::format("\n  {}/host/{}/{}", url.relayd, s.hostname, s.name);
-                }
-                if (!found) {
-                    throw UsageError(fmt::format("no live session `{}` of host `{}` at {}{}{}", url.session,
-                                                 url.hostname, url.relayd,
-                                                 served.empty() ? " (it serves none)" : "; it serves:", known));
-                }
-            }
-            sources.push_back({true, fmt::format("{}/host/{}/{}", url.relayd, url.hostname, url.session)});
+            sources.push_back({true, checked_session_url(arg, wait)});
         } else {
             for (std::string& dir : trace_dirs(arg)) {
                 sources.push_back({false, std::move(dir)});

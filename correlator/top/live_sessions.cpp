@@ -94,4 +94,29 @@ std::vector<LiveSession> list_live_sessions(const std::string& relayd) {
     return out;
 }
 
+std::string checked_session_url(const std::string& url, bool wait) {
+    static const std::regex form(R"((net6?://[^/]+)/host/([^/]+)/([^/]+))");
+    std::smatch m;
+    if (!std::regex_match(url, m, form)) {
+        throw UsageError(fmt::format("`{}`: expected net://HOST[:PORT]/host/HOSTNAME/SESSION", url));
+    }
+    const std::string relayd = relayd_url(m[1].str());
+    const std::string hostname = m[2].str();
+    const std::string session = m[3].str();
+    if (!wait) {
+        const std::vector<LiveSession> served = list_live_sessions(relayd);
+        bool found = false;
+        std::string known;
+        for (const LiveSession& s : served) {
+            found = found || (s.hostname == hostname && s.name == session);
+            known += fmt::format("\n  {}/host/{}/{}", relayd, s.hostname, s.name);
+        }
+        if (!found) {
+            throw UsageError(fmt::format("no live session `{}` of host `{}` at {}{}{}", session, hostname, relayd,
+                                         served.empty() ? " (it serves none)" : "; it serves:", known));
+        }
+    }
+    return fmt::format("{}/host/{}/{}", relayd, hostname, session);
+}
+
 }  // namespace vmtrace::cli

@@ -25,6 +25,11 @@ std::string relayd_url(const std::string& relayd);
 // Whether `text` names a live session (net://HOST[:PORT]/host/HOST/SESSION).
 bool is_live_session_url(const std::string& text);
 
+// `url` (net://HOST[:PORT]/host/HOSTNAME/SESSION) normalised (the default
+// port added); unless `wait`, checked to be served: a UsageError names the
+// sessions the relay daemon serves instead.
+std::string checked_session_url(const std::string& url, bool wait);
+
 // The sessions the relay daemon at `relayd` serves; throws CommandError
 // (exit status 4) when it cannot be reached.
 std::vector<LiveSession> list_live_sessions(const std::string& relayd);

@@ -63,7 +63,9 @@ def daemons_cannot_run():
     return None
 
 
-class LiveTopTest(TempDirTestCase):
+class LiveDaemons(TempDirTestCase):
+    """A relay daemon and a session daemon of the test's own."""
+
     def setUp(self):
         super().setUp()
         self.tmp.chmod(0o755)
@@ -72,14 +74,16 @@ class LiveTopTest(TempDirTestCase):
         self.daemon = start_session_daemon(self.tmp / "home")
         self.addCleanup(self.daemon.stop)
 
+    def url(self, session):
+        return f"{self.relay.url}/host/{HOSTNAME}/{session}"
+
+
+class LiveTopTest(LiveDaemons):
     def top(self, *args):
         proc = subprocess.Popen([VMTRACE, "top", "--json", "-d", "0.5", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc
-
-    def url(self, session):
-        return f"{self.relay.url}/host/{HOSTNAME}/{session}"
 
     def finish(self, proc, timeout=60):
         out, err = proc.communicate(timeout=timeout)
@@ -212,6 +216,58 @@ class LiveTopTest(TempDirTestCase):
         stale = [entry["source"] for s in snapshots for entry in s.get("stale_inputs", [])]
         self.assertIn(self.url("frozen"), stale)
         self.assertNotIn(self.url("busy"), stale)
+
+
+class LiveAnalyzeTest(LiveDaemons):
+    """`vmtrace analyze --live`: the offline analysis's files, written when
+    the sessions end or when the user stops it."""
+
+    def analyze(self, out, *urls):
+        proc = subprocess.Popen([VMTRACE, "analyze", "--live", *urls, "-o", str(out)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    def test_stopped_by_the_user_it_writes_what_it_read(self):
+        session = LiveSession(self.daemon, self.relay, "analysed", LIVE_TIMER_US)
+        self.addCleanup(session.destroy)
+        out = self.tmp / "analysis"
+        proc = self.analyze(out, self.url("analysed"))
+        wait_until(lambda: viewers(self.relay, "analysed") == 1, what="vmtrace analyze to attach")
+        feeder = Feeder(self.daemon)
+        feeder.run(2.0, 3000)
+        feeder.close()
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, stderr)
+        results = json.loads((out / "analysis.json").read_text())
+        self.assertEqual(results["ended_early"], "stopped before the end of the live session")
+        self.assertEqual(results["events"]["ignored"], offline_count(self.relay.out, "analysed"))
+        self.assertIn("ended early", (out / "summary.txt").read_text())
+        self.assertIn("ended early", stdout)
+
+    def test_a_session_that_ends_ends_the_analysis(self):
+        session = LiveSession(self.daemon, self.relay, "ending", LIVE_TIMER_US)
+        out = self.tmp / "analysis"
+        proc = self.analyze(out, self.url("ending"))
+        wait_until(lambda: viewers(self.relay, "ending") == 1, what="vmtrace analyze to attach")
+        feeder = Feeder(self.daemon)
+        feeder.run(1.0, 3000)
+        feeder.close()
+        time.sleep(1.0)
+        session.destroy()
+        stdout, stderr = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, stderr)
+        results = json.loads((out / "analysis.json").read_text())
+        self.assertIsNone(results["ended_early"])
+        self.assertEqual(results["events"]["ignored"], offline_count(self.relay.out, "ending"))
+
+    def test_a_url_that_is_no_session_is_a_usage_error(self):
+        proc = subprocess.run([VMTRACE, "analyze", "--live", "/tmp/not-a-url", "-o", str(self.tmp / "o")],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("net://HOST[:PORT]/host/HOSTNAME/SESSION", proc.stderr)
 
 
 if __name__ == "__main__":

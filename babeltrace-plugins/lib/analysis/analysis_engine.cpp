@@ -168,6 +168,7 @@ void AnalysisEngine::on_host_time(std::int64_t time) {
 }
 
 void AnalysisEngine::on_other_time(std::int64_t time) {
+    ++other_events_;
     if (window_ && time > last_time_) {
         last_event_time_ = std::max(last_event_time_, time);
         advance_window(time);
