@@ -66,10 +66,6 @@ bool can_rewrite(const SyncIterator& it, const Machine& guest) {
     return it.host != nullptr && (quality == SyncQuality::accurate || quality == SyncQuality::approximate);
 }
 
-// Handshakes each way a live guest waits for before its events are placed
-// (the prefetch's kPrefetchMatches).
-constexpr std::uint64_t kLiveMatches = 8;
-
 static void decide_mode(SyncIterator& it, Machine& guest) {
     if (guest.mode != GuestMode::undecided) {
         return;

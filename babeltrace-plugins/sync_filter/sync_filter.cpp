@@ -171,6 +171,9 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
                 if (!pull(it, input)) {
                     input.again = true;
                 }
+                if (it.guest_waiting) {
+                    break;  // one batch each, then see whether the guest can be placed
+                }
             }
             ended = ended && input.ended;
         }

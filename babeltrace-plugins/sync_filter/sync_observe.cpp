@@ -595,8 +595,13 @@ bool needs_more(const SyncIterator& it, const Input& input) {
         const Machine* head = input.queue.front().machine;
         // A guest waiting for its handshakes reads on, and so does the
         // host, whose halves of them match: within their shares.
-        if (head != nullptr && ((head->role != Role::host && head->mode == GuestMode::undecided) ||
-                                (head->role == Role::host && it.guest_waiting))) {
+        if (head != nullptr && head->role != Role::host && head->mode == GuestMode::undecided) {
+            // its halves of the handshakes it waits for, not more: the host's
+            // come at the host's pace
+            const bool has_halves = head->pairing != nullptr && head->pairing->guest_events() >= 2 * kLiveMatches;
+            return !has_halves && input.queue.size() < it.input_share;
+        }
+        if (head != nullptr && head->role == Role::host && it.guest_waiting) {
             return input.queue.size() < it.input_share;
         }
     }

@@ -246,6 +246,11 @@ struct SyncIterator {
 };
 
 inline constexpr std::uint64_t kForgetEvery = 4096;
+
+// Handshakes each way a live guest waits for before its events are placed
+// (the prefetch's 8): its own halves of them come first, then it waits for
+// the host's.
+inline constexpr std::uint64_t kLiveMatches = 8;
 inline constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
 
 // A guest event whose host time lies more than this before an event of

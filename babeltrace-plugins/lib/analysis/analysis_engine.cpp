@@ -17,6 +17,7 @@ AnalysisEngine::AnalysisEngine(AnalysisOptions options)
             fmt::format("timeline-bins: {} is not an even number >= 2", options_.timeline_bins));
     }
     writer_ = std::make_unique<OutputWriter>(options_.output_dir, options_.intervals);
+    logs_ = !options_.output_dir.empty();
     if (options_.window_ns > 0) {
         window_ = std::make_unique<LiveWindow>(options_.window_ns);
     }
@@ -556,8 +557,10 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
             window_->entry(t.tid, now);
         }
         set_state(t, VcpuState::guest, now);
-        t.replay->on_entry(e, replay_lines_);
-        emit_replay(t);
+        if (logs_) {
+            t.replay->on_entry(e, replay_lines_);
+            emit_replay(t);
+        }
         return;
     case EventKind::kvm_exit:
         ExitTracker::on_exit(*t.exits, e.isa, e.exit_reason, now);
@@ -565,6 +568,9 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
             window_->exit(t.tid, {e.isa, e.exit_reason}, now);
         }
         set_state(t, VcpuState::hypervisor, now);
+        if (!logs_) {
+            return;
+        }
         t.replay->on_exit(e, replay_lines_);
         emit_replay(t);
         // Without KVM's handler events, the exit says what it can.
@@ -579,8 +585,10 @@ void AnalysisEngine::host_event(Machine& m, const TraceEvent& e) {
     case EventKind::kvm_inj_virq:
     case EventKind::kvm_inj_exception:
     case EventKind::kvm_hypercall:
-        t.replay->on_handler(e);
-        log_nondet(t, now, *NondetLog::from_handler(e));
+        if (logs_) {
+            t.replay->on_handler(e);
+            log_nondet(t, now, *NondetLog::from_handler(e));
+        }
         return;
     case EventKind::vmsync_host:
         bind(t, vm_by_uid(e.vm_uid, host_.pid_of(tid)), e.vcpu_id);

@@ -216,6 +216,9 @@ private:
     std::unique_ptr<LiveWindow> window_;  // with options_.window_ns
     std::int64_t last_event_time_ = -1;   // the latest event's, any machine (for a live view's delay)
     std::string ended_early_;
+    // The logs of non-deterministic events (nondet.csv, nondet.jsonl) are
+    // kept only when they are written: a live view without files skips them.
+    bool logs_ = true;
     std::vector<std::string> warnings_;
     nlohmann::json results_;
     std::string summary_;
