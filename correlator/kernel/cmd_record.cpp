@@ -459,6 +459,7 @@ int record_command(const std::vector<std::string>& args) {
         "output,o", po::value<std::string>(),
         "local trace directory (default: lttng's, $LTTNG_HOME/lttng-traces/SESSION-DATE-TIME)")(
         "url", po::value<std::string>(), "send the trace to lttng-relayd at this URL (net://HOST[:CTRL[:DATA]])")(
+        "relayd", po::value<std::string>(), "the same as --url (a guest streaming to its host's relay daemon)")(
         "live",
         "live session, readable while it records (src.ctf.lttng-live); relayd at --url, default net://127.0.0.1")(
         "live-timer-us", po::value<std::int64_t>(), "live flush period in microseconds (default 1000000)")(
@@ -523,8 +524,11 @@ int record_command(const std::vector<std::string>& args) {
     if (vm.count("output") != 0) {
         plan.output = fs::absolute(vm["output"].as<std::string>()).lexically_normal().string();
     }
-    if (vm.count("url") != 0) {
-        plan.url = vm["url"].as<std::string>();
+    if (vm.count("url") != 0 && vm.count("relayd") != 0) {
+        throw UsageError("record: --url and --relayd are the same option: give one");
+    }
+    if (vm.count("url") != 0 || vm.count("relayd") != 0) {
+        plan.url = vm[vm.count("url") != 0 ? "url" : "relayd"].as<std::string>();
         if (plan.url->rfind("net://", 0) != 0 && plan.url->rfind("net6://", 0) != 0 &&
             plan.url->rfind("tcp://", 0) != 0 && plan.url->rfind("tcp6://", 0) != 0) {
             throw UsageError(

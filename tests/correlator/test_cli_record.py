@@ -144,6 +144,9 @@ class RecordDryRunTest(TempDirTestCase):
         self.assertIn("--single-channel is for host and guest", proc.stderr)
         lines = self.dry_run("host", "--url", "net://relay.example:5342:5343", "--live", "--live-timer-us", "200000")
         self.assertEqual(lines[0], "lttng create vmtrace-host --live=200000 --set-url=net://relay.example:5342:5343")
+        # A guest streaming to its host's relay daemon: --relayd is --url's other name.
+        lines = self.dry_run("guest", "--live", "--relayd", "net://192.0.2.1")
+        self.assertEqual(lines[0], "lttng create vmtrace-guest --live=1000000 --set-url=net://192.0.2.1")
         # The printed commands are shell words: the path with a space stays one word.
         lines = self.dry_run("host", "-o", out)
         self.assertEqual(shlex.split(lines[0]), ["lttng", "create", "vmtrace-host", f"--output={out}"])
@@ -165,6 +168,8 @@ class RecordDryRunTest(TempDirTestCase):
                  (["record", "host", "--live", "-o", "x"], "exclude each other"),
                  (["record", "host", "--live-timer-us", "5"], "needs --live"),
                  (["record", "host", "--url", "file:///tmp/x"], "net://HOST"),
+                 (["record", "host", "--relayd", "file:///tmp/x"], "net://HOST"),
+                 (["record", "guest", "--url", "net://a", "--relayd", "net://b"], "--url and --relayd are the same"),
                  (["record", "host", "--context", "colour"], "unknown context `colour`"),
                  (["record", "host", "--session", "a/b"], "not a session name"),
                  # lttng would take it for its own option: `lttng create --help`
