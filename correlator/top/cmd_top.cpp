@@ -120,6 +120,18 @@ std::int64_t wall_ns() {
         .count();
 }
 
+// The latest event's time of any trace of a snapshot; -1 when none.
+std::int64_t latest_event_ns(const nlohmann::json& snapshot) {
+    std::int64_t latest = -1;
+    if (!snapshot.is_object()) {
+        return latest;  // none yet
+    }
+    for (const auto& t : snapshot.value("traces", nlohmann::json::array())) {
+        latest = std::max(latest, t.value("last_event_ns", std::int64_t{-1}));
+    }
+    return latest;
+}
+
 struct Source {
     bool live = false;
     std::string input;  // the session URL or the trace directory
@@ -333,14 +345,8 @@ int top_command(const std::vector<std::string>& args) {
                         }
                     }
                 }
-                if (live) {
-                    std::int64_t latest = -1;
-                    for (const auto& t : frame.snapshot.value("traces", nlohmann::json::array())) {
-                        latest = std::max(latest, t.value("last_event_ns", std::int64_t{-1}));
-                    }
-                    if (latest > 0) {
-                        frame.delay_ns = wall_ns() - latest;
-                    }
+                if (const std::int64_t latest = latest_event_ns(frame.snapshot); live && latest > 0) {
+                    frame.delay_ns = wall_ns() - latest;
                 }
                 if (batch) {
                     if (json) {
@@ -399,6 +405,11 @@ int top_command(const std::vector<std::string>& args) {
                 }
             }
             if (dirty || now - last_draw >= std::chrono::seconds(1)) {
+                // The delay grows on screen while nothing new comes.
+                if (const std::int64_t latest = latest_event_ns(shown.snapshot);
+                    live && have_frame && !view.frozen && latest > 0) {
+                    shown.delay_ns = wall_ns() - latest;
+                }
                 std::vector<top::Line> lines;
                 if (have_frame) {
                     lines = top::render(shown, view);
