@@ -135,7 +135,6 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
         it.prefetched = true;
         it.input_share = std::max<std::uint64_t>(config.max_buffered / it.inputs.size(), 1);
         for (Input& input : it.inputs) {
-            input.scout.reset();  // a live source allows one iterator
             input.progress_at = std::chrono::steady_clock::now();
         }
     }
@@ -143,10 +142,8 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
         return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_END;
     }
     const auto now = std::chrono::steady_clock::now();
-    bool all_ended = true;
     for (Input& input : it.inputs) {
         input.again = false;
-        all_ended = all_ended && input.ended;
         if (!input.queue.empty()) {
             input.progress_at = now;  // it has something: it holds no one
         }
@@ -158,7 +155,6 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
         }
         input.stale = stale;
     }
-    it.draining = all_ended || hosts_ended(it);
     if (!config.stats_path.empty() && now - it.stats_written_at >= std::chrono::nanoseconds(config.live_stats_ns)) {
         it.stats_written_at = now;
         write_live_statistics(it);
