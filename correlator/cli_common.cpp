@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 
@@ -56,6 +57,27 @@ std::vector<std::string> trace_dirs(const std::string& arg) {
         check_trace_dir(dir);
     }
     return found;
+}
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+    g_stop_requested = true;
+}
+
+}  // namespace
+
+void catch_stop_signals() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+std::atomic<bool>& stop_requested() {
+    return g_stop_requested;
 }
 
 }  // namespace vmtrace::cli

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +50,13 @@ std::string plugin_dir();
 // HOST/SESSION/kernel/metadata).  Throws UsageError naming `arg`, and
 // what check_trace_dir() throws for a trace that cannot be read safely.
 std::vector<std::string> trace_dirs(const std::string& arg);
+
+// Commands that run until their sources end (live ones) stop cleanly on
+// SIGINT or SIGTERM: catch_stop_signals() makes those signals set the
+// flag stop_requested() returns, which the command polls; the command may
+// set it itself to stop the same way.
+void catch_stop_signals();
+std::atomic<bool>& stop_requested();
 
 // One subcommand: `args` excludes the command's own name.
 using CommandFunction = int (*)(const std::vector<std::string>& args);

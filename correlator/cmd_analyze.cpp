@@ -7,10 +7,8 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,15 +26,6 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace vmtrace::cli {
-namespace {
-
-std::atomic<bool> g_stop_live{false};
-
-extern "C" void on_stop_live(int) {
-    g_stop_live = true;
-}
-
-}  // namespace
 
 int analyze_command(const std::vector<std::string>& args) {
     po::options_description options("vmtrace analyze HOST_TRACE [GUEST_TRACE...] -o OUTPUT_DIR [options]");
@@ -47,7 +36,10 @@ int analyze_command(const std::vector<std::string>& args) {
         "timeline-bins", po::value<std::int64_t>(), "bins of the state timelines in analysis.json (default 1000)")(
         "intervals",
         "also write vcpu_states.csv: every vCPU state interval, one row each (large: ~60 bytes per event)")(
-        "quiet,q", "no summary, no progress")(
+        "snapshots", po::value<std::int64_t>(),
+        "also write snapshots.jsonl: one JSON object per MS milliseconds of host time, aligned on multiples of MS "
+        "(what "
+        "`vmtrace top` shows, for comparing a live view with the recording)")("quiet,q", "no summary, no progress")(
         "live",
         "the arguments are live sessions of lttng-relayd (net://HOST[:PORT]/host/HOSTNAME/SESSION): analyse "
         "them as they record, until they end or Ctrl-C")(
@@ -74,6 +66,11 @@ int analyze_command(const std::vector<std::string>& args) {
     check_range(vm, "timeline-bins", 2, 100'000);
     if (vm.count("timeline-bins") != 0 && vm["timeline-bins"].as<std::int64_t>() % 2 != 0) {
         throw UsageError(fmt::format("--timeline-bins {}: must be even", vm["timeline-bins"].as<std::int64_t>()));
+    }
+    if (vm.count("snapshots") != 0 &&
+        (vm["snapshots"].as<std::int64_t>() < 1 || vm["snapshots"].as<std::int64_t>() > 3'600'000)) {
+        throw UsageError(
+            fmt::format("--snapshots {}: must be between 1 and 3600000 ms", vm["snapshots"].as<std::int64_t>()));
     }
     const bool live = vm.count("live") != 0;
     if (vm.count("wait") != 0 && !live) {
@@ -124,7 +121,7 @@ int analyze_command(const std::vector<std::string>& args) {
     // The results appear together when the run succeeds; a failed run
     // leaves an earlier run's results as they were, and the two never mix.
     StagedFiles results(out, {"analysis.json", "vms.csv", "vcpu_states.csv", "exits.csv", "nondet.csv", "nondet.jsonl",
-                              "migrations.csv", "summary.txt", "sync.json"});
+                              "migrations.csv", "summary.txt", "sync.json", "snapshots.jsonl"});
     const fs::path stats = results.dir() / "sync.json";
 
     auto owned = std::make_unique<Pipeline>(plugin_dir());
@@ -139,6 +136,11 @@ int analyze_command(const std::vector<std::string>& args) {
     }
     if (vm.count("timeline-bins") != 0) {
         sink.set("timeline-bins", vm["timeline-bins"].as<std::int64_t>());
+    }
+    if (vm.count("snapshots") != 0) {
+        // the sink checks the period's range and names the parameter
+        sink.set("snapshot-ms", vm["snapshots"].as<std::int64_t>());
+        sink.set("snapshot-path", (results.dir() / "snapshots.jsonl").string());
     }
     sink.set("intervals", vm.count("intervals") != 0);
     sink.set("progress", !quiet && isatty(STDERR_FILENO) != 0);
@@ -175,12 +177,9 @@ int analyze_command(const std::vector<std::string>& args) {
     if (live) {
         // Until the sessions end, or the user stops it: the sink, destroyed
         // before the end of its input, still writes what it read.
-        struct sigaction action {};
-        action.sa_handler = on_stop_live;
-        sigaction(SIGINT, &action, nullptr);
-        sigaction(SIGTERM, &action, nullptr);
+        catch_stop_signals();
         bool again = false;
-        while (!g_stop_live && pipeline.step(again)) {
+        while (!stop_requested() && pipeline.step(again)) {
             if (again) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }

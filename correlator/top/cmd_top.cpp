@@ -10,10 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,12 +33,6 @@ namespace fs = std::filesystem;
 
 namespace vmtrace::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int) {
-    g_stop = true;
-}
 
 // A directory of the command's own for the components' files, removed at
 // the end.
@@ -152,12 +144,12 @@ std::vector<Source> sources_of(const po::variables_map& vm, bool wait) {
             for (const LiveSession& s : list_live_sessions(relayd)) {
                 sources.push_back({true, fmt::format("{}/host/{}/{}", relayd, s.hostname, s.name)});
             }
-            if (!sources.empty() || !wait || g_stop) {
+            if (!sources.empty() || !wait || stop_requested()) {
                 break;
             }
             std::this_thread::sleep_for(std::chrono::seconds(1));
         }
-        if (sources.empty() && !g_stop) {
+        if (sources.empty() && !stop_requested()) {
             throw ProcessingError(fmt::format(
                 "the relay daemon at {} serves no live session (create one with `vmtrace record host --live`; "
                 "--wait waits for one)",
@@ -233,13 +225,10 @@ int top_command(const std::vector<std::string>& args) {
     if (!batch && (isatty(STDOUT_FILENO) == 0 || isatty(STDIN_FILENO) == 0)) {
         throw UsageError("the full-screen view needs a terminal: use --batch or --json");
     }
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
+    catch_stop_signals();
 
     const std::vector<Source> sources = sources_of(vm, vm.count("wait") != 0);
-    if (g_stop) {
+    if (stop_requested()) {
         return 0;
     }
     bool live = false;
@@ -301,7 +290,7 @@ int top_command(const std::vector<std::string>& args) {
     bool stopped_by_count = false;
     bool draining = false;
     for (;;) {
-        if (g_stop && !draining) {
+        if (stop_requested() && !draining) {
             if (!batch || stopped_by_count || ended) {
                 break;
             }
@@ -366,7 +355,7 @@ int top_command(const std::vector<std::string>& args) {
                 }
                 if (iterations != 0 && ++printed >= iterations) {
                     stopped_by_count = true;
-                    g_stop = true;
+                    stop_requested() = true;
                     break;
                 }
             }
@@ -380,7 +369,7 @@ int top_command(const std::vector<std::string>& args) {
                 switch (key) {
                 case 'q':
                 case 'Q':
-                    g_stop = true;
+                    stop_requested() = true;
                     break;
                 case 's':
                     view.sort = top::next(view.sort);

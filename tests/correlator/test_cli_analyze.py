@@ -44,7 +44,7 @@ class CliAnalyzeLabTest(unittest.TestCase):
         cls.guests = [root / "l2a" / "trace", root / "l2b" / "trace"]
         cls.vm_uids = {g: int((root / g / "vm_uid").read_text().strip()) for g in ("l2a", "l2b")}
         cls.out = cls.tmp / "analysis"
-        cls.proc = vmtrace("analyze", "--intervals", cls.host, *cls.guests, "-o", cls.out)
+        cls.proc = vmtrace("analyze", "--intervals", "--snapshots", "1000", cls.host, *cls.guests, "-o", cls.out)
         cls.result = json.loads((cls.out / "analysis.json").read_text(encoding="utf-8"))
 
     @classmethod
@@ -89,6 +89,42 @@ class CliAnalyzeLabTest(unittest.TestCase):
         self.assertEqual(sum(exits.values()) - self.result["events"]["unattributed"], sum(counted.values()))
         self.assertEqual(self.result["events"]["unattributed"], 0)
         self.assertEqual(exits, counted)
+
+    def test_snapshots_add_up_to_the_analysis(self):
+        """--snapshots: one object per second of host time, contiguous, the
+        last one final; the exits of every interval add up to analysis.json's
+        per vCPU and per reason."""
+        with open(self.out / "snapshots.jsonl", encoding="utf-8") as f:
+            snaps = [json.loads(line) for line in f]
+        self.assertGreater(len(snaps), 10)
+        for a, b in zip(snaps, snaps[1:]):
+            self.assertEqual(a["end_ns"], b["begin_ns"])
+        # whole seconds, save the last, which ends with the trace
+        for snap in snaps[:-1]:
+            self.assertEqual(snap["end_ns"] - snap["begin_ns"], 1_000_000_000)
+            self.assertEqual(snap["begin_ns"] % 1_000_000_000, 0)
+        self.assertLessEqual(snaps[-1]["covered_ns"], 1_000_000_000)
+        self.assertEqual([s.get("final", False) for s in snaps], [False] * (len(snaps) - 1) + [True])
+        # An interval names a VM as it is known by then: by its QEMU until
+        # the host's handshakes give its vm_uid, by its guest once the
+        # guest's trace is tied to it.
+        by_uid = {vm["vm_uid"]: vm["name"] for vm in self.result["vms"]}
+        by_qemu = {vm["qemu_comm"]: vm["name"] for vm in self.result["vms"]}
+        per_vcpu, per_reason = Counter(), Counter()
+        for snap in snaps:
+            for vm in snap["vms"]:
+                name = by_uid[vm["vm_uid"]] if vm["vm_uid"] else by_qemu[vm["name"]]
+                for v in vm["vcpus"]:
+                    per_vcpu[(name, v["vcpu"])] += v["exits"]
+                    for r in v["exit_reasons"]:
+                        per_reason[(name, r["reason"])] += r["count"]
+                    self.assertEqual(v["exits"], sum(r["count"] for r in v["exit_reasons"]))
+        expected = Counter()
+        for vm in self.result["vms"]:
+            for v in vm["vcpus"]:
+                expected[(vm["name"], v["vcpu"])] = v["exits"]
+        self.assertEqual(per_vcpu, expected)
+        self.assertGreater(sum(per_reason.values()), 0)
 
     def test_csv_files(self):
         with open(self.out / "vms.csv", encoding="utf-8", newline="") as f:
@@ -183,6 +219,8 @@ class CliAnalyzeBadInputTest(TempDirTestCase):
         self.check_refusal(vmtrace("analyze", self.tmp / "empty", "-o", self.tmp / "o"), 2, "no CTF trace")
         self.check_refusal(vmtrace("analyze", self.rec.host, "-o", self.tmp / "o", "--timeline-bins", "7"), 2,
                            "timeline-bins")
+        self.check_refusal(vmtrace("analyze", self.rec.host, "-o", self.tmp / "o", "--snapshots", "0"), 2,
+                           "--snapshots 0")
 
     def test_not_a_kernel_trace(self):
         self.check_refusal(vmtrace("analyze", self.ust, "-o", self.tmp / "o"), 1, "not an LTTng kernel trace")
