@@ -27,10 +27,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
+sys.path.insert(0, str(TOP / "benchmarks"))
+from bench_lib import EVENTS_PER_SECOND, VMTRACE, baseline, timed  # noqa: E402
 from vmtrace_test import PLUGIN_DIR, simulate  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analyze_benchmark import EVENTS_PER_SECOND, VMTRACE, baseline, timed  # noqa: E402
 
 
 def main():

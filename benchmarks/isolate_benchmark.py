@@ -23,10 +23,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
+sys.path.insert(0, str(TOP / "benchmarks"))
+from bench_lib import babeltrace2, timed  # noqa: E402
 from vmtrace_test import PLUGIN_DIR, params, simulate  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sync_benchmark import timed  # noqa: E402
 
 # Memory records per simulated second with the default workload (host + 2
 # guests x 2 vCPUs, 0.5 accesses per us on every CPU running code).
@@ -79,7 +78,7 @@ def main():
         for _ in range(args.repeat):
             for name, g in graphs.items():
                 shutil.rmtree(out / "isolated", ignore_errors=True)
-                seconds, rss = timed(g)
+                seconds, _, rss = timed(babeltrace2(g))
                 best[name] = (min(best[name][0], seconds), max(best[name][1], rss))
         report = json.loads((out / "report" / "isolation.json").read_text(encoding="utf-8"))
         n = report["records_in"]

@@ -29,30 +29,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
+sys.path.insert(0, str(TOP / "benchmarks"))
+from bench_lib import EVENTS_PER_SECOND, babeltrace2, baseline_graph, timed  # noqa: E402
 from vmtrace_test import PLUGIN_DIR, params, simulate, sync_graph  # noqa: E402
-
-# Events per simulated second with the default workload (host + 2 guests x 2 vCPUs).
-EVENTS_PER_SECOND = 130_000
-
-
-def timed(args):
-    """Runs babeltrace2 with `args`; returns (seconds, peak RSS in MiB)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", "babeltrace2", "--plugin-path", str(PLUGIN_DIR)]
-                          + args, capture_output=True, text=True, check=False)
-    m = re.search(r"@@ ([\d.]+) (\d+)", proc.stderr)
-    if proc.returncode != 0 or m is None:
-        raise SystemExit(f"babeltrace2 failed:\n{proc.stderr[-3000:]}")
-    return float(m.group(1)), int(m.group(2)) / 1024.0
-
-
-def baseline_graph(traces):
-    args = ["run"]
-    for i, trace in enumerate(traces):
-        args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
-    args += ["-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy"]
-    for i in range(len(traces)):
-        args += ["--connect", f"in{i}:mux"]
-    return args + ["--connect", "mux:out"]
 
 
 def main():
@@ -79,7 +58,7 @@ def main():
         sync_args = sync_graph(traces, sink="dummy", quiet=True, stats=str(out / "stats.json"))
         for _ in range(args.repeat):
             for name, graph in (("baseline", baseline_graph(traces)), ("sync", sync_args)):
-                seconds, rss = timed(graph)
+                seconds, _, rss = timed(babeltrace2(graph))
                 best[name] = (min(best[name][0], seconds), max(best[name][1], rss))
         stats = (out / "stats.json").read_text(encoding="utf-8")
         total = sum(int(x) for x in re.findall(r'"events_out": (\d+)', stats))
@@ -101,8 +80,8 @@ def main():
         counts = {}
         for name, graph in (("baseline", baseline_graph(traces)), ("sync", sync_graph(traces, sink="dummy", quiet=True))):
             log = out / f"{name}.callgrind"
-            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log}", "babeltrace2",
-                            "--plugin-path", str(PLUGIN_DIR)] + graph, capture_output=True, check=True)
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log}"] + babeltrace2(graph),
+                           capture_output=True, check=True)
             summary = re.search(r"^summary: (\d+)", log.read_text(encoding="utf-8"), re.M)
             counts[name] = int(summary.group(1))
         print(f"instructions on {args.instructions / 1e6:.1f} M events: babeltrace2 {counts['baseline'] / 1e9:.2f} G, "
@@ -113,9 +92,10 @@ def main():
     sim = []
     for events in (args.simulator_events // 10, args.simulator_events):
         duration_ms = events * 1000 // EVENTS_PER_SECOND
-        seconds, rss = timed(["run", "-c", "sim:source.vmtrace.scenario", "-p", params(seed=7, duration_ms=duration_ms),
-                              "-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy",
-                              "--connect", "sim:mux", "--connect", "mux:out"])
+        seconds, _, rss = timed(babeltrace2(["run", "-c", "sim:source.vmtrace.scenario",
+                                             "-p", params(seed=7, duration_ms=duration_ms),
+                                             "-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy",
+                                             "--connect", "sim:mux", "--connect", "mux:out"]))
         sim.append((events, seconds, rss))
         print(f"simulator: ~{events / 1e6:.0f} M events in {seconds:.1f} s ({events / seconds / 1e6:.2f} M events/s), "
               f"peak RSS {rss:.0f} MiB", flush=True)

@@ -17,39 +17,16 @@ baseline.  The issue's target: top under half a core at 1 M events/s.
     benchmarks/top_benchmark.py [--events 5000000] [--repeat 2] [--workdir DIR]
 """
 import argparse
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
-from vmtrace_test import PLUGIN_DIR, params, simulate  # noqa: E402
-
-EVENTS_PER_SECOND = 130_000  # host + 2 guests x 2 vCPUs, the simulator's default workload
-VMTRACE = TOP / "build" / "vmtrace"
-
-
-def timed(command):
-    """Runs `command`; returns (wall s, cpu s, peak RSS MiB)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "@@ %e %U %S %M"] + command, capture_output=True, text=True,
-                          check=False)
-    m = re.search(r"@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", proc.stderr)
-    if proc.returncode != 0 or m is None:
-        raise SystemExit(f"{' '.join(map(str, command[:3]))} failed:\n{proc.stderr[-3000:]}")
-    return float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4)) / 1024.0
-
-
-def baseline(traces):
-    args = ["babeltrace2", "--plugin-path", str(PLUGIN_DIR), "run"]
-    for i, trace in enumerate(traces):
-        args += ["-c", f"in{i}:src.ctf.fs", "-p", params(inputs=[trace])]
-    args += ["-c", "mux:filter.utils.muxer", "-c", "out:sink.utils.dummy"]
-    for i in range(len(traces)):
-        args += ["--connect", f"in{i}:mux"]
-    return args + ["--connect", "mux:out"]
+sys.path.insert(0, str(TOP / "benchmarks"))
+from bench_lib import EVENTS_PER_SECOND, VMTRACE, baseline, timed  # noqa: E402
+from vmtrace_test import simulate  # noqa: E402
 
 
 def main():

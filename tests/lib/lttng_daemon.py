@@ -1,14 +1,28 @@
 """A private lttng-sessiond for the tests that record: LTTNG_HOME in a
 directory of the test's own, optionally run as nobody (root runs it so to
-stay apart from a root session daemon), stopped by its pid."""
+stay apart from a root session daemon), stopped by its pid.  Also the
+prefixes that run a traced process as the private daemon's user and out of
+the root daemon's sight."""
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+IS_ROOT = os.geteuid() == 0
 NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+# A command's prefix running it as the user of a daemon started with
+# as_nobody=IS_ROOT: nobody when root, else the caller.
+AS_USER = AS_NOBODY if IS_ROOT else []
+# An lttng-ust process registers with the root session daemon too, whose
+# sessions record every user's processes: a root lttng-sessiond running on
+# this machine (a lab run) would enable our events and record them in its own
+# trace.  As root, the traced process runs in a mount namespace where the root
+# daemon's directory is empty; it then sees only the private daemon.
+HIDE_ROOT_SESSIOND = (["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       "if [ -d /run/lttng ]; then mount -t tmpfs -o size=64k,mode=755 none /run/lttng || exit 97; "
+                       'fi; exec "$@"', "sh"] if IS_ROOT else [])
 
 
 class SessionDaemon:

@@ -11,18 +11,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from lttng_daemon import SessionDaemon  # noqa: E402
+from lttng_daemon import AS_USER, HIDE_ROOT_SESSIOND, IS_ROOT, SessionDaemon  # noqa: E402
 from vmtrace_test import SOURCE_DIR  # noqa: E402
 
 FEED = os.environ.get("VMTRACE_MEM_FEED", str(SOURCE_DIR / "build" / "tests" / "vmtrace_mem_tracer_feed"))
-IS_ROOT = os.geteuid() == 0
-NOBODY = 65534
-AS_USER = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if IS_ROOT else []
-# As root, the traced process runs where a root session daemon (a lab run)
-# cannot see it (tests/ust/test_mem_provider.py says why).
-HIDE_ROOT_SESSIOND = (["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       "if [ -d /run/lttng ]; then mount -t tmpfs -o size=64k,mode=755 none /run/lttng || exit 97; "
-                       'fi; exec "$@"', "sh"] if IS_ROOT else [])
 EVENTS = "vmtrace_mem:vmtrace_mem_access,vmtrace_mem:vmtrace_mem_sync"
 
 

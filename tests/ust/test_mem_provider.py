@@ -19,22 +19,12 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from lttng_daemon import SessionDaemon  # noqa: E402
+from lttng_daemon import AS_USER, HIDE_ROOT_SESSIOND, IS_ROOT, SessionDaemon  # noqa: E402
 from vmtrace_test import SOURCE_DIR, TempDirTestCase, simulate, synchronize  # noqa: E402
 
 FEED = os.environ.get("VMTRACE_MEM_FEED", str(SOURCE_DIR / "build" / "tests" / "vmtrace_mem_tracer_feed"))
 VMTRACE = os.environ.get("VMTRACE_BIN", str(SOURCE_DIR / "build" / "vmtrace"))
-IS_ROOT = os.geteuid() == 0
-NOBODY = 65534
-AS_USER = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if IS_ROOT else []
-# An lttng-ust process registers with the root session daemon too, whose
-# sessions record every user's processes: a root lttng-sessiond running on
-# this machine (a lab run) would enable our events and record them in its own
-# trace.  As root, the traced process runs in a mount namespace where the root
-# daemon's directory is empty; it then sees only the private daemon.
-HIDE_ROOT_SESSIOND = (["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       "if [ -d /run/lttng ]; then mount -t tmpfs -o size=64k,mode=755 none /run/lttng || exit 97; "
-                       'fi; exec "$@"', "sh"] if IS_ROOT else [])
+# The traced process: as the private daemon's user, apart from a root daemon (lttng_daemon.HIDE_ROOT_SESSIOND).
 TRACED = HIDE_ROOT_SESSIOND + AS_USER
 # The schema's events of the provider, in docs/events.json's order.
 EVENTS = ["vmtrace_mem_access", "vmtrace_mem_lost", "vmtrace_mem_sync", "vmtrace_mem_window_open",
