@@ -143,7 +143,12 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
     }
     const auto now = std::chrono::steady_clock::now();
     for (Input& input : it.inputs) {
-        input.again = false;
+        // A live source that had nothing is asked again only after a
+        // pause: each question may be a round trip to the relay daemon
+        // (a session not served yet is looked up anew), and asking every
+        // input at every call, a few messages each, kept a remote view
+        // seconds behind the host it could otherwise follow.
+        input.again = input.again_at && now - *input.again_at < kLiveRetryPause;
         if (!input.queue.empty()) {
             input.progress_at = now;  // it has something: it holds no one
         }
@@ -166,6 +171,7 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
             while (!input.again && needs_more(it, input)) {
                 if (!pull(it, input)) {
                     input.again = true;
+                    input.again_at = now;
                 }
                 if (it.guest_waiting) {
                     break;  // one batch each, then see whether the guest can be placed

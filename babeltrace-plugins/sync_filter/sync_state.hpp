@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -181,12 +182,14 @@ struct Input {
     std::int64_t last_time = std::numeric_limits<std::int64_t>::min();
     // live: nothing earlier than this will come (an inactivity message's
     // time, own clock); when it last delivered anything; whether it is
-    // stale (config.live_stale_ns); whether it said AGAIN in this fill.
+    // stale (config.live_stale_ns); whether it said AGAIN in this fill,
+    // and when it last did.
     std::int64_t quiet_until = std::numeric_limits<std::int64_t>::min();
     std::chrono::steady_clock::time_point progress_at = std::chrono::steady_clock::now();
     bool stale = false;
     std::uint64_t stale_periods = 0;
     bool again = false;
+    std::optional<std::chrono::steady_clock::time_point> again_at;
     // Key of the queue's head, valid while head_generation matches the
     // estimator's (guests) and the head is unchanged.
     bool head_key_valid = false;
@@ -252,6 +255,8 @@ inline constexpr std::uint64_t kForgetEvery = 4096;
 // the host's.
 inline constexpr std::uint64_t kLiveMatches = 8;
 inline constexpr std::int64_t kForgetLag = 10'000'000;  // 10 ms of slack
+// live: how long an input that had nothing is left alone (fill_live)
+inline constexpr std::chrono::milliseconds kLiveRetryPause{100};
 
 // A guest event whose host time lies more than this before an event of
 // its guest already emitted is displaced: no transform refinement moves an
