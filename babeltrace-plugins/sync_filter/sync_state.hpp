@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
