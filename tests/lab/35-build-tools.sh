@@ -5,7 +5,7 @@ set -euo pipefail
 
 B=$LAB_CACHE/build/tools
 mkdir -p "$B"
-for t in workload hcall-user memwrite nondet-reads; do
+for t in workload hcall-user memwrite nondet-reads clock-pair; do
 	gcc -O2 -Wall -Werror -static -o "$B/$t" "$LAB_DIR/tools/$t.c" ||
 		die "cannot build $t"
 done

@@ -18,7 +18,7 @@ cp /bin/busybox "$R/bin/busybox"
 file -L "$R/bin/busybox" | grep -q 'statically linked' || die "busybox is not static"
 
 CONSUMERD=$(ls /usr/lib/*/lttng/libexec/lttng-consumerd | head -n1)
-for b in /usr/bin/lttng /usr/bin/lttng-sessiond "$CONSUMERD"; do
+for b in /usr/bin/lttng /usr/bin/lttng-sessiond /usr/bin/lttng-relayd "$CONSUMERD"; do
 	mkdir -p "$R$(dirname "$b")"
 	cp -L "$b" "$R$b"
 	for l in $(ldd "$b" | grep -oE '/[^ ]+'); do
@@ -37,7 +37,8 @@ printf 'root:x:0:\ntracing:x:999:\n' >"$R/etc/group"
 [ -f "$KMODULES/modules.dep" ] || depmod -b "$KROOT" "$KABI"
 MD=$R/lib/modules/$KABI
 mkdir -p "$MD/extra"
-for m in virtio_pci virtio_rng 9pnet_virtio 9p kvm_amd msr; do
+# virtio_net: the live sessions stream to L1's relay daemon (l1.sh).
+for m in virtio_pci virtio_rng virtio_net 9pnet_virtio 9p kvm_amd msr; do
 	for f in $(modprobe -d "$KROOT" -S "$KABI" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
 		rel=${f#"$KROOT"}
 		mkdir -p "$R$(dirname "$rel")"
@@ -49,7 +50,7 @@ find "$LTTNG_BUILD/src" -name '*.ko' -exec cp {} "$MD/extra/" \;
 cp "$KMOD_BUILD"/*.ko "$MD/extra/"
 strip --strip-debug "$MD"/extra/*.ko
 depmod -b "$R" "$KABI"
-for m in kvm_amd 9p lttng-tracer lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest \
+for m in kvm_amd 9p virtio_net lttng-tracer lttng-probe-vmtrace-vmsync lttng-probe-vmtrace-host lttng-probe-vmtrace-guest \
 	lttng-probe-vmtrace-memsync; do
 	modprobe -d "$R" -S "$KABI" --show-depends "$m" >/dev/null ||
 		die "module $m not resolvable in the initramfs"

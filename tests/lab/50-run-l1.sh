@@ -17,6 +17,8 @@
 #                   in the windows l1.sh opens, under an lttng-ust session here)
 #   LAB_MEMTRACE_SAMPLE  the plugin's 1-in-N sampling (default 16; 64 makes
 #                   the small recording of examples/memory-recording)
+#   LAB_LIVE        1: the live view (L1's relay daemon, live sessions,
+#                   vmtrace top here; default 0, README.md "The live view")
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
@@ -55,11 +57,16 @@ LAB_MEMTRACER=${LAB_MEMTRACER:-1}
 # checks read a quarter of what sample=4 wrote (8 M records, 214 MB).
 LAB_MEMTRACE_SAMPLE=${LAB_MEMTRACE_SAMPLE:-16}
 [ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_MEMTRACER=0
+# The live view (README.md, "The live view"): opt-in, not yet part of the
+# default run.
+LAB_LIVE=${LAB_LIVE:-0}
+[ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_LIVE=0
 cat >"$S/out/lab.conf" <<CONF
 LAB_HOST_MODULE=${LAB_HOST_MODULE:-1}
 LAB_STRESS=${LAB_STRESS:-1}
 LAB_L1_SMP=$L1_SMP
 LAB_MEMTRACER=$LAB_MEMTRACER
+LAB_LIVE=$LAB_LIVE
 LAB_MEMTRACE_SAMPLE=$LAB_MEMTRACE_SAMPLE
 MEMSYNC_HPA=$MEMSYNC_HPA
 CONF
@@ -164,7 +171,77 @@ if [ "$LAB_MEMTRACER" = 1 ]; then
 	PLUGIN_ARGS=(-plugin "$PLUGIN,mode=window,guest-only=on,sample=$LAB_MEMTRACE_SAMPLE,sync=$MEMSYNC_HPA,stats=$S/out/memtrace-stats.json")
 	L1_APPEND="$L1_APPEND memmap=8K\$$MEMSYNC_HPA"
 fi
-trap memtrace_stop EXIT
+# The live view (tests/lab/README.md, "The live view"): L1 runs
+# lttng-relayd; its live port is forwarded to 127.0.0.1:$LIVE_PORT here.
+# When L1 says the host's and both guests' live sessions have started,
+# `vmtrace top --json` attaches to them and runs until the guests'
+# workloads are done; from the relay daemon's start on, L0's clock goes to
+# the share every 100 ms, for L1 to bound the two clocks' offset
+# (tools/clock-pair.c).
+LIVE=$S/out/live
+LIVE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+VMTRACE=${VMTRACE_BUILD_DIR:-$REPO_DIR/build}/vmtrace
+TOP_PID=
+CLOCK_PID=
+LIVE_STATE=
+CLOCK_STATE=
+LIVE_DONE_NS=
+# Whether the view's last interval ends at or after $1 (ns, wall clock;
+# L1's clock is within a second of L0's: check_live.py prints by how much).
+live_caught_up() {
+	tail -n 1 "$LIVE/top.jsonl" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    sys.exit(0 if json.loads(sys.stdin.read())["end_ns"] >= int(sys.argv[1]) else 1)
+except (ValueError, KeyError):
+    sys.exit(1)' "$1"
+}
+clock_start() {
+	CLOCK_STATE=running
+	(while :; do
+		date +%s%N >"$LIVE/l0-clock.tmp" && mv "$LIVE/l0-clock.tmp" "$LIVE/l0-clock"
+		sleep 0.1
+	done) &
+	CLOCK_PID=$!
+}
+live_start() {
+	LIVE_STATE=running
+	local url=net://127.0.0.1:$LIVE_PORT/host
+	"$VMTRACE" top --json --wait -d 1 --stale-seconds 10 \
+		"$url/l1/live" "$url/l2a/live" "$url/l2b/live" >"$LIVE/top.jsonl" 2>"$LIVE/top.err" &
+	TOP_PID=$!
+	log "live: vmtrace top attached to L1's relay daemon through 127.0.0.1:$LIVE_PORT"
+}
+live_stop() {
+	local rc=0 i
+	if [ -z "$TOP_PID" ]; then
+		[ -z "$CLOCK_PID" ] || kill "$CLOCK_PID" 2>/dev/null || true
+		return 0
+	fi
+	if kill -0 "$TOP_PID" 2>/dev/null; then
+		kill -INT "$TOP_PID" 2>/dev/null || true
+		for i in $(seq 1 60); do
+			kill -0 "$TOP_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$TOP_PID" 2>/dev/null || true
+	fi
+	wait "$TOP_PID" || rc=$?
+	echo "$rc" >"$LIVE/top.rc"
+	LIVE_STATE=done
+	TOP_PID=
+	[ -z "$CLOCK_PID" ] || kill "$CLOCK_PID" 2>/dev/null || true
+	wait "$CLOCK_PID" 2>/dev/null || true
+	CLOCK_PID=
+}
+NET_ARGS=()
+if [ "$LAB_LIVE" = 1 ]; then
+	[ -x "$VMTRACE" ] || die "no vmtrace at $VMTRACE (36-build-memtracer.sh builds it)"
+	mkdir -p "$LIVE"
+	NET_ARGS=(-netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$LIVE_PORT-:5344"
+		-device virtio-net-pci,netdev=net0,romfile=)
+fi
+trap 'live_stop; memtrace_stop' EXIT
 
 rc=0
 timeout "${LAB_QEMU_TIMEOUT:-1500}" qemu-system-x86_64 \
@@ -177,6 +254,7 @@ timeout "${LAB_QEMU_TIMEOUT:-1500}" qemu-system-x86_64 \
 	-monitor "unix:$MON,server,nowait" \
 	-d cpu_reset,guest_errors -D "$QLOG" \
 	-virtfs "local,path=$S,mount_tag=host0,security_model=none,id=host0" \
+	"${NET_ARGS[@]}" \
 	"${PLUGIN_ARGS[@]}" \
 	>"$CONSOLE" 2>&1 &
 tpid=$!
@@ -192,6 +270,17 @@ stalled=
 HEARTBEAT=$S/out/l1-heartbeat
 while kill -0 "$tpid" 2>/dev/null; do
 	sleep 2
+	[ -n "$CLOCK_STATE" ] || [ ! -f "$LIVE/relayd-up" ] || clock_start
+	[ -n "$LIVE_STATE" ] || [ ! -f "$LIVE/streaming" ] || live_start
+	# The guests' workloads are done: once the view has printed the
+	# second they ended in (or 90 s later), stop it; L1 then ends the
+	# live sessions.
+	if [ "$LIVE_STATE" = running ] && [ -f "$LIVE/workload-done" ]; then
+		[ -n "$LIVE_DONE_NS" ] || LIVE_DONE_NS=$(date +%s%N)
+		if live_caught_up "$LIVE_DONE_NS" || [ $(($(date +%s%N) - LIVE_DONE_NS)) -gt 90000000000 ]; then
+			live_stop
+		fi
+	fi
 	# L1 touches its heartbeat every 5 s from its first script line on
 	# (guest-scripts/l1.sh): silence means a wedged emulator, found in a
 	# minute or two instead of at the timeout.
@@ -214,6 +303,7 @@ while kill -0 "$tpid" 2>/dev/null; do
 	fi
 done
 wait "$tpid" || rc=$?
+live_stop
 memtrace_stop
 # An emulator hang (QEMU 7.2's TCG, tests/lab/README.md) is reported
 # apart from a failed check, with its own exit status, so that a caller

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from check_memory import check_memory, memwrite_of
+from check_live import check_live
 from check_replay import check_replay_log
 
 GUESTS = ("l2a", "l2b")
@@ -436,6 +437,10 @@ def main():
                                                                  "..", "build")
     check_memory(out, conf, check, os.path.join(build, "vmtrace"), migrated_pid)
     check_replay_log(out, check, os.path.join(build, "vmtrace"))
+    if conf.get("LAB_LIVE", "0") == "1":
+        check_live(out, check, os.path.join(build, "vmtrace"), uid_of)
+    else:
+        print("skip  the live view (LAB_LIVE=0: tests/lab/README.md, \"The live view\")")
 
     if conf["LAB_STRESS"] == "0":
         print("skip  benchmark and load/unload robustness (LAB_STRESS=0)")

@@ -57,6 +57,41 @@ fi
 # of a stalled L1 or a hung L2 (same kernel): tests/lab/resolve-rips.py.
 grep ' [tT] ' /proc/kallsyms | gzip -1 >"$OUT/kallsyms.gz"
 
+# ---- live: lttng-relayd here, the host's live session streams to it and
+# the guests' (l2a, l2b) over their network; L0 attaches vmtrace top to
+# them through a port forward (50-run-l1.sh, check_live.py). The live
+# sessions record what the live view needs, apart from the offline ones.
+up_network() {	# address
+	local dev
+	modprobe virtio_net || fail "virtio_net did not load"
+	ip link set lo up || fail "no loopback"
+	dev=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+	[ -n "$dev" ] || fail "no network device"
+	ip addr add "$1/24" dev "$dev" && ip link set "$dev" up || fail "cannot configure $dev"
+}
+LIVE_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_hypercall,vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,
+LIVE_EVENTS=${LIVE_EVENTS}kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,sched_switch,sched_migrate_task,lttng_statedump_*
+LIVE_OUT=/mnt/out/live
+LAB_LIVE=${LAB_LIVE:-0}
+if [ "$LAB_LIVE" = 1 ]; then
+	up_network 10.0.2.15
+	# Its live port listens on localhost alone by default: L0's port
+	# forward comes in through the NIC.
+	lttng-relayd -d -o /tmp/relayd -L tcp://0.0.0.0:5344 || fail "lttng-relayd did not start"
+	i=0
+	until lttng create live --live=1000000 --set-url=net://127.0.0.1 >/tmp/live-create.log 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 20 ] || fail "lttng create live: $(cat /tmp/live-create.log)"
+		sleep 0.5
+	done
+	lttng enable-channel -k -s live --subbuf-size=1M --num-subbuf=8 ch >/dev/null || fail "live channel"
+	lttng enable-event -k -s live -c ch "$LIVE_EVENTS" >/dev/null || fail "lttng enable-event (live)"
+	mkdir -p "$LIVE_OUT"
+	/mnt/tools/clock-pair "$LIVE_OUT/l0-clock" "$LIVE_OUT/clock-pairs.txt" /tmp/clock-pair.stop &
+	touch "$LIVE_OUT/relayd-up"
+	t "relay daemon up, live session created"
+fi
+
 lttng create l1 --output=/tmp/trace-l1 >/dev/null || fail "lttng create"
 lttng enable-channel -k --subbuf-size=4M --num-subbuf=8 ch >/dev/null
 lttng enable-event -k -c ch "${HOST_EVENTS}sched_switch,sched_migrate_task,lttng_statedump_*" >/dev/null ||
@@ -73,8 +108,14 @@ UUID_B=1a2b3c4d-0002-4b00-8000-00000000000b
 # name; the migrated guest's two QEMUs share one), L2_SMP, L2_MEM,
 # L2_APPEND (more kernel parameters).
 l2() {	# name uuid l1-cpu loglevel [more QEMU arguments]
-	local name=$1 uuid=$2 cpu=$3 loglevel=$4 share=/tmp/${L2_SHARE:-$1}
+	local name=$1 uuid=$2 cpu=$3 loglevel=$4 share=/tmp/${L2_SHARE:-$1} live=
 	shift 4
+	# L2_LIVE=1: a network (QEMU's user mode: 10.0.2.2 is L1's loopback)
+	# and lab_live, for l2.sh's live session to L1's relay daemon.
+	if [ "${L2_LIVE:-0}" = 1 ]; then
+		set -- "$@" -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
+		live=lab_live
+	fi
 	mkdir -p "$share/out"
 	cp /mnt/common.sh "$share/"
 	[ -f "$share/l2.sh" ] || cp /mnt/l2.sh "$share/"
@@ -87,7 +128,7 @@ l2() {	# name uuid l1-cpu loglevel [more QEMU arguments]
 		-smp "${L2_SMP:-2}" -m "${L2_MEM:-320}" \
 		-nodefaults -display none -serial "file:/tmp/$name.console" -monitor "pipe:/tmp/$name.mon" \
 		-L "$L2/fw" -kernel "$L2/vmlinuz" -initrd "$L2/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=$loglevel edd=off lab_script=l2.sh lab_name=${share#/tmp/} ${L2_APPEND:-}" \
+		-append "console=ttyS0 panic=-1 loglevel=$loglevel edd=off lab_script=l2.sh lab_name=${share#/tmp/} $live ${L2_APPEND:-}" \
 		-no-reboot -device virtio-rng-pci \
 		-virtfs "local,path=$share,mount_tag=host0,security_model=none,id=host0" \
 		"$@" 2>"/tmp/$name.qemu-err"
@@ -135,6 +176,7 @@ monitor() {	# qemu-name command
 # second serial line (null in l2m-src) that it runs on the new QEMU. What
 # went wrong lands in /tmp/l2m.migrate-failed.
 UUID_M=1a2b3c4d-0004-4d00-8000-00000000000d
+L2_TROUBLE='Kernel panic|Oops|BUG:|WARNING:|general protection'
 migrated_guest() {
 	local i=0 status= t0
 	export L2_SHARE=l2m L2_SMP=1 L2_MEM=256 L2_APPEND=lab_detach
@@ -144,6 +186,14 @@ migrated_guest() {
 	until grep -q MIGRATE-READY /tmp/l2m-src.console 2>/dev/null; do
 		if [ -f /tmp/l2m-src.qemu-rc ]; then
 			echo "l2m-src ended before its migration (QEMU exit $(cat /tmp/l2m-src.qemu-rc))" >/tmp/l2m.migrate-failed
+			# A script that failed leaves its status in the share
+			# (init.sh); a guest kernel that reset (a triple fault:
+			# QEMU -no-reboot exits 0) without a word broke under
+			# the emulator before our guest module was loaded.
+			if [ ! -f /tmp/l2m/l2.sh.rc ] &&
+				! grep -qE "$L2_TROUBLE" /tmp/l2m-src.console 2>/dev/null; then
+				echo "l2m-src reset before its script ended, with no kernel message (QEMU exit $(cat /tmp/l2m-src.qemu-rc))" >/tmp/l2m.emulator-failed
+			fi
 			return
 		fi
 		i=$((i + 1))
@@ -192,7 +242,7 @@ migrated_guest() {
 # is created while tracing (live identity events).
 mkdir -p /tmp/l2a
 [ "$LAB_HOST_MODULE" = 1 ] && touch /tmp/l2a/memwindow
-l2 l2a "$UUID_A" 0 4 &
+L2_LIVE=$LAB_LIVE l2 l2a "$UUID_A" 0 4 &
 PA=$!
 [ "$LAB_HOST_MODULE" = 1 ] && memory_window l2a &
 i=0
@@ -210,9 +260,37 @@ until [ -f /tmp/l2a/out/vm_uid ] || [ -f /tmp/l2a.qemu-rc ]; do
 	sleep 0.1
 done
 lttng start >/dev/null || fail "lttng start"
+[ "$LAB_LIVE" = 0 ] || lttng start live >/dev/null || fail "lttng start live"
 t "tracing started"
-l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) 4 &
+L2_LIVE=$LAB_LIVE l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) 4 &
 PB=$!
+# When both guests' workloads are done, L0 stops the live view (it has
+# read up to then), and the guests end their live sessions after it.
+live_end() {
+	local g i=0
+	# The view attaches once every live session has started: waiting for
+	# them (--wait), babeltrace2 2.0.4's src.ctf.lttng-live failed in two
+	# of the three attaches to a guest's session seen here ("Error
+	# updating trace metadata", as the session appeared).
+	for g in l2a l2b; do
+		until [ -f "/tmp/$g/out/live-started" ] || [ -f "/tmp/$g.qemu-rc" ]; do
+			sleep 0.5
+		done
+	done
+	touch "$LIVE_OUT/streaming"
+	for g in l2a l2b; do
+		until [ -f "/tmp/$g/out/live-done" ] || [ -f "/tmp/$g.qemu-rc" ]; do
+			sleep 0.5
+		done
+	done
+	touch "$LIVE_OUT/workload-done"
+	until [ -f "$LIVE_OUT/top.rc" ] || [ $i -ge 400 ]; do
+		i=$((i + 1))
+		sleep 0.5
+	done
+	touch /tmp/l2a/live-stop /tmp/l2b/live-stop
+}
+[ "$LAB_LIVE" = 0 ] || live_end &
 GUESTS="l2a l2b"
 if [ "$LAB_MEMTRACER" = 1 ]; then
 	GUESTS="$GUESTS l2m"
@@ -223,10 +301,30 @@ wait $PA
 wait $PB
 [ -z "${PM:-}" ] || wait "$PM"
 t "the L2 guests exited"
+if [ "$LAB_LIVE" = 1 ]; then
+	lttng destroy live >/dev/null || fail "lttng destroy live"
+	touch /tmp/clock-pair.stop
+	# the relay daemon's copies: what the live view read, for the
+	# offline analysis of the same sessions (check_live.py)
+	for h in l1 l2a l2b; do
+		d=$(ls -d /tmp/relayd/"$h"/live-* 2>/dev/null | head -n1)
+		[ -n "$d" ] || fail "the relay daemon holds no live session of $h: $(ls -R /tmp/relayd 2>&1 | head -n 20)"
+		cp -a "$d" "$LIVE_OUT/trace-$h"
+	done
+	t "live sessions ended: $(du -sh /tmp/relayd | cut -f1) in the relay daemon"
+fi
 if [ -f /tmp/l2m.migrate-failed ]; then
 	mkdir -p /mnt/out/l2m
 	cp /tmp/l2m-src.console /mnt/out/l2m/console-src.txt 2>/dev/null
 	cp /tmp/l2m.console /mnt/out/l2m/console.txt 2>/dev/null
+	if [ -f /tmp/l2m.emulator-failed ]; then
+		cp /tmp/l2m-src.console /mnt/out/l2m/console.txt 2>/dev/null
+		echo "$(cat /tmp/l2m.emulator-failed) (consoles in out/l2m)" >/mnt/out/hang
+		dmesg >"$OUT/dmesg.txt"
+		exit 0
+	fi
+	echo "--- l2m-src console (last lines)"
+	tail -n 20 /tmp/l2m-src.console 2>/dev/null | tr -d '\r'
 	fail "$(cat /tmp/l2m.migrate-failed) (consoles in out/l2m)"
 fi
 lttng stop >/dev/null

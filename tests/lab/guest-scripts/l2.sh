@@ -51,11 +51,33 @@ t "guest module loaded, vm_uid $(cat "$OUT/vm_uid")"
 if [ "$LAB_NAME" = l2a ]; then
 	hotplug
 fi
+# lab_live (l1.sh): a live session to L1's relay daemon as well, with what
+# the live view needs; created first, so that the session below stays the
+# current one.
+LIVE=
+if grep -q ' lab_live' /proc/cmdline; then
+	LIVE=1
+	modprobe virtio_net || fail "virtio_net did not load"
+	ip link set lo up || fail "no loopback"
+	dev=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+	[ -n "$dev" ] || fail "no network device"
+	ip addr add 10.0.2.15/24 dev "$dev" && ip link set "$dev" up || fail "cannot configure $dev"
+	lttng create live --live=1000000 --set-url=net://10.0.2.2 >/tmp/live-create.log 2>&1 ||
+		fail "lttng create live (L1's relay daemon at 10.0.2.2): $(cat /tmp/live-create.log)"
+	lttng enable-channel -k -s live --subbuf-size=1M --num-subbuf=4 ch >/dev/null || fail "live channel"
+	lttng enable-event -k -s live -c ch vmsync_gh_guest,vmsync_hg_guest,sched_switch,sched_migrate_task,'lttng_statedump_*' >/dev/null ||
+		fail "lttng enable-event (live)"
+fi
 lttng create "$LAB_NAME" --output=/tmp/trace >/dev/null || fail "lttng create"
 lttng enable-channel -k --subbuf-size=1M --num-subbuf=4 ch >/dev/null
 lttng enable-event -k -c ch vmsync_gh_guest,vmsync_hg_guest,guest_mm_map,guest_mm_unmap,sched_switch,sched_migrate_task,'lttng_statedump_*' >/dev/null ||
 	fail "lttng enable-event"
 lttng start >/dev/null || fail "lttng start"
+if [ -n "$LIVE" ]; then
+	lttng start live >/dev/null || fail "lttng start live"
+	touch "$OUT/live-started"
+	t "live session streaming to L1"
+fi
 # l2a writes a known buffer inside the memory tracer's window (l1.sh
 # opens it on request): a short program, so that the window stays small.
 if [ -f /mnt/memwindow ]; then
@@ -106,6 +128,18 @@ if [ "$LAB_NAME" = l2b ]; then
 		echo "BOTH-MODULES skipped: kvm_amd does not load here ($(cat "$OUT/kvm_amd.err"))" >"$OUT/both.txt"
 	fi
 	t "$(cat "$OUT/both.txt")"
+fi
+# The live view on L0 stops before the live sessions end: L1 says when
+# (l1.sh, live_end); stop waits until the relay daemon has every packet.
+if [ -n "$LIVE" ]; then
+	touch "$OUT/live-done"
+	i=0
+	until [ -f /mnt/live-stop ] || [ $i -ge 3000 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	lttng stop live >/dev/null && lttng destroy live >/dev/null || fail "lttng destroy live"
+	t "live session destroyed"
 fi
 check_dmesg "$OUT/dmesg.txt"
 t "done"
