@@ -24,11 +24,15 @@ def read_jsonl(path):
 
 
 def exits_by_reason(snapshot, uid_to_name):
-    """{(vm, reason): count} of one interval; a VM named by its guest when
-    its vm_uid is known (the live view may learn it later than offline)."""
+    """{(vm, reason): count} of one interval. A VM is keyed by its vm_uid
+    (its guest's name for l2a and l2b), else by its name: a view that
+    attached after a QEMU started names its VM after the vm_uid, the
+    recording after the QEMU (r51: l2m was vm-1a2b... live, qemu-l2m
+    offline)."""
     cells = collections.Counter()
     for vm in snapshot.get("vms", []):
-        name = uid_to_name.get(vm.get("vm_uid") or "", vm.get("name"))
+        uid = vm.get("vm_uid")
+        name = uid_to_name.get(uid, uid) if uid else vm.get("name")
         for v in vm.get("vcpus", []):
             for r in v.get("exit_reasons", []):
                 cells[(name, r["reason"])] += r["count"]

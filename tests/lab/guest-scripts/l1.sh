@@ -259,8 +259,11 @@ until [ -f /tmp/l2a/out/vm_uid ] || [ -f /tmp/l2a.qemu-rc ]; do
 	[ $i -lt 3000 ] || fail "l2a did not boot"
 	sleep 0.1
 done
-lttng start >/dev/null || fail "lttng start"
+# The live session first: each session's start runs the host module's VM
+# statedump, which every active session records; l1's must hold only its
+# own, between its lttng_statedump_start and _end (r51).
 [ "$LAB_LIVE" = 0 ] || lttng start live >/dev/null || fail "lttng start live"
+lttng start >/dev/null || fail "lttng start"
 t "tracing started"
 L2_LIVE=$LAB_LIVE l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) 4 &
 PB=$!
