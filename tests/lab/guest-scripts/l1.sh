@@ -269,23 +269,24 @@ L2_LIVE=$LAB_LIVE l2 l2b "$UUID_B" $((LAB_L1_SMP > 1 ? 1 : 0)) 4 &
 PB=$!
 # When both guests' workloads are done, L0 stops the live view (it has
 # read up to then), and the guests end their live sessions after it.
+# Until both live guests wrote out/$1, or ended.
+live_guests_wait() {	# file
+	local g
+	for g in l2a l2b; do
+		until [ -f "/tmp/$g/out/$1" ] || [ -f "/tmp/$g.qemu-rc" ]; do
+			sleep 0.5
+		done
+	done
+}
 live_end() {
-	local g i=0
+	local i=0
 	# The view attaches once every live session has started: waiting for
 	# them (--wait), babeltrace2 2.0.4's src.ctf.lttng-live failed in two
 	# of the three attaches to a guest's session seen here ("Error
 	# updating trace metadata", as the session appeared).
-	for g in l2a l2b; do
-		until [ -f "/tmp/$g/out/live-started" ] || [ -f "/tmp/$g.qemu-rc" ]; do
-			sleep 0.5
-		done
-	done
+	live_guests_wait live-started
 	touch "$LIVE_OUT/streaming"
-	for g in l2a l2b; do
-		until [ -f "/tmp/$g/out/live-done" ] || [ -f "/tmp/$g.qemu-rc" ]; do
-			sleep 0.5
-		done
-	done
+	live_guests_wait live-done
 	touch "$LIVE_OUT/workload-done"
 	until [ -f "$LIVE_OUT/top.rc" ] || [ $i -ge 400 ]; do
 		i=$((i + 1))
