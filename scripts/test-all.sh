@@ -110,9 +110,10 @@ lab_requirements() {
 # QEMU 7.2's TCG now and then hangs a nested guest or stalls a CPU of L1
 # (tests/lab/README.md, "Reliability"); the lab then exits 75 before any
 # check ran and runs again, VMTRACE_LAB_ATTEMPTS times in all (default 3),
-# but not once the lab has used VMTRACE_LAB_BUDGET seconds (default 2400;
-# one attempt takes 4-9 minutes, at most about 26 with L1's 1500 s
-# timeout), so that the whole test command stays well under CI's 90
+# but not once the lab has used VMTRACE_LAB_BUDGET seconds (default 1800;
+# one attempt takes 15-20 minutes with the live view, at most about 28
+# with L1's 1500 s timeout, and a hang is mostly found within minutes by
+# L1's heartbeat), so that the whole test command stays under CI's 90
 # minutes.  A failed check is never retried.
 run_lab() {
   local rc attempt=1 attempts=${VMTRACE_LAB_ATTEMPTS:-3} start lab_start=$SECONDS
@@ -122,7 +123,7 @@ run_lab() {
     tests/lab/run-lab.sh || rc=$?
     echo "=== kernel lab attempt $attempt: exit $rc after $((SECONDS - start)) s"
     [ $rc -eq 75 ] && [ "$attempt" -lt "$attempts" ] &&
-      [ $((SECONDS - lab_start)) -lt "${VMTRACE_LAB_BUDGET:-2400}" ] || break
+      [ $((SECONDS - lab_start)) -lt "${VMTRACE_LAB_BUDGET:-1800}" ] || break
     attempt=$((attempt + 1))
     echo "=== the emulator hung (no check ran): running the lab again"
   done

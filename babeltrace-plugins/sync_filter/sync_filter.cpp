@@ -107,6 +107,19 @@ std::optional<std::int64_t> covered_until(const Input& input) {
     return m.pairing->estimator().transform().apply(own);
 }
 
+// Appends the head of `input`, the earliest of all inputs at `key`, to
+// the output messages[0..n).
+void emit_in_order(SyncIterator& it, Input& input, std::int64_t key, bt_message_array_const messages,
+                   std::uint64_t& n) {
+    messages[n] = emit(it, input, key);
+    ++n;
+    if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
+        // Guest events are never emitted before last_emitted, so older
+        // guest-mode intervals are of no more use.
+        it.tracker->forget_before(it.last_emitted - kForgetLag);
+    }
+}
+
 // Whether the host's inputs all ended: guests waiting for handshakes can
 // get no more of them.
 bool hosts_ended(const SyncIterator& it) {
@@ -242,11 +255,7 @@ bt_message_iterator_class_next_method_status fill_live(SyncIterator& it, bt_mess
             blocked = true;
             break;
         }
-        messages[n] = emit(it, *best, best_key);
-        ++n;
-        if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
-            it.tracker->forget_before(it.last_emitted - kForgetLag);
-        }
+        emit_in_order(it, *best, best_key, messages, n);
     }
     if (n > 0) {
         return BT_MESSAGE_ITERATOR_CLASS_NEXT_METHOD_STATUS_OK;
@@ -322,14 +331,8 @@ bt_message_iterator_class_next_method_status fill(SyncIterator& it, bt_message_a
             }
             break;
         }
-        messages[n] = emit(it, *best, best_key);
-        ++n;
+        emit_in_order(it, *best, best_key, messages, n);
         it.to_fill.push_back(best);
-        if (++it.emitted % kForgetEvery == 0 && it.last_emitted > kForgetLag) {
-            // Guest events are never emitted before last_emitted, so older
-            // guest-mode intervals are of no more use.
-            it.tracker->forget_before(it.last_emitted - kForgetLag);
-        }
     }
     if (it.progress) {
         if (it.first_emitted < 0 && it.last_emitted != std::numeric_limits<std::int64_t>::min()) {

@@ -17,8 +17,8 @@
 #                   in the windows l1.sh opens, under an lttng-ust session here)
 #   LAB_MEMTRACE_SAMPLE  the plugin's 1-in-N sampling (default 16; 64 makes
 #                   the small recording of examples/memory-recording)
-#   LAB_LIVE        1: the live view (L1's relay daemon, live sessions,
-#                   vmtrace top here; default 0, README.md "The live view")
+#   LAB_LIVE        0: no live view (default 1: L1's relay daemon, live
+#                   sessions, vmtrace top here; README.md "The live view")
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_env
@@ -57,9 +57,8 @@ LAB_MEMTRACER=${LAB_MEMTRACER:-1}
 # checks read a quarter of what sample=4 wrote (8 M records, 214 MB).
 LAB_MEMTRACE_SAMPLE=${LAB_MEMTRACE_SAMPLE:-16}
 [ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_MEMTRACER=0
-# The live view (README.md, "The live view"): opt-in, not yet part of the
-# default run.
-LAB_LIVE=${LAB_LIVE:-0}
+# The live view (README.md, "The live view").
+LAB_LIVE=${LAB_LIVE:-1}
 [ "${LAB_HOST_MODULE:-1}" = 1 ] || LAB_LIVE=0
 cat >"$S/out/lab.conf" <<CONF
 LAB_HOST_MODULE=${LAB_HOST_MODULE:-1}

@@ -437,7 +437,7 @@ def main():
                                                                  "..", "build")
     check_memory(out, conf, check, os.path.join(build, "vmtrace"), migrated_pid)
     check_replay_log(out, check, os.path.join(build, "vmtrace"))
-    if conf.get("LAB_LIVE", "0") == "1":
+    if conf.get("LAB_LIVE", "1") == "1":
         check_live(out, check, os.path.join(build, "vmtrace"), uid_of)
     else:
         print("skip  the live view (LAB_LIVE=0: tests/lab/README.md, \"The live view\")")

@@ -23,8 +23,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import lttng_daemon  # noqa: E402
-from lttng_daemon import SessionDaemon  # noqa: E402
+from lttng_daemon import AS_USER, HIDE_ROOT_SESSIOND, IS_ROOT, SessionDaemon  # noqa: E402
 
 PLUGIN = os.environ.get("VMTRACE_QEMU_PLUGIN", "")
 GUEST = os.environ.get("VMTRACE_QEMU_TESTGUEST", "")
@@ -34,13 +33,8 @@ QEMU = shutil.which("qemu-system-x86_64")
 BASE = 0x7000000  # the reserved area in the 128 MiB test machine
 BUF = 0x400000
 PAGE = 4096
-IS_ROOT = os.geteuid() == 0
-AS_NOBODY = lttng_daemon.AS_NOBODY if IS_ROOT else []
-# lttng-ust registers every process with the system's root lttng-sessiond as well, whose
-# sessions may enable vmtrace_mem:* (the lab's does): QEMU runs where /run/lttng is an empty
-# tmpfs, so only the private daemon sees it.
-HIDE_ROOT_SESSIOND = (["unshare", "--mount", "--", "sh", "-c", 'mount -t tmpfs tmpfs /run/lttng && exec "$@"', "sh"]
-                      if IS_ROOT and Path("/run/lttng").is_dir() else [])
+# QEMU runs as the private daemon's user, out of sight of a root lttng-sessiond whose sessions
+# may enable vmtrace_mem:* (the lab's does): lttng_daemon.HIDE_ROOT_SESSIOND.
 
 # Every access falls in exactly one of these (ust/qemu-plugin/counts.h).
 BUCKETS = ["marks", "controls", "outside_window", "filtered", "sampled_out", "lost", "io", "recorded"]
@@ -103,7 +97,7 @@ class QemuPluginTest(unittest.TestCase):
         """Boots the test guest with the plugin; returns (process, stats dict or None)."""
         stats = Path(tempfile.mktemp(prefix="stats-", suffix=".json", dir=self.tmp))
         args = ",".join([PLUGIN, *plugin_args, f"stats={stats}"])
-        cmd = HIDE_ROOT_SESSIOND + AS_NOBODY + [QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", GUEST,
+        cmd = HIDE_ROOT_SESSIOND + AS_USER + [QEMU, "-display", "none", "-no-reboot", "-m", "128", "-kernel", GUEST,
                            "-append", f"base={BASE:#x} {append}", "-plugin", args, *extra]
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         data = json.loads(stats.read_text()) if stats.exists() and stats.stat().st_size else None

@@ -72,7 +72,7 @@ up_network() {	# address
 LIVE_EVENTS=kvm_x86_entry,kvm_x86_exit,kvm_x86_hypercall,vmsync_gh_host,vmsync_hg_host,kvm_vm_vcpu_thread,
 LIVE_EVENTS=${LIVE_EVENTS}kvm_vm_statedump_vm,kvm_vm_statedump_vcpu,sched_switch,sched_migrate_task,lttng_statedump_*
 LIVE_OUT=/mnt/out/live
-LAB_LIVE=${LAB_LIVE:-0}
+LAB_LIVE=${LAB_LIVE:-1}
 if [ "$LAB_LIVE" = 1 ]; then
 	up_network 10.0.2.15
 	# Its live port listens on localhost alone by default: L0's port

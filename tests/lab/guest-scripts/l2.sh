@@ -133,10 +133,12 @@ fi
 # (l1.sh, live_end); stop waits until the relay daemon has every packet.
 if [ -n "$LIVE" ]; then
 	touch "$OUT/live-done"
+	# l2a waits here minutes for l2b: a slow poll (each is a fork and an
+	# exec in a nested guest, taken from the CPU the other guests share).
 	i=0
-	until [ -f /mnt/live-stop ] || [ $i -ge 3000 ]; do
+	until [ -f /mnt/live-stop ] || [ $i -ge 600 ]; do
 		i=$((i + 1))
-		sleep 0.1
+		sleep 0.5
 	done
 	lttng stop live >/dev/null && lttng destroy live >/dev/null || fail "lttng destroy live"
 	t "live session destroyed"
