@@ -825,11 +825,7 @@ extern "C" bt_component_class_initialize_method_status vmtrace_analysis_initiali
         }
         options.output_dir = dir.value_or("");
         sink->live = p.boolean("live").value_or(false);
-        const auto snapshot_ms = p.integer("snapshot-ms");
-        if (snapshot_ms && (*snapshot_ms < 1 || *snapshot_ms > 3'600'000)) {
-            throw bt2::Error(fmt::format(
-                "sink.vmtrace.analysis: parameter `snapshot-ms` must be between 1 and 3600000, not {}", *snapshot_ms));
-        }
+        const auto snapshot_ms = p.integer_between("snapshot-ms", 1, 3'600'000);
         if (snapshot_ms.has_value() != snapshot_path.has_value()) {
             throw bt2::Error("sink.vmtrace.analysis: parameters `snapshot-ms` and `snapshot-path` go together");
         }

@@ -90,6 +90,20 @@ TEST(Params, ErrorsNameTheComponentAndTheParameter) {
     EXPECT_THROW((void)params.boolean("windw"), Error);
 }
 
+TEST(Params, IntegerBetweenRefusesAValueOutOfRangeByName) {
+    ValueRef map = map_of("window-ms", bt_value_integer_signed_create_init(-1));
+    const Params params(map.get(), "filter.test");
+    try {
+        (void)params.integer_between("window-ms", 0, 3'600'000);
+        FAIL() << "accepted -1 for [0, 3600000]";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "filter.test: parameter `window-ms` must be between 0 and 3600000, not -1");
+    }
+    EXPECT_EQ(params.integer_between("window-ms", -1, 0), -1);
+    EXPECT_THROW((void)params.integer_between("window-ms", 0, 5), Error);
+    EXPECT_FALSE(params.integer_between("absent", 0, 5).has_value());
+}
+
 TEST(Guard, TurnsExceptionsIntoStatusesAndCauses) {
     std::string cause;
     auto append = [&](const char* message) { cause = message; };

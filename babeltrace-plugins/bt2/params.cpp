@@ -84,6 +84,15 @@ std::optional<std::int64_t> Params::integer(std::string_view name) const {
     fail(name, "an integer");
 }
 
+std::optional<std::int64_t> Params::integer_between(std::string_view name, std::int64_t min, std::int64_t max) const {
+    const auto value = integer(name);
+    if (value && (*value < min || *value > max)) {
+        throw Error(
+            fmt::format("{}: parameter `{}` must be between {} and {}, not {}", component_, name, min, max, *value));
+    }
+    return value;
+}
+
 std::optional<double> Params::real(std::string_view name) const {
     const bt_value* value = find(name);
     if (value == nullptr) {

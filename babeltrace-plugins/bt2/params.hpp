@@ -27,6 +27,9 @@ public:
 
     [[nodiscard]] std::optional<std::string> string(std::string_view name) const;
     [[nodiscard]] std::optional<std::int64_t> integer(std::string_view name) const;
+    // integer(), refused (naming the value) outside [min, max].
+    [[nodiscard]] std::optional<std::int64_t> integer_between(std::string_view name, std::int64_t min,
+                                                              std::int64_t max) const;
     [[nodiscard]] std::optional<double> real(std::string_view name) const;  // integers accepted
     [[nodiscard]] std::optional<bool> boolean(std::string_view name) const;
     [[nodiscard]] std::vector<double> real_list(std::string_view name) const;

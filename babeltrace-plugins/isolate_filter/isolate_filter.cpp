@@ -252,21 +252,10 @@ IsolateConfig parse_config(const bt2::Params& params) {
         }
         config.sync_bounds[entry.substr(0, eq)] = ns;
     }
-    const std::int64_t bin_ms = params.integer("bin-ms").value_or(100);
-    if (bin_ms < 1 || bin_ms > 86'400'000) {
-        throw bt2::Error("filter.vmtrace.isolate: parameter `bin-ms` must be between 1 and 86400000");
-    }
-    config.bin_ns = bin_ms * 1'000'000;
-    const std::int64_t packet_events = params.integer("packet-events").value_or(4096);
-    if (packet_events < 1 || packet_events > 1'000'000) {
-        throw bt2::Error("filter.vmtrace.isolate: parameter `packet-events` must be between 1 and 1000000");
-    }
-    config.packet_events = static_cast<std::uint64_t>(packet_events);
-    const std::int64_t scout_ms = params.integer("scout-ms").value_or(86'400'000);
-    if (scout_ms < 0 || scout_ms > 86'400'000) {
-        throw bt2::Error("filter.vmtrace.isolate: parameter `scout-ms` must be between 0 and 86400000");
-    }
-    config.scout_ns = scout_ms * 1'000'000;
+    config.bin_ns = params.integer_between("bin-ms", 1, 86'400'000).value_or(100) * 1'000'000;
+    config.packet_events =
+        static_cast<std::uint64_t>(params.integer_between("packet-events", 1, 1'000'000).value_or(4096));
+    config.scout_ns = params.integer_between("scout-ms", 0, 86'400'000).value_or(86'400'000) * 1'000'000;
     config.quiet = params.boolean("quiet").value_or(false);
     config.progress = params.boolean("progress").value_or(false);
     return config;

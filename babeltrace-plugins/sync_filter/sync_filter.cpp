@@ -351,21 +351,13 @@ SyncConfig parse_config(const bt2::Params& params) {
                            "strict", "max-violation-ratio", "max-rejected-ratio", "prefetch-max-ms", "estimator",
                            "estimate-only", "ranges", "live", "live-stale-ms", "live-wait-ms"});
     SyncConfig config;
-    const std::int64_t window_ms = params.integer("window-ms").value_or(config.window_ns / 1'000'000);
-    if (window_ms < 0 || window_ms > 3'600'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `window-ms` must be between 0 and 3600000");
-    }
-    config.window_ns = window_ms * 1'000'000;
-    const std::int64_t prefetch_ms = params.integer("prefetch-ms").value_or(config.prefetch_ns / 1'000'000);
-    if (prefetch_ms < 0 || prefetch_ms > 3'600'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-ms` must be between 0 and 3600000");
-    }
-    config.prefetch_ns = prefetch_ms * 1'000'000;
-    const std::int64_t prefetch_max_ms = params.integer("prefetch-max-ms").value_or(config.prefetch_max_ns / 1'000'000);
-    if (prefetch_max_ms < 0 || prefetch_max_ms > 86'400'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `prefetch-max-ms` must be between 0 and 86400000");
-    }
-    config.prefetch_max_ns = prefetch_max_ms * 1'000'000;
+    config.window_ns =
+        params.integer_between("window-ms", 0, 3'600'000).value_or(config.window_ns / 1'000'000) * 1'000'000;
+    config.prefetch_ns =
+        params.integer_between("prefetch-ms", 0, 3'600'000).value_or(config.prefetch_ns / 1'000'000) * 1'000'000;
+    config.prefetch_max_ns =
+        params.integer_between("prefetch-max-ms", 0, 86'400'000).value_or(config.prefetch_max_ns / 1'000'000) *
+        1'000'000;
     const std::int64_t max_buffered =
         params.integer("max-buffered-messages").value_or(static_cast<std::int64_t>(config.max_buffered));
     if (max_buffered < 1) {
@@ -386,16 +378,10 @@ SyncConfig parse_config(const bt2::Params& params) {
     if (config.live && config.estimate_only) {
         throw bt2::Error("filter.vmtrace.sync: parameters `live` and `estimate-only` exclude each other");
     }
-    const std::int64_t stale_ms = params.integer("live-stale-ms").value_or(config.live_stale_ns / 1'000'000);
-    if (stale_ms < 1 || stale_ms > 3'600'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `live-stale-ms` must be between 1 and 3600000");
-    }
-    config.live_stale_ns = stale_ms * 1'000'000;
-    const std::int64_t wait_ms = params.integer("live-wait-ms").value_or(config.live_wait_ns / 1'000'000);
-    if (wait_ms < 0 || wait_ms > 3'600'000) {
-        throw bt2::Error("filter.vmtrace.sync: parameter `live-wait-ms` must be between 0 and 3600000");
-    }
-    config.live_wait_ns = wait_ms * 1'000'000;
+    config.live_stale_ns =
+        params.integer_between("live-stale-ms", 1, 3'600'000).value_or(config.live_stale_ns / 1'000'000) * 1'000'000;
+    config.live_wait_ns =
+        params.integer_between("live-wait-ms", 0, 3'600'000).value_or(config.live_wait_ns / 1'000'000) * 1'000'000;
     config.ranges = params.interval_map("ranges");
     config.host = params.string("host").value_or("");
     config.stats_path = params.string("stats").value_or("");

@@ -218,6 +218,11 @@ live_stop() {
 		return 0
 	fi
 	if kill -0 "$TOP_PID" 2>/dev/null; then
+		# its CPU seconds (user + system) and age, for check_live.py's
+		# figure of what the view costs at the lab's event rate
+		awk -v hz="$(getconf CLK_TCK)" -v up="$(cut -d ' ' -f 1 /proc/uptime)" \
+			'{ printf "%.2f %.2f\n", ($14 + $15) / hz, up - $22 / hz }' \
+			"/proc/$TOP_PID/stat" >"$LIVE/top-cpu.txt" 2>/dev/null || true
 		kill -INT "$TOP_PID" 2>/dev/null || true
 		for i in $(seq 1 60); do
 			kill -0 "$TOP_PID" 2>/dev/null || break

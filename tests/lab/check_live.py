@@ -25,14 +25,17 @@ def read_jsonl(path):
 
 def exits_by_reason(snapshot, uid_to_name):
     """{(vm, reason): count} of one interval. A VM is keyed by its vm_uid
-    (its guest's name for l2a and l2b), else by its name: a view that
-    attached after a QEMU started names its VM after the vm_uid, the
-    recording after the QEMU (r51: l2m was vm-1a2b... live, qemu-l2m
-    offline)."""
+    (its guest's name for l2a and l2b), else by its vCPU threads: not by
+    its name, which depends on what the view saw (r51: l2m was vm-1a2b...
+    in a view that attached after its QEMU started, qemu-l2m offline; the
+    lab's CI run of 2026-12-03: `unidentified` live, before its vm_uid
+    came, qemu-l2m offline)."""
     cells = collections.Counter()
     for vm in snapshot.get("vms", []):
         uid = vm.get("vm_uid")
-        name = uid_to_name.get(uid, uid) if uid else vm.get("name")
+        tids = sorted(v.get("tid") for v in vm.get("vcpus", []) if v.get("tid") is not None)
+        name = (uid_to_name.get(uid, uid) if uid else
+                f"vCPU threads {','.join(map(str, tids))}" if tids else vm.get("name"))
         for v in vm.get("vcpus", []):
             for r in v.get("exit_reasons", []):
                 cells[(name, r["reason"])] += r["count"]
@@ -133,3 +136,19 @@ def check_live(out, check, vmtrace, uid_of):
           f"live: median live delay {median:.2f} s < 3 s + the live timer ({LIVE_TIMER_S:.0f} s)")
     stale = collections.Counter(s.get("trace") for f in frames for s in f.get("stale_inputs", []) or [])
     print(f"info  live: intervals with a stale input, by trace: {dict(stale) or 'none'}")
+    print_cost(live, frames)
+
+
+def print_cost(live, frames):
+    """What the view cost: its CPU seconds (read by 50-run-l1.sh just
+    before it stopped the view) against the events it had read."""
+    try:
+        with open(os.path.join(live, "top-cpu.txt"), encoding="utf-8") as f:
+            cpu_s, age_s = (float(w) for w in f.read().split())
+    except (OSError, ValueError):
+        print("info  live: vmtrace top's CPU time not recorded")
+        return
+    events = max((sum(t.get("events_total", 0) for t in f.get("traces", [])) for f in frames), default=0)
+    print(f"info  live: vmtrace top used {cpu_s:.1f} CPU s in {age_s:.0f} s ({cpu_s / max(age_s, 1e-9):.3f} core) "
+          f"for {events} events ({events / max(age_s, 1e-9):.0f} events/s), "
+          f"{cpu_s / max(events, 1) * 1e6:.2f} CPU s per million events")
